@@ -1,0 +1,140 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { MailError } from '../../core/errors';
+import type { BlobStore } from '../../core/ports';
+import type { EmbeddedDb } from './sqlite';
+
+const MIGRATIONS = [
+  `CREATE TABLE blobs (key TEXT PRIMARY KEY, size INTEGER NOT NULL, data BLOB, created_at INTEGER NOT NULL);`,
+];
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * BlobStore on the data folder. Small objects (up to `inlineMaxBytes`) are kept
+ * inside SQLite, so they ride the group commit with no fsync of their own; larger
+ * ones stream to a file that is fsync'd and renamed into place before its index
+ * row commits. Either way `put` resolves only once the bytes are on disk.
+ */
+export class EmbeddedBlobStore implements BlobStore {
+  private readonly dir: string;
+  private readonly tmpDir: string;
+  private ready: Promise<void>;
+
+  constructor(
+    private readonly edb: EmbeddedDb,
+    dataDir: string,
+    private readonly inlineMaxBytes = 256 * 1024,
+  ) {
+    edb.migrate('blob-store', MIGRATIONS);
+    this.dir = join(dataDir, 'blobs');
+    this.tmpDir = join(dataDir, 'blobs', 'tmp');
+    this.ready = mkdir(this.tmpDir, { recursive: true }).then(() => undefined);
+  }
+
+  private fileFor(key: string): { dir: string; file: string } {
+    const hash = createHash('sha256').update(key).digest('hex');
+    const dir = join(this.dir, hash.slice(0, 2));
+    return { dir, file: join(dir, hash) };
+  }
+
+  async put(key: string, source: AsyncIterable<Uint8Array> | Uint8Array): Promise<{ size: number }> {
+    if (source instanceof Uint8Array) source = [source] as unknown as AsyncIterable<Uint8Array>;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let handle: FileHandle | null = null;
+    let tmpPath = '';
+    try {
+      for await (const chunk of source) {
+        const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+        size += buf.length;
+        if (handle) {
+          await handle.write(buf);
+        } else if (size > this.inlineMaxBytes) {
+          await this.ready;
+          tmpPath = join(this.tmpDir, `${Date.now()}-${randomBytes(6).toString('hex')}`);
+          handle = await open(tmpPath, 'wx');
+          for (const c of chunks) await handle.write(c);
+          await handle.write(buf);
+          chunks.length = 0;
+        } else {
+          chunks.push(buf);
+        }
+      }
+      if (handle) {
+        await handle.sync();
+        await handle.close();
+        handle = null;
+        const { dir, file } = this.fileFor(key);
+        await mkdir(dir, { recursive: true });
+        await rename(tmpPath, file);
+        tmpPath = '';
+        await fsyncDir(dir);
+        await this.edb.write(() =>
+          this.edb.db.prepare('INSERT INTO blobs (key, size, data, created_at) VALUES (?, ?, NULL, ?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, data = NULL').run(key, size, Date.now()),
+        );
+      } else {
+        const data = Buffer.concat(chunks, size);
+        await this.edb.write(() =>
+          this.edb.db.prepare('INSERT INTO blobs (key, size, data, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, data = excluded.data').run(key, size, data, Date.now()),
+        );
+      }
+      return { size };
+    } catch (err) {
+      if (handle) await handle.close().catch(() => undefined);
+      if (tmpPath) await rm(tmpPath, { force: true }).catch(() => undefined);
+      throw err instanceof MailError ? err : new MailError('TemporaryFailure', 'blob write failed', { cause: err });
+    }
+  }
+
+  private row(key: string): { size: number; data: Buffer | null } | undefined {
+    return this.edb.db.prepare('SELECT size, data FROM blobs WHERE key = ?').get(key) as { size: number; data: Buffer | null } | undefined;
+  }
+
+  async get(key: string): Promise<Readable | null> {
+    const row = this.row(key);
+    if (!row) return null;
+    if (row.data) return Readable.from([row.data]);
+    return createReadStream(this.fileFor(key).file);
+  }
+
+  async getBuffer(key: string): Promise<Buffer | null> {
+    const row = this.row(key);
+    if (!row) return null;
+    if (row.data) return row.data;
+    const stream = createReadStream(this.fileFor(key).file);
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  async stat(key: string): Promise<{ size: number } | null> {
+    const row = this.edb.db.prepare('SELECT size FROM blobs WHERE key = ?').get(key) as { size: number } | undefined;
+    return row ? { size: row.size } : null;
+  }
+
+  async delete(key: string): Promise<void> {
+    const row = this.row(key);
+    await this.edb.write(() => this.edb.db.prepare('DELETE FROM blobs WHERE key = ?').run(key));
+    if (row && !row.data) await unlink(this.fileFor(key).file).catch(() => undefined);
+  }
+
+  async ping(): Promise<void> {
+    await this.ready;
+    this.edb.db.prepare('SELECT 1 FROM blobs LIMIT 1').get();
+  }
+
+  async close(): Promise<void> {
+    // the connection belongs to the EmbeddedDb
+  }
+}

@@ -1,0 +1,246 @@
+import { normalizeAddress } from '../../core/address';
+import { MailError } from '../../core/errors';
+import { newId } from '../../core/ids';
+import type { MailStore, NewMessage } from '../../core/ports';
+import { DEFAULT_MAILBOXES, type Domain, type Mailbox, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserWithSecret } from '../../core/types';
+import type { EmbeddedDb } from './sqlite';
+
+const MIGRATIONS = [
+  `
+  CREATE TABLE domains (name TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
+  CREATE TABLE users (
+    id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL, role TEXT NOT NULL,
+    password_hash TEXT NOT NULL, created_at INTEGER NOT NULL);
+  -- the directory: every address that delivers to a user (primary address and aliases)
+  CREATE TABLE addresses (address TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE);
+  CREATE TABLE mailboxes (
+    id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL, special_use TEXT, created_at INTEGER NOT NULL, UNIQUE (user_id, name));
+  CREATE INDEX mailboxes_special ON mailboxes (user_id, special_use);
+  CREATE TABLE messages (
+    id TEXT PRIMARY KEY, user_id TEXT NOT NULL, mailbox_id TEXT NOT NULL REFERENCES mailboxes(id),
+    inbound_id TEXT NOT NULL, raw_blob_key TEXT NOT NULL, size INTEGER NOT NULL, received_at INTEGER NOT NULL,
+    seen INTEGER NOT NULL DEFAULT 0, flagged INTEGER NOT NULL DEFAULT 0,
+    summary TEXT NOT NULL, auth TEXT,
+    UNIQUE (user_id, inbound_id));
+  CREATE INDEX messages_list ON messages (mailbox_id, received_at DESC, id DESC);
+  `,
+];
+
+interface MessageRow {
+  id: string;
+  user_id: string;
+  mailbox_id: string;
+  inbound_id: string;
+  raw_blob_key: string;
+  size: number;
+  received_at: number;
+  seen: number;
+  flagged: number;
+  summary: string;
+  auth: string | null;
+}
+
+function toMessage(row: MessageRow): StoredMessage {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    mailboxId: row.mailbox_id,
+    inboundId: row.inbound_id,
+    rawBlobKey: row.raw_blob_key,
+    size: row.size,
+    receivedAt: row.received_at,
+    seen: row.seen === 1,
+    flagged: row.flagged === 1,
+    summary: JSON.parse(row.summary),
+    auth: row.auth ? JSON.parse(row.auth) : null,
+  };
+}
+
+interface UserRow {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  password_hash: string;
+  created_at: number;
+}
+
+function toUser(row: UserRow): User {
+  return { id: row.id, email: row.email, name: row.name, role: row.role, createdAt: row.created_at };
+}
+
+function encodeCursor(receivedAt: number, id: string): string {
+  return Buffer.from(JSON.stringify([receivedAt, id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { receivedAt: number; id: string } {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && value.length === 2 && Number.isSafeInteger(value[0]) && typeof value[1] === 'string') {
+      return { receivedAt: value[0], id: value[1] };
+    }
+  } catch {
+    // fall through
+  }
+  throw new MailError('InvalidCursor');
+}
+
+/** MailStore on SQLite (better-sqlite3). Reads are synchronous; writes go through the group commit. */
+export class SqliteMailStore implements MailStore {
+  constructor(private readonly edb: EmbeddedDb) {
+    edb.migrate('mail-store', MIGRATIONS);
+  }
+
+  private get db() {
+    return this.edb.db;
+  }
+
+  private insertUser(input: { email: string; name: string; passwordHash: string; role: Role }): User {
+    const email = normalizeAddress(input.email);
+    const now = Date.now();
+    const id = newId(now);
+    try {
+      this.db.prepare('INSERT INTO users (id, email, name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(id, email, input.name, input.role, input.passwordHash, now);
+      this.db.prepare('INSERT INTO addresses (address, user_id) VALUES (?, ?)').run(email, id);
+    } catch (err) {
+      if ((err as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) throw new MailError('Conflict', `Address already in use: ${email}`);
+      throw err;
+    }
+    const insertMailbox = this.db.prepare('INSERT INTO mailboxes (id, user_id, name, special_use, created_at) VALUES (?, ?, ?, ?, ?)');
+    for (const mailbox of DEFAULT_MAILBOXES) insertMailbox.run(newId(now), id, mailbox.name, mailbox.specialUse, now);
+    return { id, email, name: input.name, role: input.role, createdAt: now };
+  }
+
+  async setup(input: { domain: string; email: string; name: string; passwordHash: string }): Promise<User> {
+    return this.edb.write(() => {
+      const count = (this.db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
+      if (count > 0) throw new MailError('AlreadySetUp');
+      this.db.prepare('INSERT OR IGNORE INTO domains (name, created_at) VALUES (?, ?)').run(input.domain.toLowerCase(), Date.now());
+      return this.insertUser({ ...input, role: 'admin' });
+    });
+  }
+
+  async countUsers(): Promise<number> {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
+  }
+
+  async createDomain(name: string): Promise<Domain> {
+    const domain = { name: name.toLowerCase(), createdAt: Date.now() };
+    return this.edb.write(() => {
+      const result = this.db.prepare('INSERT OR IGNORE INTO domains (name, created_at) VALUES (?, ?)').run(domain.name, domain.createdAt);
+      if (result.changes === 0) throw new MailError('Conflict', `Domain already exists: ${domain.name}`);
+      return domain;
+    });
+  }
+
+  async getDomain(name: string): Promise<Domain | null> {
+    const row = this.db.prepare('SELECT name, created_at FROM domains WHERE name = ?').get(name.toLowerCase()) as { name: string; created_at: number } | undefined;
+    return row ? { name: row.name, createdAt: row.created_at } : null;
+  }
+
+  async listDomains(): Promise<Domain[]> {
+    const rows = this.db.prepare('SELECT name, created_at FROM domains ORDER BY name').all() as Array<{ name: string; created_at: number }>;
+    return rows.map((r) => ({ name: r.name, createdAt: r.created_at }));
+  }
+
+  async createUser(input: { email: string; name: string; passwordHash: string; role: Role }): Promise<User> {
+    return this.edb.write(() => this.insertUser(input));
+  }
+
+  async getUserByEmail(email: string): Promise<UserWithSecret | null> {
+    const row = this.db.prepare('SELECT * FROM users WHERE email = ?').get(normalizeAddress(email)) as UserRow | undefined;
+    return row ? { ...toUser(row), passwordHash: row.password_hash } : null;
+  }
+
+  async getUserById(id: string): Promise<User | null> {
+    const row = this.db.prepare('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined;
+    return row ? toUser(row) : null;
+  }
+
+  async resolveAddress(address: string): Promise<{ userId: string } | null> {
+    const row = this.db.prepare('SELECT user_id FROM addresses WHERE address = ?').get(normalizeAddress(address)) as { user_id: string } | undefined;
+    return row ? { userId: row.user_id } : null;
+  }
+
+  private mailboxRows(where: string, ...params: unknown[]): Mailbox[] {
+    const rows = this.db
+      .prepare(
+        `SELECT b.id, b.user_id, b.name, b.special_use,
+           (SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = b.id) AS total,
+           (SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = b.id AND m.seen = 0) AS unread
+         FROM mailboxes b WHERE ${where} ORDER BY b.created_at, b.rowid`,
+      )
+      .all(...params) as Array<{ id: string; user_id: string; name: string; special_use: SpecialUse | null; total: number; unread: number }>;
+    return rows.map((r) => ({ id: r.id, userId: r.user_id, name: r.name, specialUse: r.special_use, total: r.total, unread: r.unread }));
+  }
+
+  async listMailboxes(userId: string): Promise<Mailbox[]> {
+    return this.mailboxRows('b.user_id = ?', userId);
+  }
+
+  async getMailbox(userId: string, mailboxId: string): Promise<Mailbox | null> {
+    return this.mailboxRows('b.user_id = ? AND b.id = ?', userId, mailboxId)[0] ?? null;
+  }
+
+  async findMailboxBySpecialUse(userId: string, specialUse: SpecialUse): Promise<Mailbox | null> {
+    return this.mailboxRows('b.user_id = ? AND b.special_use = ?', userId, specialUse)[0] ?? null;
+  }
+
+  async fileMessages(items: NewMessage[]): Promise<StoredMessage[]> {
+    if (items.length === 0) return [];
+    return this.edb.write(() => {
+      const insert = this.db.prepare(
+        `INSERT INTO messages (id, user_id, mailbox_id, inbound_id, raw_blob_key, size, received_at, summary, auth)
+         VALUES (@id, @userId, @mailboxId, @inboundId, @rawBlobKey, @size, @receivedAt, @summary, @auth)
+         ON CONFLICT (user_id, inbound_id) DO NOTHING`,
+      );
+      const existing = this.db.prepare('SELECT * FROM messages WHERE user_id = ? AND inbound_id = ?');
+      return items.map((item) => {
+        insert.run({
+          id: newId(),
+          userId: item.userId,
+          mailboxId: item.mailboxId,
+          inboundId: item.inboundId,
+          rawBlobKey: item.rawBlobKey,
+          size: item.size,
+          receivedAt: item.receivedAt,
+          summary: JSON.stringify(item.summary),
+          auth: item.auth ? JSON.stringify(item.auth) : null,
+        });
+        return toMessage(existing.get(item.userId, item.inboundId) as MessageRow);
+      });
+    });
+  }
+
+  async listMessages(userId: string, query: { mailboxId: string; limit: number; cursor?: string | null }): Promise<Page<StoredMessage>> {
+    const limit = Math.max(1, Math.min(query.limit, 500));
+    const after = query.cursor ? decodeCursor(query.cursor) : null;
+    const rows = (
+      after
+        ? this.db
+            .prepare(
+              `SELECT * FROM messages WHERE mailbox_id = ? AND user_id = ? AND (received_at < ? OR (received_at = ? AND id < ?))
+               ORDER BY received_at DESC, id DESC LIMIT ?`,
+            )
+            .all(query.mailboxId, userId, after.receivedAt, after.receivedAt, after.id, limit + 1)
+        : this.db.prepare('SELECT * FROM messages WHERE mailbox_id = ? AND user_id = ? ORDER BY received_at DESC, id DESC LIMIT ?').all(query.mailboxId, userId, limit + 1)
+    ) as MessageRow[];
+    const items = rows.slice(0, limit).map(toMessage);
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.receivedAt, last.id) : null };
+  }
+
+  async getMessage(userId: string, id: string): Promise<StoredMessage | null> {
+    const row = this.db.prepare('SELECT * FROM messages WHERE id = ? AND user_id = ?').get(id, userId) as MessageRow | undefined;
+    return row ? toMessage(row) : null;
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    // the connection belongs to the EmbeddedDb, closed by whoever opened it
+  }
+}

@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+
+const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case
+
+let lastTime = 0;
+let lastRandom: Buffer = Buffer.alloc(0);
+
+/**
+ * A time-sortable id (ULID-like, 26 chars, lower case): ids made later sort later,
+ * also within one millisecond, so lists can page by id.
+ */
+export function newId(now = Date.now()): string {
+  let rand: Buffer;
+  if (now <= lastTime) {
+    now = lastTime;
+    rand = Buffer.from(lastRandom);
+    for (let i = rand.length - 1; i >= 0; i--) {
+      if (rand[i] < 255) {
+        rand[i]++;
+        break;
+      }
+      rand[i] = 0;
+    }
+  } else {
+    rand = randomBytes(10);
+  }
+  lastTime = now;
+  lastRandom = rand;
+  let time = '';
+  let t = now;
+  for (let i = 0; i < 10; i++) {
+    time = ALPHABET[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const byte of rand) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += ALPHABET[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  return time + out.slice(0, 16);
+}
+
+export function isId(value: string): boolean {
+  return /^[0-9a-hjkmnp-tv-z]{26}$/.test(value);
+}

@@ -1,0 +1,157 @@
+import { MailParser, simpleParser } from 'mailparser';
+import type { AddressObject, AttachmentStream, EmailAddress, Headers, MessageText, Attachment } from 'mailparser';
+import type { Writable } from 'node:stream';
+import type { AddressValue, AttachmentInfo, MessageSummary } from './types';
+
+/** Limits that keep a queue message small (Service Bus standard tier caps at 256 KB). */
+export const SUMMARY_LIMITS = { subject: 2000, addresses: 100, attachments: 200, snippet: 200 } as const;
+
+function flattenAddresses(list: EmailAddress[], out: AddressValue[] = []): AddressValue[] {
+  for (const entry of list) {
+    if (entry.group) flattenAddresses(entry.group, out);
+    else out.push({ address: entry.address ?? '', name: entry.name ?? '' });
+  }
+  return out;
+}
+
+export function addressesOf(value: unknown): AddressValue[] {
+  if (!value) return [];
+  const objects = (Array.isArray(value) ? value : [value]) as AddressObject[];
+  return flattenAddresses(objects.flatMap((o) => (o && Array.isArray(o.value) ? o.value : [])));
+}
+
+function dateOf(value: unknown): number | null {
+  if (!(value instanceof Date)) return null;
+  const ms = value.getTime();
+  return Number.isFinite(ms) ? ms : null;
+}
+
+/** Collapsed plain text for the list view; from the text part, else from the HTML with tags dropped. */
+export function makeSnippet(text: string | undefined, html: string | false | undefined): string {
+  let source = text ?? '';
+  if (!source.trim() && typeof html === 'string') {
+    source = html
+      .slice(0, 64 * 1024)
+      .replace(/<(style|script|head)[\s\S]*?<\/\1>/gi, ' ')
+      .replace(/<[^>]*>/g, ' ')
+      .replace(/&nbsp;/gi, ' ')
+      .replace(/&amp;/gi, '&')
+      .replace(/&lt;/gi, '<')
+      .replace(/&gt;/gi, '>')
+      .replace(/&quot;/gi, '"')
+      .replace(/&#39;/gi, "'");
+  }
+  return source.slice(0, 8 * 1024).replace(/\s+/g, ' ').trim().slice(0, SUMMARY_LIMITS.snippet);
+}
+
+export function attachmentInfo(index: number, a: { filename?: string; contentType: string; cid?: string; contentId?: string; contentDisposition?: string }, size: number): AttachmentInfo {
+  return {
+    id: `a${index}`,
+    filename: a.filename ?? null,
+    contentType: a.contentType || 'application/octet-stream',
+    size,
+    contentId: a.cid ?? null,
+    inline: a.contentDisposition === 'inline',
+  };
+}
+
+function summaryFromHeaders(headers: Headers | undefined): Omit<MessageSummary, 'attachments' | 'snippet'> {
+  const subject = headers?.get('subject');
+  const messageId = headers?.get('message-id');
+  return {
+    from: addressesOf(headers?.get('from'))[0] ?? null,
+    to: addressesOf(headers?.get('to')).slice(0, SUMMARY_LIMITS.addresses),
+    cc: addressesOf(headers?.get('cc')).slice(0, SUMMARY_LIMITS.addresses),
+    subject: typeof subject === 'string' ? subject.slice(0, SUMMARY_LIMITS.subject) : '',
+    date: dateOf(headers?.get('date')),
+    messageId: typeof messageId === 'string' ? messageId.slice(0, 998) : null,
+  };
+}
+
+const EMPTY_SUMMARY: MessageSummary = { from: null, to: [], cc: [], subject: '', date: null, messageId: null, attachments: [], snippet: '' };
+
+/**
+ * A parser to pipe the message into while it streams to the BlobStore: it keeps the
+ * headers, text and attachment metadata and drains attachment bodies, so memory
+ * stays bounded whatever the attachments weigh. A message mailparser cannot read
+ * still yields a summary (with `parseError`): the raw bytes are what matters.
+ */
+export function createSummaryParser(): { input: Writable; summary: Promise<MessageSummary> } {
+  // Text-to-HTML and HTML-to-text conversions are for display; the summary needs neither.
+  const parser = new MailParser({ skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, skipImageLinks: true });
+  let headers: Headers | undefined;
+  let text: string | undefined;
+  let html: string | false | undefined;
+  const attachments: AttachmentInfo[] = [];
+  let index = 0;
+
+  const summary = new Promise<MessageSummary>((resolve) => {
+    let settled = false;
+    const finish = (parseError?: string) => {
+      if (settled) return;
+      settled = true;
+      const result: MessageSummary = {
+        ...EMPTY_SUMMARY,
+        ...summaryFromHeaders(headers),
+        attachments: attachments.slice(0, SUMMARY_LIMITS.attachments),
+        snippet: makeSnippet(text, html),
+      };
+      if (parseError) result.parseError = parseError.slice(0, 500);
+      resolve(result);
+    };
+    parser.on('headers', (h: Headers) => {
+      headers = h;
+    });
+    parser.on('data', (part: AttachmentStream | MessageText) => {
+      if (part.type === 'text') {
+        text = part.text;
+        html = part.html;
+        return;
+      }
+      const position = ++index;
+      let size = 0;
+      part.content.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+      });
+      part.content.on('end', () => {
+        attachments.push(attachmentInfo(position, part, size));
+        attachments.sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1)));
+        part.release?.();
+      });
+    });
+    parser.on('end', () => finish());
+    parser.on('error', (err: Error) => {
+      finish(err.message || 'unreadable message');
+    });
+  });
+  return { input: parser, summary };
+}
+
+/** A full parse of stored raw bytes, for the message view. */
+export interface FullMessage {
+  headers: Array<{ key: string; line: string }>;
+  summary: Omit<MessageSummary, 'attachments' | 'snippet'>;
+  replyTo: AddressValue[];
+  inReplyTo: string | null;
+  references: string[];
+  text: string | null;
+  html: string | null;
+  attachments: Array<AttachmentInfo & { content: Buffer }>;
+}
+
+export async function parseFull(raw: Buffer): Promise<FullMessage> {
+  // keepCidLinks: the webmail resolves cid: links through the attachment URLs
+  const mail = await simpleParser(raw, { keepCidLinks: true, skipTextToHtml: true });
+  const references = mail.references;
+  const inReplyTo = mail.inReplyTo;
+  return {
+    headers: (mail.headerLines ?? []).map((h) => ({ key: h.key, line: h.line })),
+    summary: summaryFromHeaders(mail.headers),
+    replyTo: addressesOf(mail.replyTo),
+    inReplyTo: typeof inReplyTo === 'string' ? inReplyTo : null,
+    references: Array.isArray(references) ? references : typeof references === 'string' ? [references] : [],
+    text: mail.text ?? null,
+    html: typeof mail.html === 'string' ? mail.html : null,
+    attachments: mail.attachments.map((a: Attachment, i: number) => ({ ...attachmentInfo(i + 1, a, a.content.length), content: a.content })),
+  };
+}

@@ -1,0 +1,100 @@
+import type { Readable } from 'node:stream';
+import type { Domain, Mailbox, Page, Role, StoredMessage, User, UserWithSecret, MessageSummary, AuthResults } from './types';
+
+/**
+ * Records: users, domains, mailboxes, messages. Every adapter (SQLite, Cosmos DB)
+ * passes the same contract suite in adapters/contract/.
+ * Not-found is `null`, never an exception; SDK errors are wrapped in MailError.
+ */
+export interface MailStore {
+  /** First run: creates the domain and its admin in one step; `AlreadySetUp` if any user exists. */
+  setup(input: { domain: string; email: string; name: string; passwordHash: string }): Promise<User>;
+  countUsers(): Promise<number>;
+
+  createDomain(name: string): Promise<Domain>;
+  getDomain(name: string): Promise<Domain | null>;
+  listDomains(): Promise<Domain[]>;
+
+  /** Creates the user, its address and its default folders. `Conflict` when the address is taken. */
+  createUser(input: { email: string; name: string; passwordHash: string; role: Role }): Promise<User>;
+  getUserByEmail(email: string): Promise<UserWithSecret | null>;
+  getUserById(id: string): Promise<User | null>;
+  /** The directory: which user (if any) receives mail for this address (primary or alias). */
+  resolveAddress(address: string): Promise<{ userId: string } | null>;
+
+  listMailboxes(userId: string): Promise<Mailbox[]>;
+  getMailbox(userId: string, mailboxId: string): Promise<Mailbox | null>;
+  findMailboxBySpecialUse(userId: string, specialUse: 'inbox' | 'sent' | 'drafts' | 'junk' | 'trash'): Promise<Mailbox | null>;
+
+  /**
+   * Files copies of inbound messages. Idempotent on (userId, inboundId): filing the
+   * same inbound message for the same user twice returns the first copy.
+   */
+  fileMessages(items: NewMessage[]): Promise<StoredMessage[]>;
+  /** Newest first. `cursor` is opaque, from a previous page; a bad one is `InvalidCursor`. */
+  listMessages(userId: string, query: { mailboxId: string; limit: number; cursor?: string | null }): Promise<Page<StoredMessage>>;
+  getMessage(userId: string, id: string): Promise<StoredMessage | null>;
+
+  /** Readiness for /api/health. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface NewMessage {
+  userId: string;
+  mailboxId: string;
+  inboundId: string;
+  rawBlobKey: string;
+  size: number;
+  receivedAt: number;
+  summary: MessageSummary;
+  auth: AuthResults | null;
+}
+
+/** Raw messages and attachments. `get` of a missing key is `null` in every adapter. */
+export interface BlobStore {
+  /**
+   * Stores the bytes under `key`, durably, before resolving. The source is streamed,
+   * never held whole. If the source errors, nothing is left under the key.
+   */
+  put(key: string, source: AsyncIterable<Uint8Array> | Uint8Array): Promise<{ size: number }>;
+  get(key: string): Promise<Readable | null>;
+  /** Whole contents; for small objects (tests, parsing on read). */
+  getBuffer(key: string): Promise<Buffer | null>;
+  stat(key: string): Promise<{ size: number } | null>;
+  /** Deleting a missing key is not an error. */
+  delete(key: string): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface QueueDelivery<T> {
+  /** The message id given at send; the same across redeliveries. */
+  id: string;
+  body: T;
+  /** How many times it has been handed out, this time included. */
+  deliveryCount: number;
+  /** Proof of the current lock; complete/abandon with a stale token are ignored. */
+  lockToken: string;
+}
+
+/**
+ * At-least-once queue with peek-lock semantics (Service Bus's model): a received
+ * message is invisible until completed, abandoned, or its lock expires. After
+ * `maxDeliveries` receipts it is dead-lettered instead of handed out again.
+ * `send` is idempotent on the message id (duplicate detection).
+ */
+export interface Queue<T> {
+  send(id: string, body: T): Promise<void>;
+  receive(max: number): Promise<QueueDelivery<T>[]>;
+  complete(delivery: QueueDelivery<T>): Promise<void>;
+  abandon(delivery: QueueDelivery<T>, opts?: { retryInMs?: number; error?: string }): Promise<void>;
+  deadLetter(delivery: QueueDelivery<T>, reason: string): Promise<void>;
+  listDeadLetters(): Promise<Array<{ id: string; reason: string; deliveryCount: number }>>;
+  /** Messages waiting or locked (not dead-lettered). */
+  depth(): Promise<number>;
+  /** Called after a successful send, so a worker in the same process can wake at once. */
+  onSend?(listener: () => void): void;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,132 @@
+/** The domain model shared by every adapter and host. */
+
+export type Role = 'admin' | 'user';
+
+export interface Domain {
+  name: string;
+  createdAt: number;
+}
+
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  createdAt: number;
+}
+
+/** Only the store and the login path see the hash. */
+export interface UserWithSecret extends User {
+  passwordHash: string;
+}
+
+export type SpecialUse = 'inbox' | 'sent' | 'drafts' | 'junk' | 'trash';
+
+export const DEFAULT_MAILBOXES: ReadonlyArray<{ name: string; specialUse: SpecialUse }> = [
+  { name: 'Inbox', specialUse: 'inbox' },
+  { name: 'Sent', specialUse: 'sent' },
+  { name: 'Drafts', specialUse: 'drafts' },
+  { name: 'Junk', specialUse: 'junk' },
+  { name: 'Trash', specialUse: 'trash' },
+];
+
+export interface Mailbox {
+  id: string;
+  userId: string;
+  name: string;
+  specialUse: SpecialUse | null;
+  total: number;
+  unread: number;
+}
+
+export interface AddressValue {
+  address: string;
+  name: string;
+}
+
+export interface AttachmentInfo {
+  /** Stable within one message: the attachment's position in mailparser's order. */
+  id: string;
+  filename: string | null;
+  contentType: string;
+  size: number;
+  contentId: string | null;
+  inline: boolean;
+}
+
+export interface AuthResults {
+  spf: string;
+  dkim: string;
+  dmarc: string;
+}
+
+/** What the edge learns from the message while it streams in; travels in the queue message. */
+export interface MessageSummary {
+  from: AddressValue | null;
+  to: AddressValue[];
+  cc: AddressValue[];
+  subject: string;
+  /** The Date header as epoch ms, or null when missing or unparseable. */
+  date: number | null;
+  messageId: string | null;
+  attachments: AttachmentInfo[];
+  snippet: string;
+  /** Set when mailparser could not read the message; the raw bytes are kept regardless. */
+  parseError?: string;
+}
+
+export interface Envelope {
+  mailFrom: string;
+  rcptTo: string[];
+  remoteAddress: string;
+  clientHostname: string;
+  helo: string;
+  authUser: string | null;
+}
+
+/** The claim-check queue message: small, the raw bytes stay in the BlobStore. */
+export interface InboundQueueMessage {
+  id: string;
+  envelope: Envelope;
+  rawBlobKey: string;
+  size: number;
+  receivedAt: number;
+  summary: MessageSummary;
+  auth: AuthResults | null;
+}
+
+/** One stored copy of a message in one user's mailbox. */
+export interface StoredMessage {
+  id: string;
+  userId: string;
+  mailboxId: string;
+  inboundId: string;
+  rawBlobKey: string;
+  size: number;
+  receivedAt: number;
+  seen: boolean;
+  flagged: boolean;
+  summary: MessageSummary;
+  auth: AuthResults | null;
+}
+
+/** What the API lists: DESIGN's message summary. */
+export interface MessageListItem {
+  id: string;
+  mailbox: string;
+  from: AddressValue | null;
+  to: AddressValue[];
+  subject: string;
+  date: string | null;
+  receivedAt: string;
+  size: number;
+  seen: boolean;
+  flagged: boolean;
+  hasAttachments: boolean;
+  snippet: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}

@@ -1,0 +1,17 @@
+import type { TokenService } from '../core/auth';
+import type { Logger } from '../core/logger';
+import type { BlobStore, MailStore, Queue } from '../core/ports';
+import type { InboundQueueMessage } from '../core/types';
+
+/**
+ * Everything a handler may use, built once at start-up by the host (local/ or the
+ * Functions composition). Handlers never ask which shape they run in.
+ */
+export interface AppContext {
+  store: MailStore;
+  blobs: BlobStore;
+  queue: Queue<InboundQueueMessage>;
+  tokens: TokenService;
+  logger: Logger;
+  limits: { maxJsonBytes: number };
+}

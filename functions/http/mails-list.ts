@@ -1,0 +1,26 @@
+import { z } from 'zod';
+import { MailError } from '../../core/errors';
+import { json, queryObject, validate, type RouteDef } from '../http-kit';
+import { toListItem } from './mail-view';
+
+const ListQuery = z.object({
+  mailbox: z.string().min(1).max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().min(1).max(512).optional(),
+});
+
+/** GET /api/mails?mailbox=&limit=&cursor=: newest first, keyset-paged. */
+export const mailsList: RouteDef = {
+  name: 'mails-list',
+  methods: ['GET'],
+  route: 'mails',
+  auth: 'user',
+  async handler(app, req, _ctx, principal) {
+    const query = validate(ListQuery, queryObject(req));
+    const userId = principal!.sub;
+    const mailbox = query.mailbox ? await app.store.getMailbox(userId, query.mailbox) : await app.store.findMailboxBySpecialUse(userId, 'inbox');
+    if (!mailbox) throw new MailError('NotFound', 'Mailbox not found');
+    const page = await app.store.listMessages(userId, { mailboxId: mailbox.id, limit: query.limit, cursor: query.cursor });
+    return json(200, { items: page.items.map(toListItem), nextCursor: page.nextCursor });
+  },
+};

@@ -1,0 +1,25 @@
+import { MailError } from '../../core/errors';
+import type { RouteDef } from '../http-kit';
+
+/** GET /api/mails/{id}/raw: the stored RFC 5322 bytes, streamed. */
+export const mailsRaw: RouteDef = {
+  name: 'mails-raw',
+  methods: ['GET'],
+  route: 'mails/{id}/raw',
+  auth: 'user',
+  async handler(app, req, _ctx, principal) {
+    const message = await app.store.getMessage(principal!.sub, req.params.id ?? '');
+    if (!message) throw new MailError('NotFound', 'Message not found');
+    const stream = await app.blobs.get(message.rawBlobKey);
+    if (!stream) throw new MailError('TemporaryFailure', 'Message body is unavailable');
+    return {
+      status: 200,
+      body: stream,
+      headers: {
+        'content-type': 'message/rfc822',
+        'content-length': String(message.size),
+        'content-disposition': `attachment; filename="${message.id}.eml"`,
+      },
+    };
+  },
+};

@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { domainOf, isValidDomain, isValidMailbox } from '../../core/address';
+import { hashPassword } from '../../core/auth';
+import { MailError } from '../../core/errors';
+import { json, readJson, type RouteDef } from '../http-kit';
+
+const SetupBody = z.object({
+  domain: z.string().trim().toLowerCase().refine(isValidDomain, 'must be a domain name like example.com'),
+  email: z.string().trim().toLowerCase().refine(isValidMailbox, 'must be an email address'),
+  password: z.string().min(8, 'at least 8 characters').max(200),
+  name: z.string().trim().min(1).max(200),
+});
+
+/** POST /api/setup: first run only: the first hosted domain and its admin. */
+export const setup: RouteDef = {
+  name: 'setup',
+  methods: ['POST'],
+  route: 'setup',
+  auth: 'none',
+  async handler(app, req) {
+    const body = await readJson(req, SetupBody, app.limits.maxJsonBytes);
+    if (domainOf(body.email) !== body.domain) {
+      throw new MailError('ValidationFailed', `email: must be an address at ${body.domain}`, { details: { field: 'email' } });
+    }
+    if ((await app.store.countUsers()) > 0) throw new MailError('AlreadySetUp');
+    const user = await app.store.setup({ domain: body.domain, email: body.email, name: body.name, passwordHash: await hashPassword(body.password) });
+    app.logger.info({ domain: body.domain, user: user.email }, 'first-run setup done');
+    return json(201, { user, ...app.tokens.issue(user) });
+  },
+};

@@ -1,0 +1,86 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { EmbeddedBlobStore } from '../adapters/embedded/embedded-blob-store';
+import { EmbeddedDb } from '../adapters/embedded/sqlite';
+import { SqliteMailStore } from '../adapters/embedded/sqlite-mail-store';
+import { SqliteQueue } from '../adapters/embedded/sqlite-queue';
+import { createTokenService } from '../core/auth';
+import type { Config } from '../core/config';
+import { createLogger, type Logger } from '../core/logger';
+import type { InboundQueueMessage } from '../core/types';
+import type { AppContext } from '../functions/app-context';
+import { routes } from '../functions/http/routes';
+import { createSmtpEdge, type SmtpEdge } from '../smtp-edge/server';
+import { createHttpServer } from './http-server';
+import { InboundWorker } from './worker';
+
+/** Local mode only: the JWT key lives in the data folder (mode 0600) when not configured. */
+function localJwtSecret(dataDir: string, configured: string | undefined): string {
+  if (configured) return configured;
+  const file = join(dataDir, 'jwt-secret');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const secret = randomBytes(48).toString('base64url');
+  writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });
+  return secret;
+}
+
+export interface LocalHost {
+  app: AppContext;
+  db: EmbeddedDb;
+  edge: SmtpEdge;
+  worker: InboundWorker;
+  smtpPort: number;
+  httpPort: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * The one-process host on the embedded adapters: SMTP edge, HTTP API, and the
+ * inbound queue worker. Adapters are chosen here, once.
+ */
+export async function startLocalHost(config: Config, opts: { logger?: Logger } = {}): Promise<LocalHost> {
+  const logger = opts.logger ?? createLogger(config.NIMBUS_LOG_LEVEL);
+  const dataDir = resolve(config.NIMBUS_DATA_DIR);
+  mkdirSync(dataDir, { recursive: true });
+  const db = new EmbeddedDb(join(dataDir, 'nimbus.db'));
+  const store = new SqliteMailStore(db);
+  const blobs = new EmbeddedBlobStore(db, dataDir, config.NIMBUS_BLOB_INLINE_MAX_BYTES);
+  const queue = new SqliteQueue<InboundQueueMessage>(db, 'inbound', { maxDeliveries: config.NIMBUS_QUEUE_MAX_DELIVERIES, lockMs: config.NIMBUS_QUEUE_LOCK_MS });
+  const tokens = createTokenService(localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET), config.NIMBUS_JWT_TTL_SECONDS);
+  const app: AppContext = { store, blobs, queue, tokens, logger, limits: { maxJsonBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES } };
+  const hostname = config.NIMBUS_HOSTNAME ?? osHostname();
+
+  const edge = createSmtpEdge(
+    { store, blobs, queue, logger },
+    { hostname, maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES, maxRecipients: config.NIMBUS_MAX_RECIPIENTS, maxClients: config.NIMBUS_SMTP_MAX_CLIENTS, socketTimeoutMs: config.NIMBUS_SMTP_SOCKET_TIMEOUT_MS },
+  );
+  const http = createHttpServer(app, routes, { maxBodyBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES });
+  const worker = new InboundWorker(store, queue, logger.child({ component: 'worker' }));
+
+  const smtpAddress = await edge.listen(config.NIMBUS_SMTP_PORT, config.NIMBUS_SMTP_HOST);
+  let httpAddress;
+  try {
+    httpAddress = await http.listen(config.NIMBUS_HTTP_PORT, config.NIMBUS_HTTP_HOST);
+  } catch (err) {
+    await edge.close();
+    db.close();
+    throw err;
+  }
+  if (config.NIMBUS_WORKER) worker.start();
+
+  return {
+    app,
+    db,
+    edge,
+    worker,
+    smtpPort: smtpAddress.port,
+    httpPort: httpAddress.port,
+    async stop() {
+      await Promise.all([edge.close(), http.close()]);
+      await worker.stop();
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,67 @@
+import { SMTPServer } from 'smtp-server';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../core/logger';
+import type { BlobStore, MailStore, Queue } from '../core/ports';
+import type { InboundQueueMessage } from '../core/types';
+import { installEnhancedCodeReplies } from './enhanced-codes';
+import { createDataHook } from './hooks/data';
+import { createRcptToHook } from './hooks/rcpt-to';
+
+export interface SmtpEdgeOptions {
+  hostname: string;
+  maxMessageBytes: number;
+  maxRecipients: number;
+  maxClients: number;
+  socketTimeoutMs: number;
+}
+
+export interface SmtpEdge {
+  server: SMTPServer;
+  listen(port: number, host: string): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+/** The MX listener. It wires the hooks and nothing else: policy lives in hooks/. */
+export function createSmtpEdge(deps: { store: MailStore; blobs: BlobStore; queue: Queue<InboundQueueMessage>; logger: Logger }, opts: SmtpEdgeOptions): SmtpEdge {
+  installEnhancedCodeReplies();
+  const logger = deps.logger.child({ component: 'smtp-edge' });
+  const server = new SMTPServer({
+    name: opts.hostname,
+    banner: 'Nimbus Mail ESMTP',
+    size: opts.maxMessageBytes,
+    maxRecipients: opts.maxRecipients,
+    maxClients: opts.maxClients,
+    socketTimeout: opts.socketTimeoutMs,
+    closeTimeout: 5_000,
+    // AUTH and STARTTLS come with the submission listener (sending issue). Until then
+    // nobody authenticates, so foreign recipients are always refused (no open relay);
+    // smtp-server's bundled certificate is public, so offering STARTTLS with it would be theatre.
+    authOptional: true,
+    disabledCommands: ['AUTH'],
+    hideSTARTTLS: true,
+    hideENHANCEDSTATUSCODES: false,
+    // reverse DNS of every client costs a lookup per connection; the Received header uses the IP
+    disableReverseLookup: true,
+    logger: false,
+    onRcptTo: createRcptToHook({ store: deps.store, logger }),
+    onData: createDataHook({ blobs: deps.blobs, queue: deps.queue, logger, hostname: opts.hostname, maxMessageBytes: opts.maxMessageBytes }),
+  });
+  server.on('error', (err) => logger.error({ err }, 'smtp server error'));
+
+  return {
+    server,
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        const onError = (err: Error) => reject(err);
+        server.server.once('error', onError);
+        server.listen(port, host, () => {
+          server.server.off('error', onError);
+          resolve(server.server.address() as AddressInfo);
+        });
+      });
+    },
+    close() {
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
