@@ -55,16 +55,16 @@ export function attachmentInfo(index: number, a: { filename?: string; contentTyp
   };
 }
 
-function summaryFromHeaders(headers: Headers | undefined): Omit<MessageSummary, 'attachments' | 'snippet'> {
+function summaryFromHeaders(headers: Headers | undefined, limits = true): Omit<MessageSummary, 'attachments' | 'snippet'> {
   const subject = headers?.get('subject');
   const messageId = headers?.get('message-id');
   return {
     from: addressesOf(headers?.get('from'))[0] ?? null,
-    to: addressesOf(headers?.get('to')).slice(0, SUMMARY_LIMITS.addresses),
-    cc: addressesOf(headers?.get('cc')).slice(0, SUMMARY_LIMITS.addresses),
-    subject: typeof subject === 'string' ? subject.slice(0, SUMMARY_LIMITS.subject) : '',
+    to: addressesOf(headers?.get('to')).slice(0, limits ? SUMMARY_LIMITS.addresses : undefined),
+    cc: addressesOf(headers?.get('cc')).slice(0, limits ? SUMMARY_LIMITS.addresses : undefined),
+    subject: typeof subject === 'string' ? (limits ? subject.slice(0, SUMMARY_LIMITS.subject) : subject) : '',
     date: dateOf(headers?.get('date')),
-    messageId: typeof messageId === 'string' ? messageId.slice(0, 998) : null,
+    messageId: typeof messageId === 'string' ? (limits ? messageId.slice(0, 998) : messageId) : null,
   };
 }
 
@@ -146,7 +146,7 @@ export async function parseFull(raw: Buffer): Promise<FullMessage> {
   const inReplyTo = mail.inReplyTo;
   return {
     headers: (mail.headerLines ?? []).map((h) => ({ key: h.key, line: h.line })),
-    summary: summaryFromHeaders(mail.headers),
+    summary: summaryFromHeaders(mail.headers, false), // the full view is not size-limited
     replyTo: addressesOf(mail.replyTo),
     inReplyTo: typeof inReplyTo === 'string' ? inReplyTo : null,
     references: Array.isArray(references) ? references : typeof references === 'string' ? [references] : [],

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import type { Queue } from '../../core/ports';
+
+/**
+ * The Queue contract (peek-lock, at-least-once, duplicate detection, dead letter).
+ * `make` gets the max deliveries to configure and a short lock time in ms.
+ */
+export function queueContract(name: string, make: (opts: { maxDeliveries: number; lockMs: number }) => Promise<{ queue: Queue<{ n: number }>; cleanup(): Promise<void> }>): void {
+  describe(`Queue contract: ${name}`, () => {
+    const withQueue = (opts: { maxDeliveries: number; lockMs: number }, fn: (q: Queue<{ n: number }>) => Promise<void>) => async () => {
+      const { queue, cleanup } = await make(opts);
+      try {
+        await fn(queue);
+      } finally {
+        await cleanup();
+      }
+    };
+
+    it(
+      'send, receive, complete; FIFO; a duplicate id is dropped',
+      withQueue({ maxDeliveries: 5, lockMs: 60_000 }, async (q) => {
+        await q.send('a', { n: 1 });
+        await q.send('b', { n: 2 });
+        await q.send('a', { n: 99 }); // duplicate detection
+        expect(await q.depth()).toBe(2);
+        const got = await q.receive(10);
+        expect(got.map((d) => [d.id, d.body.n, d.deliveryCount])).toEqual([
+          ['a', 1, 1],
+          ['b', 2, 1],
+        ]);
+        expect(await q.receive(10)).toEqual([]); // locked
+        for (const d of got) await q.complete(d);
+        expect(await q.depth()).toBe(0);
+      }),
+    );
+
+    it(
+      'abandon redelivers with a higher count; a stale lock token cannot complete',
+      withQueue({ maxDeliveries: 5, lockMs: 60_000 }, async (q) => {
+        await q.send('a', { n: 1 });
+        const [first] = await q.receive(1);
+        await q.abandon(first);
+        const [second] = await q.receive(1);
+        expect(second.deliveryCount).toBe(2);
+        await q.complete(first); // stale: ignored
+        expect(await q.depth()).toBe(1);
+        await q.complete(second);
+        expect(await q.depth()).toBe(0);
+      }),
+    );
+
+    it(
+      'an expired lock makes the message visible again',
+      withQueue({ maxDeliveries: 5, lockMs: 150 }, async (q) => {
+        await q.send('a', { n: 1 });
+        expect(await q.receive(1)).toHaveLength(1);
+        expect(await q.receive(1)).toHaveLength(0);
+        await new Promise((r) => setTimeout(r, 250));
+        const [again] = await q.receive(1);
+        expect(again.deliveryCount).toBe(2);
+      }),
+    );
+
+    it(
+      'abandon with a delay hides the message until then',
+      withQueue({ maxDeliveries: 5, lockMs: 60_000 }, async (q) => {
+        await q.send('a', { n: 1 });
+        const [d] = await q.receive(1);
+        await q.abandon(d, { retryInMs: 200, error: 'try later' });
+        expect(await q.receive(1)).toHaveLength(0);
+        await new Promise((r) => setTimeout(r, 300));
+        expect(await q.receive(1)).toHaveLength(1);
+      }),
+    );
+
+    it(
+      'dead letter: explicit, and after max deliveries, without blocking other messages',
+      withQueue({ maxDeliveries: 2, lockMs: 60_000 }, async (q) => {
+        await q.send('poison', { n: 0 });
+        await q.send('explicit', { n: 1 });
+        const round1 = await q.receive(10);
+        expect(round1.map((d) => d.id).sort()).toEqual(['explicit', 'poison']);
+        await q.deadLetter(round1.find((d) => d.id === 'explicit')!, 'bad content');
+        await q.abandon(round1.find((d) => d.id === 'poison')!);
+        const [p2] = await q.receive(10);
+        expect(p2).toMatchObject({ id: 'poison', deliveryCount: 2 });
+        await q.abandon(p2);
+        await q.send('fine', { n: 2 });
+        // third time: over the limit, dead-lettered; the other message still comes
+        expect((await q.receive(10)).map((d) => d.id)).toEqual(['fine']);
+        expect(await q.listDeadLetters()).toEqual([
+          { id: 'poison', reason: 'MaxDeliveryCountExceeded', deliveryCount: 2 },
+          { id: 'explicit', reason: 'bad content', deliveryCount: 1 },
+        ]);
+        expect(await q.depth()).toBe(1);
+      }),
+    );
+  });
+}

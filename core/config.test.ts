@@ -1,0 +1,41 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, maskedConfig } from './config';
+
+describe('config', () => {
+  it('defaults: embedded local mode on loopback', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ NIMBUS_MODE: 'local', NIMBUS_SMTP_HOST: '127.0.0.1', NIMBUS_SMTP_PORT: 2525, NIMBUS_HTTP_PORT: 3000, NIMBUS_DATA_DIR: './data', NIMBUS_MAX_MESSAGE_BYTES: 26214400 });
+  });
+
+  it('a bad value is named, with every other bad value', () => {
+    try {
+      loadConfig({ NIMBUS_SMTP_PORT: 'seventy', NIMBUS_JWT_SECRET: 'short', NIMBUS_LOG_LEVEL: 'loud' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const names = (err as ConfigError).problems.map((p) => p.variable).sort();
+      expect(names).toEqual(['NIMBUS_JWT_SECRET', 'NIMBUS_LOG_LEVEL', 'NIMBUS_SMTP_PORT']);
+      expect((err as Error).message).not.toContain('short'); // the secret's value is not echoed
+    }
+  });
+
+  it('secrets are masked when printed', () => {
+    const masked = maskedConfig(loadConfig({ NIMBUS_JWT_SECRET: 'x'.repeat(40) }));
+    expect(masked.NIMBUS_JWT_SECRET).toBe('********');
+    expect(JSON.stringify(masked)).not.toContain('x'.repeat(40));
+  });
+
+  it('the server refuses to start on a bad variable, naming it (exit 2)', async () => {
+    // runs the built entry point (npm test builds first)
+    const main = resolve(__dirname, '..', 'dist', 'local', 'main.js');
+    const err = await promisify(execFile)(process.execPath, [main], { env: { ...process.env, NIMBUS_HTTP_PORT: '99999', NIMBUS_DATA_DIR: '/nonexistent/never-created' } }).then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(err).toMatchObject({ code: 2 });
+    expect(err!.stderr).toContain('NIMBUS_HTTP_PORT');
+  });
+});

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { ERROR_TABLE, MailError, toMailError } from './errors';
+import { isId, newId } from './ids';
+import { receivedHeader } from './received';
+import { createSummaryParser, makeSnippet } from './mime';
+
+describe('error table', () => {
+  it('every transient error is a 4xx SMTP reply with a 4.x.x enhanced code; permanent ones 5xx/5.x.x', () => {
+    for (const [code, spec] of Object.entries(ERROR_TABLE)) {
+      const smtpClass = Math.floor(spec.smtp / 100);
+      expect([code, smtpClass, spec.enhanced[0]]).toEqual([code, spec.transient ? 4 : 5, spec.transient ? '4' : '5']);
+      expect(spec.enhanced).toMatch(/^[45]\.\d{1,3}\.\d{1,3}$/);
+    }
+  });
+
+  it('an unknown failure becomes a temporary one (451 4.3.0), never a bounce', () => {
+    const e = toMailError(new Error('ECONNRESET'));
+    expect([e.code, e.smtp, e.enhanced, e.http]).toEqual(['TemporaryFailure', 451, '4.3.0', 503]);
+    expect(new MailError('MailboxUnknown').smtp).toBe(550);
+  });
+});
+
+describe('ids', () => {
+  it('are well-formed and sort in creation order, also within one millisecond', () => {
+    const ids = Array.from({ length: 1000 }, () => newId());
+    expect(ids.every(isId)).toBe(true);
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
+describe('Received header', () => {
+  const envelope = { mailFrom: 'a@b.c', rcptTo: ['u@example.com'], remoteAddress: '::ffff:192.0.2.1', clientHostname: '[192.0.2.1]', helo: 'client.test', authUser: null };
+  it('follows RFC 5321 4.4 with a for clause for one recipient', () => {
+    const h = receivedHeader({ envelope, byHost: 'mx.test', id: 'ID1', receivedAt: Date.UTC(2026, 10, 25, 18, 0, 0), tls: false });
+    expect(h).toBe('Received: from client.test ([192.0.2.1])\r\n\tby mx.test (Nimbus Mail) with ESMTP id ID1\r\n\tfor <u@example.com>;\r\n\tWed, 25 Nov 2026 18:00:00 +0000\r\n');
+  });
+  it('cannot be broken by a hostile HELO (no CR/LF injection)', () => {
+    const h = receivedHeader({ envelope: { ...envelope, helo: 'evil\r\nBcc: x@y.z', rcptTo: ['a@x', 'b@x'] }, byHost: 'mx.test', id: 'ID2', receivedAt: 0, tls: true });
+    expect(h.split('\r\n')).toHaveLength(4); // three lines + trailing empty
+    expect(h).toContain('from evilBcc: x@y.z');
+    expect(h).toContain('with ESMTPS id ID2;'); // no for clause with two recipients
+  });
+});
+
+describe('streaming summary', () => {
+  it('matches headers, counts attachment bytes without keeping them, and survives garbage', async () => {
+    const { input, summary } = createSummaryParser();
+    input.end(
+      Buffer.from(
+        'From: "A" <a@x.test>\r\nTo: b@y.test, "C" <c@z.test>\r\nSubject: =?UTF-8?B?SGVsbG8g4pyT?=\r\nDate: Tue, 1 Dec 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nHi  there\r\n--XX\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="f.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAw==\r\n--XX--\r\n',
+      ),
+    );
+    const s = await summary;
+    expect(s).toMatchObject({ subject: 'Hello ✓', from: { address: 'a@x.test', name: 'A' }, date: Date.UTC(2026, 11, 1, 10), snippet: 'Hi there' });
+    expect(s.to.map((t) => t.address)).toEqual(['b@y.test', 'c@z.test']);
+    expect(s.attachments).toEqual([{ id: 'a1', filename: 'f.bin', contentType: 'application/octet-stream', size: 4, contentId: null, inline: false }]);
+
+    const junk = createSummaryParser();
+    junk.input.end(Buffer.from([0, 1, 2, 3, 0xff, 0xfe, 10, 10, 0]));
+    expect((await junk.summary).subject).toBe('');
+  });
+  it('snippets fall back to HTML without tags', () => {
+    expect(makeSnippet('', '<style>p{}</style><p>Hello&nbsp;<b>world</b></p>')).toBe('Hello world');
+  });
+});

@@ -1,0 +1,92 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { simpleParser } from 'mailparser';
+import nodemailer from 'nodemailer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listInbox, startTestHost, waitFor, type TestHost } from './helpers';
+
+const CORPUS = resolve(__dirname, '..', '..', 'shared', 'corpus');
+
+function corpusFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) {
+      if (name !== 'LICENSES') out.push(...corpusFiles(path));
+    } else if (name.endsWith('.eml')) out.push(path);
+  }
+  return out.sort();
+}
+
+/** What nodemailer puts on the wire for a raw message: every line ending CRLF, a final CRLF added if missing. */
+function asSent(file: Buffer): Buffer {
+  let text = file.toString('latin1').replace(/\r\n|\r|\n/g, '\r\n');
+  if (!text.endsWith('\r\n')) text += '\r\n';
+  return Buffer.from(text, 'latin1');
+}
+
+describe('the real-world corpus survives SMTP → store → API', () => {
+  let host: TestHost;
+  const files = existsSync(CORPUS) ? corpusFiles(CORPUS) : [];
+  const queuedAs = new Map<string, string>(); // inbound id → file
+
+  beforeAll(async () => {
+    host = await startTestHost();
+  });
+  afterAll(async () => {
+    await host?.destroy();
+  });
+
+  it('finds the corpus beside the project (../shared/corpus)', () => {
+    expect(files.length, `no corpus at ${CORPUS}`).toBeGreaterThanOrEqual(196);
+  });
+
+  it('every message is accepted with 250 (none lost, none rejected)', async () => {
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: host.smtpPort, ignoreTLS: true, pool: true, maxConnections: 4, maxMessages: Infinity });
+    try {
+      await Promise.all(
+        files.map(async (file) => {
+          const info = await transport.sendMail({ envelope: { from: 'corpus@sender.test', to: ['admin@example.com'] }, raw: readFileSync(file) });
+          const match = /^250 2\.6\.0 Ok: queued as (\w+)$/.exec(info.response);
+          expect(match, `${relative(CORPUS, file)}: ${info.response}`).not.toBeNull();
+          queuedAs.set(match![1], file);
+        }),
+      );
+    } finally {
+      transport.close();
+    }
+    expect(queuedAs.size).toBe(files.length);
+  });
+
+  it('raw bytes read back identical below the Received header; subject and attachments match mailparser', async () => {
+    const items = await waitFor(async () => {
+      const list = await listInbox(host);
+      return list.length >= files.length ? list : undefined;
+    }, 60_000);
+    expect(items).toHaveLength(files.length);
+    const problems: string[] = [];
+    for (const item of items) {
+      const raw = Buffer.from(await (await host.api(`/mails/${item.id}/raw`, { token: host.token })).arrayBuffer());
+      // our header ends with its date line; what follows is the message as sent (which may itself start with whitespace)
+      const header = /^Received: [^]*? id (\w+)[^]*?;\r\n\t\w{3}, [^\r\n]+\r\n/.exec(raw.toString('latin1'));
+      const file = header ? queuedAs.get(header[1]) : undefined;
+      if (!header || !file) {
+        problems.push(`${item.id}: no Received header with a known id`);
+        continue;
+      }
+      const name = relative(CORPUS, file);
+      const original = readFileSync(file);
+      if (!raw.subarray(header[0].length).equals(asSent(original))) problems.push(`${name}: raw bytes differ`);
+
+      const reference = await simpleParser(original, { keepCidLinks: true });
+      const full = (await (await host.api(`/mails/${item.id}`, { token: host.token })).json()) as { subject: string; attachments: Array<{ filename: string | null }> };
+      if (full.subject !== (reference.subject ?? '')) problems.push(`${name}: subject ${JSON.stringify(full.subject.slice(0, 80))}… differs from mailparser's`);
+      const want = reference.attachments.map((a) => a.filename ?? null);
+      const got = full.attachments.map((a) => a.filename);
+      if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`${name}: attachments ${JSON.stringify(got)} != ${JSON.stringify(want)}`);
+      // the list summary (parsed while streaming) agrees on the attachment count
+      if (item.hasAttachments !== want.length > 0) problems.push(`${name}: hasAttachments ${item.hasAttachments} but ${want.length} attachments`);
+    }
+    expect(problems).toEqual([]);
+  }, 180_000);
+});
