@@ -113,3 +113,12 @@ export function makeMessage(bytes: number, subject: string): Buffer {
   const lines = Math.max(1, Math.ceil((bytes - head.length) / line.length));
   return Buffer.from(head + line.repeat(lines));
 }
+
+/** A multipart message of about `bytes` whose bulk is one base64 attachment (the usual shape of a big message). */
+export function makeAttachmentMessage(bytes: number, subject: string): Buffer {
+  const head = `From: Bench <bench@sender.test>\r\nTo: admin@example.com\r\nSubject: ${subject}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--b1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="big.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n`;
+  const tail = '\r\n--b1--\r\n';
+  const lines = Math.max(1, Math.floor((bytes - head.length - tail.length) / 78));
+  const line = Buffer.alloc(57, 0xa5).toString('base64') + '\r\n'; // 76 chars + CRLF
+  return Buffer.from(head + line.repeat(lines) + tail);
+}

@@ -65,7 +65,7 @@ export async function startLocalHost(config: Config, opts: { logger?: Logger } =
     httpAddress = await http.listen(config.NIMBUS_HTTP_PORT, config.NIMBUS_HTTP_HOST);
   } catch (err) {
     await edge.close();
-    db.close();
+    await db.close();
     throw err;
   }
   if (config.NIMBUS_WORKER) worker.start();
@@ -80,7 +80,7 @@ export async function startLocalHost(config: Config, opts: { logger?: Logger } =
     async stop() {
       await Promise.all([edge.close(), http.close()]);
       await worker.stop();
-      db.close();
+      await db.close();
     },
   };
 }

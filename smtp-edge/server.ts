@@ -6,6 +6,7 @@ import type { InboundQueueMessage } from '../core/types';
 import { installEnhancedCodeReplies } from './enhanced-codes';
 import { createDataHook } from './hooks/data';
 import { createRcptToHook } from './hooks/rcpt-to';
+import { SummaryPool } from './summary-pool';
 
 export interface SmtpEdgeOptions {
   hostname: string;
@@ -25,6 +26,7 @@ export interface SmtpEdge {
 export function createSmtpEdge(deps: { store: MailStore; blobs: BlobStore; queue: Queue<InboundQueueMessage>; logger: Logger }, opts: SmtpEdgeOptions): SmtpEdge {
   installEnhancedCodeReplies();
   const logger = deps.logger.child({ component: 'smtp-edge' });
+  const summaries = new SummaryPool();
   const server = new SMTPServer({
     name: opts.hostname,
     banner: 'Nimbus Mail ESMTP',
@@ -44,7 +46,7 @@ export function createSmtpEdge(deps: { store: MailStore; blobs: BlobStore; queue
     disableReverseLookup: true,
     logger: false,
     onRcptTo: createRcptToHook({ store: deps.store, logger }),
-    onData: createDataHook({ blobs: deps.blobs, queue: deps.queue, logger, hostname: opts.hostname, maxMessageBytes: opts.maxMessageBytes }),
+    onData: createDataHook({ blobs: deps.blobs, queue: deps.queue, logger, hostname: opts.hostname, maxMessageBytes: opts.maxMessageBytes, createSummaryParser: summaries.createParser }),
   });
   server.on('error', (err) => logger.error({ err }, 'smtp server error'));
 
@@ -60,8 +62,9 @@ export function createSmtpEdge(deps: { store: MailStore; blobs: BlobStore; queue
         });
       });
     },
-    close() {
-      return new Promise((resolve) => server.close(() => resolve()));
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await summaries.close();
     },
   };
 }

@@ -5,11 +5,23 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { MailError } from '../../core/errors';
 import type { BlobStore } from '../../core/ports';
-import type { EmbeddedDb } from './sqlite';
+import type { EmbeddedDb, Statements } from './sqlite';
 
 const MIGRATIONS = [
   `CREATE TABLE blobs (key TEXT PRIMARY KEY, size INTEGER NOT NULL, data BLOB, created_at INTEGER NOT NULL);`,
 ];
+
+/** The blob index's writes; they run on EmbeddedDb's writer thread. */
+export const blobWrites = {
+  'blob.put'(s: Statements, args: { key: string; size: number; data: Uint8Array | null }): void {
+    // a Buffer arrives from another thread as a plain Uint8Array; SQLite binds Buffers
+    const data = args.data ? Buffer.from(args.data.buffer, args.data.byteOffset, args.data.byteLength) : null;
+    s.get('INSERT INTO blobs (key, size, data, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, data = excluded.data').run(args.key, args.size, data, Date.now());
+  },
+  'blob.delete'(s: Statements, args: { key: string }): void {
+    s.get('DELETE FROM blobs WHERE key = ?').run(args.key);
+  },
+};
 
 async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
@@ -80,14 +92,9 @@ export class EmbeddedBlobStore implements BlobStore {
         await rename(tmpPath, file);
         tmpPath = '';
         await fsyncDir(dir);
-        await this.edb.write(() =>
-          this.edb.db.prepare('INSERT INTO blobs (key, size, data, created_at) VALUES (?, ?, NULL, ?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, data = NULL').run(key, size, Date.now()),
-        );
+        await this.edb.write('blob.put', { key, size, data: null });
       } else {
-        const data = Buffer.concat(chunks, size);
-        await this.edb.write(() =>
-          this.edb.db.prepare('INSERT INTO blobs (key, size, data, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, data = excluded.data').run(key, size, data, Date.now()),
-        );
+        await this.edb.write('blob.put', { key, size, data: Buffer.concat(chunks, size) });
       }
       return { size };
     } catch (err) {
@@ -98,7 +105,7 @@ export class EmbeddedBlobStore implements BlobStore {
   }
 
   private row(key: string): { size: number; data: Buffer | null } | undefined {
-    return this.edb.db.prepare('SELECT size, data FROM blobs WHERE key = ?').get(key) as { size: number; data: Buffer | null } | undefined;
+    return this.edb.stmt('SELECT size, data FROM blobs WHERE key = ?').get(key) as { size: number; data: Buffer | null } | undefined;
   }
 
   async get(key: string): Promise<Readable | null> {
@@ -119,19 +126,19 @@ export class EmbeddedBlobStore implements BlobStore {
   }
 
   async stat(key: string): Promise<{ size: number } | null> {
-    const row = this.edb.db.prepare('SELECT size FROM blobs WHERE key = ?').get(key) as { size: number } | undefined;
+    const row = this.edb.stmt('SELECT size FROM blobs WHERE key = ?').get(key) as { size: number } | undefined;
     return row ? { size: row.size } : null;
   }
 
   async delete(key: string): Promise<void> {
     const row = this.row(key);
-    await this.edb.write(() => this.edb.db.prepare('DELETE FROM blobs WHERE key = ?').run(key));
+    await this.edb.write('blob.delete', { key });
     if (row && !row.data) await unlink(this.fileFor(key).file).catch(() => undefined);
   }
 
   async ping(): Promise<void> {
     await this.ready;
-    this.edb.db.prepare('SELECT 1 FROM blobs LIMIT 1').get();
+    this.edb.stmt('SELECT 1 FROM blobs LIMIT 1').get();
   }
 
   async close(): Promise<void> {

@@ -16,7 +16,7 @@ function fresh() {
     dir,
     db,
     async cleanup() {
-      db.close();
+      await db.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

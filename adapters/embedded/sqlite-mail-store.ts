@@ -3,7 +3,7 @@ import { MailError } from '../../core/errors';
 import { newId } from '../../core/ids';
 import type { MailStore, NewMessage } from '../../core/ports';
 import { DEFAULT_MAILBOXES, type Domain, type Mailbox, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserWithSecret } from '../../core/types';
-import type { EmbeddedDb } from './sqlite';
+import type { EmbeddedDb, Statements } from './sqlite';
 
 const MIGRATIONS = [
   `
@@ -24,6 +24,14 @@ const MIGRATIONS = [
     summary TEXT NOT NULL, auth TEXT,
     UNIQUE (user_id, inbound_id));
   CREATE INDEX messages_list ON messages (mailbox_id, received_at DESC, id DESC);
+  `,
+  // folder counts kept as counters: counting rows per folder on every read is O(messages)
+  `
+  ALTER TABLE mailboxes ADD COLUMN total INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE mailboxes ADD COLUMN unread INTEGER NOT NULL DEFAULT 0;
+  UPDATE mailboxes SET
+    total = (SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = mailboxes.id),
+    unread = (SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = mailboxes.id AND m.seen = 0);
   `,
 ];
 
@@ -86,91 +94,117 @@ function decodeCursor(cursor: string): { receivedAt: number; id: string } {
   throw new MailError('InvalidCursor');
 }
 
-/** MailStore on SQLite (better-sqlite3). Reads are synchronous; writes go through the group commit. */
+type NewUser = { email: string; name: string; passwordHash: string; role: Role };
+
+function insertUser(s: Statements, input: NewUser): User {
+  const email = normalizeAddress(input.email);
+  const now = Date.now();
+  const id = newId(now);
+  try {
+    s.get('INSERT INTO users (id, email, name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(id, email, input.name, input.role, input.passwordHash, now);
+    s.get('INSERT INTO addresses (address, user_id) VALUES (?, ?)').run(email, id);
+  } catch (err) {
+    if ((err as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) throw new MailError('Conflict', `Address already in use: ${email}`);
+    throw err;
+  }
+  const insertMailbox = s.get('INSERT INTO mailboxes (id, user_id, name, special_use, created_at) VALUES (?, ?, ?, ?, ?)');
+  for (const mailbox of DEFAULT_MAILBOXES) insertMailbox.run(newId(now), id, mailbox.name, mailbox.specialUse, now);
+  return { id, email, name: input.name, role: input.role, createdAt: now };
+}
+
+/** The store's writes; they run on EmbeddedDb's writer thread. */
+export const mailStoreWrites = {
+  'mail.setup'(s: Statements, input: { domain: string; email: string; name: string; passwordHash: string }): User {
+    const count = (s.get('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
+    if (count > 0) throw new MailError('AlreadySetUp');
+    s.get('INSERT OR IGNORE INTO domains (name, created_at) VALUES (?, ?)').run(input.domain.toLowerCase(), Date.now());
+    return insertUser(s, { ...input, role: 'admin' });
+  },
+  'mail.createDomain'(s: Statements, domain: Domain): Domain {
+    const result = s.get('INSERT OR IGNORE INTO domains (name, created_at) VALUES (?, ?)').run(domain.name, domain.createdAt);
+    if (result.changes === 0) throw new MailError('Conflict', `Domain already exists: ${domain.name}`);
+    return domain;
+  },
+  'mail.createUser'(s: Statements, input: NewUser): User {
+    return insertUser(s, input);
+  },
+  'mail.fileMessages'(s: Statements, items: NewMessage[]): StoredMessage[] {
+    const insert = s.get(
+      `INSERT INTO messages (id, user_id, mailbox_id, inbound_id, raw_blob_key, size, received_at, summary, auth)
+       VALUES (@id, @userId, @mailboxId, @inboundId, @rawBlobKey, @size, @receivedAt, @summary, @auth)
+       ON CONFLICT (user_id, inbound_id) DO NOTHING`,
+    );
+    const existing = s.get('SELECT * FROM messages WHERE user_id = ? AND inbound_id = ?');
+    // every write that adds, removes, moves or (un)reads a message keeps these counters right
+    const count = s.get('UPDATE mailboxes SET total = total + 1, unread = unread + 1 WHERE id = ?');
+    return items.map((item) => {
+      const result = insert.run({
+        id: newId(),
+        userId: item.userId,
+        mailboxId: item.mailboxId,
+        inboundId: item.inboundId,
+        rawBlobKey: item.rawBlobKey,
+        size: item.size,
+        receivedAt: item.receivedAt,
+        summary: JSON.stringify(item.summary),
+        auth: item.auth ? JSON.stringify(item.auth) : null,
+      });
+      if (result.changes === 1) count.run(item.mailboxId);
+      return toMessage(existing.get(item.userId, item.inboundId) as MessageRow);
+    });
+  },
+};
+
+/** MailStore on SQLite (better-sqlite3). Reads run here; writes go to the writer thread's group commit. */
 export class SqliteMailStore implements MailStore {
   constructor(private readonly edb: EmbeddedDb) {
     edb.migrate('mail-store', MIGRATIONS);
   }
 
-  private get db() {
-    return this.edb.db;
-  }
-
-  private insertUser(input: { email: string; name: string; passwordHash: string; role: Role }): User {
-    const email = normalizeAddress(input.email);
-    const now = Date.now();
-    const id = newId(now);
-    try {
-      this.db.prepare('INSERT INTO users (id, email, name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(id, email, input.name, input.role, input.passwordHash, now);
-      this.db.prepare('INSERT INTO addresses (address, user_id) VALUES (?, ?)').run(email, id);
-    } catch (err) {
-      if ((err as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) throw new MailError('Conflict', `Address already in use: ${email}`);
-      throw err;
-    }
-    const insertMailbox = this.db.prepare('INSERT INTO mailboxes (id, user_id, name, special_use, created_at) VALUES (?, ?, ?, ?, ?)');
-    for (const mailbox of DEFAULT_MAILBOXES) insertMailbox.run(newId(now), id, mailbox.name, mailbox.specialUse, now);
-    return { id, email, name: input.name, role: input.role, createdAt: now };
-  }
-
   async setup(input: { domain: string; email: string; name: string; passwordHash: string }): Promise<User> {
-    return this.edb.write(() => {
-      const count = (this.db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
-      if (count > 0) throw new MailError('AlreadySetUp');
-      this.db.prepare('INSERT OR IGNORE INTO domains (name, created_at) VALUES (?, ?)').run(input.domain.toLowerCase(), Date.now());
-      return this.insertUser({ ...input, role: 'admin' });
-    });
+    return this.edb.write('mail.setup', input);
   }
 
   async countUsers(): Promise<number> {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
+    return (this.edb.stmt('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
   }
 
   async createDomain(name: string): Promise<Domain> {
-    const domain = { name: name.toLowerCase(), createdAt: Date.now() };
-    return this.edb.write(() => {
-      const result = this.db.prepare('INSERT OR IGNORE INTO domains (name, created_at) VALUES (?, ?)').run(domain.name, domain.createdAt);
-      if (result.changes === 0) throw new MailError('Conflict', `Domain already exists: ${domain.name}`);
-      return domain;
-    });
+    return this.edb.write('mail.createDomain', { name: name.toLowerCase(), createdAt: Date.now() });
   }
 
   async getDomain(name: string): Promise<Domain | null> {
-    const row = this.db.prepare('SELECT name, created_at FROM domains WHERE name = ?').get(name.toLowerCase()) as { name: string; created_at: number } | undefined;
+    const row = this.edb.stmt('SELECT name, created_at FROM domains WHERE name = ?').get(name.toLowerCase()) as { name: string; created_at: number } | undefined;
     return row ? { name: row.name, createdAt: row.created_at } : null;
   }
 
   async listDomains(): Promise<Domain[]> {
-    const rows = this.db.prepare('SELECT name, created_at FROM domains ORDER BY name').all() as Array<{ name: string; created_at: number }>;
+    const rows = this.edb.stmt('SELECT name, created_at FROM domains ORDER BY name').all() as Array<{ name: string; created_at: number }>;
     return rows.map((r) => ({ name: r.name, createdAt: r.created_at }));
   }
 
-  async createUser(input: { email: string; name: string; passwordHash: string; role: Role }): Promise<User> {
-    return this.edb.write(() => this.insertUser(input));
+  async createUser(input: NewUser): Promise<User> {
+    return this.edb.write('mail.createUser', input);
   }
 
   async getUserByEmail(email: string): Promise<UserWithSecret | null> {
-    const row = this.db.prepare('SELECT * FROM users WHERE email = ?').get(normalizeAddress(email)) as UserRow | undefined;
+    const row = this.edb.stmt('SELECT * FROM users WHERE email = ?').get(normalizeAddress(email)) as UserRow | undefined;
     return row ? { ...toUser(row), passwordHash: row.password_hash } : null;
   }
 
   async getUserById(id: string): Promise<User | null> {
-    const row = this.db.prepare('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined;
+    const row = this.edb.stmt('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined;
     return row ? toUser(row) : null;
   }
 
   async resolveAddress(address: string): Promise<{ userId: string } | null> {
-    const row = this.db.prepare('SELECT user_id FROM addresses WHERE address = ?').get(normalizeAddress(address)) as { user_id: string } | undefined;
+    const row = this.edb.stmt('SELECT user_id FROM addresses WHERE address = ?').get(normalizeAddress(address)) as { user_id: string } | undefined;
     return row ? { userId: row.user_id } : null;
   }
 
   private mailboxRows(where: string, ...params: unknown[]): Mailbox[] {
-    const rows = this.db
-      .prepare(
-        `SELECT b.id, b.user_id, b.name, b.special_use,
-           (SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = b.id) AS total,
-           (SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = b.id AND m.seen = 0) AS unread
-         FROM mailboxes b WHERE ${where} ORDER BY b.created_at, b.rowid`,
-      )
+    const rows = this.edb
+      .stmt(`SELECT b.id, b.user_id, b.name, b.special_use, b.total, b.unread FROM mailboxes b WHERE ${where} ORDER BY b.created_at, b.rowid`)
       .all(...params) as Array<{ id: string; user_id: string; name: string; special_use: SpecialUse | null; total: number; unread: number }>;
     return rows.map((r) => ({ id: r.id, userId: r.user_id, name: r.name, specialUse: r.special_use, total: r.total, unread: r.unread }));
   }
@@ -189,28 +223,7 @@ export class SqliteMailStore implements MailStore {
 
   async fileMessages(items: NewMessage[]): Promise<StoredMessage[]> {
     if (items.length === 0) return [];
-    return this.edb.write(() => {
-      const insert = this.db.prepare(
-        `INSERT INTO messages (id, user_id, mailbox_id, inbound_id, raw_blob_key, size, received_at, summary, auth)
-         VALUES (@id, @userId, @mailboxId, @inboundId, @rawBlobKey, @size, @receivedAt, @summary, @auth)
-         ON CONFLICT (user_id, inbound_id) DO NOTHING`,
-      );
-      const existing = this.db.prepare('SELECT * FROM messages WHERE user_id = ? AND inbound_id = ?');
-      return items.map((item) => {
-        insert.run({
-          id: newId(),
-          userId: item.userId,
-          mailboxId: item.mailboxId,
-          inboundId: item.inboundId,
-          rawBlobKey: item.rawBlobKey,
-          size: item.size,
-          receivedAt: item.receivedAt,
-          summary: JSON.stringify(item.summary),
-          auth: item.auth ? JSON.stringify(item.auth) : null,
-        });
-        return toMessage(existing.get(item.userId, item.inboundId) as MessageRow);
-      });
-    });
+    return this.edb.write('mail.fileMessages', items);
   }
 
   async listMessages(userId: string, query: { mailboxId: string; limit: number; cursor?: string | null }): Promise<Page<StoredMessage>> {
@@ -218,13 +231,13 @@ export class SqliteMailStore implements MailStore {
     const after = query.cursor ? decodeCursor(query.cursor) : null;
     const rows = (
       after
-        ? this.db
-            .prepare(
+        ? this.edb
+            .stmt(
               `SELECT * FROM messages WHERE mailbox_id = ? AND user_id = ? AND (received_at < ? OR (received_at = ? AND id < ?))
                ORDER BY received_at DESC, id DESC LIMIT ?`,
             )
             .all(query.mailboxId, userId, after.receivedAt, after.receivedAt, after.id, limit + 1)
-        : this.db.prepare('SELECT * FROM messages WHERE mailbox_id = ? AND user_id = ? ORDER BY received_at DESC, id DESC LIMIT ?').all(query.mailboxId, userId, limit + 1)
+        : this.edb.stmt('SELECT * FROM messages WHERE mailbox_id = ? AND user_id = ? ORDER BY received_at DESC, id DESC LIMIT ?').all(query.mailboxId, userId, limit + 1)
     ) as MessageRow[];
     const items = rows.slice(0, limit).map(toMessage);
     const last = items[items.length - 1];
@@ -232,12 +245,12 @@ export class SqliteMailStore implements MailStore {
   }
 
   async getMessage(userId: string, id: string): Promise<StoredMessage | null> {
-    const row = this.db.prepare('SELECT * FROM messages WHERE id = ? AND user_id = ?').get(id, userId) as MessageRow | undefined;
+    const row = this.edb.stmt('SELECT * FROM messages WHERE id = ? AND user_id = ?').get(id, userId) as MessageRow | undefined;
     return row ? toMessage(row) : null;
   }
 
   async ping(): Promise<void> {
-    this.db.prepare('SELECT 1').get();
+    this.edb.stmt('SELECT 1').get();
   }
 
   async close(): Promise<void> {

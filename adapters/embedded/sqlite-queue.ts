@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue, QueueDelivery } from '../../core/ports';
-import type { EmbeddedDb } from './sqlite';
+import type { EmbeddedDb, Statements } from './sqlite';
 
 const MIGRATIONS = [
   `CREATE TABLE queue_messages (
@@ -17,6 +17,48 @@ interface Row {
   delivery_count: number;
   lock_token: string;
 }
+
+interface Locked {
+  queue: string;
+  id: string;
+  lockToken: string;
+}
+
+/** The queue's writes; they run on EmbeddedDb's writer thread. */
+export const queueWrites = {
+  'queue.send'(s: Statements, a: { queue: string; id: string; body: string; now: number }): void {
+    s.get('INSERT INTO queue_messages (queue, id, body, enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (queue, id) DO NOTHING').run(a.queue, a.id, a.body, a.now, a.now);
+  },
+  /** Locks up to `max` visible messages; one received too often is dead-lettered instead. */
+  'queue.receive'(s: Statements, a: { queue: string; max: number; lockMs: number; maxDeliveries: number }): Row[] {
+    const now = Date.now();
+    const ready = s
+      .get('SELECT id, body, delivery_count FROM queue_messages WHERE queue = ? AND dead = 0 AND visible_at <= ? ORDER BY visible_at, rowid LIMIT ?')
+      .all(a.queue, now, a.max) as Array<Omit<Row, 'lock_token'>>;
+    const lock = s.get('UPDATE queue_messages SET lock_token = ?, visible_at = ?, delivery_count = delivery_count + 1 WHERE queue = ? AND id = ?');
+    const bury = s.get("UPDATE queue_messages SET dead = 1, dead_reason = 'MaxDeliveryCountExceeded', lock_token = NULL WHERE queue = ? AND id = ?");
+    const out: Row[] = [];
+    for (const row of ready) {
+      if (row.delivery_count >= a.maxDeliveries) {
+        bury.run(a.queue, row.id);
+        continue;
+      }
+      const token = randomUUID();
+      lock.run(token, now + a.lockMs, a.queue, row.id);
+      out.push({ ...row, delivery_count: row.delivery_count + 1, lock_token: token });
+    }
+    return out;
+  },
+  'queue.complete'(s: Statements, a: Locked): void {
+    s.get('DELETE FROM queue_messages WHERE queue = ? AND id = ? AND lock_token = ?').run(a.queue, a.id, a.lockToken);
+  },
+  'queue.abandon'(s: Statements, a: Locked & { visibleAt: number; error: string | null }): void {
+    s.get('UPDATE queue_messages SET lock_token = NULL, visible_at = ?, last_error = ? WHERE queue = ? AND id = ? AND lock_token = ?').run(a.visibleAt, a.error, a.queue, a.id, a.lockToken);
+  },
+  'queue.deadLetter'(s: Statements, a: Locked & { reason: string }): void {
+    s.get('UPDATE queue_messages SET dead = 1, dead_reason = ?, lock_token = NULL WHERE queue = ? AND id = ? AND lock_token = ?').run(a.reason, a.queue, a.id, a.lockToken);
+  },
+};
 
 /**
  * A durable queue in SQLite with Service Bus's peek-lock model. It is meant for one
@@ -36,13 +78,7 @@ export class SqliteQueue<T> implements Queue<T> {
   }
 
   async send(id: string, body: T): Promise<void> {
-    const json = JSON.stringify(body);
-    const now = Date.now();
-    await this.edb.write(() =>
-      this.edb.db
-        .prepare('INSERT INTO queue_messages (queue, id, body, enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (queue, id) DO NOTHING')
-        .run(this.name, id, json, now, now),
-    );
+    await this.edb.write('queue.send', { queue: this.name, id, body: JSON.stringify(body), now: Date.now() });
     for (const listener of this.listeners) listener();
   }
 
@@ -51,27 +87,8 @@ export class SqliteQueue<T> implements Queue<T> {
   }
 
   async receive(max: number): Promise<QueueDelivery<T>[]> {
-    // Through the group commit: the delivery count must survive a crash, or a message
-    // that crashes the worker would be handed out forever.
-    const rows = await this.edb.write(() => {
-      const now = Date.now();
-      const ready = this.edb.db
-        .prepare('SELECT id, body, delivery_count FROM queue_messages WHERE queue = ? AND dead = 0 AND visible_at <= ? ORDER BY visible_at, rowid LIMIT ?')
-        .all(this.name, now, max) as Array<Omit<Row, 'lock_token'>>;
-      const lock = this.edb.db.prepare('UPDATE queue_messages SET lock_token = ?, visible_at = ?, delivery_count = delivery_count + 1 WHERE queue = ? AND id = ?');
-      const bury = this.edb.db.prepare("UPDATE queue_messages SET dead = 1, dead_reason = 'MaxDeliveryCountExceeded', lock_token = NULL WHERE queue = ? AND id = ?");
-      const out: Row[] = [];
-      for (const row of ready) {
-        if (row.delivery_count >= this.opts.maxDeliveries) {
-          bury.run(this.name, row.id);
-          continue;
-        }
-        const token = randomUUID();
-        lock.run(token, now + this.opts.lockMs, this.name, row.id);
-        out.push({ ...row, delivery_count: row.delivery_count + 1, lock_token: token });
-      }
-      return out;
-    });
+    // a write: the delivery count must survive a crash, or a message that crashes the worker would be handed out forever
+    const rows = await this.edb.write('queue.receive', { queue: this.name, max, lockMs: this.opts.lockMs, maxDeliveries: this.opts.maxDeliveries });
     const deliveries: QueueDelivery<T>[] = [];
     for (const row of rows) {
       let body: T;
@@ -79,7 +96,7 @@ export class SqliteQueue<T> implements Queue<T> {
         body = JSON.parse(row.body) as T;
       } catch {
         // an unreadable body can never succeed: dead-letter it now, not after N tries
-        await this.deadLetterRaw(row.id, row.lock_token, 'UnparseableBody');
+        await this.edb.write('queue.deadLetter', { queue: this.name, id: row.id, lockToken: row.lock_token, reason: 'UnparseableBody' });
         continue;
       }
       deliveries.push({ id: row.id, body, deliveryCount: row.delivery_count, lockToken: row.lock_token });
@@ -88,41 +105,28 @@ export class SqliteQueue<T> implements Queue<T> {
   }
 
   async complete(delivery: QueueDelivery<T>): Promise<void> {
-    await this.edb.write(() => this.edb.db.prepare('DELETE FROM queue_messages WHERE queue = ? AND id = ? AND lock_token = ?').run(this.name, delivery.id, delivery.lockToken));
+    await this.edb.write('queue.complete', { queue: this.name, id: delivery.id, lockToken: delivery.lockToken });
   }
 
   async abandon(delivery: QueueDelivery<T>, opts: { retryInMs?: number; error?: string } = {}): Promise<void> {
-    const visibleAt = Date.now() + (opts.retryInMs ?? 0);
-    await this.edb.write(() =>
-      this.edb.db
-        .prepare('UPDATE queue_messages SET lock_token = NULL, visible_at = ?, last_error = ? WHERE queue = ? AND id = ? AND lock_token = ?')
-        .run(visibleAt, opts.error?.slice(0, 1000) ?? null, this.name, delivery.id, delivery.lockToken),
-    );
-  }
-
-  private deadLetterRaw(id: string, lockToken: string, reason: string): Promise<unknown> {
-    return this.edb.write(() =>
-      this.edb.db
-        .prepare('UPDATE queue_messages SET dead = 1, dead_reason = ?, lock_token = NULL WHERE queue = ? AND id = ? AND lock_token = ?')
-        .run(reason.slice(0, 1000), this.name, id, lockToken),
-    );
+    await this.edb.write('queue.abandon', { queue: this.name, id: delivery.id, lockToken: delivery.lockToken, visibleAt: Date.now() + (opts.retryInMs ?? 0), error: opts.error?.slice(0, 1000) ?? null });
   }
 
   async deadLetter(delivery: QueueDelivery<T>, reason: string): Promise<void> {
-    await this.deadLetterRaw(delivery.id, delivery.lockToken, reason);
+    await this.edb.write('queue.deadLetter', { queue: this.name, id: delivery.id, lockToken: delivery.lockToken, reason: reason.slice(0, 1000) });
   }
 
   async listDeadLetters(): Promise<Array<{ id: string; reason: string; deliveryCount: number }>> {
-    const rows = this.edb.db.prepare('SELECT id, dead_reason, delivery_count FROM queue_messages WHERE queue = ? AND dead = 1 ORDER BY rowid').all(this.name) as Array<{ id: string; dead_reason: string; delivery_count: number }>;
+    const rows = this.edb.stmt('SELECT id, dead_reason, delivery_count FROM queue_messages WHERE queue = ? AND dead = 1 ORDER BY rowid').all(this.name) as Array<{ id: string; dead_reason: string; delivery_count: number }>;
     return rows.map((r) => ({ id: r.id, reason: r.dead_reason, deliveryCount: r.delivery_count }));
   }
 
   async depth(): Promise<number> {
-    return (this.edb.db.prepare('SELECT COUNT(*) AS n FROM queue_messages WHERE queue = ? AND dead = 0').get(this.name) as { n: number }).n;
+    return (this.edb.stmt('SELECT COUNT(*) AS n FROM queue_messages WHERE queue = ? AND dead = 0').get(this.name) as { n: number }).n;
   }
 
   async ping(): Promise<void> {
-    this.edb.db.prepare('SELECT 1').get();
+    this.edb.stmt('SELECT 1').get();
   }
 
   async close(): Promise<void> {

@@ -1,32 +1,90 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { MailError } from '../../core/errors';
+import type { Worker } from 'node:worker_threads';
+import { startThread } from '../thread';
+import { MailError, type ErrorCode, ERROR_TABLE } from '../../core/errors';
+import type { WriteOpName, WriteOps } from './write-ops';
 
-type Op = { fn: () => unknown; resolve: (v: any) => void; reject: (e: unknown) => void };
+/** Opens a connection with the settings every connection to the data file uses. */
+export function openConnection(path: string): Database.Database {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  // every commit is fsync'd before it returns: durable means on disk, as Postfix means it
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('cache_size = -65536');
+  return db;
+}
+
+/** A statement cache over one connection. */
+export class Statements {
+  private readonly cache = new Map<string, Database.Statement>();
+  constructor(readonly db: Database.Database) {}
+  get(sql: string): Database.Statement {
+    let statement = this.cache.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.cache.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+/** What crosses the thread boundary for a failed write. */
+export interface SerializedError {
+  code?: string;
+  message: string;
+}
 
 /**
- * One SQLite connection (WAL, synchronous=FULL: every commit is fsync'd before it
- * returns) with group commit: writes asked for in the same tick run in one
- * transaction and share one fsync. Each write runs in its own savepoint, so one
- * failing write does not undo the others in its batch.
+ * The embedded database. Reads run on this thread's connection; every write runs
+ * on a dedicated writer thread with its own connection, with group commit: the
+ * writes that arrive together run in one transaction and share one fsync, each in
+ * its own savepoint so one failing write does not undo the others. The fsyncs,
+ * WAL checkpoints and statement work thus stay off the thread that speaks SMTP
+ * and HTTP. Writes are named operations (write-ops.ts), since code cannot cross threads.
  */
 export class EmbeddedDb {
+  /** This thread's connection: reads, and schema migrations at start-up. */
   readonly db: Database.Database;
-  private pending: Op[] = [];
-  private scheduled = false;
-  private closed = false;
+  private readonly statements: Statements;
+  private readonly writer: Worker;
+  private readonly waiting = new Map<number, { resolve: (v: any) => void; reject: (e: unknown) => void }>();
+  private nextId = 1;
+  private closed: Promise<void> | null = null;
+  private writerFailed: Error | null = null;
   /** Test seam: fail every write with this error (simulates a full or broken disk). */
   failWrites: Error | null = null;
 
   constructor(readonly path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.pragma('cache_size = -65536');
+    mkdirSync(dirname(path), { recursive: true });
+    this.db = openConnection(path);
+    this.statements = new Statements(this.db);
+    this.writer = startThread(__dirname, 'db-writer-thread', __filename, { path });
+    this.writer.on('message', (results: Array<{ id: number; ok: boolean; value?: unknown; error?: SerializedError }>) => {
+      for (const r of results) {
+        const w = this.waiting.get(r.id);
+        if (!w) continue;
+        this.waiting.delete(r.id);
+        if (r.ok) w.resolve(r.value);
+        else w.reject(deserializeError(r.error!));
+      }
+    });
+    this.writer.on('error', (err) => this.failAll(err));
+    this.writer.on('exit', () => this.failAll(new Error('database writer stopped')));
+  }
+
+  private failAll(err: Error): void {
+    this.writerFailed = err;
+    for (const w of this.waiting.values()) w.reject(new MailError('TemporaryFailure', 'storage unavailable', { cause: err }));
+    this.waiting.clear();
+  }
+
+  /** A cached prepared statement on this thread's (read) connection. */
+  stmt(sql: string): Database.Statement {
+    return this.statements.get(sql);
   }
 
   /** Applies numbered migrations once each, tracked per component in `schema_versions`. */
@@ -44,54 +102,33 @@ export class EmbeddedDb {
     }
   }
 
-  /** Runs `fn` inside the next group commit; resolves once the commit is on disk. */
-  write<T>(fn: () => T): Promise<T> {
-    if (this.closed) return Promise.reject(new MailError('TemporaryFailure', 'database is closed'));
-    return new Promise<T>((resolve, reject) => {
-      this.pending.push({ fn, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+  /** Runs the named write on the writer thread; resolves once its commit is on disk. */
+  write<K extends WriteOpName>(op: K, args: Parameters<WriteOps[K]>[1]): Promise<ReturnType<WriteOps[K]>> {
+    if (this.closed || this.writerFailed) return Promise.reject(new MailError('TemporaryFailure', 'database is closed'));
+    if (this.failWrites) return Promise.reject(new MailError('TemporaryFailure', 'storage write failed', { cause: this.failWrites }));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.writer.postMessage({ id, op, args });
     });
   }
 
-  private flush(): void {
-    this.scheduled = false;
-    const batch = this.pending;
-    this.pending = [];
-    if (batch.length === 0) return;
-    if (this.failWrites) {
-      for (const op of batch) op.reject(new MailError('TemporaryFailure', 'storage write failed', { cause: this.failWrites }));
-      return;
-    }
-    const results: Array<{ ok: boolean; value: unknown }> = [];
-    try {
-      this.db.exec('BEGIN IMMEDIATE');
-      for (const op of batch) {
-        this.db.exec('SAVEPOINT op');
-        try {
-          results.push({ ok: true, value: op.fn() });
-          this.db.exec('RELEASE op');
-        } catch (err) {
-          this.db.exec('ROLLBACK TO op');
-          this.db.exec('RELEASE op');
-          results.push({ ok: false, value: err });
-        }
-      }
-      this.db.exec('COMMIT');
-    } catch (err) {
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
-      for (const op of batch) op.reject(new MailError('TemporaryFailure', 'storage commit failed', { cause: err }));
-      return;
-    }
-    batch.forEach((op, i) => (results[i].ok ? op.resolve(results[i].value) : op.reject(results[i].value)));
+  /** Lets pending writes commit, then stops the writer and closes both connections. */
+  close(): Promise<void> {
+    this.closed ??= new Promise<void>((resolve) => {
+      const done = () => {
+        this.db.close();
+        resolve();
+      };
+      if (this.writerFailed) return done();
+      this.writer.once('exit', done);
+      this.writer.postMessage({ close: true });
+    });
+    return this.closed;
   }
+}
 
-  close(): void {
-    if (this.closed) return;
-    this.flush();
-    this.closed = true;
-    this.db.close();
-  }
+function deserializeError(e: SerializedError): Error {
+  if (e.code && e.code in ERROR_TABLE) return new MailError(e.code as ErrorCode, e.message);
+  return new MailError('TemporaryFailure', 'storage write failed', { cause: new Error(e.message) });
 }

@@ -3,11 +3,11 @@ import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { MailError } from '../../core/errors';
 import { newId } from '../../core/ids';
 import type { Logger } from '../../core/logger';
-import { createSummaryParser } from '../../core/mime';
 import type { BlobStore, Queue } from '../../core/ports';
 import { receivedHeader } from '../../core/received';
 import type { Envelope, InboundQueueMessage } from '../../core/types';
 import { smtpReply } from '../reply';
+import type { SummaryParserFactory } from '../summary-pool';
 
 export interface DataHookDeps {
   blobs: BlobStore;
@@ -15,6 +15,8 @@ export interface DataHookDeps {
   logger: Logger;
   hostname: string;
   maxMessageBytes: number;
+  /** core/mime's createSummaryParser, or the same on a thread of its own (SummaryPool). */
+  createSummaryParser: SummaryParserFactory;
 }
 
 /** Resolves when `target` can take more (or is gone: a failed consumer must not stall the reader). */
@@ -63,7 +65,7 @@ export function createDataHook(deps: DataHookDeps) {
     blobInput.write(receivedHeader({ envelope, byHost: deps.hostname, id, receivedAt, tls: Boolean(session.secure) }));
     const blobPut = deps.blobs.put(rawBlobKey, blobInput);
     blobPut.catch(() => undefined); // awaited below; a rejection before then must not be unhandled
-    const { input: parserInput, summary } = createSummaryParser();
+    const { input: parserInput, summary } = deps.createSummaryParser();
     parserInput.on('error', () => undefined); // mailparser errors surface as summary.parseError
 
     const run = async (): Promise<string> => {

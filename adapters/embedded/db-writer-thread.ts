@@ -1,0 +1,62 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { isMailError } from '../../core/errors';
+import { openConnection, Statements, type SerializedError } from './sqlite';
+import { writeOps, type WriteOpName } from './write-ops';
+
+/**
+ * The writer thread of EmbeddedDb: group commit. Every write request that arrives
+ * before the next turn of this thread's event loop joins one transaction.
+ */
+const db = openConnection((workerData as { path: string }).path);
+const statements = new Statements(db);
+type Request = { id: number; op: WriteOpName; args: unknown };
+let pending: Request[] = [];
+let scheduled = false;
+
+function serialize(err: unknown): SerializedError {
+  if (isMailError(err)) return { code: err.code, message: err.message };
+  return { message: err instanceof Error ? err.message : String(err) };
+}
+
+function flush(): void {
+  scheduled = false;
+  const batch = pending;
+  pending = [];
+  if (batch.length === 0) return;
+  const results: Array<{ id: number; ok: boolean; value?: unknown; error?: SerializedError }> = [];
+  try {
+    db.exec('BEGIN IMMEDIATE');
+    for (const req of batch) {
+      db.exec('SAVEPOINT op');
+      try {
+        const value = (writeOps[req.op] as (s: Statements, a: unknown) => unknown)(statements, req.args);
+        db.exec('RELEASE op');
+        results.push({ id: req.id, ok: true, value });
+      } catch (err) {
+        db.exec('ROLLBACK TO op');
+        db.exec('RELEASE op');
+        results.push({ id: req.id, ok: false, error: serialize(err) });
+      }
+    }
+    db.exec('COMMIT');
+  } catch (err) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    const error = { message: `commit failed: ${err instanceof Error ? err.message : String(err)}` };
+    parentPort!.postMessage(batch.map((req) => ({ id: req.id, ok: false, error })));
+    return;
+  }
+  parentPort!.postMessage(results);
+}
+
+parentPort!.on('message', (msg: Request | { close: true }) => {
+  if ('close' in msg) {
+    flush();
+    db.close();
+    process.exit(0);
+  }
+  pending.push(msg);
+  if (!scheduled) {
+    scheduled = true;
+    setImmediate(flush);
+  }
+});
