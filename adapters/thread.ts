@@ -23,10 +23,11 @@ require(workerData.__entry);
  * Starts a worker thread running `<dir>/<name>.js`, or `<name>.ts` when the caller
  * itself runs from TypeScript sources (`callerFile` ends in .ts).
  */
-export function startThread(dir: string, name: string, callerFile: string, workerData: Record<string, unknown>): Worker {
+export function startThread(dir: string, name: string, callerFile: string, workerData: Record<string, unknown>, resourceLimits?: { maxYoungGenerationSizeMb?: number }): Worker {
   const fromSource = callerFile.endsWith('.ts');
   return new Worker(SHIM, {
     eval: true,
     workerData: { ...workerData, __entry: join(dir, `${name}${fromSource ? '.ts' : '.js'}`), __fromSource: fromSource },
+    resourceLimits,
   });
 }

@@ -11,6 +11,8 @@ import { makeAttachmentMessage, makeMessage, percentile, runLoad, type LoadResul
  * discards the data (the baseline), in the same run. Everything on 127.0.0.1.
  */
 const QUICK = process.argv.includes('--quick');
+/** `--only load` or `--only big`: run one part. */
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 200);
 const TICK = 100; // USER_HZ on Linux
 const PASSWORD = 'bench password 123';
@@ -153,7 +155,7 @@ async function main(): Promise<void> {
   process.stdout.write(`Nimbus Mail SMTP benchmark: ${CONCURRENCY} parallel sessions, loopback, ${QUICK ? 'quick' : 'full'} run, node ${process.version}\n`);
   process.stdout.write('Durable = fsync before 250 (SQLite WAL synchronous=FULL; files fsync + dir fsync). End-to-end = until visible through GET /api/mailboxes.\n\n');
   const rows: Row[] = [];
-  for (const size of [4096, 100 * 1024]) {
+  for (const size of ONLY === 'big' ? [] : [4096, 100 * 1024]) {
     for (const perConnection of [1, 20]) {
       const nimbus = await measure('nimbus', size, perConnection, totals[size]);
       const bare = await measure('bare', size, perConnection, totals[size]);
@@ -166,7 +168,7 @@ async function main(): Promise<void> {
     }
   }
   const big: Record<string, Awaited<ReturnType<typeof bigMessage>>> = {};
-  for (const shape of ['attachment', 'text'] as const) {
+  for (const shape of ONLY === 'load' ? [] : (['attachment', 'text'] as const)) {
     const b = (big[shape] = await bigMessage(shape));
     process.stdout.write(`${shape === 'attachment' ? '\n' : ''}25 MB message (${shape === 'attachment' ? 'one base64 attachment' : 'one plain-text body'}): ${b.response} in ${fmt(b.seconds, 2)} s (until visible); RSS ${fmt(b.beforeMb)} MB before, peak ${fmt(b.peakMb)} MB (+${fmt(b.peakMb - b.beforeMb)} MB)\n`);
   }

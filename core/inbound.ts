@@ -9,11 +9,30 @@ import type { InboundQueueMessage, StoredMessage } from './types';
  * copies by (user, inbound id), so a redelivered queue message files nothing twice.
  * Used by the local worker and, in the Azure shape, by the Service Bus trigger.
  */
-export async function planFiling(store: MailStore, message: InboundQueueMessage, logger: Logger): Promise<NewMessage[]> {
+/** Lookups shared by the messages of one batch (most of a batch goes to the same few mailboxes). */
+export class FilingLookups {
+  private readonly addresses = new Map<string, Promise<{ userId: string } | null>>();
+  private readonly mailboxes = new Map<string, Promise<string | null>>();
+  constructor(private readonly store: MailStore) {}
+  resolve(address: string) {
+    const key = address.toLowerCase();
+    let hit = this.addresses.get(key);
+    if (!hit) this.addresses.set(key, (hit = this.store.resolveAddress(key)));
+    return hit;
+  }
+  mailboxId(userId: string, specialUse: 'inbox' | 'junk') {
+    const key = `${userId}/${specialUse}`;
+    let id = this.mailboxes.get(key);
+    if (!id) this.mailboxes.set(key, (id = this.store.findMailboxBySpecialUse(userId, specialUse).then((m) => m?.id ?? null)));
+    return id;
+  }
+}
+
+export async function planFiling(store: MailStore, message: InboundQueueMessage, logger: Logger, lookups = new FilingLookups(store)): Promise<NewMessage[]> {
   const items: NewMessage[] = [];
   const users = new Set<string>();
   for (const rcpt of message.envelope.rcptTo) {
-    const hit = await store.resolveAddress(rcpt);
+    const hit = await lookups.resolve(rcpt);
     if (!hit) {
       // accepted at RCPT time, gone since (user deleted): nothing to file into
       logger.warn({ msg: message.id, rcpt }, 'recipient no longer exists; not filed');
@@ -22,11 +41,11 @@ export async function planFiling(store: MailStore, message: InboundQueueMessage,
     if (users.has(hit.userId)) continue; // two addresses of one user: one copy
     users.add(hit.userId);
     const wanted = message.auth?.dmarc === 'fail' ? 'junk' : 'inbox';
-    const mailbox = (await store.findMailboxBySpecialUse(hit.userId, wanted)) ?? (await store.findMailboxBySpecialUse(hit.userId, 'inbox'));
-    if (!mailbox) throw new MailError('TemporaryFailure', `user ${hit.userId} has no Inbox`);
+    const mailboxId = (await lookups.mailboxId(hit.userId, wanted)) ?? (await lookups.mailboxId(hit.userId, 'inbox'));
+    if (!mailboxId) throw new MailError('TemporaryFailure', `user ${hit.userId} has no Inbox`);
     items.push({
       userId: hit.userId,
-      mailboxId: mailbox.id,
+      mailboxId,
       inboundId: message.id,
       rawBlobKey: message.rawBlobKey,
       size: message.size,
@@ -51,6 +70,7 @@ export function isInboundQueueMessage(value: unknown): value is InboundQueueMess
 
 export async function fileInbound(store: MailStore, messages: InboundQueueMessage[], logger: Logger): Promise<StoredMessage[]> {
   const items: NewMessage[] = [];
-  for (const message of messages) items.push(...(await planFiling(store, message, logger)));
+  const lookups = new FilingLookups(store);
+  for (const message of messages) items.push(...(await planFiling(store, message, logger, lookups)));
   return store.fileMessages(items);
 }

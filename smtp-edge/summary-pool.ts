@@ -33,7 +33,9 @@ export class SummaryPool {
   }
 
   private start(): void {
-    this.thread = startThread(__dirname, 'summary-thread', __filename, {});
+    // a small young generation: parsing a big message makes much short-lived garbage, which
+    // would otherwise grow this thread's heap (and the process's RSS) before it is collected
+    this.thread = startThread(__dirname, 'summary-thread', __filename, {}, { maxYoungGenerationSizeMb: 8 });
     this.thread.on('message', (m: { id: number; ack?: number; summary?: MessageSummary }) => {
       const job = this.jobs.get(m.id);
       if (!job) return;

@@ -14,7 +14,7 @@ export function openConnection(path: string): Database.Database {
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  db.pragma('cache_size = -65536');
+  db.pragma('cache_size = -16384'); // 16 MB per connection
   return db;
 }
 
