@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { Domain, Mailbox, Page, Role, StoredMessage, User, UserWithSecret, MessageSummary, AuthResults } from './types';
+import type { Domain, Mailbox, Page, Role, StoredMessage, User, UserWithSecret } from './types';
 
 /**
  * Records: users, domains, mailboxes, messages. Every adapter (SQLite, Cosmos DB)
@@ -40,16 +40,8 @@ export interface MailStore {
   close(): Promise<void>;
 }
 
-export interface NewMessage {
-  userId: string;
-  mailboxId: string;
-  inboundId: string;
-  rawBlobKey: string;
-  size: number;
-  receivedAt: number;
-  summary: MessageSummary;
-  auth: AuthResults | null;
-}
+/** A copy to file: a stored message before it has an id and flags. */
+export type NewMessage = Omit<StoredMessage, 'id' | 'seen' | 'flagged'>;
 
 /** Raw messages and attachments. `get` of a missing key is `null` in every adapter. */
 export interface BlobStore {

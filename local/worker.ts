@@ -72,12 +72,12 @@ export class InboundWorker {
         });
         continue;
       }
-      await this.process(deliveries);
+      await this.processBatch(deliveries);
     }
   }
 
   /** Files one batch; exposed for tests that drive the worker step by step. */
-  async process(deliveries: QueueDelivery<InboundQueueMessage>[]): Promise<void> {
+  async processBatch(deliveries: QueueDelivery<InboundQueueMessage>[]): Promise<void> {
     const valid: QueueDelivery<InboundQueueMessage>[] = [];
     for (const d of deliveries) {
       if (isInboundQueueMessage(d.body)) valid.push(d);

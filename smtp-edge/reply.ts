@@ -1,4 +1,4 @@
-import { MailError, toMailError } from '../core/errors';
+import { toMailError } from '../core/errors';
 
 /** An Error smtp-server turns into a reply: code from the error table, enhanced code first in the text. */
 export function smtpReply(err: unknown): Error & { responseCode: number } {
@@ -7,5 +7,3 @@ export function smtpReply(err: unknown): Error & { responseCode: number } {
   reply.responseCode = mailError.smtp;
   return reply;
 }
-
-export { MailError };

@@ -8,7 +8,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fileInbound } from '../core/inbound';
 import { createLogger } from '../core/logger';
 import { InboundWorker } from '../local/worker';
-import type { InboundQueueMessage } from '../core/types';
 import { PASSWORD, listInbox, rawSmtp, startTestHost, waitFor, type TestHost } from './helpers';
 
 const DATA_START = ['EHLO faults.test\r\n', 'MAIL FROM:<s@sender.test>\r\n', 'RCPT TO:<admin@example.com>\r\n', 'DATA\r\n'];
@@ -84,7 +83,7 @@ describe('SMTP bad input and faults', () => {
   it('BlobStore failure mid-stream: 451 4.3.0, nothing queued, nothing filed', async () => {
     const before = { queue: count(host, 'queue_messages'), messages: count(host, 'messages') };
     const original = host.app.blobs.put;
-    host.app.blobs.put = async (key, source) => {
+    host.app.blobs.put = async (_key, source) => {
       for await (const _chunk of source as AsyncIterable<Uint8Array>) throw new Error('disk on fire');
       return { size: 0 };
     };

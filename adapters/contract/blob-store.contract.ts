@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { BlobStore } from '../../core/ports';
+import { withFresh } from './harness';
 
 async function read(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -11,14 +12,7 @@ async function read(stream: Readable): Promise<Buffer> {
 /** The BlobStore contract, run by every adapter (files+SQLite now, Blob Storage with the Azure issue). */
 export function blobStoreContract(name: string, make: () => Promise<{ blobs: BlobStore; cleanup(): Promise<void> }>, opts: { largeBytes: number }): void {
   describe(`BlobStore contract: ${name}`, () => {
-    const withBlobs = (fn: (blobs: BlobStore) => Promise<void>) => async () => {
-      const { blobs, cleanup } = await make();
-      try {
-        await fn(blobs);
-      } finally {
-        await cleanup();
-      }
-    };
+    const withBlobs = (fn: (blobs: BlobStore) => Promise<void>) => withFresh(make, undefined, ({ blobs }) => fn(blobs));
 
     it(
       'missing keys are null, deleting them is fine',

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MailError } from '../../core/errors';
 import type { MailStore, NewMessage } from '../../core/ports';
+import { withFresh } from './harness';
 import type { MessageSummary } from '../../core/types';
 
 const summary = (subject: string): MessageSummary => ({
@@ -20,14 +21,7 @@ const summary = (subject: string): MessageSummary => ({
  */
 export function mailStoreContract(name: string, make: () => Promise<{ store: MailStore; cleanup(): Promise<void> }>): void {
   describe(`MailStore contract: ${name}`, () => {
-    const withStore = (fn: (store: MailStore) => Promise<void>) => async () => {
-      const { store, cleanup } = await make();
-      try {
-        await fn(store);
-      } finally {
-        await cleanup();
-      }
-    };
+    const withStore = (fn: (store: MailStore) => Promise<void>) => withFresh(make, undefined, ({ store }) => fn(store));
 
     it(
       'setup creates the domain and an admin once; a second setup is AlreadySetUp',

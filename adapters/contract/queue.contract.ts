@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Queue } from '../../core/ports';
+import { withFresh } from './harness';
 
 /**
  * The Queue contract (peek-lock, at-least-once, duplicate detection, dead letter).
@@ -7,14 +8,7 @@ import type { Queue } from '../../core/ports';
  */
 export function queueContract(name: string, make: (opts: { maxDeliveries: number; lockMs: number }) => Promise<{ queue: Queue<{ n: number }>; cleanup(): Promise<void> }>): void {
   describe(`Queue contract: ${name}`, () => {
-    const withQueue = (opts: { maxDeliveries: number; lockMs: number }, fn: (q: Queue<{ n: number }>) => Promise<void>) => async () => {
-      const { queue, cleanup } = await make(opts);
-      try {
-        await fn(queue);
-      } finally {
-        await cleanup();
-      }
-    };
+    const withQueue = (opts: { maxDeliveries: number; lockMs: number }, fn: (q: Queue<{ n: number }>) => Promise<void>) => withFresh(make, opts, ({ queue }) => fn(queue));
 
     it(
       'send, receive, complete; FIFO; a duplicate id is dropped',
