@@ -35,7 +35,7 @@ export async function planFiling(store: MailStore, message: InboundQueueMessage,
     const hit = await lookups.resolve(rcpt);
     if (!hit) {
       // accepted at RCPT time, gone since (user deleted): nothing to file into
-      logger.warn({ msg: message.id, rcpt }, 'recipient no longer exists; not filed');
+      logger.warn({ messageId: message.id, rcpt }, 'recipient no longer exists; not filed');
       continue;
     }
     if (users.has(hit.userId)) continue; // two addresses of one user: one copy

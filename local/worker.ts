@@ -107,7 +107,7 @@ export class InboundWorker {
 
   private async fail(d: QueueDelivery<InboundQueueMessage>, err: unknown): Promise<void> {
     const retryInMs = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** (d.deliveryCount - 1));
-    this.logger.error({ err, msg: d.id, attempt: d.deliveryCount, retryInMs }, 'filing failed; will retry');
+    this.logger.error({ err, messageId: d.id, attempt: d.deliveryCount, retryInMs }, 'filing failed; will retry');
     await this.queue.abandon(d, { retryInMs, error: err instanceof Error ? err.message : String(err) }).catch((e) => this.logger.error({ err: e }, 'abandon failed'));
   }
 }
