@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ERROR_TABLE, MailError, toMailError } from './errors';
 import { isId, newId } from './ids';
 import { receivedHeader } from './received';
-import { createSummaryParser, makeSnippet } from './mime';
+import { createSummaryParser, isSingleTextBody, makeSnippet, TEXT_BODY_CAP, textBodyCap } from './mime';
 
 describe('error table', () => {
   it('every transient error is a 4xx SMTP reply with a 4.x.x enhanced code; permanent ones 5xx/5.x.x', () => {
@@ -62,5 +62,46 @@ describe('streaming summary', () => {
   });
   it('snippets fall back to HTML without tags', () => {
     expect(makeSnippet('', '<style>p{}</style><p>Hello&nbsp;<b>world</b></p>')).toBe('Hello world');
+  });
+});
+
+describe('single text body cap', () => {
+  it('recognises a lone text body, and nothing that mailparser could call an attachment', () => {
+    expect(isSingleTextBody('Subject: x\r\n')).toBe(true);
+    expect(isSingleTextBody('Content-Type: text/plain;\r\n charset=utf-8\r\n')).toBe(true);
+    expect(isSingleTextBody('Content-Type: TEXT/HTML\r\n')).toBe(true);
+    expect(isSingleTextBody('Content-Type: multipart/mixed; boundary=x\r\n')).toBe(false);
+    expect(isSingleTextBody('Content-Type: text/plain; name="a.txt"\r\n')).toBe(false);
+    expect(isSingleTextBody('Content-Type: text/plain\r\nContent-Disposition: inline\r\n')).toBe(false);
+    expect(isSingleTextBody('Content-Type: application/pdf\r\n')).toBe(false);
+  });
+
+  const run = async (message: Buffer, chunk = 1000) => {
+    const cap = textBodyCap();
+    const out: Buffer[] = [];
+    cap.on('data', (d: Buffer) => out.push(d));
+    for (let i = 0; i < message.length; i += chunk) cap.write(message.subarray(i, i + chunk));
+    cap.end();
+    await new Promise((r) => cap.on('end', r));
+    return Buffer.concat(out);
+  };
+
+  it('cuts a big single text body after the cap, headers intact, and passes anything else whole', async () => {
+    const head = 'Subject: big\r\nContent-Type: text/plain\r\n\r\n';
+    const big = Buffer.from(head + 'x'.repeat(TEXT_BODY_CAP * 3));
+    expect((await run(big)).toString()).toBe(head + 'x'.repeat(TEXT_BODY_CAP));
+    const multi = Buffer.from('Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n' + 'y'.repeat(TEXT_BODY_CAP * 2) + '\r\n--b--\r\n');
+    expect((await run(multi)).equals(multi)).toBe(true);
+    const noBody = Buffer.from('Subject: header only, never ends');
+    expect((await run(noBody)).equals(noBody)).toBe(true);
+  });
+
+  it('gives the same summary as the whole message would', async () => {
+    const message = Buffer.from('From: a@x.test\r\nSubject: long text\r\n\r\n' + 'Hello world. '.repeat(50_000));
+    const { input, summary } = createSummaryParser();
+    input.end(message);
+    const s = await summary;
+    expect(s).toMatchObject({ subject: 'long text', attachments: [] });
+    expect(s.snippet).toBe(('Hello world. '.repeat(20)).slice(0, 200).trim());
   });
 });

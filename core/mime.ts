@@ -1,6 +1,6 @@
 import { MailParser, simpleParser } from 'mailparser';
 import type { AddressObject, AttachmentStream, EmailAddress, Headers, MessageText, Attachment } from 'mailparser';
-import type { Writable } from 'node:stream';
+import { Transform, type Writable } from 'node:stream';
 import type { AddressValue, AttachmentInfo, MessageSummary } from './types';
 
 /** Limits that keep a queue message small (Service Bus standard tier caps at 256 KB). */
@@ -68,6 +68,59 @@ function summaryFromHeaders(headers: Headers | undefined, limits = true): Omit<M
   };
 }
 
+/** How much of a single-part text body the summary parser reads; the snippet needs far less. */
+export const TEXT_BODY_CAP = 64 * 1024;
+const HEADER_SCAN_LIMIT = 1024 * 1024;
+
+/**
+ * Decides from the top-level header whether the message is one plain text or HTML
+ * body and nothing else (not multipart, no Content-Disposition, no name): then
+ * mailparser would report no attachments whatever the body holds, and the summary
+ * needs only the start of it.
+ */
+export function isSingleTextBody(header: string): boolean {
+  const unfolded = header.replace(/\r?\n[ \t]+/g, ' ');
+  const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'im').exec(unfolded)?.[1].trim() ?? null;
+  if (field('content-disposition') !== null) return false;
+  const type = field('content-type');
+  if (type === null) return true; // RFC 2045: text/plain
+  return /^text\/(plain|html)\s*(;|$)/i.test(type) && !/\bname\*?=/i.test(type);
+}
+
+/**
+ * Passes the message through unchanged, except that a single text body is cut after
+ * TEXT_BODY_CAP bytes: mailparser would otherwise hold all of it (a 25 MB text body
+ * costs over 100 MB of memory) only for the summary to keep 200 characters.
+ */
+export function textBodyCap(): Transform {
+  let head: Buffer | null = Buffer.alloc(0);
+  let budget = Infinity;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (head) {
+        head = Buffer.concat([head, chunk]);
+        const crlf = head.indexOf('\r\n\r\n');
+        const lf = head.indexOf('\n\n');
+        const end = crlf >= 0 && (lf < 0 || crlf < lf) ? crlf + 4 : lf >= 0 ? lf + 2 : -1;
+        if (end < 0 && head.length < HEADER_SCAN_LIMIT) return callback();
+        const bodyStart = end < 0 ? head.length : end;
+        if (end >= 0 && isSingleTextBody(head.subarray(0, end).toString('latin1'))) budget = TEXT_BODY_CAP;
+        chunk = head.subarray(bodyStart);
+        this.push(head.subarray(0, bodyStart));
+        head = null;
+      }
+      if (budget === Infinity) return callback(null, chunk);
+      const take = Math.min(budget, chunk.length);
+      budget -= take;
+      callback(null, take ? chunk.subarray(0, take) : undefined);
+    },
+    flush(callback) {
+      if (head) this.push(head);
+      callback();
+    },
+  });
+}
+
 const EMPTY_SUMMARY: MessageSummary = { from: null, to: [], cc: [], subject: '', date: null, messageId: null, attachments: [], snippet: '' };
 
 /**
@@ -124,7 +177,12 @@ export function createSummaryParser(): { input: Writable; summary: Promise<Messa
       finish(err.message || 'unreadable message');
     });
   });
-  return { input: parser, summary };
+  const input = textBodyCap();
+  input.pipe(parser);
+  input.on('error', (err) => parser.destroy(err));
+  // a parser that gave up takes no more input: stop the cap too, so writers are not left waiting
+  parser.on('close', () => input.destroy());
+  return { input, summary };
 }
 
 /** A full parse of stored raw bytes, for the message view. */

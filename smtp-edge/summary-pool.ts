@@ -40,8 +40,10 @@ export class SummaryPool {
       const job = this.jobs.get(m.id);
       if (!job) return;
       if (m.summary) {
+        // the parser may finish early (a message it cannot read): release a writer waiting for acks
         this.jobs.delete(m.id);
         job.resolve(m.summary);
+        job.resume?.();
         return;
       }
       job.inFlight -= m.ack ?? 0;
