@@ -22,7 +22,24 @@ export interface MailStore {
   /** The directory: which user (if any) receives mail for this address (primary or alias). */
   resolveAddress(address: string): Promise<{ userId: string } | null>;
 
+  /** Every user with its alias addresses (the primary address is not among them). */
+  listUsers(): Promise<Array<User & { aliases: string[] }>>;
+  setPasswordHash(userId: string, passwordHash: string): Promise<void>;
+  /** Removes the user, its folders, addresses and messages; returns the raw blob keys no one references any more. */
+  deleteUser(userId: string): Promise<{ orphanedBlobKeys: string[] }>;
+  /** `Conflict` when the address delivers to anyone already. */
+  addAlias(userId: string, address: string): Promise<void>;
+  /** `NotFound` unless `address` is an alias of this user. */
+  removeAlias(userId: string, address: string): Promise<void>;
+  listAliases(userId: string): Promise<string[]>;
+
   listMailboxes(userId: string): Promise<Mailbox[]>;
+  /** A custom folder; `Conflict` when the user has one by that name. */
+  createMailbox(userId: string, name: string): Promise<Mailbox>;
+  /** Custom folders only (`SpecialMailbox` otherwise); `NotFound`, `Conflict` as usual. */
+  renameMailbox(userId: string, mailboxId: string, name: string): Promise<Mailbox>;
+  /** Custom folders only; `MailboxNotEmpty` unless empty or `moveToTrash`, which moves its messages to Trash first. */
+  deleteMailbox(userId: string, mailboxId: string, opts: { moveToTrash: boolean }): Promise<void>;
   getMailbox(userId: string, mailboxId: string): Promise<Mailbox | null>;
   findMailboxBySpecialUse(userId: string, specialUse: 'inbox' | 'sent' | 'drafts' | 'junk' | 'trash'): Promise<Mailbox | null>;
 
@@ -32,12 +49,31 @@ export interface MailStore {
    */
   fileMessages(items: NewMessage[]): Promise<StoredMessage[]>;
   /** Newest first. `cursor` is opaque, from a previous page; a bad one is `InvalidCursor`. */
-  listMessages(userId: string, query: { mailboxId: string; limit: number; cursor?: string | null }): Promise<Page<StoredMessage>>;
+  listMessages(userId: string, query: MessageQuery): Promise<Page<StoredMessage>>;
   getMessage(userId: string, id: string): Promise<StoredMessage | null>;
+  /**
+   * Sets flags or moves the user's messages; ids of other users or unknown ids are
+   * skipped (the result holds only what was updated). A target folder that is not
+   * the user's is `NotFound`. Folder counts follow.
+   */
+  updateMessages(userId: string, ids: string[], patch: { seen?: boolean; flagged?: boolean; mailboxId?: string }): Promise<StoredMessage[]>;
+  /**
+   * Moves the user's messages to Trash; those already in Trash are removed for good.
+   * Returns the ids affected and the raw blob keys no message references any more.
+   */
+  deleteMessages(userId: string, ids: string[]): Promise<{ trashed: string[]; deleted: string[]; orphanedBlobKeys: string[] }>;
 
   /** Readiness for /api/health. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface MessageQuery {
+  mailboxId: string;
+  limit: number;
+  cursor?: string | null;
+  unread?: boolean;
+  flagged?: boolean;
 }
 
 /** A copy to file: a stored message before it has an id and flags. */

@@ -72,6 +72,17 @@ export function queryObject(req: HttpRequest): Record<string, string> {
   return out;
 }
 
+/** Admin routes: a signed-in non-admin gets 403. */
+export function requireAdmin(principal: TokenClaims | null): TokenClaims {
+  if (!principal || principal.role !== 'admin') throw new MailError('Forbidden', 'Administrators only');
+  return principal;
+}
+
+/** Removes blobs nothing references any more; a failure leaves an orphan (logged), never a dangling message. */
+export async function removeBlobs(app: AppContext, keys: string[]): Promise<void> {
+  await Promise.all(keys.map((key) => app.blobs.delete(key).catch((err) => app.logger.error({ err, key }, 'could not remove blob'))));
+}
+
 /** Wraps a route as a plain Functions v4 handler: authentication, then the route, errors mapped. */
 export function toHandler(route: RouteDef, app: AppContext) {
   return async (req: HttpRequest, ctx: InvocationContext): Promise<HttpResponseInit> => {

@@ -1,7 +1,7 @@
 import { normalizeAddress } from '../../core/address';
 import { MailError } from '../../core/errors';
 import { newId } from '../../core/ids';
-import type { MailStore, NewMessage } from '../../core/ports';
+import type { MailStore, MessageQuery, NewMessage } from '../../core/ports';
 import { DEFAULT_MAILBOXES, type Domain, type Mailbox, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserWithSecret } from '../../core/types';
 import type { EmbeddedDb, Statements } from './sqlite';
 
@@ -112,6 +112,48 @@ function insertUser(s: Statements, input: NewUser): User {
   return { id, email, name: input.name, role: input.role, createdAt: now };
 }
 
+function adjustCounts(s: Statements, mailboxId: string, total: number, unread: number): void {
+  if (total || unread) s.get('UPDATE mailboxes SET total = total + ?, unread = unread + ? WHERE id = ?').run(total, unread, mailboxId);
+}
+
+function ownMailbox(s: Statements, userId: string, mailboxId: string): { id: string; special_use: SpecialUse | null } {
+  const row = s.get('SELECT id, special_use FROM mailboxes WHERE id = ? AND user_id = ?').get(mailboxId, userId) as { id: string; special_use: SpecialUse | null } | undefined;
+  if (!row) throw new MailError('NotFound', 'Mailbox not found');
+  return row;
+}
+
+function specialMailboxId(s: Statements, userId: string, specialUse: SpecialUse): string {
+  const row = s.get('SELECT id FROM mailboxes WHERE user_id = ? AND special_use = ?').get(userId, specialUse) as { id: string } | undefined;
+  if (!row) throw new MailError('TemporaryFailure', `user has no ${specialUse} folder`);
+  return row.id;
+}
+
+/** Moves or re-flags one message row, keeping both folders' counters right. */
+function patchRow(s: Statements, row: MessageRow, patch: { seen?: boolean; flagged?: boolean; mailboxId?: string }): void {
+  const seen = patch.seen === undefined ? row.seen : patch.seen ? 1 : 0;
+  const flagged = patch.flagged === undefined ? row.flagged : patch.flagged ? 1 : 0;
+  const mailboxId = patch.mailboxId ?? row.mailbox_id;
+  s.get('UPDATE messages SET seen = ?, flagged = ?, mailbox_id = ? WHERE id = ?').run(seen, flagged, mailboxId, row.id);
+  adjustCounts(s, row.mailbox_id, -1, row.seen ? 0 : -1);
+  adjustCounts(s, mailboxId, 1, seen ? 0 : 1);
+}
+
+/** Deletes message rows for good; returns the raw blob keys that nothing references any more. */
+function removeRows(s: Statements, rows: MessageRow[]): string[] {
+  const orphaned = new Set<string>();
+  for (const row of rows) {
+    s.get('DELETE FROM messages WHERE id = ?').run(row.id);
+    adjustCounts(s, row.mailbox_id, -1, row.seen ? 0 : -1);
+    orphaned.add(row.raw_blob_key);
+  }
+  return [...orphaned].filter((key) => !s.get('SELECT 1 FROM messages WHERE raw_blob_key = ? LIMIT 1').get(key));
+}
+
+function ownRows(s: Statements, userId: string, ids: string[]): MessageRow[] {
+  const get = s.get('SELECT * FROM messages WHERE id = ? AND user_id = ?');
+  return [...new Set(ids)].map((id) => get.get(id, userId) as MessageRow | undefined).filter((r): r is MessageRow => Boolean(r));
+}
+
 /** The store's writes; they run on EmbeddedDb's writer thread. */
 export const mailStoreWrites = {
   'mail.setup'(s: Statements, input: { domain: string; email: string; name: string; passwordHash: string }): User {
@@ -127,6 +169,61 @@ export const mailStoreWrites = {
   },
   'mail.createUser'(s: Statements, input: NewUser): User {
     return insertUser(s, input);
+  },
+  'mail.setPasswordHash'(s: Statements, a: { userId: string; passwordHash: string }): void {
+    if (s.get('UPDATE users SET password_hash = ? WHERE id = ?').run(a.passwordHash, a.userId).changes === 0) throw new MailError('NotFound', 'User not found');
+  },
+  'mail.deleteUser'(s: Statements, a: { userId: string }): { orphanedBlobKeys: string[] } {
+    if (!s.get('SELECT 1 FROM users WHERE id = ?').get(a.userId)) throw new MailError('NotFound', 'User not found');
+    const rows = s.get('SELECT * FROM messages WHERE user_id = ?').all(a.userId) as MessageRow[];
+    const orphanedBlobKeys = removeRows(s, rows);
+    s.get('DELETE FROM mailboxes WHERE user_id = ?').run(a.userId);
+    s.get('DELETE FROM addresses WHERE user_id = ?').run(a.userId);
+    s.get('DELETE FROM users WHERE id = ?').run(a.userId);
+    return { orphanedBlobKeys };
+  },
+  'mail.addAlias'(s: Statements, a: { userId: string; address: string }): void {
+    if (!s.get('SELECT 1 FROM users WHERE id = ?').get(a.userId)) throw new MailError('NotFound', 'User not found');
+    if (s.get('INSERT OR IGNORE INTO addresses (address, user_id) VALUES (?, ?)').run(a.address, a.userId).changes === 0) {
+      throw new MailError('Conflict', `Address already in use: ${a.address}`);
+    }
+  },
+  'mail.removeAlias'(s: Statements, a: { userId: string; address: string }): void {
+    const removed = s.get('DELETE FROM addresses WHERE address = ? AND user_id = ? AND address <> (SELECT email FROM users WHERE id = ?)').run(a.address, a.userId, a.userId);
+    if (removed.changes === 0) throw new MailError('NotFound', 'Alias not found');
+  },
+  'mail.createMailbox'(s: Statements, a: { userId: string; name: string; id: string; now: number }): void {
+    if (s.get('INSERT OR IGNORE INTO mailboxes (id, user_id, name, special_use, created_at) VALUES (?, ?, ?, NULL, ?)').run(a.id, a.userId, a.name, a.now).changes === 0) {
+      throw new MailError('Conflict', `A folder named "${a.name}" exists`);
+    }
+  },
+  'mail.renameMailbox'(s: Statements, a: { userId: string; mailboxId: string; name: string }): void {
+    if (ownMailbox(s, a.userId, a.mailboxId).special_use) throw new MailError('SpecialMailbox');
+    if (s.get('SELECT 1 FROM mailboxes WHERE user_id = ? AND name = ? AND id <> ?').get(a.userId, a.name, a.mailboxId)) throw new MailError('Conflict', `A folder named "${a.name}" exists`);
+    s.get('UPDATE mailboxes SET name = ? WHERE id = ?').run(a.name, a.mailboxId);
+  },
+  'mail.deleteMailbox'(s: Statements, a: { userId: string; mailboxId: string; moveToTrash: boolean }): void {
+    if (ownMailbox(s, a.userId, a.mailboxId).special_use) throw new MailError('SpecialMailbox');
+    const rows = s.get('SELECT * FROM messages WHERE mailbox_id = ?').all(a.mailboxId) as MessageRow[];
+    if (rows.length && !a.moveToTrash) throw new MailError('MailboxNotEmpty', `Folder holds ${rows.length} messages; delete with moveToTrash=true to move them to Trash`);
+    const trash = specialMailboxId(s, a.userId, 'trash');
+    for (const row of rows) patchRow(s, row, { mailboxId: trash });
+    s.get('DELETE FROM mailboxes WHERE id = ?').run(a.mailboxId);
+  },
+  'mail.updateMessages'(s: Statements, a: { userId: string; ids: string[]; patch: { seen?: boolean; flagged?: boolean; mailboxId?: string } }): StoredMessage[] {
+    if (a.patch.mailboxId) ownMailbox(s, a.userId, a.patch.mailboxId);
+    const rows = ownRows(s, a.userId, a.ids);
+    for (const row of rows) patchRow(s, row, a.patch);
+    const get = s.get('SELECT * FROM messages WHERE id = ?');
+    return rows.map((row) => toMessage(get.get(row.id) as MessageRow));
+  },
+  'mail.deleteMessages'(s: Statements, a: { userId: string; ids: string[] }): { trashed: string[]; deleted: string[]; orphanedBlobKeys: string[] } {
+    const trash = specialMailboxId(s, a.userId, 'trash');
+    const rows = ownRows(s, a.userId, a.ids);
+    const inTrash = rows.filter((r) => r.mailbox_id === trash);
+    const elsewhere = rows.filter((r) => r.mailbox_id !== trash);
+    for (const row of elsewhere) patchRow(s, row, { mailboxId: trash });
+    return { trashed: elsewhere.map((r) => r.id), deleted: inTrash.map((r) => r.id), orphanedBlobKeys: removeRows(s, inTrash) };
   },
   'mail.fileMessages'(s: Statements, items: NewMessage[]): StoredMessage[] {
     const insert = s.get(
@@ -202,6 +299,56 @@ export class SqliteMailStore implements MailStore {
     return row ? { userId: row.user_id } : null;
   }
 
+  async listUsers(): Promise<Array<User & { aliases: string[] }>> {
+    const users = (this.edb.stmt('SELECT * FROM users ORDER BY email').all() as UserRow[]).map(toUser);
+    const aliases = this.edb.stmt('SELECT a.address, a.user_id FROM addresses a JOIN users u ON u.id = a.user_id WHERE a.address <> u.email ORDER BY a.address').all() as Array<{ address: string; user_id: string }>;
+    return users.map((u) => ({ ...u, aliases: aliases.filter((a) => a.user_id === u.id).map((a) => a.address) }));
+  }
+
+  async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
+    await this.edb.write('mail.setPasswordHash', { userId, passwordHash });
+  }
+
+  async deleteUser(userId: string): Promise<{ orphanedBlobKeys: string[] }> {
+    return this.edb.write('mail.deleteUser', { userId });
+  }
+
+  async addAlias(userId: string, address: string): Promise<void> {
+    await this.edb.write('mail.addAlias', { userId, address: normalizeAddress(address) });
+  }
+
+  async removeAlias(userId: string, address: string): Promise<void> {
+    await this.edb.write('mail.removeAlias', { userId, address: normalizeAddress(address) });
+  }
+
+  async listAliases(userId: string): Promise<string[]> {
+    const rows = this.edb.stmt('SELECT a.address FROM addresses a JOIN users u ON u.id = a.user_id WHERE a.user_id = ? AND a.address <> u.email ORDER BY a.address').all(userId) as Array<{ address: string }>;
+    return rows.map((r) => r.address);
+  }
+
+  async createMailbox(userId: string, name: string): Promise<Mailbox> {
+    const id = newId();
+    await this.edb.write('mail.createMailbox', { userId, name, id, now: Date.now() });
+    return (await this.getMailbox(userId, id))!;
+  }
+
+  async renameMailbox(userId: string, mailboxId: string, name: string): Promise<Mailbox> {
+    await this.edb.write('mail.renameMailbox', { userId, mailboxId, name });
+    return (await this.getMailbox(userId, mailboxId))!;
+  }
+
+  async deleteMailbox(userId: string, mailboxId: string, opts: { moveToTrash: boolean }): Promise<void> {
+    await this.edb.write('mail.deleteMailbox', { userId, mailboxId, moveToTrash: opts.moveToTrash });
+  }
+
+  async updateMessages(userId: string, ids: string[], patch: { seen?: boolean; flagged?: boolean; mailboxId?: string }): Promise<StoredMessage[]> {
+    return this.edb.write('mail.updateMessages', { userId, ids, patch });
+  }
+
+  async deleteMessages(userId: string, ids: string[]): Promise<{ trashed: string[]; deleted: string[]; orphanedBlobKeys: string[] }> {
+    return this.edb.write('mail.deleteMessages', { userId, ids });
+  }
+
   private mailboxRows(where: string, ...params: unknown[]): Mailbox[] {
     const rows = this.edb
       .stmt(`SELECT b.id, b.user_id, b.name, b.special_use, b.total, b.unread FROM mailboxes b WHERE ${where} ORDER BY b.created_at, b.rowid`)
@@ -226,19 +373,16 @@ export class SqliteMailStore implements MailStore {
     return this.edb.write('mail.fileMessages', items);
   }
 
-  async listMessages(userId: string, query: { mailboxId: string; limit: number; cursor?: string | null }): Promise<Page<StoredMessage>> {
+  async listMessages(userId: string, query: MessageQuery): Promise<Page<StoredMessage>> {
     const limit = Math.max(1, Math.min(query.limit, 500));
     const after = query.cursor ? decodeCursor(query.cursor) : null;
-    const rows = (
-      after
-        ? this.edb
-            .stmt(
-              `SELECT * FROM messages WHERE mailbox_id = ? AND user_id = ? AND (received_at < ? OR (received_at = ? AND id < ?))
-               ORDER BY received_at DESC, id DESC LIMIT ?`,
-            )
-            .all(query.mailboxId, userId, after.receivedAt, after.receivedAt, after.id, limit + 1)
-        : this.edb.stmt('SELECT * FROM messages WHERE mailbox_id = ? AND user_id = ? ORDER BY received_at DESC, id DESC LIMIT ?').all(query.mailboxId, userId, limit + 1)
-    ) as MessageRow[];
+    const where = ['mailbox_id = @mailboxId', 'user_id = @userId'];
+    if (query.unread !== undefined) where.push(query.unread ? 'seen = 0' : 'seen = 1');
+    if (query.flagged !== undefined) where.push(query.flagged ? 'flagged = 1' : 'flagged = 0');
+    if (after) where.push('(received_at < @afterAt OR (received_at = @afterAt AND id < @afterId))');
+    const rows = this.edb
+      .stmt(`SELECT * FROM messages WHERE ${where.join(' AND ')} ORDER BY received_at DESC, id DESC LIMIT @limit`)
+      .all({ mailboxId: query.mailboxId, userId, afterAt: after?.receivedAt ?? 0, afterId: after?.id ?? '', limit: limit + 1 }) as MessageRow[];
     const items = rows.slice(0, limit).map(toMessage);
     const last = items[items.length - 1];
     return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.receivedAt, last.id) : null };

@@ -7,9 +7,12 @@ const ListQuery = z.object({
   mailbox: z.string().min(1).max(64).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().min(1).max(512).optional(),
+  unread: z.enum(['true', 'false']).optional(),
+  flagged: z.enum(['true', 'false']).optional(),
 });
+const flag = (v: 'true' | 'false' | undefined) => (v === undefined ? undefined : v === 'true');
 
-/** GET /api/mails?mailbox=&limit=&cursor=: newest first, keyset-paged. */
+/** GET /api/mails?mailbox=&limit=&cursor=&unread=&flagged=: newest first, keyset-paged. */
 export const mailsList: RouteDef = {
   name: 'mails-list',
   methods: ['GET'],
@@ -20,7 +23,7 @@ export const mailsList: RouteDef = {
     const userId = principal!.sub;
     const mailbox = query.mailbox ? await app.store.getMailbox(userId, query.mailbox) : await app.store.findMailboxBySpecialUse(userId, 'inbox');
     if (!mailbox) throw new MailError('NotFound', 'Mailbox not found');
-    const page = await app.store.listMessages(userId, { mailboxId: mailbox.id, limit: query.limit, cursor: query.cursor });
+    const page = await app.store.listMessages(userId, { mailboxId: mailbox.id, limit: query.limit, cursor: query.cursor, unread: flag(query.unread), flagged: flag(query.flagged) });
     return json(200, { items: page.items.map(toListItem), nextCursor: page.nextCursor });
   },
 };

@@ -1,5 +1,19 @@
 import type { RouteDef } from '../http-kit';
 import { authLogin } from './auth-login';
+import { authMe } from './auth-me';
+import { authPassword } from './auth-password';
+import { authRegister } from './auth-register';
+import { mailboxesCreate } from './mailboxes-create';
+import { mailboxesDelete } from './mailboxes-delete';
+import { mailboxesUpdate } from './mailboxes-update';
+import { mailsBulkDelete } from './mails-bulk-delete';
+import { mailsBulkUpdate } from './mails-bulk-update';
+import { mailsDelete } from './mails-delete';
+import { mailsUpdate } from './mails-update';
+import { usersAliasAdd } from './users-alias-add';
+import { usersAliasRemove } from './users-alias-remove';
+import { usersDelete } from './users-delete';
+import { usersList } from './users-list';
 import { health } from './health';
 import { mailboxesList } from './mailboxes-list';
 import { mailsAttachment } from './mails-attachment';
@@ -9,4 +23,27 @@ import { mailsRaw } from './mails-raw';
 import { setup } from './setup';
 
 /** Every HTTP trigger. The local host mounts this list; the Functions entry registers it with app.http. */
-export const routes: RouteDef[] = [setup, authLogin, mailboxesList, mailsList, mailsGet, mailsRaw, mailsAttachment, health];
+export const routes: RouteDef[] = [
+  setup,
+  authLogin,
+  authMe,
+  authPassword,
+  authRegister,
+  usersList,
+  usersDelete,
+  usersAliasAdd,
+  usersAliasRemove,
+  mailboxesList,
+  mailboxesCreate,
+  mailboxesUpdate,
+  mailboxesDelete,
+  mailsList,
+  mailsBulkUpdate,
+  mailsBulkDelete,
+  mailsGet,
+  mailsUpdate,
+  mailsDelete,
+  mailsRaw,
+  mailsAttachment,
+  health,
+];

@@ -1,15 +1,11 @@
 import { z } from 'zod';
-import { domainOf, isValidDomain, isValidMailbox } from '../../core/address';
+import { domainOf } from '../../core/address';
 import { hashPassword } from '../../core/auth';
 import { MailError } from '../../core/errors';
 import { json, readJson, type RouteDef } from '../http-kit';
+import { DisplayName, Domain, Email, Password } from './schemas';
 
-const SetupBody = z.object({
-  domain: z.string().trim().toLowerCase().refine(isValidDomain, 'must be a domain name like example.com'),
-  email: z.string().trim().toLowerCase().refine(isValidMailbox, 'must be an email address'),
-  password: z.string().min(8, 'at least 8 characters').max(200),
-  name: z.string().trim().min(1).max(200),
-});
+const SetupBody = z.object({ domain: Domain, email: Email, password: Password, name: DisplayName });
 
 /** POST /api/setup: first run only: the first hosted domain and its admin. */
 export const setup: RouteDef = {

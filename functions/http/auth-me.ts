@@ -1,0 +1,15 @@
+import { MailError } from '../../core/errors';
+import { json, type RouteDef } from '../http-kit';
+
+/** GET /api/auth/me: the signed-in user with its aliases. */
+export const authMe: RouteDef = {
+  name: 'auth-me',
+  methods: ['GET'],
+  route: 'auth/me',
+  auth: 'user',
+  async handler(app, _req, _ctx, principal) {
+    const user = await app.store.getUserById(principal!.sub);
+    if (!user) throw new MailError('Unauthenticated');
+    return json(200, { ...user, aliases: await app.store.listAliases(user.id) });
+  },
+};

@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import { hashPassword, verifyPassword } from '../../core/auth';
+import { MailError } from '../../core/errors';
+import { readJson, type RouteDef } from '../http-kit';
+import { Password } from './schemas';
+
+const Body = z.object({ currentPassword: z.string().min(1).max(200), newPassword: Password });
+
+/** POST /api/auth/password: change one's own password; the current one is required. */
+export const authPassword: RouteDef = {
+  name: 'auth-password',
+  methods: ['POST'],
+  route: 'auth/password',
+  auth: 'user',
+  async handler(app, req, _ctx, principal) {
+    const body = await readJson(req, Body, app.limits.maxJsonBytes);
+    const user = await app.store.getUserByEmail(principal!.email);
+    if (!user || user.id !== principal!.sub) throw new MailError('Unauthenticated');
+    if (!(await verifyPassword(body.currentPassword, user.passwordHash))) throw new MailError('Forbidden', 'Current password is wrong');
+    await app.store.setPasswordHash(user.id, await hashPassword(body.newPassword));
+    return { status: 204 };
+  },
+};

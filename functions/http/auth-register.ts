@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import { domainOf } from '../../core/address';
+import { hashPassword } from '../../core/auth';
+import { MailError } from '../../core/errors';
+import { json, readJson, requireAdmin, type RouteDef } from '../http-kit';
+import { DisplayName, Email, Password } from './schemas';
+
+const Body = z.object({ email: Email, password: Password, name: DisplayName, role: z.enum(['user', 'admin']).default('user') });
+
+/** POST /api/auth/register (admin): a user on a hosted domain, with its folders. */
+export const authRegister: RouteDef = {
+  name: 'auth-register',
+  methods: ['POST'],
+  route: 'auth/register',
+  auth: 'user',
+  async handler(app, req, _ctx, principal) {
+    requireAdmin(principal);
+    const body = await readJson(req, Body, app.limits.maxJsonBytes);
+    if (!(await app.store.getDomain(domainOf(body.email)))) throw new MailError('DomainNotHosted', `email: ${domainOf(body.email)} is not hosted here`, { details: { field: 'email' } });
+    const user = await app.store.createUser({ email: body.email, name: body.name, role: body.role, passwordHash: await hashPassword(body.password) });
+    return json(201, { ...user, aliases: [] });
+  },
+};

@@ -1,0 +1,18 @@
+import { z } from 'zod';
+import { json, readJson, type RouteDef } from '../http-kit';
+import { FolderName } from './schemas';
+
+const Body = z.object({ name: FolderName });
+
+/** PATCH /api/mailboxes/{id}: rename a custom folder. */
+export const mailboxesUpdate: RouteDef = {
+  name: 'mailboxes-update',
+  methods: ['PATCH'],
+  route: 'mailboxes/{id}',
+  auth: 'user',
+  async handler(app, req, _ctx, principal) {
+    const { name } = await readJson(req, Body, app.limits.maxJsonBytes);
+    const { userId: _u, ...mailbox } = await app.store.renameMailbox(principal!.sub, req.params.id ?? '', name);
+    return json(200, mailbox);
+  },
+};

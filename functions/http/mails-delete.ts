@@ -1,0 +1,16 @@
+import { MailError } from '../../core/errors';
+import { json, removeBlobs, type RouteDef } from '../http-kit';
+
+/** DELETE /api/mails/{id}: to Trash; from Trash, for good (with its raw bytes when no other copy needs them). */
+export const mailsDelete: RouteDef = {
+  name: 'mails-delete',
+  methods: ['DELETE'],
+  route: 'mails/{id}',
+  auth: 'user',
+  async handler(app, req, _ctx, principal) {
+    const result = await app.store.deleteMessages(principal!.sub, [req.params.id ?? '']);
+    if (!result.trashed.length && !result.deleted.length) throw new MailError('NotFound', 'Message not found');
+    await removeBlobs(app, result.orphanedBlobKeys);
+    return json(200, { trashed: result.trashed, deleted: result.deleted });
+  },
+};

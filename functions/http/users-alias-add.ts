@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import { domainOf } from '../../core/address';
+import { MailError } from '../../core/errors';
+import { json, readJson, requireAdmin, type RouteDef } from '../http-kit';
+import { Email } from './schemas';
+
+const Body = z.object({ address: Email });
+
+/** POST /api/users/{id}/aliases (admin): another address on a hosted domain that delivers to this user. */
+export const usersAliasAdd: RouteDef = {
+  name: 'users-alias-add',
+  methods: ['POST'],
+  route: 'users/{id}/aliases',
+  auth: 'user',
+  async handler(app, req, _ctx, principal) {
+    requireAdmin(principal);
+    const { address } = await readJson(req, Body, app.limits.maxJsonBytes);
+    if (!(await app.store.getDomain(domainOf(address)))) throw new MailError('DomainNotHosted', `address: ${domainOf(address)} is not hosted here`, { details: { field: 'address' } });
+    const userId = req.params.id ?? '';
+    await app.store.addAlias(userId, address);
+    return json(201, { userId, aliases: await app.store.listAliases(userId) });
+  },
+};

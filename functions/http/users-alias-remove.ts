@@ -1,0 +1,14 @@
+import { requireAdmin, type RouteDef } from '../http-kit';
+
+/** DELETE /api/users/{id}/aliases/{address} (admin). The primary address is not an alias. */
+export const usersAliasRemove: RouteDef = {
+  name: 'users-alias-remove',
+  methods: ['DELETE'],
+  route: 'users/{id}/aliases/{address}',
+  auth: 'user',
+  async handler(app, req, _ctx, principal) {
+    requireAdmin(principal);
+    await app.store.removeAlias(req.params.id ?? '', req.params.address ?? '');
+    return { status: 204 };
+  },
+};

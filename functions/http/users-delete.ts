@@ -1,0 +1,18 @@
+import { MailError } from '../../core/errors';
+import { removeBlobs, requireAdmin, type RouteDef } from '../http-kit';
+
+/** DELETE /api/users/{id} (admin): the user, its folders, messages and addresses. Not oneself. */
+export const usersDelete: RouteDef = {
+  name: 'users-delete',
+  methods: ['DELETE'],
+  route: 'users/{id}',
+  auth: 'user',
+  async handler(app, req, _ctx, principal) {
+    const admin = requireAdmin(principal);
+    const id = req.params.id ?? '';
+    if (id === admin.sub) throw new MailError('Forbidden', 'You cannot delete your own account');
+    const { orphanedBlobKeys } = await app.store.deleteUser(id);
+    await removeBlobs(app, orphanedBlobKeys);
+    return { status: 204 };
+  },
+};

@@ -1,0 +1,13 @@
+import { json, requireAdmin, type RouteDef } from '../http-kit';
+
+/** GET /api/users (admin): every user with its aliases. */
+export const usersList: RouteDef = {
+  name: 'users-list',
+  methods: ['GET'],
+  route: 'users',
+  auth: 'user',
+  async handler(app, _req, _ctx, principal) {
+    requireAdmin(principal);
+    return json(200, { items: await app.store.listUsers() });
+  },
+};
