@@ -126,5 +126,87 @@ export function mailStoreContract(name: string, make: () => Promise<{ store: Mai
         await expect(store.listMessages(u.id, { mailboxId: inbox.id, limit: 10, cursor: 'garbage!' })).rejects.toMatchObject({ code: 'InvalidCursor' });
       }),
     );
+
+    it(
+      'aliases deliver to their user; the primary address is no alias; users list their aliases',
+      withStore(async (store) => {
+        const u = await store.createUser({ email: 'u@example.com', name: 'U', passwordHash: 'h', role: 'user' });
+        const v = await store.createUser({ email: 'v@example.com', name: 'V', passwordHash: 'h', role: 'user' });
+        await store.addAlias(u.id, 'Sales@Example.com');
+        expect(await store.resolveAddress('sales@example.com')).toEqual({ userId: u.id });
+        await expect(store.addAlias(v.id, 'sales@example.com')).rejects.toMatchObject({ code: 'Conflict' });
+        await expect(store.addAlias(v.id, 'u@example.com')).rejects.toMatchObject({ code: 'Conflict' });
+        await expect(store.addAlias('missing', 'x@example.com')).rejects.toMatchObject({ code: 'NotFound' });
+        expect(await store.listAliases(u.id)).toEqual(['sales@example.com']);
+        expect((await store.listUsers()).map((x) => [x.email, x.aliases])).toEqual([
+          ['u@example.com', ['sales@example.com']],
+          ['v@example.com', []],
+        ]);
+        await expect(store.removeAlias(u.id, 'u@example.com')).rejects.toMatchObject({ code: 'NotFound' });
+        await expect(store.removeAlias(v.id, 'sales@example.com')).rejects.toMatchObject({ code: 'NotFound' });
+        await store.removeAlias(u.id, 'sales@example.com');
+        expect(await store.resolveAddress('sales@example.com')).toBeNull();
+        await store.setPasswordHash(u.id, 'new-hash');
+        expect((await store.getUserByEmail('u@example.com'))!.passwordHash).toBe('new-hash');
+      }),
+    );
+
+    it(
+      'custom folders: create, rename, delete when empty or by moving to Trash; standard folders are fixed',
+      withStore(async (store) => {
+        const u = await store.createUser({ email: 'u@example.com', name: 'U', passwordHash: 'h', role: 'user' });
+        const inbox = (await store.findMailboxBySpecialUse(u.id, 'inbox'))!;
+        const work = await store.createMailbox(u.id, 'Work');
+        await expect(store.createMailbox(u.id, 'Work')).rejects.toMatchObject({ code: 'Conflict' });
+        await expect(store.renameMailbox(u.id, inbox.id, 'Other')).rejects.toMatchObject({ code: 'SpecialMailbox' });
+        await expect(store.deleteMailbox(u.id, inbox.id, { moveToTrash: true })).rejects.toMatchObject({ code: 'SpecialMailbox' });
+        await expect(store.renameMailbox(u.id, work.id, 'Inbox')).rejects.toMatchObject({ code: 'Conflict' });
+        expect((await store.renameMailbox(u.id, work.id, 'Projects')).name).toBe('Projects');
+        await store.fileMessages([{ userId: u.id, mailboxId: work.id, inboundId: 'w1', rawBlobKey: 'k', size: 1, receivedAt: 1, summary: summary('w1'), auth: null }]);
+        await expect(store.deleteMailbox(u.id, work.id, { moveToTrash: false })).rejects.toMatchObject({ code: 'MailboxNotEmpty' });
+        await store.deleteMailbox(u.id, work.id, { moveToTrash: true });
+        expect(await store.getMailbox(u.id, work.id)).toBeNull();
+        expect(await store.findMailboxBySpecialUse(u.id, 'trash')).toMatchObject({ total: 1, unread: 1 });
+        const other = await store.createUser({ email: 'o@example.com', name: 'O', passwordHash: 'h', role: 'user' });
+        await expect(store.renameMailbox(other.id, (await store.createMailbox(u.id, 'Mine')).id, 'x')).rejects.toMatchObject({ code: 'NotFound' });
+      }),
+    );
+
+    it(
+      'flags, moves and deletes keep folder counts right and never touch another user',
+      withStore(async (store) => {
+        const u = await store.createUser({ email: 'u@example.com', name: 'U', passwordHash: 'h', role: 'user' });
+        const v = await store.createUser({ email: 'v@example.com', name: 'V', passwordHash: 'h', role: 'user' });
+        const inbox = (await store.findMailboxBySpecialUse(u.id, 'inbox'))!;
+        const trash = (await store.findMailboxBySpecialUse(u.id, 'trash'))!;
+        const vInbox = (await store.findMailboxBySpecialUse(v.id, 'inbox'))!;
+        const msg = (userId: string, mailboxId: string, n: number): NewMessage => ({ userId, mailboxId, inboundId: `in-${n}`, rawBlobKey: `raw/${n}`, size: 1, receivedAt: n, summary: summary(`m${n}`), auth: null });
+        const [a, b, c] = await store.fileMessages([msg(u.id, inbox.id, 1), msg(u.id, inbox.id, 2), msg(u.id, inbox.id, 3)]);
+        const [shared] = await store.fileMessages([{ ...msg(v.id, vInbox.id, 3) }]); // same raw blob as c
+        await store.updateMessages(u.id, [a.id, b.id], { seen: true });
+        await store.updateMessages(u.id, [b.id], { flagged: true });
+        expect(await store.getMailbox(u.id, inbox.id)).toMatchObject({ total: 3, unread: 1 });
+        expect((await store.listMessages(u.id, { mailboxId: inbox.id, limit: 10, unread: true })).items.map((m) => m.id)).toEqual([c.id]);
+        expect((await store.listMessages(u.id, { mailboxId: inbox.id, limit: 10, flagged: true })).items.map((m) => m.id)).toEqual([b.id]);
+        expect(await store.updateMessages(v.id, [a.id], { seen: false })).toEqual([]); // not v's
+        await expect(store.updateMessages(u.id, [a.id], { mailboxId: vInbox.id })).rejects.toMatchObject({ code: 'NotFound' });
+        const moved = await store.updateMessages(u.id, [c.id], { mailboxId: trash.id });
+        expect(moved[0].mailboxId).toBe(trash.id);
+        expect(await store.getMailbox(u.id, trash.id)).toMatchObject({ total: 1, unread: 1 });
+        expect(await store.getMailbox(u.id, inbox.id)).toMatchObject({ total: 2, unread: 0 });
+        // delete: a from Inbox goes to Trash; c (in Trash) goes for good, its blob still used by v's copy
+        const first = await store.deleteMessages(u.id, [a.id, c.id, 'unknown', shared.id]);
+        expect(first).toEqual({ trashed: [a.id], deleted: [c.id], orphanedBlobKeys: [] });
+        expect(await store.getMessage(u.id, c.id)).toBeNull();
+        const second = await store.deleteMessages(u.id, [a.id]);
+        expect(second).toEqual({ trashed: [], deleted: [a.id], orphanedBlobKeys: ['raw/1'] });
+        expect(await store.getMailbox(u.id, trash.id)).toMatchObject({ total: 0, unread: 0 });
+        expect(await store.getMessage(v.id, shared.id)).not.toBeNull();
+        // deleting v frees the blob c and v shared
+        expect(await store.deleteUser(v.id)).toEqual({ orphanedBlobKeys: ['raw/3'] });
+        expect(await store.resolveAddress('v@example.com')).toBeNull();
+        await expect(store.deleteUser(v.id)).rejects.toMatchObject({ code: 'NotFound' });
+      }),
+    );
   });
 }
