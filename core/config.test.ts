@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, maskedConfig } from './config';
+import { ConfigError, configSchema, loadConfig, maskedConfig } from './config';
 
 describe('config', () => {
   it('defaults: embedded local mode on loopback', () => {
@@ -20,6 +21,13 @@ describe('config', () => {
       expect(names).toEqual(['NIMBUS_JWT_SECRET', 'NIMBUS_LOG_LEVEL', 'NIMBUS_SMTP_PORT']);
       expect((err as Error).message).not.toContain('short'); // the secret's value is not echoed
     }
+  });
+
+  it('local.settings.example.json lists exactly the variables the config reads', () => {
+    const example = JSON.parse(readFileSync(resolve(__dirname, '..', 'local.settings.example.json'), 'utf8')).Values as Record<string, string>;
+    const names = Object.keys(example).filter((k) => k.startsWith('NIMBUS_')).sort();
+    expect(names).toEqual(Object.keys(configSchema.shape).sort());
+    expect(() => loadConfig(example)).not.toThrow();
   });
 
   it('secrets are masked when printed', () => {

@@ -29,6 +29,9 @@ export const configSchema = z.object({
   NIMBUS_JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),
   NIMBUS_JWT_TTL_SECONDS: z.coerce.number().int().min(60).default(12 * 3600),
   NIMBUS_HTTP_MAX_BODY_BYTES: bytes.default(1024 * 1024),
+  /** Failed logins allowed in 15 minutes before 429: per account, and per client address. */
+  NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).default(5),
+  NIMBUS_LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(20),
   NIMBUS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -105,3 +105,21 @@ describe('single text body cap', () => {
     expect(s.snippet).toBe(('Hello world. '.repeat(20)).slice(0, 200).trim());
   });
 });
+
+describe('failure limiter', () => {
+  it('blocks after max failures inside the window, until the oldest leaves it; reset clears', async () => {
+    const { FailureLimiter } = await import('./rate-limit');
+    const limiter = new FailureLimiter(3, 1000);
+    for (const t of [0, 100, 200]) {
+      expect(limiter.blockedFor('a', t)).toBe(0);
+      limiter.fail('a', t);
+    }
+    expect(limiter.blockedFor('a', 300)).toBe(700);
+    expect(limiter.blockedFor('b', 300)).toBe(0);
+    expect(limiter.blockedFor('a', 1000)).toBe(0); // the failure at 0 has left the window
+    limiter.fail('a', 1000);
+    expect(limiter.blockedFor('a', 1050)).toBe(50);
+    limiter.reset('a');
+    expect(limiter.blockedFor('a', 1050)).toBe(0);
+  });
+});

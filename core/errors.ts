@@ -34,6 +34,7 @@ export const ERROR_TABLE = {
   DomainNotHosted: { smtp: 550, enhanced: '5.7.1', http: 400, transient: false, message: 'Domain is not hosted here' },
   MethodNotAllowed: { smtp: 502, enhanced: '5.5.1', http: 405, transient: false, message: 'Method not allowed' },
   PayloadTooLarge: { smtp: 552, enhanced: '5.3.4', http: 413, transient: false, message: 'Request body too large' },
+  RateLimited: { smtp: 421, enhanced: '4.7.0', http: 429, transient: true, message: 'Too many failed attempts; try again later' },
   Internal: { smtp: 451, enhanced: '4.3.0', http: 500, transient: true, message: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 

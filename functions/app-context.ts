@@ -1,4 +1,5 @@
 import type { TokenService } from '../core/auth';
+import type { FailureLimiter } from '../core/rate-limit';
 import type { Logger } from '../core/logger';
 import type { BlobStore, MailStore, Queue } from '../core/ports';
 import type { InboundQueueMessage } from '../core/types';
@@ -14,4 +15,6 @@ export interface AppContext {
   tokens: TokenService;
   logger: Logger;
   limits: { maxJsonBytes: number };
+  /** Failed logins per account and per client address (429 with Retry-After once over). */
+  loginFailures: { account: FailureLimiter; ip: FailureLimiter };
 }

@@ -26,10 +26,16 @@ export function errorResponse(err: unknown, app: AppContext, ctx: InvocationCont
     if (err.http >= 500) app.logger.error({ err, fn: ctx.functionName }, 'request failed');
     const body: Record<string, unknown> = { error: err.message, code: err.code };
     if (err.details) Object.assign(body, err.details);
-    return json(err.http, body);
+    const retryAfter = err.details?.retryAfterSeconds;
+    return json(err.http, body, typeof retryAfter === 'number' ? { 'retry-after': String(retryAfter) } : {});
   }
   app.logger.error({ err, fn: ctx.functionName }, 'unhandled error in handler');
   return json(500, { error: 'Internal error', code: 'Internal' });
+}
+
+/** The client's address: the host puts it in x-forwarded-for (the local host overwrites what a client sent). */
+export function clientIp(req: HttpRequest): string {
+  return (req.headers.get('x-forwarded-for') ?? '').split(',')[0].trim() || 'unknown';
 }
 
 export function bearerToken(req: HttpRequest): string | null {

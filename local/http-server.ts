@@ -112,6 +112,8 @@ export function createHttpServer(app: AppContext, routes: RouteDef[], opts: { ma
       for (const [key, value] of Object.entries(req.headers)) {
         if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(', ') : value;
       }
+      // the socket's address, whatever the client claimed: rate limits key on it
+      headers['x-forwarded-for'] = (req.socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
       const query: Record<string, string> = {};
       url.searchParams.forEach((v, k) => (query[k] = v));
       const request = new HttpRequest({ method, url: url.toString(), headers, query, params, body: body.length ? { bytes: body } : undefined });

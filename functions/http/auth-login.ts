@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { burnPasswordCheck, verifyPassword } from '../../core/auth';
 import { MailError } from '../../core/errors';
-import { json, readJson, type RouteDef } from '../http-kit';
+import { clientIp, json, readJson, type RouteDef } from '../http-kit';
 
 const LoginBody = z.object({
   email: z.string().trim().min(1).max(320),
@@ -16,9 +16,19 @@ export const authLogin: RouteDef = {
   auth: 'none',
   async handler(app, req) {
     const body = await readJson(req, LoginBody, app.limits.maxJsonBytes);
-    const found = await app.store.getUserByEmail(body.email);
+    const account = body.email.toLowerCase();
+    const ip = clientIp(req);
+    // checked before the password: a blocked account or address learns nothing from trying
+    const waitMs = Math.max(app.loginFailures.account.blockedFor(account), app.loginFailures.ip.blockedFor(ip));
+    if (waitMs > 0) throw new MailError('RateLimited', undefined, { details: { retryAfterSeconds: Math.ceil(waitMs / 1000) } });
+    const found = await app.store.getUserByEmail(account);
     const ok = found ? await verifyPassword(body.password, found.passwordHash) : await burnPasswordCheck(body.password);
-    if (!found || !ok) throw new MailError('InvalidCredentials');
+    if (!found || !ok) {
+      app.loginFailures.account.fail(account);
+      app.loginFailures.ip.fail(ip);
+      throw new MailError('InvalidCredentials');
+    }
+    app.loginFailures.account.reset(account);
     const { passwordHash: _secret, ...user } = found;
     return json(200, { ...app.tokens.issue(user), user });
   },
