@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ERROR_TABLE, MailError, toMailError } from './errors';
 import { isId, newId } from './ids';
 import { receivedHeader } from './received';
+import { FailureLimiter } from './rate-limit';
 import { createSummaryParser, isSingleTextBody, makeSnippet, TEXT_BODY_CAP, textBodyCap } from './mime';
 
 describe('error table', () => {
@@ -108,7 +109,6 @@ describe('single text body cap', () => {
 
 describe('failure limiter', () => {
   it('blocks after max failures inside the window, until the oldest leaves it; reset clears', async () => {
-    const { FailureLimiter } = await import('./rate-limit');
     const limiter = new FailureLimiter(3, 1000);
     for (const t of [0, 100, 200]) {
       expect(limiter.blockedFor('a', t)).toBe(0);

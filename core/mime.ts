@@ -4,7 +4,7 @@ import { Transform, type Writable } from 'node:stream';
 import type { AddressValue, AttachmentInfo, MessageSummary } from './types';
 
 /** Limits that keep a queue message small (Service Bus standard tier caps at 256 KB). */
-export const SUMMARY_LIMITS = { subject: 2000, addresses: 100, attachments: 200, snippet: 200 } as const;
+export const SUMMARY_LIMITS = { subject: 2000, addresses: 100, attachments: 200, snippet: 200, searchText: 16 * 1024 } as const;
 
 function flattenAddresses(list: EmailAddress[], out: AddressValue[] = []): AddressValue[] {
   for (const entry of list) {
@@ -26,8 +26,8 @@ function dateOf(value: unknown): number | null {
   return Number.isFinite(ms) ? ms : null;
 }
 
-/** Collapsed plain text for the list view; from the text part, else from the HTML with tags dropped. */
-export function makeSnippet(text: string | undefined, html: string | false | undefined): string {
+/** Collapsed plain text, at most `max` characters; from the text part, else from the HTML with tags dropped. */
+export function plainText(text: string | undefined, html: string | false | undefined, max: number): string {
   let source = text ?? '';
   if (!source.trim() && typeof html === 'string') {
     source = html
@@ -41,7 +41,12 @@ export function makeSnippet(text: string | undefined, html: string | false | und
       .replace(/&quot;/gi, '"')
       .replace(/&#39;/gi, "'");
   }
-  return source.slice(0, 8 * 1024).replace(/\s+/g, ' ').trim().slice(0, SUMMARY_LIMITS.snippet);
+  return source.slice(0, Math.max(max * 4, 8 * 1024)).replace(/\s+/g, ' ').trim().slice(0, max);
+}
+
+/** The list view's preview. */
+export function makeSnippet(text: string | undefined, html: string | false | undefined): string {
+  return plainText(text, html, SUMMARY_LIMITS.snippet);
 }
 
 export function attachmentInfo(index: number, a: { filename?: string; contentType: string; cid?: string; contentId?: string; contentDisposition?: string }, size: number): AttachmentInfo {
@@ -148,6 +153,7 @@ export function createSummaryParser(): { input: Writable; summary: Promise<Messa
         ...summaryFromHeaders(headers),
         attachments: attachments.slice(0, SUMMARY_LIMITS.attachments),
         snippet: makeSnippet(text, html),
+        searchText: plainText(text, html, SUMMARY_LIMITS.searchText),
       };
       if (parseError) result.parseError = parseError.slice(0, 500);
       resolve(result);

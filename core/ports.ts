@@ -69,11 +69,14 @@ export interface MailStore {
 }
 
 export interface MessageQuery {
-  mailboxId: string;
+  /** Null: every folder of the user (search). */
+  mailboxId: string | null;
   limit: number;
   cursor?: string | null;
   unread?: boolean;
   flagged?: boolean;
+  /** Words that must all occur (as prefixes) in the subject, the people, or the start of the body. */
+  q?: string;
 }
 
 /** A copy to file: a stored message before it has an id and flags. */

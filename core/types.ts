@@ -73,6 +73,8 @@ export interface MessageSummary {
   snippet: string;
   /** Set when mailparser could not read the message; the raw bytes are kept regardless. */
   parseError?: string;
+  /** The start of the body as plain text, for search; the store indexes it and does not keep it in the summary. */
+  searchText?: string;
 }
 
 export interface Envelope {

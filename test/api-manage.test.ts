@@ -177,6 +177,22 @@ describe('HTTP API: accounts, folders, message changes', () => {
     });
   });
 
+  it('search: q finds words in subject, sender and body across folders, only in one\'s own mail', async () => {
+    await nodemailer
+      .createTransport({ host: '127.0.0.1', port: host.smtpPort, ignoreTLS: true })
+      .sendMail({ from: '"Grace Hopper" <grace@navy.test>', to: 'carol@example.com', subject: 'Compiler notes', text: 'The nanosecond wire is eleven inches.' });
+    const found = await waitFor(async () => {
+      const res = (await (await host.api('/mails?q=nanosec', { token: userToken })).json()) as { items: Array<{ subject: string }> };
+      return res.items.length ? res.items : undefined;
+    });
+    expect(found.map((m) => m.subject)).toEqual(['Compiler notes']);
+    const byPerson = (await (await host.api('/mails?q=grace%20hopper', { token: userToken })).json()) as { items: unknown[] };
+    expect(byPerson.items).toHaveLength(1);
+    const admin = (await (await host.api('/mails?q=nanosecond', { token: host.token })).json()) as { items: unknown[] };
+    expect(admin.items).toEqual([]);
+    await expectError(await host.api('/mails?q=', { token: userToken }), 400, 'ValidationFailed');
+  });
+
   it('admin password still works (nothing above touched it)', async () => {
     expect((await login('admin@example.com', PASSWORD)).status).toBe(200);
   });

@@ -128,6 +128,36 @@ export function mailStoreContract(name: string, make: () => Promise<{ store: Mai
     );
 
     it(
+      'search: every word (as a prefix) in subject, people or body; per user; punctuation is plain text',
+      withStore(async (store) => {
+        const u = await store.createUser({ email: 'u@example.com', name: 'U', passwordHash: 'h', role: 'user' });
+        const v = await store.createUser({ email: 'v@example.com', name: 'V', passwordHash: 'h', role: 'user' });
+        const inbox = (await store.findMailboxBySpecialUse(u.id, 'inbox'))!;
+        const sent = (await store.findMailboxBySpecialUse(u.id, 'sent'))!;
+        const vInbox = (await store.findMailboxBySpecialUse(v.id, 'inbox'))!;
+        const item = (userId: string, mailboxId: string, n: number, s: Partial<MessageSummary>): NewMessage => ({
+          userId, mailboxId, inboundId: `s-${n}`, rawBlobKey: `raw/s${n}`, size: 1, receivedAt: n, summary: { ...summary(`m${n}`), ...s }, auth: null,
+        });
+        await store.fileMessages([
+          item(u.id, inbox.id, 1, { subject: 'Quarterly Report', searchText: 'numbers attached' }),
+          item(u.id, sent.id, 2, { subject: 'Lunch?', from: { address: 'zoë@café.test', name: 'Zoë Müller' }, searchText: 'the invoice is overdue' }),
+          item(v.id, vInbox.id, 3, { subject: 'Quarterly report for V', searchText: 'invoice' }),
+        ]);
+        const search = async (q: string, mailboxId: string | null = null) => (await store.listMessages(u.id, { mailboxId, limit: 10, q })).items.map((m) => m.summary.subject);
+        expect(await search('quarterly')).toEqual(['Quarterly Report']); // not V's
+        expect(await search('QUART rep')).toEqual(['Quarterly Report']);
+        expect(await search('invoice overdue')).toEqual(['Lunch?']); // body text
+        expect(await search('muller')).toEqual(['Lunch?']); // people, diacritics folded
+        expect(await search('invoice', inbox.id)).toEqual([]); // scoped to a folder
+        expect(await search('"report" OR NEAR(x')).toEqual([]); // FTS syntax is just text
+        expect(await search('report"*')).toEqual(['Quarterly Report']);
+        expect(await search('?!')).toEqual([]);
+        const [stored] = (await store.listMessages(u.id, { mailboxId: inbox.id, limit: 1 })).items;
+        expect(stored.summary.searchText).toBeUndefined(); // indexed, not kept in the summary
+      }),
+    );
+
+    it(
       'aliases deliver to their user; the primary address is no alias; users list their aliases',
       withStore(async (store) => {
         const u = await store.createUser({ email: 'u@example.com', name: 'U', passwordHash: 'h', role: 'user' });

@@ -2,7 +2,7 @@ import { normalizeAddress } from '../../core/address';
 import { MailError } from '../../core/errors';
 import { newId } from '../../core/ids';
 import type { MailStore, MessageQuery, NewMessage } from '../../core/ports';
-import { DEFAULT_MAILBOXES, type Domain, type Mailbox, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserWithSecret } from '../../core/types';
+import { DEFAULT_MAILBOXES, type Domain, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserWithSecret } from '../../core/types';
 import type { EmbeddedDb, Statements } from './sqlite';
 
 const MIGRATIONS = [
@@ -33,7 +33,34 @@ const MIGRATIONS = [
     total = (SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = mailboxes.id),
     unread = (SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = mailboxes.id AND m.seen = 0);
   `,
+  // full-text search over subject, people and the start of the body; rowid = messages.rowid
+  `
+  CREATE VIRTUAL TABLE messages_fts USING fts5(subject, people, body, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2');
+  INSERT INTO messages_fts (rowid, subject, people, body)
+    SELECT rowid, json_extract(summary, '$.subject'), json_extract(summary, '$.from.address') || ' ' || json_extract(summary, '$.from.name'), json_extract(summary, '$.snippet') FROM messages;
+  `,
 ];
+
+/** The words of the addresses and names a message is from, to and cc. */
+function peopleOf(summary: MessageSummary): string {
+  return [summary.from, ...summary.to, ...summary.cc]
+    .filter((a): a is { address: string; name: string } => Boolean(a))
+    .map((a) => `${a.name} ${a.address}`)
+    .join(' ');
+}
+
+/**
+ * A user's search words as an FTS5 query: every word must occur, each as a prefix;
+ * quoting makes any punctuation in them plain text (no FTS syntax from users).
+ */
+export function ftsQuery(q: string): string | null {
+  const words = q
+    .split(/\s+/)
+    .map((w) => w.replace(/"/g, '""'))
+    .filter((w) => /[\p{L}\p{N}]/u.test(w))
+    .slice(0, 20);
+  return words.length ? words.map((w) => `"${w}"*`).join(' AND ') : null;
+}
 
 interface MessageRow {
   id: string;
@@ -142,6 +169,7 @@ function patchRow(s: Statements, row: MessageRow, patch: { seen?: boolean; flagg
 function removeRows(s: Statements, rows: MessageRow[]): string[] {
   const orphaned = new Set<string>();
   for (const row of rows) {
+    s.get('DELETE FROM messages_fts WHERE rowid = (SELECT rowid FROM messages WHERE id = ?)').run(row.id);
     s.get('DELETE FROM messages WHERE id = ?').run(row.id);
     adjustCounts(s, row.mailbox_id, -1, row.seen ? 0 : -1);
     orphaned.add(row.raw_blob_key);
@@ -234,7 +262,9 @@ export const mailStoreWrites = {
     const existing = s.get('SELECT * FROM messages WHERE user_id = ? AND inbound_id = ?');
     // every write that adds, removes, moves or (un)reads a message keeps these counters right
     const count = s.get('UPDATE mailboxes SET total = total + 1, unread = unread + 1 WHERE id = ?');
+    const index = s.get('INSERT INTO messages_fts (rowid, subject, people, body) VALUES (?, ?, ?, ?)');
     return items.map((item) => {
+      const { searchText, ...summary } = item.summary;
       const result = insert.run({
         id: newId(),
         userId: item.userId,
@@ -243,10 +273,13 @@ export const mailStoreWrites = {
         rawBlobKey: item.rawBlobKey,
         size: item.size,
         receivedAt: item.receivedAt,
-        summary: JSON.stringify(item.summary),
+        summary: JSON.stringify(summary),
         auth: item.auth ? JSON.stringify(item.auth) : null,
       });
-      if (result.changes === 1) count.run(item.mailboxId);
+      if (result.changes === 1) {
+        count.run(item.mailboxId);
+        index.run(result.lastInsertRowid, summary.subject, peopleOf(summary), searchText ?? summary.snippet);
+      }
       return toMessage(existing.get(item.userId, item.inboundId) as MessageRow);
     });
   },
@@ -376,13 +409,21 @@ export class SqliteMailStore implements MailStore {
   async listMessages(userId: string, query: MessageQuery): Promise<Page<StoredMessage>> {
     const limit = Math.max(1, Math.min(query.limit, 500));
     const after = query.cursor ? decodeCursor(query.cursor) : null;
-    const where = ['mailbox_id = @mailboxId', 'user_id = @userId'];
-    if (query.unread !== undefined) where.push(query.unread ? 'seen = 0' : 'seen = 1');
-    if (query.flagged !== undefined) where.push(query.flagged ? 'flagged = 1' : 'flagged = 0');
-    if (after) where.push('(received_at < @afterAt OR (received_at = @afterAt AND id < @afterId))');
+    const where = ['m.user_id = @userId'];
+    if (query.mailboxId) where.push('m.mailbox_id = @mailboxId');
+    if (query.unread !== undefined) where.push(query.unread ? 'm.seen = 0' : 'm.seen = 1');
+    if (query.flagged !== undefined) where.push(query.flagged ? 'm.flagged = 1' : 'm.flagged = 0');
+    if (after) where.push('(m.received_at < @afterAt OR (m.received_at = @afterAt AND m.id < @afterId))');
+    let from = 'messages m';
+    const match = query.q !== undefined ? ftsQuery(query.q) : null;
+    if (query.q !== undefined) {
+      if (!match) return { items: [], nextCursor: null };
+      from = 'messages_fts f JOIN messages m ON m.rowid = f.rowid';
+      where.push('messages_fts MATCH @match');
+    }
     const rows = this.edb
-      .stmt(`SELECT * FROM messages WHERE ${where.join(' AND ')} ORDER BY received_at DESC, id DESC LIMIT @limit`)
-      .all({ mailboxId: query.mailboxId, userId, afterAt: after?.receivedAt ?? 0, afterId: after?.id ?? '', limit: limit + 1 }) as MessageRow[];
+      .stmt(`SELECT m.* FROM ${from} WHERE ${where.join(' AND ')} ORDER BY m.received_at DESC, m.id DESC LIMIT @limit`)
+      .all({ mailboxId: query.mailboxId ?? '', userId, afterAt: after?.receivedAt ?? 0, afterId: after?.id ?? '', limit: limit + 1, match }) as MessageRow[];
     const items = rows.slice(0, limit).map(toMessage);
     const last = items[items.length - 1];
     return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.receivedAt, last.id) : null };

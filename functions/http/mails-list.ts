@@ -9,10 +9,11 @@ const ListQuery = z.object({
   cursor: z.string().min(1).max(512).optional(),
   unread: z.enum(['true', 'false']).optional(),
   flagged: z.enum(['true', 'false']).optional(),
+  q: z.string().trim().min(1).max(500).optional(),
 });
 const flag = (v: 'true' | 'false' | undefined) => (v === undefined ? undefined : v === 'true');
 
-/** GET /api/mails?mailbox=&limit=&cursor=&unread=&flagged=: newest first, keyset-paged. */
+/** GET /api/mails?mailbox=&limit=&cursor=&unread=&flagged=&q=: newest first, keyset-paged; `q` searches (every folder unless `mailbox`). */
 export const mailsList: RouteDef = {
   name: 'mails-list',
   methods: ['GET'],
@@ -21,9 +22,17 @@ export const mailsList: RouteDef = {
   async handler(app, req, _ctx, principal) {
     const query = validate(ListQuery, queryObject(req));
     const userId = principal!.sub;
-    const mailbox = query.mailbox ? await app.store.getMailbox(userId, query.mailbox) : await app.store.findMailboxBySpecialUse(userId, 'inbox');
-    if (!mailbox) throw new MailError('NotFound', 'Mailbox not found');
-    const page = await app.store.listMessages(userId, { mailboxId: mailbox.id, limit: query.limit, cursor: query.cursor, unread: flag(query.unread), flagged: flag(query.flagged) });
+    // a search without a folder looks in every folder; a listing without one shows the Inbox
+    const mailbox = query.mailbox ? await app.store.getMailbox(userId, query.mailbox) : query.q ? null : await app.store.findMailboxBySpecialUse(userId, 'inbox');
+    if (!mailbox && (query.mailbox || !query.q)) throw new MailError('NotFound', 'Mailbox not found');
+    const page = await app.store.listMessages(userId, {
+      mailboxId: mailbox?.id ?? null,
+      limit: query.limit,
+      cursor: query.cursor,
+      unread: flag(query.unread),
+      flagged: flag(query.flagged),
+      q: query.q,
+    });
     return json(200, { items: page.items.map(toListItem), nextCursor: page.nextCursor });
   },
 };
