@@ -1,8 +1,18 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { z } from 'zod';
-import { MailError, isMailError } from '../core/errors';
+import { MailError, isMailError, type ErrorCode } from '../core/errors';
 import type { TokenClaims } from '../core/auth';
 import type { AppContext } from './app-context';
+
+/** What /api/openapi.json says of a route; `body` and `query` are the very schemas the handler validates with. */
+export interface RouteDoc {
+  summary: string;
+  body?: z.ZodType;
+  query?: z.ZodObject;
+  success: { status: number; description: string };
+  /** Error codes it may answer with (statuses from core/errors.ts). */
+  errors: ErrorCode[];
+}
 
 /** One HTTP trigger: the same definition is mounted by the local host and registered with the Functions host. */
 export interface RouteDef {
@@ -13,6 +23,7 @@ export interface RouteDef {
   route: string;
   /** 'user' requires a valid bearer token. */
   auth: 'none' | 'user';
+  doc: RouteDoc;
   handler(app: AppContext, req: HttpRequest, ctx: InvocationContext, principal: TokenClaims | null): Promise<HttpResponseInit>;
 }
 

@@ -14,6 +14,7 @@ export const authLogin: RouteDef = {
   methods: ['POST'],
   route: 'auth/login',
   auth: 'none',
+  doc: { summary: 'Sign in; returns a bearer token', body: LoginBody, success: { status: 200, description: 'Token, expiry and user' }, errors: ['ValidationFailed', 'MalformedJson', 'InvalidCredentials', 'RateLimited'] },
   async handler(app, req) {
     const body = await readJson(req, LoginBody, app.limits.maxJsonBytes);
     const account = body.email.toLowerCase();

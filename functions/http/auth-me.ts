@@ -7,6 +7,7 @@ export const authMe: RouteDef = {
   methods: ['GET'],
   route: 'auth/me',
   auth: 'user',
+  doc: { summary: 'The signed-in user with its aliases', success: { status: 200, description: 'The user' }, errors: ['Unauthenticated'] },
   async handler(app, _req, _ctx, principal) {
     const user = await app.store.getUserById(principal!.sub);
     if (!user) throw new MailError('Unauthenticated');

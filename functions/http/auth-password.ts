@@ -12,6 +12,7 @@ export const authPassword: RouteDef = {
   methods: ['POST'],
   route: 'auth/password',
   auth: 'user',
+  doc: { summary: "Change one's own password", body: Body, success: { status: 204, description: 'Changed' }, errors: ['ValidationFailed', 'MalformedJson', 'Unauthenticated', 'Forbidden'] },
   async handler(app, req, _ctx, principal) {
     const body = await readJson(req, Body, app.limits.maxJsonBytes);
     const user = await app.store.getUserByEmail(principal!.email);

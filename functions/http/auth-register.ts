@@ -13,6 +13,7 @@ export const authRegister: RouteDef = {
   methods: ['POST'],
   route: 'auth/register',
   auth: 'user',
+  doc: { summary: 'Admin: create a user on a hosted domain', body: Body, success: { status: 201, description: 'The user' }, errors: ['ValidationFailed', 'MalformedJson', 'Unauthenticated', 'Forbidden', 'DomainNotHosted', 'Conflict'] },
   async handler(app, req, _ctx, principal) {
     requireAdmin(principal);
     const body = await readJson(req, Body, app.limits.maxJsonBytes);

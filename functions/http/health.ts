@@ -6,6 +6,7 @@ export const health: RouteDef = {
   methods: ['GET'],
   route: 'health',
   auth: 'none',
+  doc: { summary: "Liveness and each adapter's readiness", success: { status: 200, description: '{status, checks}' }, errors: ['TemporaryFailure'] },
   async handler(app) {
     const check = (p: Promise<unknown>) =>
       p.then(

@@ -10,6 +10,7 @@ export const mailboxesCreate: RouteDef = {
   methods: ['POST'],
   route: 'mailboxes',
   auth: 'user',
+  doc: { summary: 'Create a custom folder', body: Body, success: { status: 201, description: 'The folder' }, errors: ['ValidationFailed', 'MalformedJson', 'Unauthenticated', 'Conflict'] },
   async handler(app, req, _ctx, principal) {
     const { name } = await readJson(req, Body, app.limits.maxJsonBytes);
     const { userId: _u, ...mailbox } = await app.store.createMailbox(principal!.sub, name);

@@ -9,6 +9,7 @@ export const mailboxesDelete: RouteDef = {
   methods: ['DELETE'],
   route: 'mailboxes/{id}',
   auth: 'user',
+  doc: { summary: 'Delete a custom folder (moveToTrash=true moves its messages to Trash first)', query: Query, success: { status: 204, description: 'Deleted' }, errors: ['ValidationFailed', 'Unauthenticated', 'NotFound', 'SpecialMailbox', 'MailboxNotEmpty'] },
   async handler(app, req, _ctx, principal) {
     const query = validate(Query, queryObject(req));
     await app.store.deleteMailbox(principal!.sub, req.params.id ?? '', { moveToTrash: query.moveToTrash === 'true' });

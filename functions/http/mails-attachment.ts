@@ -9,6 +9,7 @@ export const mailsAttachment: RouteDef = {
   methods: ['GET'],
   route: 'mails/{id}/attachments/{attachmentId}',
   auth: 'user',
+  doc: { summary: 'Download one attachment', success: { status: 200, description: "The attachment's bytes" }, errors: ['Unauthenticated', 'NotFound'] },
   async handler(app, req, _ctx, principal) {
     const { raw } = await loadOwnMessage(app, principal!.sub, req.params.id);
     const full = await parseFull(raw);

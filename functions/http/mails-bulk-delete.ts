@@ -10,6 +10,7 @@ export const mailsBulkDelete: RouteDef = {
   methods: ['DELETE'],
   route: 'mails',
   auth: 'user',
+  doc: { summary: 'Delete many messages (to Trash; from Trash for good)', body: BulkBody, success: { status: 200, description: '{trashed, deleted, notFound}' }, errors: ['ValidationFailed', 'MalformedJson', 'Unauthenticated'] },
   async handler(app, req, _ctx, principal) {
     const { ids } = await readJson(req, BulkBody, app.limits.maxJsonBytes);
     const result = await app.store.deleteMessages(principal!.sub, ids);

@@ -11,6 +11,7 @@ export const mailsBulkUpdate: RouteDef = {
   methods: ['PATCH'],
   route: 'mails',
   auth: 'user',
+  doc: { summary: 'Set flags on or move many messages', body: BulkBody, success: { status: 200, description: '{items, notFound}' }, errors: ['ValidationFailed', 'MalformedJson', 'Unauthenticated', 'NotFound'] },
   async handler(app, req, _ctx, principal) {
     const body = await readJson(req, BulkBody, app.limits.maxJsonBytes);
     const updated = await app.store.updateMessages(principal!.sub, body.ids, toStorePatch(body));

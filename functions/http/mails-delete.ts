@@ -7,6 +7,7 @@ export const mailsDelete: RouteDef = {
   methods: ['DELETE'],
   route: 'mails/{id}',
   auth: 'user',
+  doc: { summary: 'Delete one message (to Trash; from Trash for good)', success: { status: 200, description: '{trashed, deleted}' }, errors: ['Unauthenticated', 'NotFound'] },
   async handler(app, req, _ctx, principal) {
     const result = await app.store.deleteMessages(principal!.sub, [req.params.id ?? '']);
     if (!result.trashed.length && !result.deleted.length) throw new MailError('NotFound', 'Message not found');

@@ -8,6 +8,7 @@ export const mailsGet: RouteDef = {
   methods: ['GET'],
   route: 'mails/{id}',
   auth: 'user',
+  doc: { summary: 'One message: headers, text, html, attachments, auth results', success: { status: 200, description: 'The message' }, errors: ['Unauthenticated', 'NotFound'] },
   async handler(app, req, _ctx, principal) {
     const { message, raw } = await loadOwnMessage(app, principal!.sub, req.params.id);
     const full = await parseFull(raw);

@@ -19,6 +19,7 @@ export const mailsList: RouteDef = {
   methods: ['GET'],
   route: 'mails',
   auth: 'user',
+  doc: { summary: 'List or search messages, newest first, cursor-paged', query: ListQuery, success: { status: 200, description: '{items, nextCursor}' }, errors: ['ValidationFailed', 'InvalidCursor', 'Unauthenticated', 'NotFound'] },
   async handler(app, req, _ctx, principal) {
     const query = validate(ListQuery, queryObject(req));
     const userId = principal!.sub;

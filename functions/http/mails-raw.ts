@@ -7,6 +7,7 @@ export const mailsRaw: RouteDef = {
   methods: ['GET'],
   route: 'mails/{id}/raw',
   auth: 'user',
+  doc: { summary: 'The stored RFC 5322 source', success: { status: 200, description: 'message/rfc822' }, errors: ['Unauthenticated', 'NotFound'] },
   async handler(app, req, _ctx, principal) {
     const message = await app.store.getMessage(principal!.sub, req.params.id ?? '');
     if (!message) throw new MailError('NotFound', 'Message not found');

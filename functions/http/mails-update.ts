@@ -9,6 +9,7 @@ export const mailsUpdate: RouteDef = {
   methods: ['PATCH'],
   route: 'mails/{id}',
   auth: 'user',
+  doc: { summary: 'Set seen/flagged or move one message', body: MessagePatch, success: { status: 200, description: 'The message summary' }, errors: ['ValidationFailed', 'MalformedJson', 'Unauthenticated', 'NotFound'] },
   async handler(app, req, _ctx, principal) {
     const patch = await readJson(req, MessagePatch, app.limits.maxJsonBytes);
     const [updated] = await app.store.updateMessages(principal!.sub, [req.params.id ?? ''], toStorePatch(patch));

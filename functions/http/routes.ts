@@ -10,6 +10,7 @@ import { mailsBulkDelete } from './mails-bulk-delete';
 import { mailsBulkUpdate } from './mails-bulk-update';
 import { mailsDelete } from './mails-delete';
 import { mailsUpdate } from './mails-update';
+import { createOpenApiRoute } from './openapi';
 import { usersAliasAdd } from './users-alias-add';
 import { usersAliasRemove } from './users-alias-remove';
 import { usersDelete } from './users-delete';
@@ -47,3 +48,4 @@ export const routes: RouteDef[] = [
   mailsAttachment,
   health,
 ];
+routes.push(createOpenApiRoute(routes));

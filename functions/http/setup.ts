@@ -13,6 +13,7 @@ export const setup: RouteDef = {
   methods: ['POST'],
   route: 'setup',
   auth: 'none',
+  doc: { summary: 'First run only: create the first hosted domain and its admin', body: SetupBody, success: { status: 201, description: 'The admin and a token' }, errors: ['ValidationFailed', 'MalformedJson', 'AlreadySetUp'] },
   async handler(app, req) {
     const body = await readJson(req, SetupBody, app.limits.maxJsonBytes);
     if (domainOf(body.email) !== body.domain) {

@@ -12,6 +12,7 @@ export const usersAliasAdd: RouteDef = {
   methods: ['POST'],
   route: 'users/{id}/aliases',
   auth: 'user',
+  doc: { summary: 'Admin: add an alias address to a user', body: Body, success: { status: 201, description: "The user's aliases" }, errors: ['ValidationFailed', 'MalformedJson', 'Unauthenticated', 'Forbidden', 'DomainNotHosted', 'Conflict', 'NotFound'] },
   async handler(app, req, _ctx, principal) {
     requireAdmin(principal);
     const { address } = await readJson(req, Body, app.limits.maxJsonBytes);

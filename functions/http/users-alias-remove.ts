@@ -6,6 +6,7 @@ export const usersAliasRemove: RouteDef = {
   methods: ['DELETE'],
   route: 'users/{id}/aliases/{address}',
   auth: 'user',
+  doc: { summary: 'Admin: remove an alias address', success: { status: 204, description: 'Removed' }, errors: ['Unauthenticated', 'Forbidden', 'NotFound'] },
   async handler(app, req, _ctx, principal) {
     requireAdmin(principal);
     await app.store.removeAlias(req.params.id ?? '', req.params.address ?? '');

@@ -7,6 +7,7 @@ export const usersDelete: RouteDef = {
   methods: ['DELETE'],
   route: 'users/{id}',
   auth: 'user',
+  doc: { summary: 'Admin: remove a user with its folders, messages and addresses', success: { status: 204, description: 'Removed' }, errors: ['Unauthenticated', 'Forbidden', 'NotFound'] },
   async handler(app, req, _ctx, principal) {
     const admin = requireAdmin(principal);
     const id = req.params.id ?? '';

@@ -6,6 +6,7 @@ export const usersList: RouteDef = {
   methods: ['GET'],
   route: 'users',
   auth: 'user',
+  doc: { summary: 'Admin: every user with its aliases', success: { status: 200, description: '{items}' }, errors: ['Unauthenticated', 'Forbidden'] },
   async handler(app, _req, _ctx, principal) {
     requireAdmin(principal);
     return json(200, { items: await app.store.listUsers() });
