@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { apiBench } from './api-bench';
 import { makeAttachmentMessage, makeMessage, percentile, runLoad, type LoadResult } from './smtp-load';
 
 /**
@@ -11,7 +12,7 @@ import { makeAttachmentMessage, makeMessage, percentile, runLoad, type LoadResul
  * discards the data (the baseline), in the same run. Everything on 127.0.0.1.
  */
 const QUICK = process.argv.includes('--quick');
-/** `--only load` or `--only big`: run one part. */
+/** `--only load`, `--only big` or `--only api`: run one part. */
 const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 200);
 const TICK = 100; // USER_HZ on Linux
@@ -155,7 +156,7 @@ async function main(): Promise<void> {
   process.stdout.write(`Nimbus Mail SMTP benchmark: ${CONCURRENCY} parallel sessions, loopback, ${QUICK ? 'quick' : 'full'} run, node ${process.version}\n`);
   process.stdout.write('Durable = fsync before 250 (SQLite WAL synchronous=FULL; files fsync + dir fsync). End-to-end = until visible through GET /api/mailboxes.\n\n');
   const rows: Row[] = [];
-  for (const size of ONLY === 'big' ? [] : [4096, 100 * 1024]) {
+  for (const size of ONLY && ONLY !== 'load' ? [] : [4096, 100 * 1024]) {
     for (const perConnection of [1, 20]) {
       const nimbus = await measure('nimbus', size, perConnection, totals[size]);
       const bare = await measure('bare', size, perConnection, totals[size]);
@@ -168,12 +169,18 @@ async function main(): Promise<void> {
     }
   }
   const big: Record<string, Awaited<ReturnType<typeof bigMessage>>> = {};
-  for (const shape of ONLY === 'load' ? [] : (['attachment', 'text'] as const)) {
+  for (const shape of ONLY && ONLY !== 'big' ? [] : (['attachment', 'text'] as const)) {
     const b = (big[shape] = await bigMessage(shape));
     process.stdout.write(`${shape === 'attachment' ? '\n' : ''}25 MB message (${shape === 'attachment' ? 'one base64 attachment' : 'one plain-text body'}): ${b.response} in ${fmt(b.seconds, 2)} s (until visible); RSS ${fmt(b.beforeMb)} MB before, peak ${fmt(b.peakMb)} MB (+${fmt(b.peakMb - b.beforeMb)} MB)\n`);
   }
+  let api: Record<string, unknown> | null = null;
+  if (!ONLY || ONLY === 'api') {
+    const count = QUICK ? 20_000 : 100_000;
+    process.stdout.write(`\nHTTP API on a mailbox of ${count} messages:\n`);
+    api = await apiBench(count, (line) => process.stdout.write(line));
+  }
   process.stdout.write('\nReference (from the issue, measured elsewhere on this class of machine, not by this run): Postfix 3.7 into Maildir ~620 msg/s at 4 KB, ~420 at 100 KB; target 1.5x: ~930 and ~630 end-to-end.\n');
-  if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ rows, big }, null, 2));
+  if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ rows, big, api }, null, 2));
 }
 
 main().catch((err) => {
