@@ -17,6 +17,8 @@ export const configSchema = z.object({
   NIMBUS_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   NIMBUS_HTTP_PORT: port.default(3000),
   NIMBUS_MAX_MESSAGE_BYTES: bytes.default(25 * 1024 * 1024),
+  /** Largest single file attached to a draft; all of a draft's files together stay under 3/4 of NIMBUS_MAX_MESSAGE_BYTES (base64). */
+  NIMBUS_MAX_ATTACHMENT_BYTES: bytes.default(10 * 1024 * 1024),
   NIMBUS_MAX_RECIPIENTS: z.coerce.number().int().min(1).max(10000).default(100),
   NIMBUS_SMTP_MAX_CLIENTS: z.coerce.number().int().min(1).default(2000),
   NIMBUS_SMTP_SOCKET_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60_000),

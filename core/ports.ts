@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { Domain, Mailbox, Page, Role, StoredMessage, User, UserWithSecret } from './types';
+import type { Domain, Draft, DraftAttachment, DraftFields, Mailbox, MessageSummary, Page, Role, StoredMessage, User, UserWithSecret } from './types';
 
 /**
  * Records: users, domains, mailboxes, messages. Every adapter (SQLite, Cosmos DB)
@@ -62,6 +62,14 @@ export interface MailStore {
    * Returns the ids affected and the raw blob keys no message references any more.
    */
   deleteMessages(userId: string, ids: string[]): Promise<{ trashed: string[]; deleted: string[]; orphanedBlobKeys: string[] }>;
+
+  getDraft(userId: string, id: string): Promise<Draft | null>;
+  /**
+   * Creates (id null) or replaces a draft in the user's Drafts folder with freshly
+   * composed raw bytes. Replacing anything but the user's draft is `NotFound`.
+   * Returns the message and the raw blob key it no longer uses.
+   */
+  saveDraft(userId: string, input: { id: string | null; fields: DraftFields; attachments: DraftAttachment[]; rawBlobKey: string; size: number; summary: MessageSummary }): Promise<{ message: StoredMessage; replacedBlobKey: string | null }>;
 
   /** Readiness for /api/health. */
   ping(): Promise<void>;

@@ -132,3 +132,29 @@ export interface Page<T> {
   items: T[];
   nextCursor: string | null;
 }
+
+/** What a draft says; composed into RFC 5322 (with the sender's own address) on every save. */
+export interface DraftFields {
+  to: AddressValue[];
+  cc: AddressValue[];
+  bcc: AddressValue[];
+  subject: string;
+  text: string;
+  html: string | null;
+  inReplyTo: string | null;
+}
+
+/** A file attached to a draft; its bytes are a blob of their own until the draft is sent. */
+export interface DraftAttachment {
+  id: string;
+  filename: string;
+  contentType: string;
+  size: number;
+  blobKey: string;
+}
+
+export interface Draft {
+  id: string;
+  fields: DraftFields;
+  attachments: DraftAttachment[];
+}

@@ -14,7 +14,7 @@ export interface AppContext {
   queue: Queue<InboundQueueMessage>;
   tokens: TokenService;
   logger: Logger;
-  limits: { maxJsonBytes: number };
+  limits: { maxJsonBytes: number; maxAttachmentBytes: number; maxMessageBytes: number };
   /** Failed logins per account and per client address (429 with Retry-After once over). */
   loginFailures: { account: FailureLimiter; ip: FailureLimiter };
 }

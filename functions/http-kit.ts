@@ -23,6 +23,8 @@ export interface RouteDef {
   route: string;
   /** 'user' requires a valid bearer token. */
   auth: 'none' | 'user';
+  /** 'upload': the host allows a body as large as a whole message (multipart attachments). */
+  bodyLimit?: 'json' | 'upload';
   doc: RouteDoc;
   handler(app: AppContext, req: HttpRequest, ctx: InvocationContext, principal: TokenClaims | null): Promise<HttpResponseInit>;
 }

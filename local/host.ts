@@ -56,7 +56,7 @@ export async function startLocalHost(config: Config, opts: { logger?: Logger } =
     queue,
     tokens,
     logger,
-    limits: { maxJsonBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES },
+    limits: { maxJsonBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES, maxAttachmentBytes: config.NIMBUS_MAX_ATTACHMENT_BYTES, maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES },
     loginFailures: {
       account: new FailureLimiter(config.NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT, 15 * 60_000),
       ip: new FailureLimiter(config.NIMBUS_LOGIN_MAX_FAILURES_PER_IP, 15 * 60_000),
@@ -68,7 +68,8 @@ export async function startLocalHost(config: Config, opts: { logger?: Logger } =
     { store, blobs, queue, logger },
     { hostname, maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES, maxRecipients: config.NIMBUS_MAX_RECIPIENTS, maxClients: config.NIMBUS_SMTP_MAX_CLIENTS, socketTimeoutMs: config.NIMBUS_SMTP_SOCKET_TIMEOUT_MS },
   );
-  const http = createHttpServer(app, routes, { maxBodyBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES });
+  // uploads may carry a whole message's worth of attachments, plus multipart framing
+  const http = createHttpServer(app, routes, { maxBodyBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES, maxUploadBytes: config.NIMBUS_MAX_MESSAGE_BYTES + 1024 * 1024 });
   const worker = new InboundWorker(store, queue, logger.child({ component: 'worker' }));
 
   const smtpAddress = await edge.listen(config.NIMBUS_SMTP_PORT, config.NIMBUS_SMTP_HOST);

@@ -78,7 +78,7 @@ async function writeResponse(res: ServerResponse, out: HttpResponseInit): Promis
  * Mounts the Functions HTTP handlers on a plain Node server, so the local host runs
  * exactly the code that the Functions host runs: HttpRequest in, HttpResponseInit out.
  */
-export function createHttpServer(app: AppContext, routes: RouteDef[], opts: { maxBodyBytes: number }): { server: Server; listen(port: number, host: string): Promise<AddressInfo>; close(): Promise<void> } {
+export function createHttpServer(app: AppContext, routes: RouteDef[], opts: { maxBodyBytes: number; maxUploadBytes: number }): { server: Server; listen(port: number, host: string): Promise<AddressInfo>; close(): Promise<void> } {
   const mounted = routes.map((def) => compile(def, app));
   const server = createServer((req, res) => {
     handle(req, res).catch((err) => {
@@ -103,7 +103,8 @@ export function createHttpServer(app: AppContext, routes: RouteDef[], opts: { ma
       } catch {
         return sendJson(res, 400, { error: 'Malformed path', code: 'ValidationFailed' });
       }
-      const body = method === 'GET' || method === 'HEAD' ? Buffer.alloc(0) : await readBody(req, opts.maxBodyBytes);
+      const limit = m.def.bodyLimit === 'upload' ? opts.maxUploadBytes : opts.maxBodyBytes;
+      const body = method === 'GET' || method === 'HEAD' ? Buffer.alloc(0) : await readBody(req, limit);
       if (body === null) {
         res.setHeader('connection', 'close');
         return sendJson(res, 413, { error: 'Request body too large', code: 'PayloadTooLarge' });

@@ -73,6 +73,7 @@ describe('HTTP API: accounts, folders, message changes', () => {
       await waitFor(async () => (await listInbox(host, userToken)).find((m) => m.subject === 'to the alias'));
 
       await expectError(await host.api(`/users/${userId}/aliases/carol@example.com`, { method: 'DELETE', token: host.token }), 404, 'NotFound');
+      await expectError(await host.api(`/users/${userId}/aliases/sales@example.com`, { method: 'DELETE', token: userToken }), 403, 'Forbidden');
       expect((await host.api(`/users/${userId}/aliases/sales@example.com`, { method: 'DELETE', token: host.token })).status).toBe(204);
       const refused = await send('sales@example.com', 'after removal').then(
         () => 'accepted',

@@ -2,9 +2,10 @@ import { normalizeAddress } from '../../core/address';
 import { MailError } from '../../core/errors';
 import { newId } from '../../core/ids';
 import type { MailStore, MessageQuery, NewMessage } from '../../core/ports';
-import { DEFAULT_MAILBOXES, type Domain, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserWithSecret } from '../../core/types';
+import { DEFAULT_MAILBOXES, type Domain, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserWithSecret } from '../../core/types';
 import type { EmbeddedDb, Statements } from './sqlite';
 
+/** Applied in order, once each: only ever append (a data folder remembers how many it has). */
 const MIGRATIONS = [
   `
   CREATE TABLE domains (name TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
@@ -38,6 +39,12 @@ const MIGRATIONS = [
   CREATE VIRTUAL TABLE messages_fts USING fts5(subject, people, body, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2');
   INSERT INTO messages_fts (rowid, subject, people, body)
     SELECT rowid, json_extract(summary, '$.subject'), json_extract(summary, '$.from.address') || ' ' || json_extract(summary, '$.from.name'), json_extract(summary, '$.snippet') FROM messages;
+  `,
+  // drafts: the fields and attachments a draft is composed from; the message row holds the composed copy
+  `
+  CREATE TABLE drafts (
+    message_id TEXT PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL, fields TEXT NOT NULL, attachments TEXT NOT NULL);
   `,
 ];
 
@@ -168,13 +175,18 @@ function patchRow(s: Statements, row: MessageRow, patch: { seen?: boolean; flagg
 /** Deletes message rows for good; returns the raw blob keys that nothing references any more. */
 function removeRows(s: Statements, rows: MessageRow[]): string[] {
   const orphaned = new Set<string>();
+  const attachmentBlobs: string[] = [];
   for (const row of rows) {
+    // a draft's attachments are blobs of its own
+    const draft = s.get('SELECT attachments FROM drafts WHERE message_id = ?').get(row.id) as { attachments: string } | undefined;
+    const draftBlobs = draft ? (JSON.parse(draft.attachments) as DraftAttachment[]).map((a) => a.blobKey) : [];
     s.get('DELETE FROM messages_fts WHERE rowid = (SELECT rowid FROM messages WHERE id = ?)').run(row.id);
     s.get('DELETE FROM messages WHERE id = ?').run(row.id);
     adjustCounts(s, row.mailbox_id, -1, row.seen ? 0 : -1);
     orphaned.add(row.raw_blob_key);
+    attachmentBlobs.push(...draftBlobs);
   }
-  return [...orphaned].filter((key) => !s.get('SELECT 1 FROM messages WHERE raw_blob_key = ? LIMIT 1').get(key));
+  return [...orphaned].filter((key) => !s.get('SELECT 1 FROM messages WHERE raw_blob_key = ? LIMIT 1').get(key)).concat(attachmentBlobs);
 }
 
 function ownRows(s: Statements, userId: string, ids: string[]): MessageRow[] {
@@ -252,6 +264,31 @@ export const mailStoreWrites = {
     const elsewhere = rows.filter((r) => r.mailbox_id !== trash);
     for (const row of elsewhere) patchRow(s, row, { mailboxId: trash });
     return { trashed: elsewhere.map((r) => r.id), deleted: inTrash.map((r) => r.id), orphanedBlobKeys: removeRows(s, inTrash) };
+  },
+  'mail.saveDraft'(
+    s: Statements,
+    a: { userId: string; id: string | null; newId: string; fields: DraftFields; attachments: DraftAttachment[]; rawBlobKey: string; size: number; summary: MessageSummary; now: number },
+  ): { message: StoredMessage; replacedBlobKey: string | null } {
+    const { searchText, ...summary } = a.summary;
+    let id = a.id;
+    let replacedBlobKey: string | null = null;
+    if (id) {
+      const row = s.get('SELECT m.* FROM messages m JOIN drafts d ON d.message_id = m.id WHERE m.id = ? AND m.user_id = ?').get(id, a.userId) as MessageRow | undefined;
+      if (!row) throw new MailError('NotFound', 'Draft not found');
+      replacedBlobKey = row.raw_blob_key === a.rawBlobKey ? null : row.raw_blob_key;
+      s.get('UPDATE messages SET raw_blob_key = ?, size = ?, summary = ?, received_at = ? WHERE id = ?').run(a.rawBlobKey, a.size, JSON.stringify(summary), a.now, id);
+      s.get('UPDATE drafts SET fields = ?, attachments = ? WHERE message_id = ?').run(JSON.stringify(a.fields), JSON.stringify(a.attachments), id);
+      s.get('DELETE FROM messages_fts WHERE rowid = (SELECT rowid FROM messages WHERE id = ?)').run(id);
+    } else {
+      id = a.newId;
+      const drafts = specialMailboxId(s, a.userId, 'drafts');
+      s.get('INSERT INTO messages (id, user_id, mailbox_id, inbound_id, raw_blob_key, size, received_at, seen, summary) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)').run(id, a.userId, drafts, `draft:${id}`, a.rawBlobKey, a.size, a.now, JSON.stringify(summary));
+      s.get('INSERT INTO drafts (message_id, user_id, fields, attachments) VALUES (?, ?, ?, ?)').run(id, a.userId, JSON.stringify(a.fields), JSON.stringify(a.attachments));
+      adjustCounts(s, drafts, 1, 0);
+    }
+    const row = s.get('SELECT rowid AS r, * FROM messages WHERE id = ?').get(id) as MessageRow & { r: number };
+    s.get('INSERT INTO messages_fts (rowid, subject, people, body) VALUES (?, ?, ?, ?)').run(row.r, summary.subject, peopleOf(summary), searchText ?? summary.snippet);
+    return { message: toMessage(row), replacedBlobKey };
   },
   'mail.fileMessages'(s: Statements, items: NewMessage[]): StoredMessage[] {
     const insert = s.get(
@@ -427,6 +464,15 @@ export class SqliteMailStore implements MailStore {
     const items = rows.slice(0, limit).map(toMessage);
     const last = items[items.length - 1];
     return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.receivedAt, last.id) : null };
+  }
+
+  async getDraft(userId: string, id: string): Promise<Draft | null> {
+    const row = this.edb.stmt('SELECT message_id, fields, attachments FROM drafts WHERE message_id = ? AND user_id = ?').get(id, userId) as { message_id: string; fields: string; attachments: string } | undefined;
+    return row ? { id: row.message_id, fields: JSON.parse(row.fields), attachments: JSON.parse(row.attachments) } : null;
+  }
+
+  async saveDraft(userId: string, input: { id: string | null; fields: DraftFields; attachments: DraftAttachment[]; rawBlobKey: string; size: number; summary: MessageSummary }): Promise<{ message: StoredMessage; replacedBlobKey: string | null }> {
+    return this.edb.write('mail.saveDraft', { userId, ...input, newId: newId(), now: Date.now() });
   }
 
   async getMessage(userId: string, id: string): Promise<StoredMessage | null> {

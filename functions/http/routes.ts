@@ -10,6 +10,10 @@ import { mailsBulkDelete } from './mails-bulk-delete';
 import { mailsBulkUpdate } from './mails-bulk-update';
 import { mailsDelete } from './mails-delete';
 import { mailsUpdate } from './mails-update';
+import { mailsCreate } from './mails-create';
+import { mailsReplace } from './mails-replace';
+import { mailsAttachmentAdd } from './mails-attachment-add';
+import { mailsAttachmentRemove } from './mails-attachment-remove';
 import { createOpenApiRoute } from './openapi';
 import { usersAliasAdd } from './users-alias-add';
 import { usersAliasRemove } from './users-alias-remove';
@@ -44,8 +48,12 @@ export const routes: RouteDef[] = [
   mailsGet,
   mailsUpdate,
   mailsDelete,
+  mailsCreate,
+  mailsReplace,
   mailsRaw,
   mailsAttachment,
+  mailsAttachmentAdd,
+  mailsAttachmentRemove,
   health,
 ];
 routes.push(createOpenApiRoute(routes));

@@ -21,3 +21,17 @@ export const MessagePatch = z
   .refine((p) => p.seen !== undefined || p.flagged !== undefined || p.mailbox !== undefined, 'give seen, flagged or mailbox');
 
 export const toStorePatch = (p: z.infer<typeof MessagePatch>) => ({ seen: p.seen, flagged: p.flagged, mailboxId: p.mailbox });
+
+const Address = z.union([Email, z.object({ address: Email, name: z.string().trim().max(200).default('') })]).transform((a) => (typeof a === 'string' ? { address: a, name: '' } : a));
+const AddressList = z.array(Address).max(100).default([]);
+
+/** A draft's fields, as POST /api/mails and PUT /api/mails/{id} take them. */
+export const DraftBody = z.object({
+  to: AddressList,
+  cc: AddressList,
+  bcc: AddressList,
+  subject: z.string().max(998).default(''),
+  text: z.string().default(''),
+  html: z.string().nullable().default(null),
+  inReplyTo: z.string().max(998).nullable().default(null),
+});

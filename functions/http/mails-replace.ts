@@ -1,0 +1,23 @@
+import { saveDraft } from '../../core/drafts';
+import { MailError } from '../../core/errors';
+import { json, readJson, type RouteDef } from '../http-kit';
+import { draftView } from './draft-view';
+import { DraftBody } from './schemas';
+
+/** PUT /api/mails/{id}: replace a draft's fields (its files stay). Only drafts; anything else is 404. */
+export const mailsReplace: RouteDef = {
+  name: 'mails-replace',
+  methods: ['PUT'],
+  route: 'mails/{id}',
+  auth: 'user',
+  doc: { summary: "Update a draft's fields", body: DraftBody, success: { status: 200, description: 'The draft' }, errors: ['ValidationFailed', 'MalformedJson', 'Unauthenticated', 'NotFound'] },
+  async handler(app, req, _ctx, principal) {
+    const fields = await readJson(req, DraftBody, app.limits.maxJsonBytes);
+    const user = await app.store.getUserById(principal!.sub);
+    if (!user) throw new MailError('Unauthenticated');
+    const draft = await app.store.getDraft(user.id, req.params.id ?? '');
+    if (!draft) throw new MailError('NotFound', 'Draft not found');
+    const message = await saveDraft(app, user, draft.id, fields, draft.attachments);
+    return json(200, draftView(message, { ...draft, fields }));
+  },
+};
