@@ -14,6 +14,24 @@ export function verifyPassword(password: string, hash: string): Promise<boolean>
   return bcrypt.compare(password, hash);
 }
 
+/**
+ * Password hashing as the HTTP handlers use it. bcrypt is ~70 ms of CPU per call; the
+ * local host runs it on a thread of its own (adapters/password-pool.ts) so a login
+ * never stalls SMTP sessions; tests and scripts may use `inProcessPasswords`.
+ */
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  verify(password: string, hash: string): Promise<boolean>;
+  /** Spends the time of a verify, for unknown users: timing does not tell who exists. */
+  burn(password: string): Promise<boolean>;
+}
+
+export const inProcessPasswords: PasswordHasher = {
+  hash: hashPassword,
+  verify: verifyPassword,
+  burn: (password) => burnPasswordCheck(password),
+};
+
 /** A hash of nothing anyone knows, compared against when the user does not exist, so timing does not tell. */
 const DUMMY_HASH = bcrypt.hashSync('nimbus-no-such-user', BCRYPT_ROUNDS);
 export function burnPasswordCheck(password: string): Promise<boolean> {

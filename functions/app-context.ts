@@ -1,4 +1,4 @@
-import type { TokenService } from '../core/auth';
+import type { PasswordHasher, TokenService } from '../core/auth';
 import type { FailureLimiter } from '../core/rate-limit';
 import type { Logger } from '../core/logger';
 import type { BlobStore, MailStore, Queue } from '../core/ports';
@@ -13,6 +13,7 @@ export interface AppContext {
   blobs: BlobStore;
   queue: Queue<InboundQueueMessage>;
   tokens: TokenService;
+  passwords: PasswordHasher;
   logger: Logger;
   limits: { maxJsonBytes: number; maxAttachmentBytes: number; maxMessageBytes: number };
   /** Failed logins per account and per client address (429 with Retry-After once over). */

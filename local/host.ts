@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EmbeddedBlobStore } from '../adapters/embedded/embedded-blob-store';
+import { PasswordPool } from '../adapters/password-pool';
 import { EmbeddedDb } from '../adapters/embedded/sqlite';
 import { SqliteMailStore } from '../adapters/embedded/sqlite-mail-store';
 import { SqliteQueue } from '../adapters/embedded/sqlite-queue';
@@ -50,11 +51,13 @@ export async function startLocalHost(config: Config, opts: { logger?: Logger } =
   const blobs = new EmbeddedBlobStore(db, dataDir, config.NIMBUS_BLOB_INLINE_MAX_BYTES);
   const queue = new SqliteQueue<InboundQueueMessage>(db, 'inbound', { maxDeliveries: config.NIMBUS_QUEUE_MAX_DELIVERIES, lockMs: config.NIMBUS_QUEUE_LOCK_MS });
   const tokens = createTokenService(localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET), config.NIMBUS_JWT_TTL_SECONDS);
+  const passwords = new PasswordPool();
   const app: AppContext = {
     store,
     blobs,
     queue,
     tokens,
+    passwords,
     logger,
     limits: { maxJsonBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES, maxAttachmentBytes: config.NIMBUS_MAX_ATTACHMENT_BYTES, maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES },
     loginFailures: {
@@ -78,6 +81,7 @@ export async function startLocalHost(config: Config, opts: { logger?: Logger } =
     httpAddress = await http.listen(config.NIMBUS_HTTP_PORT, config.NIMBUS_HTTP_HOST);
   } catch (err) {
     await edge.close();
+    await passwords.close();
     await db.close();
     throw err;
   }
@@ -93,6 +97,7 @@ export async function startLocalHost(config: Config, opts: { logger?: Logger } =
     async stop() {
       await Promise.all([edge.close(), http.close()]);
       await worker.stop();
+      await passwords.close();
       await db.close();
     },
   };

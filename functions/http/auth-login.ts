@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { burnPasswordCheck, verifyPassword } from '../../core/auth';
 import { MailError } from '../../core/errors';
 import { clientIp, json, readJson, type RouteDef } from '../http-kit';
 
@@ -23,7 +22,7 @@ export const authLogin: RouteDef = {
     const waitMs = Math.max(app.loginFailures.account.blockedFor(account), app.loginFailures.ip.blockedFor(ip));
     if (waitMs > 0) throw new MailError('RateLimited', undefined, { details: { retryAfterSeconds: Math.ceil(waitMs / 1000) } });
     const found = await app.store.getUserByEmail(account);
-    const ok = found ? await verifyPassword(body.password, found.passwordHash) : await burnPasswordCheck(body.password);
+    const ok = found ? await app.passwords.verify(body.password, found.passwordHash) : await app.passwords.burn(body.password);
     if (!found || !ok) {
       app.loginFailures.account.fail(account);
       app.loginFailures.ip.fail(ip);

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { hashPassword, verifyPassword } from '../../core/auth';
 import { MailError } from '../../core/errors';
 import { readJson, type RouteDef } from '../http-kit';
 import { Password } from './schemas';
@@ -17,8 +16,8 @@ export const authPassword: RouteDef = {
     const body = await readJson(req, Body, app.limits.maxJsonBytes);
     const user = await app.store.getUserByEmail(principal!.email);
     if (!user || user.id !== principal!.sub) throw new MailError('Unauthenticated');
-    if (!(await verifyPassword(body.currentPassword, user.passwordHash))) throw new MailError('Forbidden', 'Current password is wrong');
-    await app.store.setPasswordHash(user.id, await hashPassword(body.newPassword));
+    if (!(await app.passwords.verify(body.currentPassword, user.passwordHash))) throw new MailError('Forbidden', 'Current password is wrong');
+    await app.store.setPasswordHash(user.id, await app.passwords.hash(body.newPassword));
     return { status: 204 };
   },
 };

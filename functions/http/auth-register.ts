@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { domainOf } from '../../core/address';
-import { hashPassword } from '../../core/auth';
 import { MailError } from '../../core/errors';
 import { json, readJson, requireAdmin, type RouteDef } from '../http-kit';
 import { DisplayName, Email, Password } from './schemas';
@@ -18,7 +17,7 @@ export const authRegister: RouteDef = {
     requireAdmin(principal);
     const body = await readJson(req, Body, app.limits.maxJsonBytes);
     if (!(await app.store.getDomain(domainOf(body.email)))) throw new MailError('DomainNotHosted', `email: ${domainOf(body.email)} is not hosted here`, { details: { field: 'email' } });
-    const user = await app.store.createUser({ email: body.email, name: body.name, role: body.role, passwordHash: await hashPassword(body.password) });
+    const user = await app.store.createUser({ email: body.email, name: body.name, role: body.role, passwordHash: await app.passwords.hash(body.password) });
     return json(201, { ...user, aliases: [] });
   },
 };

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { domainOf } from '../../core/address';
-import { hashPassword } from '../../core/auth';
 import { MailError } from '../../core/errors';
 import { json, readJson, type RouteDef } from '../http-kit';
 import { DisplayName, Domain, Email, Password } from './schemas';
@@ -20,7 +19,7 @@ export const setup: RouteDef = {
       throw new MailError('ValidationFailed', `email: must be an address at ${body.domain}`, { details: { field: 'email' } });
     }
     if ((await app.store.countUsers()) > 0) throw new MailError('AlreadySetUp');
-    const user = await app.store.setup({ domain: body.domain, email: body.email, name: body.name, passwordHash: await hashPassword(body.password) });
+    const user = await app.store.setup({ domain: body.domain, email: body.email, name: body.name, passwordHash: await app.passwords.hash(body.password) });
     app.logger.info({ domain: body.domain, user: user.email }, 'first-run setup done');
     return json(201, { user, ...app.tokens.issue(user) });
   },
