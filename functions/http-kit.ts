@@ -2,6 +2,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import type { z } from 'zod';
 import { MailError, isMailError, type ErrorCode } from '../core/errors';
 import type { TokenClaims } from '../core/auth';
+import type { User } from '../core/types';
 import type { AppContext } from './app-context';
 
 /** What /api/openapi.json says of a route; `body` and `query` are the very schemas the handler validates with. */
@@ -89,6 +90,13 @@ export function queryObject(req: HttpRequest): Record<string, string> {
     out[key] = value;
   });
   return out;
+}
+
+/** The signed-in user's record (a token of a removed user is 401). */
+export async function currentUser(app: AppContext, principal: TokenClaims | null): Promise<User> {
+  const user = principal ? await app.store.getUserById(principal.sub) : null;
+  if (!user) throw new MailError('Unauthenticated');
+  return user;
 }
 
 /** Admin routes: a signed-in non-admin gets 403. */

@@ -1,5 +1,4 @@
-import { MailError } from '../../core/errors';
-import { json, type RouteDef } from '../http-kit';
+import { json, type RouteDef, currentUser } from '../http-kit';
 
 /** GET /api/auth/me: the signed-in user with its aliases. */
 export const authMe: RouteDef = {
@@ -9,8 +8,7 @@ export const authMe: RouteDef = {
   auth: 'user',
   doc: { summary: 'The signed-in user with its aliases', success: { status: 200, description: 'The user' }, errors: ['Unauthenticated'] },
   async handler(app, _req, _ctx, principal) {
-    const user = await app.store.getUserById(principal!.sub);
-    if (!user) throw new MailError('Unauthenticated');
+    const user = await currentUser(app, principal);
     return json(200, { ...user, aliases: await app.store.listAliases(user.id) });
   },
 };

@@ -2,7 +2,7 @@ import { saveDraft } from '../../core/drafts';
 import { MailError } from '../../core/errors';
 import { newId } from '../../core/ids';
 import type { DraftAttachment } from '../../core/types';
-import { json, removeBlobs, safeContentType, type RouteDef } from '../http-kit';
+import { json, removeBlobs, safeContentType, type RouteDef, currentUser } from '../http-kit';
 import { draftView } from './draft-view';
 
 /**
@@ -21,8 +21,7 @@ export const mailsAttachmentAdd: RouteDef = {
     errors: ['ValidationFailed', 'PayloadTooLarge', 'Unauthenticated', 'NotFound'],
   },
   async handler(app, req, _ctx, principal) {
-    const user = await app.store.getUserById(principal!.sub);
-    if (!user) throw new MailError('Unauthenticated');
+    const user = await currentUser(app, principal);
     const draft = await app.store.getDraft(user.id, req.params.id ?? '');
     if (!draft) throw new MailError('NotFound', 'Draft not found');
     let form: Awaited<ReturnType<typeof req.formData>>;

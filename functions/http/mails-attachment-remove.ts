@@ -1,6 +1,6 @@
 import { saveDraft } from '../../core/drafts';
 import { MailError } from '../../core/errors';
-import { json, removeBlobs, type RouteDef } from '../http-kit';
+import { json, removeBlobs, type RouteDef, currentUser } from '../http-kit';
 import { draftView } from './draft-view';
 
 /** DELETE /api/mails/{id}/attachments/{attachmentId}: remove a file from a draft (ids as the draft lists them). */
@@ -11,8 +11,7 @@ export const mailsAttachmentRemove: RouteDef = {
   auth: 'user',
   doc: { summary: 'Remove a file from a draft', success: { status: 200, description: 'The draft' }, errors: ['Unauthenticated', 'NotFound'] },
   async handler(app, req, _ctx, principal) {
-    const user = await app.store.getUserById(principal!.sub);
-    if (!user) throw new MailError('Unauthenticated');
+    const user = await currentUser(app, principal);
     const draft = await app.store.getDraft(user.id, req.params.id ?? '');
     const gone = draft?.attachments.find((a) => a.id === req.params.attachmentId);
     if (!draft || !gone) throw new MailError('NotFound', 'Attachment not found');

@@ -1,6 +1,5 @@
 import { saveDraft } from '../../core/drafts';
-import { MailError } from '../../core/errors';
-import { json, readJson, type RouteDef } from '../http-kit';
+import { json, readJson, type RouteDef, currentUser } from '../http-kit';
 import { draftView } from './draft-view';
 import { DraftBody } from './schemas';
 
@@ -13,8 +12,7 @@ export const mailsCreate: RouteDef = {
   doc: { summary: 'Create a draft', body: DraftBody, success: { status: 201, description: 'The draft' }, errors: ['ValidationFailed', 'MalformedJson', 'Unauthenticated'] },
   async handler(app, req, _ctx, principal) {
     const fields = await readJson(req, DraftBody, app.limits.maxJsonBytes);
-    const user = await app.store.getUserById(principal!.sub);
-    if (!user) throw new MailError('Unauthenticated');
+    const user = await currentUser(app, principal);
     const message = await saveDraft(app, user, null, fields, []);
     return json(201, draftView(message, { id: message.id, fields, attachments: [] }));
   },

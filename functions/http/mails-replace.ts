@@ -1,6 +1,6 @@
 import { saveDraft } from '../../core/drafts';
 import { MailError } from '../../core/errors';
-import { json, readJson, type RouteDef } from '../http-kit';
+import { json, readJson, type RouteDef, currentUser } from '../http-kit';
 import { draftView } from './draft-view';
 import { DraftBody } from './schemas';
 
@@ -13,8 +13,7 @@ export const mailsReplace: RouteDef = {
   doc: { summary: "Update a draft's fields", body: DraftBody, success: { status: 200, description: 'The draft' }, errors: ['ValidationFailed', 'MalformedJson', 'Unauthenticated', 'NotFound'] },
   async handler(app, req, _ctx, principal) {
     const fields = await readJson(req, DraftBody, app.limits.maxJsonBytes);
-    const user = await app.store.getUserById(principal!.sub);
-    if (!user) throw new MailError('Unauthenticated');
+    const user = await currentUser(app, principal);
     const draft = await app.store.getDraft(user.id, req.params.id ?? '');
     if (!draft) throw new MailError('NotFound', 'Draft not found');
     const message = await saveDraft(app, user, draft.id, fields, draft.attachments);
