@@ -30,7 +30,7 @@ async function startServer(kind: 'nimbus' | 'bare'): Promise<Server> {
   const dataDir = kind === 'nimbus' ? mkdtempSync(join(tmpdir(), 'nimbus-bench-')) : null;
   const entry = kind === 'nimbus' ? join(dist, 'local', 'main.js') : join(dist, 'bench', 'bare-smtp-server.js');
   const child = spawn(process.execPath, [entry], {
-    env: { ...process.env, NIMBUS_DATA_DIR: dataDir ?? '', NIMBUS_SMTP_PORT: '0', NIMBUS_HTTP_PORT: '0', NIMBUS_LOG_LEVEL: 'warn', NIMBUS_SMTP_MAX_CLIENTS: '5000', NIMBUS_HOSTNAME: 'mx.bench' },
+    env: { ...process.env, NIMBUS_DATA_DIR: dataDir ?? '', NIMBUS_SMTP_PORT: '0', NIMBUS_HTTP_PORT: '0', NIMBUS_LOG_LEVEL: 'warn', NIMBUS_SMTP_MAX_CLIENTS: '5000', NIMBUS_SMTP_MAX_CONNECTIONS_PER_IP: '0', NIMBUS_HOSTNAME: 'mx.bench' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

@@ -21,6 +21,8 @@ export const configSchema = z.object({
   NIMBUS_MAX_ATTACHMENT_BYTES: bytes.default(10 * 1024 * 1024),
   NIMBUS_MAX_RECIPIENTS: z.coerce.number().int().min(1).max(10000).default(100),
   NIMBUS_SMTP_MAX_CLIENTS: z.coerce.number().int().min(1).default(2000),
+  /** Open SMTP connections per client address (0 = no limit); more get 421. */
+  NIMBUS_SMTP_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).default(50),
   NIMBUS_SMTP_SOCKET_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60_000),
   /** Raw messages up to this size are kept inside SQLite (one fsync with the batch), larger ones as files. */
   NIMBUS_BLOB_INLINE_MAX_BYTES: z.coerce.number().int().min(0).default(256 * 1024),

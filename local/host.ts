@@ -69,7 +69,7 @@ export async function startLocalHost(config: Config, opts: { logger?: Logger } =
 
   const edge = createSmtpEdge(
     { store, blobs, queue, logger },
-    { hostname, maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES, maxRecipients: config.NIMBUS_MAX_RECIPIENTS, maxClients: config.NIMBUS_SMTP_MAX_CLIENTS, socketTimeoutMs: config.NIMBUS_SMTP_SOCKET_TIMEOUT_MS },
+    { hostname, maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES, maxRecipients: config.NIMBUS_MAX_RECIPIENTS, maxClients: config.NIMBUS_SMTP_MAX_CLIENTS, maxConnectionsPerIp: config.NIMBUS_SMTP_MAX_CONNECTIONS_PER_IP, socketTimeoutMs: config.NIMBUS_SMTP_SOCKET_TIMEOUT_MS },
   );
   // uploads may carry a whole message's worth of attachments, plus multipart framing
   const http = createHttpServer(app, routes, { maxBodyBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES, maxUploadBytes: config.NIMBUS_MAX_MESSAGE_BYTES + 1024 * 1024 });

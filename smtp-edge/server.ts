@@ -4,6 +4,7 @@ import type { Logger } from '../core/logger';
 import type { BlobStore, MailStore, Queue } from '../core/ports';
 import type { InboundQueueMessage } from '../core/types';
 import { installEnhancedCodeReplies } from './enhanced-codes';
+import { createConnectionLimit } from './hooks/connect';
 import { createDataHook } from './hooks/data';
 import { createRcptToHook } from './hooks/rcpt-to';
 import { SummaryPool } from './summary-pool';
@@ -13,6 +14,8 @@ export interface SmtpEdgeOptions {
   maxMessageBytes: number;
   maxRecipients: number;
   maxClients: number;
+  /** Open connections allowed per client address; 0 = no limit. */
+  maxConnectionsPerIp: number;
   socketTimeoutMs: number;
 }
 
@@ -27,6 +30,7 @@ export function createSmtpEdge(deps: { store: MailStore; blobs: BlobStore; queue
   installEnhancedCodeReplies();
   const logger = deps.logger.child({ component: 'smtp-edge' });
   const summaries = new SummaryPool();
+  const perIp = createConnectionLimit(opts.maxConnectionsPerIp, opts.hostname);
   const server = new SMTPServer({
     name: opts.hostname,
     banner: 'Nimbus Mail ESMTP',
@@ -45,6 +49,8 @@ export function createSmtpEdge(deps: { store: MailStore; blobs: BlobStore; queue
     // reverse DNS of every client costs a lookup per connection; the Received header uses the IP
     disableReverseLookup: true,
     logger: false,
+    onConnect: perIp.onConnect,
+    onClose: perIp.onClose,
     onRcptTo: createRcptToHook({ store: deps.store, logger }),
     onData: createDataHook({ blobs: deps.blobs, queue: deps.queue, logger, hostname: opts.hostname, maxMessageBytes: opts.maxMessageBytes, createSummaryParser: summaries.createParser }),
   });
