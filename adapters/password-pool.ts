@@ -10,9 +10,8 @@ export class PasswordPool implements PasswordHasher {
   private readonly waiting = new Map<number, { resolve: (v: any) => void; reject: (e: unknown) => void }>();
   private nextId = 1;
 
-  constructor(size = Math.max(1, Math.min(2, availableParallelism()))) {
-    for (let i = 0; i < size; i++) this.threads.push(this.start());
-  }
+  /** Threads start on first use: a server that only receives mail never pays for them. */
+  constructor(private readonly size = Math.max(1, Math.min(2, availableParallelism()))) {}
 
   private start(): Worker {
     const thread = startThread(__dirname, 'password-thread', __filename, {});
@@ -36,6 +35,7 @@ export class PasswordPool implements PasswordHasher {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
+      while (this.threads.length < this.size) this.threads.push(this.start());
       this.threads[id % this.threads.length].postMessage({ id, op, password, hash });
     });
   }

@@ -4,7 +4,7 @@ import { Transform, type Writable } from 'node:stream';
 import type { AddressValue, AttachmentInfo, MessageSummary } from './types';
 
 /** Limits that keep a queue message small (Service Bus standard tier caps at 256 KB). */
-export const SUMMARY_LIMITS = { subject: 2000, addresses: 100, attachments: 200, snippet: 200, searchText: 16 * 1024 } as const;
+export const SUMMARY_LIMITS = { subject: 2000, addresses: 100, attachments: 200, snippet: 200, searchText: 4 * 1024 } as const;
 
 function flattenAddresses(list: EmailAddress[], out: AddressValue[] = []): AddressValue[] {
   for (const entry of list) {
@@ -29,7 +29,8 @@ function dateOf(value: unknown): number | null {
 /** Collapsed plain text, at most `max` characters; from the text part, else from the HTML with tags dropped. */
 export function plainText(text: string | undefined, html: string | false | undefined, max: number): string {
   let source = text ?? '';
-  if (!source.trim() && typeof html === 'string') {
+  // look at the start only: trimming a long text whole costs more than the rest of this
+  if (!/\S/.test(source.slice(0, 4096)) && typeof html === 'string') {
     source = html
       .slice(0, 64 * 1024)
       .replace(/<(style|script|head)[\s\S]*?<\/\1>/gi, ' ')
@@ -41,7 +42,7 @@ export function plainText(text: string | undefined, html: string | false | undef
       .replace(/&quot;/gi, '"')
       .replace(/&#39;/gi, "'");
   }
-  return source.slice(0, Math.max(max * 4, 8 * 1024)).replace(/\s+/g, ' ').trim().slice(0, max);
+  return source.slice(0, Math.max(max * 2, 4096)).replace(/\s+/g, ' ').trim().slice(0, max);
 }
 
 /** The list view's preview. */
@@ -148,12 +149,13 @@ export function createSummaryParser(): { input: Writable; summary: Promise<Messa
     const finish = (parseError?: string) => {
       if (settled) return;
       settled = true;
+      const searchText = plainText(text, html, SUMMARY_LIMITS.searchText);
       const result: MessageSummary = {
         ...EMPTY_SUMMARY,
         ...summaryFromHeaders(headers),
         attachments: attachments.slice(0, SUMMARY_LIMITS.attachments),
-        snippet: makeSnippet(text, html),
-        searchText: plainText(text, html, SUMMARY_LIMITS.searchText),
+        searchText,
+        snippet: searchText.slice(0, SUMMARY_LIMITS.snippet).trim(),
       };
       if (parseError) result.parseError = parseError.slice(0, 500);
       resolve(result);

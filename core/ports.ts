@@ -83,7 +83,7 @@ export interface MessageQuery {
   cursor?: string | null;
   unread?: boolean;
   flagged?: boolean;
-  /** Words that must all occur (as prefixes) in the subject, the people, or the start of the body. */
+  /** Words that must all occur (as prefixes) in the subject, the people, or the start of the body (the body may become searchable a moment after filing). */
   q?: string;
 }
 

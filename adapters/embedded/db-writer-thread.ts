@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { isMailError } from '../../core/errors';
 import { openConnection, Statements, type SerializedError } from './sqlite';
-import { writeOps, type WriteOpName } from './write-ops';
+import { idleTasks, writeOps, type WriteOpName } from './write-ops';
 
 /**
  * The writer thread of EmbeddedDb: group commit. Every write request that arrives
@@ -12,6 +12,30 @@ const statements = new Statements(db);
 type Request = { id: number; op: WriteOpName; args: unknown };
 let pending: Request[] = [];
 let scheduled = false;
+/** How long the writer must have been quiet before idle tasks run (a burst of mail goes first). */
+const IDLE_AFTER_MS = 100;
+let idleTimer: NodeJS.Timeout | null = null;
+
+function scheduleIdle(): void {
+  if (idleTimer) clearTimeout(idleTimer);
+  idleTimer = setTimeout(runIdle, IDLE_AFTER_MS);
+}
+
+function runIdle(): void {
+  idleTimer = null;
+  if (pending.length) return; // a write came in: it goes first, and reschedules this
+  let more = false;
+  try {
+    db.exec('BEGIN IMMEDIATE');
+    for (const task of idleTasks) more = task(statements) || more;
+    db.exec('COMMIT');
+  } catch {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    return;
+  }
+  // small steps, so a write that arrives meanwhile waits at most one of them
+  if (more) setImmediate(runIdle);
+}
 
 function serialize(err: unknown): SerializedError {
   if (isMailError(err)) return { code: err.code, message: err.message };
@@ -46,10 +70,12 @@ function flush(): void {
     return;
   }
   parentPort!.postMessage(results);
+  scheduleIdle();
 }
 
 parentPort!.on('message', (msg: Request | { close: true }) => {
   if ('close' in msg) {
+    if (idleTimer) clearTimeout(idleTimer);
     flush();
     db.close();
     process.exit(0);

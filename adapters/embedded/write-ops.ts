@@ -1,8 +1,12 @@
 import { blobWrites } from './embedded-blob-store';
-import { mailStoreWrites } from './sqlite-mail-store';
+import { indexPendingBodies, mailStoreWrites } from './sqlite-mail-store';
+import type { Statements } from './sqlite';
 import { queueWrites } from './sqlite-queue';
 
 /** Every named write the embedded adapters make; the writer thread runs them. */
 export const writeOps = { ...mailStoreWrites, ...blobWrites, ...queueWrites };
 export type WriteOps = typeof writeOps;
 export type WriteOpName = keyof WriteOps;
+
+/** Work the writer thread does when no write has come for a while; each returns true while more is waiting. */
+export const idleTasks: Array<(s: Statements) => boolean> = [indexPendingBodies];
