@@ -73,6 +73,9 @@ function flush(): void {
   scheduleIdle();
 }
 
+// work left from an earlier run (say, bodies not yet indexed) starts without waiting for a write
+scheduleIdle();
+
 parentPort!.on('message', (msg: Request | { close: true }) => {
   if ('close' in msg) {
     if (idleTimer) clearTimeout(idleTimer);
