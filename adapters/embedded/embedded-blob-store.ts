@@ -94,7 +94,15 @@ export class EmbeddedBlobStore implements BlobStore {
         await fsyncDir(dir);
         await this.edb.write('blob.put', { key, size, data: null });
       } else {
-        await this.edb.write('blob.put', { key, size, data: Buffer.concat(chunks, size) });
+        // a fresh copy of the bytes, handed over to the writer thread rather than copied again
+        const data = new Uint8Array(size);
+        let at = 0;
+        for (const c of chunks) {
+          data.set(c, at);
+          at += c.length;
+        }
+        chunks.length = 0;
+        await this.edb.write('blob.put', { key, size, data }, [data.buffer]);
       }
       return { size };
     } catch (err) {

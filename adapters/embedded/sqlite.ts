@@ -105,13 +105,14 @@ export class EmbeddedDb {
   }
 
   /** Runs the named write on the writer thread; resolves once its commit is on disk. */
-  write<K extends WriteOpName>(op: K, args: Parameters<WriteOps[K]>[1]): Promise<ReturnType<WriteOps[K]>> {
+  /** `transfer`: buffers handed to the writer thread instead of copied (the caller must not use them after). */
+  write<K extends WriteOpName>(op: K, args: Parameters<WriteOps[K]>[1], transfer: ArrayBuffer[] = []): Promise<ReturnType<WriteOps[K]>> {
     if (this.closed || this.writerFailed) return Promise.reject(new MailError('TemporaryFailure', 'database is closed'));
     if (this.failWrites) return Promise.reject(new MailError('TemporaryFailure', 'storage write failed', { cause: this.failWrites }));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.writer.postMessage({ id, op, args });
+      this.writer.postMessage({ id, op, args }, transfer);
     });
   }
 
