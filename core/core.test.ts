@@ -3,7 +3,7 @@ import { ERROR_TABLE, MailError, toMailError } from './errors';
 import { isId, newId } from './ids';
 import { receivedHeader } from './received';
 import { FailureLimiter } from './rate-limit';
-import { createSummaryParser, isSingleTextBody, makeSnippet, TEXT_BODY_CAP, textBodyCap } from './mime';
+import { createSummaryParser, isSingleTextBody, plainText, SUMMARY_LIMITS, TEXT_BODY_CAP, textBodyCap } from './mime';
 
 describe('error table', () => {
   it('every transient error is a 4xx SMTP reply with a 4.x.x enhanced code; permanent ones 5xx/5.x.x', () => {
@@ -62,7 +62,7 @@ describe('streaming summary', () => {
     expect((await junk.summary).subject).toBe('');
   });
   it('snippets fall back to HTML without tags', () => {
-    expect(makeSnippet('', '<style>p{}</style><p>Hello&nbsp;<b>world</b></p>')).toBe('Hello world');
+    expect(plainText('', '<style>p{}</style><p>Hello&nbsp;<b>world</b></p>', SUMMARY_LIMITS.snippet)).toBe('Hello world');
   });
 });
 

@@ -45,10 +45,6 @@ export function plainText(text: string | undefined, html: string | false | undef
   return source.slice(0, Math.max(max * 2, 4096)).replace(/\s+/g, ' ').trim().slice(0, max);
 }
 
-/** The list view's preview. */
-export function makeSnippet(text: string | undefined, html: string | false | undefined): string {
-  return plainText(text, html, SUMMARY_LIMITS.snippet);
-}
 
 export function attachmentInfo(index: number, a: { filename?: string; contentType: string; cid?: string; contentId?: string; contentDisposition?: string }, size: number): AttachmentInfo {
   return {

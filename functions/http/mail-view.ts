@@ -22,10 +22,16 @@ export function toListItem(m: StoredMessage): MessageListItem {
   };
 }
 
-/** The user's message and its raw bytes, or 404: another user's id is indistinguishable from none. */
-export async function loadOwnMessage(app: AppContext, userId: string, id: string | undefined): Promise<{ message: StoredMessage; raw: Buffer }> {
+/** The user's message, or 404: another user's id is indistinguishable from none. */
+export async function ownMessage(app: AppContext, userId: string, id: string | undefined): Promise<StoredMessage> {
   const message = id ? await app.store.getMessage(userId, id) : null;
   if (!message) throw new MailError('NotFound', 'Message not found');
+  return message;
+}
+
+/** The user's message and its raw bytes (404 as in ownMessage). */
+export async function loadOwnMessage(app: AppContext, userId: string, id: string | undefined): Promise<{ message: StoredMessage; raw: Buffer }> {
+  const message = await ownMessage(app, userId, id);
   const raw = await app.blobs.getBuffer(message.rawBlobKey);
   if (!raw) throw new MailError('TemporaryFailure', 'Message body is unavailable');
   return { message, raw };

@@ -3,7 +3,7 @@ import { MailError } from '../../core/errors';
 import { newId } from '../../core/ids';
 import type { DraftAttachment } from '../../core/types';
 import { json, removeBlobs, safeContentType, type RouteDef, currentUser } from '../http-kit';
-import { draftView } from './draft-view';
+import { draftView, ownDraft } from './draft-view';
 
 /**
  * POST /api/mails/{id}/attachments (multipart/form-data, one or more `file` fields):
@@ -22,8 +22,7 @@ export const mailsAttachmentAdd: RouteDef = {
   },
   async handler(app, req, _ctx, principal) {
     const user = await currentUser(app, principal);
-    const draft = await app.store.getDraft(user.id, req.params.id ?? '');
-    if (!draft) throw new MailError('NotFound', 'Draft not found');
+    const draft = await ownDraft(app, user.id, req.params.id);
     let form: Awaited<ReturnType<typeof req.formData>>;
     try {
       form = await req.formData();

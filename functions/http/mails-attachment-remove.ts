@@ -1,7 +1,7 @@
 import { saveDraft } from '../../core/drafts';
 import { MailError } from '../../core/errors';
 import { json, removeBlobs, type RouteDef, currentUser } from '../http-kit';
-import { draftView } from './draft-view';
+import { draftView, ownDraft } from './draft-view';
 
 /** DELETE /api/mails/{id}/attachments/{attachmentId}: remove a file from a draft (ids as the draft lists them). */
 export const mailsAttachmentRemove: RouteDef = {
@@ -12,9 +12,9 @@ export const mailsAttachmentRemove: RouteDef = {
   doc: { summary: 'Remove a file from a draft', success: { status: 200, description: 'The draft' }, errors: ['Unauthenticated', 'NotFound'] },
   async handler(app, req, _ctx, principal) {
     const user = await currentUser(app, principal);
-    const draft = await app.store.getDraft(user.id, req.params.id ?? '');
-    const gone = draft?.attachments.find((a) => a.id === req.params.attachmentId);
-    if (!draft || !gone) throw new MailError('NotFound', 'Attachment not found');
+    const draft = await ownDraft(app, user.id, req.params.id);
+    const gone = draft.attachments.find((a) => a.id === req.params.attachmentId);
+    if (!gone) throw new MailError('NotFound', 'Attachment not found');
     const attachments = draft.attachments.filter((a) => a !== gone);
     const message = await saveDraft(app, user, draft.id, draft.fields, attachments);
     await removeBlobs(app, [gone.blobKey]);

@@ -1,5 +1,6 @@
 import { MailError } from '../../core/errors';
 import type { RouteDef } from '../http-kit';
+import { ownMessage } from './mail-view';
 
 /** GET /api/mails/{id}/raw: the stored RFC 5322 bytes, streamed. */
 export const mailsRaw: RouteDef = {
@@ -9,8 +10,7 @@ export const mailsRaw: RouteDef = {
   auth: 'user',
   doc: { summary: 'The stored RFC 5322 source', success: { status: 200, description: 'message/rfc822' }, errors: ['Unauthenticated', 'NotFound'] },
   async handler(app, req, _ctx, principal) {
-    const message = await app.store.getMessage(principal!.sub, req.params.id ?? '');
-    if (!message) throw new MailError('NotFound', 'Message not found');
+    const message = await ownMessage(app, principal!.sub, req.params.id);
     const stream = await app.blobs.get(message.rawBlobKey);
     if (!stream) throw new MailError('TemporaryFailure', 'Message body is unavailable');
     return {

@@ -1,7 +1,6 @@
 import { saveDraft } from '../../core/drafts';
-import { MailError } from '../../core/errors';
 import { json, readJson, type RouteDef, currentUser } from '../http-kit';
-import { draftView } from './draft-view';
+import { draftView, ownDraft } from './draft-view';
 import { DraftBody } from './schemas';
 
 /** PUT /api/mails/{id}: replace a draft's fields (its files stay). Only drafts; anything else is 404. */
@@ -14,8 +13,7 @@ export const mailsReplace: RouteDef = {
   async handler(app, req, _ctx, principal) {
     const fields = await readJson(req, DraftBody, app.limits.maxJsonBytes);
     const user = await currentUser(app, principal);
-    const draft = await app.store.getDraft(user.id, req.params.id ?? '');
-    if (!draft) throw new MailError('NotFound', 'Draft not found');
+    const draft = await ownDraft(app, user.id, req.params.id);
     const message = await saveDraft(app, user, draft.id, fields, draft.attachments);
     return json(200, draftView(message, { ...draft, fields }));
   },
