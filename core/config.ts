@@ -8,8 +8,11 @@ const port = z.coerce.number().int().min(0).max(65535);
 const bytes = z.coerce.number().int().positive();
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
-export const configSchema = z.object({
-  NIMBUS_MODE: z.enum(['local']).default('local'),
+const connectionString = (mustHave: RegExp, what: string) => z.string().regex(mustHave, `a connection string with ${what}`);
+
+const settings = z.object({
+  /** local: one process on SQLite and the data folder. azure: the Functions app and the SMTP edge container on Cosmos DB, Blob Storage and Service Bus. */
+  NIMBUS_MODE: z.enum(['local', 'azure']).default('local'),
   NIMBUS_DATA_DIR: z.string().min(1).default('./data'),
   NIMBUS_HOSTNAME: z.string().min(1).regex(/^[a-zA-Z0-9.-]+$/, 'a host name').optional(),
   NIMBUS_SMTP_HOST: z.string().min(1).default('127.0.0.1'),
@@ -37,11 +40,33 @@ export const configSchema = z.object({
   NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).default(5),
   NIMBUS_LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(20),
   NIMBUS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Azure shape (NIMBUS_MODE=azure); the first four are required there
+  NIMBUS_COSMOS_ENDPOINT: z.url({ protocol: /^https?$/, error: 'an http(s) URL' }).optional(),
+  NIMBUS_COSMOS_KEY: z.string().min(1).optional(),
+  NIMBUS_COSMOS_DATABASE: z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, 'letters, digits, - and _').default('nimbus'),
+  NIMBUS_BLOB_CONNECTION_STRING: connectionString(/(AccountName=|BlobEndpoint=)/i, 'AccountName= or BlobEndpoint=').optional(),
+  NIMBUS_BLOB_CONTAINER: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'a container name: 3-63 lower-case letters, digits and single hyphens').default('mail'),
+  /** Used by the edge's sender and by the Functions trigger binding (connection: 'NIMBUS_SERVICEBUS_CONNECTION'). */
+  NIMBUS_SERVICEBUS_CONNECTION: connectionString(/Endpoint=sb:\/\//i, 'Endpoint=sb://').optional(),
+  NIMBUS_SERVICEBUS_QUEUE: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,259}$/, 'a queue name').default('inbound'),
+  /** How long the SMTP edge remembers a directory lookup (Azure shape). */
+  NIMBUS_DIRECTORY_CACHE_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+});
+
+const REQUIRED_IN_AZURE = ['NIMBUS_COSMOS_ENDPOINT', 'NIMBUS_COSMOS_KEY', 'NIMBUS_BLOB_CONNECTION_STRING', 'NIMBUS_SERVICEBUS_CONNECTION', 'NIMBUS_JWT_SECRET'] as const;
+
+export const configSchema = settings.superRefine((config, ctx) => {
+  if (config.NIMBUS_MODE !== 'azure') return;
+  for (const key of REQUIRED_IN_AZURE) {
+    if (config[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'required when NIMBUS_MODE=azure' });
+  }
 });
 
 export type Config = z.infer<typeof configSchema>;
+/** Every setting's name: the keys of local.settings.example.json. */
+export const SETTING_NAMES = Object.keys(settings.shape) as Array<keyof Config>;
 
-const SECRET_KEYS = new Set<keyof Config>(['NIMBUS_JWT_SECRET']);
+const SECRET_KEYS = new Set<keyof Config>(['NIMBUS_JWT_SECRET', 'NIMBUS_COSMOS_KEY', 'NIMBUS_BLOB_CONNECTION_STRING', 'NIMBUS_SERVICEBUS_CONNECTION']);
 
 export class ConfigError extends Error {
   constructor(readonly problems: Array<{ variable: string; problem: string }>) {
@@ -53,7 +78,7 @@ export class ConfigError extends Error {
 /** Parses the environment; throws ConfigError naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const input: Record<string, string> = {};
-  for (const key of Object.keys(configSchema.shape)) {
+  for (const key of Object.keys(settings.shape)) {
     const value = env[key];
     if (value !== undefined && value !== '') input[key] = value;
   }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case
 
@@ -26,16 +26,25 @@ export function newId(now = Date.now()): string {
   }
   lastTime = now;
   lastRandom = rand;
+  return encodeTime(now) + encodeBytes(rand);
+}
+
+function encodeTime(now: number): string {
   let time = '';
   let t = now;
   for (let i = 0; i < 10; i++) {
     time = ALPHABET[t % 32] + time;
     t = Math.floor(t / 32);
   }
+  return time;
+}
+
+/** 16 characters from the first 10 bytes. */
+function encodeBytes(bytes: Buffer): string {
   let bits = 0;
   let value = 0;
   let out = '';
-  for (const byte of rand) {
+  for (const byte of bytes.subarray(0, 10)) {
     value = (value << 8) | byte;
     bits += 8;
     while (bits >= 5) {
@@ -43,7 +52,16 @@ export function newId(now = Date.now()): string {
       bits -= 5;
     }
   }
-  return time + out.slice(0, 16);
+  return out.slice(0, 16);
+}
+
+/**
+ * The same shape as newId, but the same inputs always give the same id: lets a
+ * store without unique indexes (Cosmos DB) file a redelivered message onto the copy
+ * it already has.
+ */
+export function deterministicId(time: number, seed: string): string {
+  return encodeTime(Math.max(0, Math.floor(time))) + encodeBytes(createHash('sha256').update(seed).digest());
 }
 
 export function isId(value: string): boolean {

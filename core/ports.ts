@@ -76,6 +76,9 @@ export interface MailStore {
   close(): Promise<void>;
 }
 
+/** What the SMTP edge needs of the store: who receives mail here. */
+export type Directory = Pick<MailStore, 'resolveAddress' | 'getDomain'>;
+
 export interface MessageQuery {
   /** Null: every folder of the user (search). */
   mailboxId: string | null;
@@ -107,6 +110,14 @@ export interface BlobStore {
   close(): Promise<void>;
 }
 
+/** The producer side of a queue: all the SMTP edge and the HTTP API need (Service Bus in Azure). */
+export interface QueueSender<T> {
+  /** Durable once resolved; idempotent on the message id (duplicate detection). */
+  send(id: string, body: T): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
 export interface QueueDelivery<T> {
   /** The message id given at send; the same across redeliveries. */
   id: string;
@@ -123,8 +134,7 @@ export interface QueueDelivery<T> {
  * `maxDeliveries` receipts it is dead-lettered instead of handed out again.
  * `send` is idempotent on the message id (duplicate detection).
  */
-export interface Queue<T> {
-  send(id: string, body: T): Promise<void>;
+export interface Queue<T> extends QueueSender<T> {
   receive(max: number): Promise<QueueDelivery<T>[]>;
   complete(delivery: QueueDelivery<T>): Promise<void>;
   abandon(delivery: QueueDelivery<T>, opts?: { retryInMs?: number; error?: string }): Promise<void>;
@@ -134,6 +144,4 @@ export interface Queue<T> {
   depth(): Promise<number>;
   /** Called after a successful send, so a worker in the same process can wake at once. */
   onSend?(listener: () => void): void;
-  ping(): Promise<void>;
-  close(): Promise<void>;
 }

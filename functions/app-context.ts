@@ -1,7 +1,7 @@
 import type { PasswordHasher, TokenService } from '../core/auth';
 import type { FailureLimiter } from '../core/rate-limit';
 import type { Logger } from '../core/logger';
-import type { BlobStore, MailStore, Queue } from '../core/ports';
+import type { BlobStore, MailStore, QueueSender } from '../core/ports';
 import type { InboundQueueMessage } from '../core/types';
 
 /**
@@ -11,7 +11,7 @@ import type { InboundQueueMessage } from '../core/types';
 export interface AppContext {
   store: MailStore;
   blobs: BlobStore;
-  queue: Queue<InboundQueueMessage>;
+  queue: QueueSender<InboundQueueMessage>;
   tokens: TokenService;
   passwords: PasswordHasher;
   logger: Logger;

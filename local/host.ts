@@ -31,6 +31,8 @@ function localJwtSecret(dataDir: string, configured: string | undefined): string
 export interface LocalHost {
   app: AppContext;
   db: EmbeddedDb;
+  /** The inbound queue with its consumer side (the HTTP handlers see only the sender). */
+  queue: SqliteQueue<InboundQueueMessage>;
   edge: SmtpEdge;
   worker: InboundWorker;
   smtpPort: number;
@@ -68,7 +70,7 @@ export async function startLocalHost(config: Config, opts: { logger?: Logger } =
   const hostname = config.NIMBUS_HOSTNAME ?? osHostname();
 
   const edge = createSmtpEdge(
-    { store, blobs, queue, logger },
+    { directory: store, blobs, queue, logger },
     { hostname, maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES, maxRecipients: config.NIMBUS_MAX_RECIPIENTS, maxClients: config.NIMBUS_SMTP_MAX_CLIENTS, maxConnectionsPerIp: config.NIMBUS_SMTP_MAX_CONNECTIONS_PER_IP, socketTimeoutMs: config.NIMBUS_SMTP_SOCKET_TIMEOUT_MS },
   );
   // uploads may carry a whole message's worth of attachments, plus multipart framing
@@ -90,6 +92,7 @@ export async function startLocalHost(config: Config, opts: { logger?: Logger } =
   return {
     app,
     db,
+    queue,
     edge,
     worker,
     smtpPort: smtpAddress.port,

@@ -1,7 +1,7 @@
 import { SMTPServer } from 'smtp-server';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../core/logger';
-import type { BlobStore, MailStore, Queue } from '../core/ports';
+import type { BlobStore, Directory, QueueSender } from '../core/ports';
 import type { InboundQueueMessage } from '../core/types';
 import { installEnhancedCodeReplies } from './enhanced-codes';
 import { createConnectionLimit } from './hooks/connect';
@@ -26,7 +26,7 @@ export interface SmtpEdge {
 }
 
 /** The MX listener. It wires the hooks and nothing else: policy lives in hooks/. */
-export function createSmtpEdge(deps: { store: MailStore; blobs: BlobStore; queue: Queue<InboundQueueMessage>; logger: Logger }, opts: SmtpEdgeOptions): SmtpEdge {
+export function createSmtpEdge(deps: { directory: Directory; blobs: BlobStore; queue: QueueSender<InboundQueueMessage>; logger: Logger }, opts: SmtpEdgeOptions): SmtpEdge {
   installEnhancedCodeReplies();
   const logger = deps.logger.child({ component: 'smtp-edge' });
   const summaries = new SummaryPool();
@@ -51,7 +51,7 @@ export function createSmtpEdge(deps: { store: MailStore; blobs: BlobStore; queue
     logger: false,
     onConnect: perIp.onConnect,
     onClose: perIp.onClose,
-    onRcptTo: createRcptToHook({ store: deps.store, logger }),
+    onRcptTo: createRcptToHook({ directory: deps.directory, logger }),
     onData: createDataHook({ blobs: deps.blobs, queue: deps.queue, logger, hostname: opts.hostname, maxMessageBytes: opts.maxMessageBytes, createSummaryParser: summaries.createParser }),
   });
   server.on('error', (err) => logger.error({ err }, 'smtp server error'));

@@ -100,11 +100,11 @@ with smtplib.SMTP('127.0.0.1', int(sys.argv[1])) as s:
   });
 
   it('relay attempt (foreign domain, no auth): 554 5.7.1, and nothing is queued', async () => {
-    const depth = await host.app.queue.depth();
+    const depth = await host.queue.depth();
     const replies = await rawSmtp(host.smtpPort, ['EHLO t\r\n', 'MAIL FROM:<a@sender.test>\r\n', 'RCPT TO:<victim@gmail.com>\r\n', 'DATA\r\n', 'QUIT\r\n'], 6);
     expect(replies[3]).toMatch(/^554 5\.7\.1 Relay access denied/);
     expect(replies[4]).toMatch(/^503 5\.5\.1 /); // DATA without an accepted recipient
-    expect(await host.app.queue.depth()).toBe(depth);
+    expect(await host.queue.depth()).toBe(depth);
   });
 
   it('recipient check fails on a storage fault: 451 4.3.0, never 5xx', async () => {

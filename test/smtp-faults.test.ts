@@ -99,15 +99,15 @@ describe('SMTP bad input and faults', () => {
 
   it('Queue failure after the blob is stored: 451 4.3.0 and the blob is removed again', async () => {
     const before = { blobs: count(host, 'blobs'), messages: count(host, 'messages') };
-    const original = host.app.queue.send;
-    host.app.queue.send = async () => {
+    const original = host.queue.send;
+    host.queue.send = async () => {
       throw new Error('queue unavailable');
     };
     try {
       const replies = await rawSmtp(host.smtpPort, [...DATA_START, message('queue fails'), 'QUIT\r\n'], 7);
       expect(replies[5]).toMatch(/^451 4\.3\.0 /);
     } finally {
-      host.app.queue.send = original;
+      host.queue.send = original;
     }
     expect(count(host, 'blobs')).toBe(before.blobs);
     expect(count(host, 'messages')).toBe(before.messages);
@@ -146,12 +146,12 @@ describe('queue delivery guarantees', () => {
       const t = nodemailer.createTransport({ host: '127.0.0.1', port: host.smtpPort, ignoreTLS: true });
       await t.sendMail({ from: 's@sender.test', to: 'admin@example.com', subject: 'once only', text: 'x' });
       // first delivery: filed, then the consumer "dies" before completing it
-      const [first] = await host.app.queue.receive(10);
+      const [first] = await host.queue.receive(10);
       await fileInbound(host.app.store, [first.body], createLogger('silent'));
-      await host.app.queue.abandon(first);
+      await host.queue.abandon(first);
       // redelivered and processed by the real worker
       host.worker.start();
-      await waitFor(async () => ((await host.app.queue.depth()) === 0 ? true : undefined));
+      await waitFor(async () => ((await host.queue.depth()) === 0 ? true : undefined));
       expect((await listInbox(host)).filter((m) => m.subject === 'once only')).toHaveLength(1);
     } finally {
       await host.destroy();
@@ -163,7 +163,7 @@ describe('queue delivery guarantees', () => {
     const t = nodemailer.createTransport({ host: '127.0.0.1', port: first.smtpPort, ignoreTLS: true });
     const info = await t.sendMail({ from: 's@sender.test', to: 'admin@example.com', subject: 'survives restart', text: 'x' });
     expect(info.response).toMatch(/^250 /);
-    await first.app.queue.receive(10); // taken and locked by a worker that then dies
+    await first.queue.receive(10); // taken and locked by a worker that then dies
     await first.stop();
     const second = await startTestHost({}, { dataDir: first.dataDir });
     try {
@@ -219,7 +219,7 @@ describe('queue delivery guarantees', () => {
       await t.sendMail({ from: 's@sender.test', to: 'admin@example.com', subject: 'after poison', text: 'x' });
       host.worker.start();
       await waitFor(async () => (await listInbox(host)).find((m) => m.subject === 'after poison'));
-      const dead = await host.app.queue.listDeadLetters();
+      const dead = await host.queue.listDeadLetters();
       expect(dead.map((d) => [d.id, d.reason])).toEqual([
         ['poison-1', 'UnparseableBody'],
         ['poison-2', 'InvalidInboundMessage'],
@@ -238,10 +238,10 @@ describe('queue delivery guarantees', () => {
       host.app.store.fileMessages = async () => {
         throw new Error('store down');
       };
-      const worker = new InboundWorker(host.app.store, host.app.queue, createLogger('silent'), { retryBaseMs: 10, idlePollMs: 10 });
+      const worker = new InboundWorker(host.app.store, host.queue, createLogger('silent'), { retryBaseMs: 10, idlePollMs: 10 });
       worker.start();
       const dead = await waitFor(async () => {
-        const list = await host.app.queue.listDeadLetters();
+        const list = await host.queue.listDeadLetters();
         return list.length ? list : undefined;
       });
       await worker.stop();

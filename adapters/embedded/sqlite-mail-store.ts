@@ -1,6 +1,8 @@
 import { normalizeAddress } from '../../core/address';
 import { MailError } from '../../core/errors';
 import { newId } from '../../core/ids';
+import { decodeCursor, encodeCursor } from '../../core/cursor';
+import { peopleOf } from '../../core/search';
 import type { MailStore, MessageQuery, NewMessage } from '../../core/ports';
 import { DEFAULT_MAILBOXES, type Domain, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserWithSecret } from '../../core/types';
 import type { EmbeddedDb, Statements } from './sqlite';
@@ -73,14 +75,6 @@ export function indexPendingBodies(s: Statements, max = 20): boolean {
   return rows.length === max;
 }
 
-/** The words of the addresses and names a message is from, to and cc. */
-function peopleOf(summary: MessageSummary): string {
-  return [summary.from, ...summary.to, ...summary.cc]
-    .filter((a): a is { address: string; name: string } => Boolean(a))
-    .map((a) => `${a.name} ${a.address}`)
-    .join(' ');
-}
-
 /**
  * A user's search words as an FTS5 query: every word must occur, each as a prefix;
  * quoting makes any punctuation in them plain text (no FTS syntax from users).
@@ -135,22 +129,6 @@ interface UserRow {
 
 function toUser(row: UserRow): User {
   return { id: row.id, email: row.email, name: row.name, role: row.role, createdAt: row.created_at };
-}
-
-function encodeCursor(receivedAt: number, id: string): string {
-  return Buffer.from(JSON.stringify([receivedAt, id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { receivedAt: number; id: string } {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && value.length === 2 && Number.isSafeInteger(value[0]) && typeof value[1] === 'string') {
-      return { receivedAt: value[0], id: value[1] };
-    }
-  } catch {
-    // fall through
-  }
-  throw new MailError('InvalidCursor');
 }
 
 type NewUser = { email: string; name: string; passwordHash: string; role: Role };

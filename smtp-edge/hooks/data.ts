@@ -3,7 +3,7 @@ import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { MailError } from '../../core/errors';
 import { newId } from '../../core/ids';
 import type { Logger } from '../../core/logger';
-import type { BlobStore, Queue } from '../../core/ports';
+import type { BlobStore, QueueSender } from '../../core/ports';
 import { receivedHeader } from '../../core/received';
 import type { Envelope, InboundQueueMessage } from '../../core/types';
 import { smtpReply } from '../reply';
@@ -11,7 +11,7 @@ import type { SummaryParserFactory } from '../summary-pool';
 
 export interface DataHookDeps {
   blobs: BlobStore;
-  queue: Queue<InboundQueueMessage>;
+  queue: QueueSender<InboundQueueMessage>;
   logger: Logger;
   hostname: string;
   maxMessageBytes: number;

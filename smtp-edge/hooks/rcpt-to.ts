@@ -1,13 +1,13 @@
 import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
 import { decideRecipient } from '../../core/directory';
 import type { Logger } from '../../core/logger';
-import type { MailStore } from '../../core/ports';
+import type { Directory } from '../../core/ports';
 import { smtpReply } from '../reply';
 
 /** RCPT TO: accept hosted addresses, refuse unknown ones (550 5.1.1) and unauthenticated relay (554 5.7.1). */
-export function createRcptToHook(deps: { store: MailStore; logger: Logger }) {
+export function createRcptToHook(deps: { directory: Directory; logger: Logger }) {
   return (address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): void => {
-    decideRecipient(deps.store, address.address, Boolean(session.user)).then(
+    decideRecipient(deps.directory, address.address, Boolean(session.user)).then(
       () => callback(),
       (err) => {
         const reply = smtpReply(err);

@@ -1,0 +1,38 @@
+import { afterAll, beforeAll } from 'vitest';
+import { blobStoreContract } from '../contract/blob-store.contract';
+import { mailStoreContract } from '../contract/mail-store.contract';
+import { AzureBlobStore } from './azure-blob-store';
+import { CosmosMailStore } from './cosmos-mail-store';
+import { startAzurite, startCosmosEmulator } from './emulators';
+
+/**
+ * The Azure adapters against the local emulators: @vercel/cosmosdb-server (in this
+ * process) and azurite (a child process), both on 127.0.0.1, started and stopped
+ * here. Every case gets a database / container of its own.
+ */
+let cosmos: Awaited<ReturnType<typeof startCosmosEmulator>>;
+let azurite: Awaited<ReturnType<typeof startAzurite>>;
+let n = 0;
+
+beforeAll(async () => {
+  [cosmos, azurite] = await Promise.all([startCosmosEmulator(), startAzurite()]);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([cosmos?.stop(), azurite?.stop()]);
+});
+
+mailStoreContract('Cosmos DB (emulator)', async () => {
+  const store = new CosmosMailStore({ endpoint: cosmos.endpoint, key: cosmos.key, database: `contract-${++n}` });
+  return { store, cleanup: () => store.close() };
+});
+
+// blocks of 256 KB so that the 3 MB case really stages several blocks
+blobStoreContract(
+  'Blob Storage (azurite)',
+  async () => ({
+    blobs: new AzureBlobStore({ connectionString: azurite.connectionString, container: `contract-${++n}`, blockBytes: 256 * 1024, singleShotMaxBytes: 256 * 1024 }),
+    cleanup: async () => undefined,
+  }),
+  { largeBytes: 3 * 1024 * 1024 },
+);

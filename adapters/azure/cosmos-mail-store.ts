@@ -1,0 +1,683 @@
+import { createHash } from 'node:crypto';
+import { CosmosClient, type Container, type Database, type IndexingPolicy, type ItemDefinition, type SqlParameter } from '@azure/cosmos';
+import { normalizeAddress } from '../../core/address';
+import { decodeCursor, encodeCursor } from '../../core/cursor';
+import { MailError } from '../../core/errors';
+import { deterministicId, newId } from '../../core/ids';
+import type { MailStore, MessageQuery, NewMessage } from '../../core/ports';
+import { queryWords, searchTerms } from '../../core/search';
+import { DEFAULT_MAILBOXES, type Domain, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserWithSecret } from '../../core/types';
+import { DEFAULT_RETRY, type RetryOptions, statusOf, withRetry } from './retry';
+
+/**
+ * MailStore on Cosmos DB (NoSQL API).
+ *
+ * Two containers:
+ * - `directory`, partition key `/id`: one small document per domain, address and
+ *   user, read by point reads (the SMTP edge's RCPT lookups cost 1 RU each). Address
+ *   uniqueness is the uniqueness of the document id.
+ * - `mail`, partition key `/userId`: a user's folders, folder-name claims and
+ *   messages share one logical partition, so every mailbox query is single-partition
+ *   and a message read is a point read by (id, userId); another user's id simply is
+ *   not in the partition. The list orders are served by composite indexes; the
+ *   summary, auth results and draft fields are not indexed (they are only read back).
+ *
+ * Filing is idempotent: a copy's id is derived from (user, inbound id), so a
+ * redelivered message meets its own document (409) instead of a second copy.
+ * Folder counters are incremented with single-document patch operations; a message
+ * carries `uncounted` until its folder has counted it, so a retry after a fault
+ * between the two writes completes the count instead of losing it.
+ * Moves and flag changes replace the message under its etag (412 → re-read, retry).
+ * Every call is retried on 429/503 and dropped connections (./retry.ts).
+ */
+
+const DIRECTORY = 'directory';
+const MAIL = 'mail';
+
+const MAIL_INDEXING: IndexingPolicy = {
+  indexingMode: 'consistent',
+  automatic: true,
+  includedPaths: [{ path: '/*' }],
+  excludedPaths: [{ path: '/summary/*' }, { path: '/auth/*' }, { path: '/draft/*' }, { path: '/"_etag"/?' }],
+  compositeIndexes: [
+    [
+      { path: '/mailboxId', order: 'ascending' },
+      { path: '/receivedAt', order: 'descending' },
+      { path: '/id', order: 'descending' },
+    ],
+    [
+      { path: '/receivedAt', order: 'descending' },
+      { path: '/id', order: 'descending' },
+    ],
+  ],
+};
+
+interface UserDoc extends ItemDefinition {
+  id: string;
+  type: 'user';
+  userId: string;
+  email: string;
+  name: string;
+  role: Role;
+  passwordHash: string;
+  createdAt: number;
+}
+
+interface AddressDoc extends ItemDefinition {
+  id: string;
+  type: 'address';
+  address: string;
+  userId: string;
+}
+
+interface DomainDoc extends ItemDefinition {
+  id: string;
+  type: 'domain';
+  name: string;
+  createdAt: number;
+}
+
+interface MailboxDoc extends ItemDefinition {
+  id: string;
+  type: 'mailbox';
+  userId: string;
+  name: string;
+  specialUse: SpecialUse | null;
+  total: number;
+  unread: number;
+  createdAt: number;
+  order: number;
+}
+
+interface MessageDoc extends ItemDefinition {
+  id: string;
+  type: 'message';
+  userId: string;
+  mailboxId: string;
+  inboundId: string;
+  rawBlobKey: string;
+  size: number;
+  receivedAt: number;
+  seen: boolean;
+  flagged: boolean;
+  summary: MessageSummary;
+  auth: StoredMessage['auth'];
+  /** Lower-cased, diacritic-free words for search (core/search.ts). */
+  terms: string[];
+  draft?: { fields: DraftFields; attachments: DraftAttachment[] };
+  /** Set until the folder counters include this message. */
+  uncounted?: boolean;
+}
+
+/** Cosmos ids may not hold / \ ? #. */
+const userKey = (id: string) => `user~${id}`;
+const addressKey = (address: string) => `address~${encodeURIComponent(address)}`;
+const domainKey = (name: string) => `domain~${encodeURIComponent(name)}`;
+const nameClaimKey = (name: string) => `name~${createHash('sha256').update(name).digest('hex').slice(0, 40)}`;
+
+function toUser(doc: UserDoc): User {
+  return { id: doc.userId, email: doc.email, name: doc.name, role: doc.role, createdAt: doc.createdAt };
+}
+
+function toMailbox(doc: MailboxDoc): Mailbox {
+  return { id: doc.id, userId: doc.userId, name: doc.name, specialUse: doc.specialUse, total: doc.total, unread: doc.unread };
+}
+
+function toMessage(doc: MessageDoc): StoredMessage {
+  return {
+    id: doc.id,
+    userId: doc.userId,
+    mailboxId: doc.mailboxId,
+    inboundId: doc.inboundId,
+    rawBlobKey: doc.rawBlobKey,
+    size: doc.size,
+    receivedAt: doc.receivedAt,
+    seen: doc.seen,
+    flagged: doc.flagged,
+    summary: doc.summary,
+    auth: doc.auth,
+  };
+}
+
+function isConflict(err: unknown): boolean {
+  return statusOf(err) === 409;
+}
+
+export interface CosmosMailStoreOptions {
+  endpoint: string;
+  key: string;
+  database: string;
+  retry?: RetryOptions;
+  /** Parallel writes per call (filing a batch, deleting a user). */
+  concurrency?: number;
+}
+
+export class CosmosMailStore implements MailStore {
+  private readonly client: CosmosClient;
+  private readonly retry: RetryOptions;
+  private readonly concurrency: number;
+  private ready: Promise<{ directory: Container; mail: Container }> | null = null;
+
+  constructor(private readonly opts: CosmosMailStoreOptions) {
+    this.client = new CosmosClient({
+      endpoint: opts.endpoint,
+      key: opts.key,
+      // one region, one gateway: no discovery round trips (and the emulator has none)
+      connectionPolicy: { enableEndpointDiscovery: false, retryOptions: { maxRetryAttemptCount: 0, fixedRetryIntervalInMilliseconds: 0, maxWaitTimeInSeconds: 0 } },
+    });
+    this.retry = opts.retry ?? DEFAULT_RETRY;
+    this.concurrency = opts.concurrency ?? 8;
+  }
+
+  /** Creates the database and containers when missing (Bicep creates them in Azure; this makes a fresh emulator usable). */
+  private containers(): Promise<{ directory: Container; mail: Container }> {
+    if (!this.ready) {
+      this.ready = this.call('create containers', async () => {
+        const { database } = await this.client.databases.createIfNotExists({ id: this.opts.database });
+        return this.createContainers(database);
+      });
+      this.ready.catch(() => (this.ready = null));
+    }
+    return this.ready;
+  }
+
+  private async createContainers(database: Database) {
+    const { container: directory } = await database.containers.createIfNotExists({ id: DIRECTORY, partitionKey: { paths: ['/id'] } });
+    const { container: mail } = await database.containers.createIfNotExists({ id: MAIL, partitionKey: { paths: ['/userId'] }, indexingPolicy: MAIL_INDEXING });
+    return { directory, mail };
+  }
+
+  private call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return withRetry(what, fn, this.retry);
+  }
+
+  private async read<T extends ItemDefinition>(container: Container, id: string, partitionKey: string): Promise<(T & { _etag: string }) | null> {
+    const { resource } = await this.call('read', () => container.item(id, partitionKey).read<T>());
+    return (resource as (T & { _etag: string }) | undefined) ?? null;
+  }
+
+  /** With `partitionKey`, the query must filter on it too (`c.userId = @u`): the emulator ignores the option, Cosmos DB uses it to route. */
+  private async query<T>(container: Container, query: string, parameters: SqlParameter[], partitionKey?: string): Promise<T[]> {
+    const { resources } = await this.call('query', () => container.items.query<T>({ query, parameters }, partitionKey === undefined ? {} : { partitionKey }).fetchAll());
+    return resources;
+  }
+
+  private async remove(container: Container, id: string, partitionKey: string): Promise<void> {
+    await this.call('delete', async () => {
+      try {
+        await container.item(id, partitionKey).delete();
+      } catch (err) {
+        if (statusOf(err) !== 404) throw err;
+      }
+    });
+  }
+
+  /** Creates a document; false when the id exists already. */
+  private async createOnce(container: Container, doc: ItemDefinition): Promise<boolean> {
+    return this.call('create', async () => {
+      try {
+        await container.items.create(doc);
+        return true;
+      } catch (err) {
+        if (isConflict(err)) return false;
+        throw err;
+      }
+    });
+  }
+
+  private async adjustCounts(userId: string, mailboxId: string, total: number, unread: number): Promise<void> {
+    if (!total && !unread) return;
+    const { mail } = await this.containers();
+    await this.call('count', async () => {
+      try {
+        await mail.item(mailboxId, userId).patch([
+          { op: 'incr', path: '/total', value: total },
+          { op: 'incr', path: '/unread', value: unread },
+        ]);
+      } catch (err) {
+        if (statusOf(err) !== 404) throw err; // the folder is gone (deleted with its user)
+      }
+    });
+  }
+
+  private async parallel<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+    const out: R[] = new Array(items.length);
+    let next = 0;
+    const run = async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, items.length) }, run));
+    return out;
+  }
+
+  // ---- domains and users -------------------------------------------------
+
+  async setup(input: { domain: string; email: string; name: string; passwordHash: string }): Promise<User> {
+    const { directory } = await this.containers();
+    if ((await this.countUsers()) > 0) throw new MailError('AlreadySetUp');
+    if (!(await this.createOnce(directory, { id: 'setup', type: 'setup', at: Date.now() }))) throw new MailError('AlreadySetUp');
+    const domain = input.domain.toLowerCase();
+    await this.createOnce(directory, { id: domainKey(domain), type: 'domain', name: domain, createdAt: Date.now() } satisfies DomainDoc);
+    return this.createUser({ email: input.email, name: input.name, passwordHash: input.passwordHash, role: 'admin' });
+  }
+
+  async countUsers(): Promise<number> {
+    const { directory } = await this.containers();
+    const [n] = await this.query<number>(directory, "SELECT VALUE COUNT(1) FROM c WHERE c.type = 'user'", []);
+    return n ?? 0;
+  }
+
+  async createDomain(name: string): Promise<Domain> {
+    const { directory } = await this.containers();
+    const doc: DomainDoc = { id: domainKey(name.toLowerCase()), type: 'domain', name: name.toLowerCase(), createdAt: Date.now() };
+    if (!(await this.createOnce(directory, doc))) throw new MailError('Conflict', `Domain already exists: ${doc.name}`);
+    return { name: doc.name, createdAt: doc.createdAt };
+  }
+
+  async getDomain(name: string): Promise<Domain | null> {
+    const { directory } = await this.containers();
+    const doc = await this.read<DomainDoc>(directory, domainKey(name.toLowerCase()), domainKey(name.toLowerCase()));
+    return doc ? { name: doc.name, createdAt: doc.createdAt } : null;
+  }
+
+  async listDomains(): Promise<Domain[]> {
+    const { directory } = await this.containers();
+    const docs = await this.query<DomainDoc>(directory, "SELECT * FROM c WHERE c.type = 'domain'", []);
+    return docs.map((d) => ({ name: d.name, createdAt: d.createdAt })).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The address document is the uniqueness claim: it is written first and undone if the rest fails. */
+  async createUser(input: { email: string; name: string; passwordHash: string; role: Role }): Promise<User> {
+    const { directory, mail } = await this.containers();
+    const email = normalizeAddress(input.email);
+    const now = Date.now();
+    const id = newId(now);
+    if (!(await this.createOnce(directory, { id: addressKey(email), type: 'address', address: email, userId: id } satisfies AddressDoc))) {
+      throw new MailError('Conflict', `Address already in use: ${email}`);
+    }
+    try {
+      await this.parallel([...DEFAULT_MAILBOXES.entries()], async ([order, box]) => {
+        const mailbox: MailboxDoc = { id: newId(now), type: 'mailbox', userId: id, name: box.name, specialUse: box.specialUse, total: 0, unread: 0, createdAt: now, order };
+        await this.createOnce(mail, { id: nameClaimKey(box.name), type: 'mailboxName', userId: id, mailboxId: mailbox.id });
+        await this.createOnce(mail, mailbox);
+      });
+      // the user document last: a user exists only once everything it needs does
+      const doc: UserDoc = { id: userKey(id), type: 'user', userId: id, email, name: input.name, role: input.role, passwordHash: input.passwordHash, createdAt: now };
+      await this.createOnce(directory, doc);
+      return toUser(doc);
+    } catch (err) {
+      await this.remove(directory, addressKey(email), addressKey(email)).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async userDoc(id: string): Promise<(UserDoc & { _etag: string }) | null> {
+    const { directory } = await this.containers();
+    return this.read<UserDoc>(directory, userKey(id), userKey(id));
+  }
+
+  async getUserByEmail(email: string): Promise<UserWithSecret | null> {
+    const hit = await this.resolveAddress(email);
+    const doc = hit && (await this.userDoc(hit.userId));
+    return doc && doc.email === normalizeAddress(email) ? { ...toUser(doc), passwordHash: doc.passwordHash } : null;
+  }
+
+  async getUserById(id: string): Promise<User | null> {
+    const doc = await this.userDoc(id);
+    return doc ? toUser(doc) : null;
+  }
+
+  async resolveAddress(address: string): Promise<{ userId: string } | null> {
+    const { directory } = await this.containers();
+    const key = addressKey(normalizeAddress(address));
+    const doc = await this.read<AddressDoc>(directory, key, key);
+    return doc ? { userId: doc.userId } : null;
+  }
+
+  async listUsers(): Promise<Array<User & { aliases: string[] }>> {
+    const { directory } = await this.containers();
+    const users = (await this.query<UserDoc>(directory, "SELECT * FROM c WHERE c.type = 'user'", [])).map(toUser);
+    const addresses = await this.query<AddressDoc>(directory, "SELECT * FROM c WHERE c.type = 'address'", []);
+    const emails = new Set(users.map((u) => u.email));
+    return users
+      .sort((a, b) => (a.email < b.email ? -1 : a.email > b.email ? 1 : 0))
+      .map((u) => ({ ...u, aliases: addresses.filter((a) => a.userId === u.id && !emails.has(a.address)).map((a) => a.address).sort() }));
+  }
+
+  async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
+    const { directory } = await this.containers();
+    await this.call('set password', async () => {
+      try {
+        await directory.item(userKey(userId), userKey(userId)).patch([{ op: 'set', path: '/passwordHash', value: passwordHash }]);
+      } catch (err) {
+        if (statusOf(err) === 404) throw new MailError('NotFound', 'User not found');
+        throw err;
+      }
+    });
+  }
+
+  /** Stops delivery first (addresses), then removes messages, folders and the user; a retry after a fault picks up where it stopped. */
+  async deleteUser(userId: string): Promise<{ orphanedBlobKeys: string[] }> {
+    const { directory, mail } = await this.containers();
+    const user = await this.userDoc(userId);
+    if (!user) throw new MailError('NotFound', 'User not found');
+    const addresses = await this.query<AddressDoc>(directory, "SELECT * FROM c WHERE c.type = 'address' AND c.userId = @u", [{ name: '@u', value: userId }]);
+    await this.parallel(addresses, (a) => this.remove(directory, a.id, a.id));
+    const messages = await this.query<MessageDoc>(mail, "SELECT * FROM c WHERE c.userId = @u AND c.type = 'message'", [{ name: '@u', value: userId }], userId);
+    const orphanedBlobKeys = await this.removeMessages(userId, messages, { count: false });
+    const rest = await this.query<{ id: string }>(mail, 'SELECT c.id FROM c WHERE c.userId = @u', [{ name: '@u', value: userId }], userId);
+    await this.parallel(rest, (d) => this.remove(mail, d.id, userId));
+    await this.remove(directory, user.id, user.id);
+    return { orphanedBlobKeys };
+  }
+
+  async addAlias(userId: string, address: string): Promise<void> {
+    const { directory } = await this.containers();
+    if (!(await this.userDoc(userId))) throw new MailError('NotFound', 'User not found');
+    const normalized = normalizeAddress(address);
+    if (!(await this.createOnce(directory, { id: addressKey(normalized), type: 'address', address: normalized, userId } satisfies AddressDoc))) {
+      throw new MailError('Conflict', `Address already in use: ${normalized}`);
+    }
+  }
+
+  async removeAlias(userId: string, address: string): Promise<void> {
+    const { directory } = await this.containers();
+    const normalized = normalizeAddress(address);
+    const user = await this.userDoc(userId);
+    const doc = await this.read<AddressDoc>(directory, addressKey(normalized), addressKey(normalized));
+    if (!user || !doc || doc.userId !== userId || user.email === normalized) throw new MailError('NotFound', 'Alias not found');
+    await this.remove(directory, doc.id, doc.id);
+  }
+
+  async listAliases(userId: string): Promise<string[]> {
+    const { directory } = await this.containers();
+    const user = await this.userDoc(userId);
+    const docs = await this.query<AddressDoc>(directory, "SELECT * FROM c WHERE c.type = 'address' AND c.userId = @u", [{ name: '@u', value: userId }]);
+    return docs.map((d) => d.address).filter((a) => a !== user?.email).sort();
+  }
+
+  // ---- folders ----------------------------------------------------------
+
+  private async mailboxDocs(userId: string): Promise<MailboxDoc[]> {
+    const { mail } = await this.containers();
+    const docs = await this.query<MailboxDoc>(mail, "SELECT * FROM c WHERE c.userId = @u AND c.type = 'mailbox'", [{ name: '@u', value: userId }], userId);
+    return docs.sort((a, b) => a.createdAt - b.createdAt || a.order - b.order || (a.id < b.id ? -1 : 1));
+  }
+
+  private async mailboxDoc(userId: string, mailboxId: string): Promise<(MailboxDoc & { _etag: string }) | null> {
+    const { mail } = await this.containers();
+    const doc = await this.read<MailboxDoc>(mail, mailboxId, userId);
+    return doc?.type === 'mailbox' ? doc : null;
+  }
+
+  async listMailboxes(userId: string): Promise<Mailbox[]> {
+    return (await this.mailboxDocs(userId)).map(toMailbox);
+  }
+
+  async getMailbox(userId: string, mailboxId: string): Promise<Mailbox | null> {
+    const doc = await this.mailboxDoc(userId, mailboxId);
+    return doc ? toMailbox(doc) : null;
+  }
+
+  async findMailboxBySpecialUse(userId: string, specialUse: SpecialUse): Promise<Mailbox | null> {
+    const { mail } = await this.containers();
+    const [doc] = await this.query<MailboxDoc>(mail, "SELECT * FROM c WHERE c.userId = @u AND c.type = 'mailbox' AND c.specialUse = @s", [{ name: '@u', value: userId }, { name: '@s', value: specialUse }], userId);
+    return doc ? toMailbox(doc) : null;
+  }
+
+  private async specialMailboxId(userId: string, specialUse: SpecialUse): Promise<string> {
+    const box = await this.findMailboxBySpecialUse(userId, specialUse);
+    if (!box) throw new MailError('TemporaryFailure', `user has no ${specialUse} folder`);
+    return box.id;
+  }
+
+  /** Folder names are unique per user through a claim document whose id is derived from the name. */
+  private async claimName(userId: string, name: string, mailboxId: string): Promise<void> {
+    const { mail } = await this.containers();
+    if (await this.createOnce(mail, { id: nameClaimKey(name), type: 'mailboxName', userId, mailboxId })) return;
+    const claim = await this.read<{ mailboxId: string }>(mail, nameClaimKey(name), userId);
+    // a claim left by a folder that no longer exists (a fault between two writes) is taken over
+    if (claim && claim.mailboxId !== mailboxId && (await this.mailboxDoc(userId, claim.mailboxId))) throw new MailError('Conflict', `A folder named "${name}" exists`);
+    await this.call('claim name', () => mail.items.upsert({ id: nameClaimKey(name), type: 'mailboxName', userId, mailboxId }));
+  }
+
+  async createMailbox(userId: string, name: string): Promise<Mailbox> {
+    const { mail } = await this.containers();
+    const now = Date.now();
+    const doc: MailboxDoc = { id: newId(now), type: 'mailbox', userId, name, specialUse: null, total: 0, unread: 0, createdAt: now, order: DEFAULT_MAILBOXES.length };
+    await this.claimName(userId, name, doc.id);
+    await this.createOnce(mail, doc);
+    return toMailbox(doc);
+  }
+
+  async renameMailbox(userId: string, mailboxId: string, name: string): Promise<Mailbox> {
+    const { mail } = await this.containers();
+    const doc = await this.mailboxDoc(userId, mailboxId);
+    if (!doc) throw new MailError('NotFound', 'Mailbox not found');
+    if (doc.specialUse) throw new MailError('SpecialMailbox');
+    if (doc.name === name) return toMailbox(doc);
+    await this.claimName(userId, name, mailboxId);
+    await this.call('rename', () => mail.item(mailboxId, userId).patch([{ op: 'set', path: '/name', value: name }]));
+    await this.remove(mail, nameClaimKey(doc.name), userId);
+    return toMailbox({ ...doc, name });
+  }
+
+  async deleteMailbox(userId: string, mailboxId: string, opts: { moveToTrash: boolean }): Promise<void> {
+    const { mail } = await this.containers();
+    const doc = await this.mailboxDoc(userId, mailboxId);
+    if (!doc) throw new MailError('NotFound', 'Mailbox not found');
+    if (doc.specialUse) throw new MailError('SpecialMailbox');
+    const messages = await this.query<MessageDoc>(mail, "SELECT * FROM c WHERE c.userId = @u AND c.type = 'message' AND c.mailboxId = @m", [{ name: '@u', value: userId }, { name: '@m', value: mailboxId }], userId);
+    if (messages.length && !opts.moveToTrash) throw new MailError('MailboxNotEmpty', `Folder holds ${messages.length} messages; delete with moveToTrash=true to move them to Trash`);
+    const trash = await this.specialMailboxId(userId, 'trash');
+    await this.parallel(messages, (m) => this.patchMessage(m, { mailboxId: trash }));
+    await this.remove(mail, mailboxId, userId);
+    await this.remove(mail, nameClaimKey(doc.name), userId);
+  }
+
+  // ---- messages ---------------------------------------------------------
+
+  private async messageDoc(userId: string, id: string): Promise<(MessageDoc & { _etag: string }) | null> {
+    const { mail } = await this.containers();
+    const doc = await this.read<MessageDoc>(mail, id, userId);
+    return doc?.type === 'message' ? doc : null;
+  }
+
+  async fileMessages(items: NewMessage[]): Promise<StoredMessage[]> {
+    return this.parallel(items, (item) => this.fileOne(item));
+  }
+
+  private async fileOne(item: NewMessage): Promise<StoredMessage> {
+    const { mail } = await this.containers();
+    const { searchText, ...summary } = item.summary;
+    const doc: MessageDoc = {
+      id: deterministicId(item.receivedAt, `${item.userId}\n${item.inboundId}`),
+      type: 'message',
+      userId: item.userId,
+      mailboxId: item.mailboxId,
+      inboundId: item.inboundId,
+      rawBlobKey: item.rawBlobKey,
+      size: item.size,
+      receivedAt: item.receivedAt,
+      seen: false,
+      flagged: false,
+      summary,
+      auth: item.auth,
+      terms: searchTerms(summary, searchText),
+      uncounted: true,
+    };
+    const stored = (await this.createOnce(mail, doc)) ? doc : await this.messageDoc(item.userId, doc.id);
+    if (!stored) throw new MailError('TemporaryFailure', 'filed message vanished');
+    if (stored.uncounted) {
+      await this.adjustCounts(stored.userId, stored.mailboxId, 1, stored.seen ? 0 : 1);
+      await this.call('counted', () => mail.item(stored.id, stored.userId).patch([{ op: 'remove', path: '/uncounted' }]));
+    }
+    return toMessage(stored);
+  }
+
+  async listMessages(userId: string, query: MessageQuery): Promise<Page<StoredMessage>> {
+    const { mail } = await this.containers();
+    const limit = Math.max(1, Math.min(Math.floor(query.limit), 500));
+    const after = query.cursor ? decodeCursor(query.cursor) : null;
+    const where = ['c.userId = @u', "c.type = 'message'"];
+    const parameters: SqlParameter[] = [{ name: '@u', value: userId }];
+    if (query.mailboxId) {
+      where.push('c.mailboxId = @m');
+      parameters.push({ name: '@m', value: query.mailboxId });
+    }
+    if (query.unread !== undefined) where.push(query.unread ? 'c.seen = false' : 'c.seen = true');
+    if (query.flagged !== undefined) where.push(query.flagged ? 'c.flagged = true' : 'c.flagged = false');
+    if (after) {
+      where.push('(c.receivedAt < @at OR (c.receivedAt = @at AND c.id < @id))');
+      parameters.push({ name: '@at', value: after.receivedAt }, { name: '@id', value: after.id });
+    }
+    if (query.q !== undefined) {
+      const words = queryWords(query.q);
+      if (!words.length) return { items: [], nextCursor: null };
+      words.forEach((word, i) => {
+        where.push(`EXISTS(SELECT VALUE t FROM t IN c.terms WHERE STARTSWITH(t, @w${i}))`);
+        parameters.push({ name: `@w${i}`, value: word });
+      });
+    }
+    // keyset paging: stable while mail arrives (an offset or a service continuation would shift)
+    const order = query.mailboxId ? 'c.mailboxId ASC, c.receivedAt DESC, c.id DESC' : 'c.receivedAt DESC, c.id DESC';
+    const docs = await this.query<MessageDoc>(mail, `SELECT TOP ${limit + 1} * FROM c WHERE ${where.join(' AND ')} ORDER BY ${order}`, parameters, userId);
+    const items = docs.slice(0, limit).map(toMessage);
+    const last = items[items.length - 1];
+    return { items, nextCursor: docs.length > limit && last ? encodeCursor(last.receivedAt, last.id) : null };
+  }
+
+  async getMessage(userId: string, id: string): Promise<StoredMessage | null> {
+    const doc = await this.messageDoc(userId, id);
+    return doc ? toMessage(doc) : null;
+  }
+
+  /** Replaces one message under its etag, then moves the counts; a concurrent change makes it re-read and try again. */
+  private async patchMessage(start: MessageDoc & { _etag?: string }, patch: { seen?: boolean; flagged?: boolean; mailboxId?: string }): Promise<MessageDoc> {
+    const { mail } = await this.containers();
+    let doc: (MessageDoc & { _etag?: string }) | null = start;
+    for (let attempt = 0; attempt < 10 && doc; attempt++) {
+      const next: MessageDoc = { ...doc, seen: patch.seen ?? doc.seen, flagged: patch.flagged ?? doc.flagged, mailboxId: patch.mailboxId ?? doc.mailboxId };
+      const current: MessageDoc & { _etag?: string } = doc;
+      const replaced = await this.call('update message', async () => {
+        try {
+          await mail.item(current.id, current.userId).replace(next, current._etag ? { accessCondition: { type: 'IfMatch', condition: current._etag } } : {});
+          return true;
+        } catch (err) {
+          if (statusOf(err) === 412) return false;
+          throw err;
+        }
+      });
+      if (replaced) {
+        if (!current.uncounted) {
+          await this.adjustCounts(current.userId, current.mailboxId, -1, current.seen ? 0 : -1);
+          await this.adjustCounts(next.userId, next.mailboxId, 1, next.seen ? 0 : 1);
+        }
+        return next;
+      }
+      doc = await this.messageDoc(start.userId, start.id);
+    }
+    throw new MailError('TemporaryFailure', 'message kept changing under the update');
+  }
+
+  private async ownDocs(userId: string, ids: string[]): Promise<Array<MessageDoc & { _etag: string }>> {
+    const docs = await this.parallel([...new Set(ids)], (id) => this.messageDoc(userId, id));
+    return docs.filter((d): d is MessageDoc & { _etag: string } => d !== null);
+  }
+
+  async updateMessages(userId: string, ids: string[], patch: { seen?: boolean; flagged?: boolean; mailboxId?: string }): Promise<StoredMessage[]> {
+    if (patch.mailboxId && !(await this.mailboxDoc(userId, patch.mailboxId))) throw new MailError('NotFound', 'Mailbox not found');
+    const docs = await this.ownDocs(userId, ids);
+    return (await this.parallel(docs, (doc) => this.patchMessage(doc, patch))).map(toMessage);
+  }
+
+  async deleteMessages(userId: string, ids: string[]): Promise<{ trashed: string[]; deleted: string[]; orphanedBlobKeys: string[] }> {
+    const trash = await this.specialMailboxId(userId, 'trash');
+    const docs = await this.ownDocs(userId, ids);
+    const inTrash = docs.filter((d) => d.mailboxId === trash);
+    const elsewhere = docs.filter((d) => d.mailboxId !== trash);
+    await this.parallel(elsewhere, (doc) => this.patchMessage(doc, { mailboxId: trash }));
+    const orphanedBlobKeys = await this.removeMessages(userId, inTrash, { count: true });
+    return { trashed: elsewhere.map((d) => d.id), deleted: inTrash.map((d) => d.id), orphanedBlobKeys };
+  }
+
+  /**
+   * Deletes messages for good; returns the raw blob keys no message of anyone
+   * references any more (a cross-partition query per distinct key: copies of one
+   * inbound message live in each recipient's partition) and the draft files.
+   */
+  private async removeMessages(userId: string, docs: MessageDoc[], opts: { count: boolean }): Promise<string[]> {
+    const { mail } = await this.containers();
+    await this.parallel(docs, async (doc) => {
+      await this.remove(mail, doc.id, userId);
+      if (opts.count && !doc.uncounted) await this.adjustCounts(userId, doc.mailboxId, -1, doc.seen ? 0 : -1);
+    });
+    const keys = [...new Set(docs.map((d) => d.rawBlobKey))];
+    const unused = await this.parallel(keys, async (key) => {
+      const [n] = await this.query<number>(mail, "SELECT VALUE COUNT(1) FROM c WHERE c.type = 'message' AND c.rawBlobKey = @k", [{ name: '@k', value: key }]);
+      return n ? null : key;
+    });
+    const draftFiles = docs.flatMap((d) => d.draft?.attachments.map((a) => a.blobKey) ?? []);
+    return unused.filter((k): k is string => k !== null).concat(draftFiles);
+  }
+
+  // ---- drafts -----------------------------------------------------------
+
+  async getDraft(userId: string, id: string): Promise<Draft | null> {
+    const doc = await this.messageDoc(userId, id);
+    return doc?.draft ? { id: doc.id, fields: doc.draft.fields, attachments: doc.draft.attachments } : null;
+  }
+
+  async saveDraft(userId: string, input: { id: string | null; fields: DraftFields; attachments: DraftAttachment[]; rawBlobKey: string; size: number; summary: MessageSummary }): Promise<{ message: StoredMessage; replacedBlobKey: string | null }> {
+    const { mail } = await this.containers();
+    const { searchText, ...summary } = input.summary;
+    const now = Date.now();
+    const draft = { fields: input.fields, attachments: input.attachments };
+    if (input.id) {
+      const doc = await this.messageDoc(userId, input.id);
+      if (!doc?.draft) throw new MailError('NotFound', 'Draft not found');
+      const next: MessageDoc = { ...doc, rawBlobKey: input.rawBlobKey, size: input.size, summary, receivedAt: now, terms: searchTerms(summary, searchText), draft };
+      await this.call('save draft', async () => {
+        try {
+          await mail.item(doc.id, userId).replace(next, { accessCondition: { type: 'IfMatch', condition: doc._etag } });
+        } catch (err) {
+          if (statusOf(err) === 412) throw new MailError('Conflict', 'The draft was changed meanwhile; load it again');
+          throw err;
+        }
+      });
+      return { message: toMessage(next), replacedBlobKey: doc.rawBlobKey === input.rawBlobKey ? null : doc.rawBlobKey };
+    }
+    const id = newId(now);
+    const doc: MessageDoc = {
+      id,
+      type: 'message',
+      userId,
+      mailboxId: await this.specialMailboxId(userId, 'drafts'),
+      inboundId: `draft:${id}`,
+      rawBlobKey: input.rawBlobKey,
+      size: input.size,
+      receivedAt: now,
+      seen: true,
+      flagged: false,
+      summary,
+      auth: null,
+      terms: searchTerms(summary, searchText),
+      draft,
+    };
+    await this.call('create draft', () => mail.items.create(doc));
+    await this.adjustCounts(userId, doc.mailboxId, 1, 0);
+    return { message: toMessage(doc), replacedBlobKey: null };
+  }
+
+  async ping(): Promise<void> {
+    const { directory } = await this.containers();
+    await this.call('ping', () => directory.read());
+  }
+
+  async close(): Promise<void> {
+    this.client.dispose();
+  }
+}
