@@ -1,5 +1,6 @@
-import type { PasswordHasher, TokenService } from '../core/auth';
-import type { FailureLimiter } from '../core/rate-limit';
+import { createTokenService, type PasswordHasher, type TokenService } from '../core/auth';
+import type { Config } from '../core/config';
+import { FailureLimiter } from '../core/rate-limit';
 import type { Logger } from '../core/logger';
 import type { BlobStore, MailStore, QueueSender } from '../core/ports';
 import type { InboundQueueMessage } from '../core/types';
@@ -18,4 +19,21 @@ export interface AppContext {
   limits: { maxJsonBytes: number; maxAttachmentBytes: number; maxMessageBytes: number };
   /** Failed logins per account and per client address (429 with Retry-After once over). */
   loginFailures: { account: FailureLimiter; ip: FailureLimiter };
+}
+
+/** Assembles the context from adapters a host has chosen; the limits come from the config. */
+export function createAppContext(
+  config: Config,
+  parts: Pick<AppContext, 'store' | 'blobs' | 'queue' | 'passwords' | 'logger'> & { jwtSecret: string },
+): AppContext {
+  const { jwtSecret, ...adapters } = parts;
+  return {
+    ...adapters,
+    tokens: createTokenService(jwtSecret, config.NIMBUS_JWT_TTL_SECONDS),
+    limits: { maxJsonBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES, maxAttachmentBytes: config.NIMBUS_MAX_ATTACHMENT_BYTES, maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES },
+    loginFailures: {
+      account: new FailureLimiter(config.NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT, 15 * 60_000),
+      ip: new FailureLimiter(config.NIMBUS_LOGIN_MAX_FAILURES_PER_IP, 15 * 60_000),
+    },
+  };
 }

@@ -7,12 +7,10 @@ import { PasswordPool } from '../adapters/password-pool';
 import { EmbeddedDb } from '../adapters/embedded/sqlite';
 import { SqliteMailStore } from '../adapters/embedded/sqlite-mail-store';
 import { SqliteQueue } from '../adapters/embedded/sqlite-queue';
-import { createTokenService } from '../core/auth';
 import type { Config } from '../core/config';
 import { createLogger, type Logger } from '../core/logger';
-import { FailureLimiter } from '../core/rate-limit';
 import type { InboundQueueMessage } from '../core/types';
-import type { AppContext } from '../functions/app-context';
+import { createAppContext, type AppContext } from '../functions/app-context';
 import { routes } from '../functions/http/routes';
 import { createSmtpEdge, type SmtpEdge } from '../smtp-edge/server';
 import { createHttpServer } from './http-server';
@@ -52,21 +50,8 @@ export async function startLocalHost(config: Config, opts: { logger?: Logger } =
   const store = new SqliteMailStore(db);
   const blobs = new EmbeddedBlobStore(db, dataDir, config.NIMBUS_BLOB_INLINE_MAX_BYTES);
   const queue = new SqliteQueue<InboundQueueMessage>(db, 'inbound', { maxDeliveries: config.NIMBUS_QUEUE_MAX_DELIVERIES, lockMs: config.NIMBUS_QUEUE_LOCK_MS });
-  const tokens = createTokenService(localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET), config.NIMBUS_JWT_TTL_SECONDS);
   const passwords = new PasswordPool();
-  const app: AppContext = {
-    store,
-    blobs,
-    queue,
-    tokens,
-    passwords,
-    logger,
-    limits: { maxJsonBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES, maxAttachmentBytes: config.NIMBUS_MAX_ATTACHMENT_BYTES, maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES },
-    loginFailures: {
-      account: new FailureLimiter(config.NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT, 15 * 60_000),
-      ip: new FailureLimiter(config.NIMBUS_LOGIN_MAX_FAILURES_PER_IP, 15 * 60_000),
-    },
-  };
+  const app = createAppContext(config, { store, blobs, queue, passwords, logger, jwtSecret: localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET) });
   const hostname = config.NIMBUS_HOSTNAME ?? osHostname();
 
   const edge = createSmtpEdge(

@@ -149,3 +149,81 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     });
   return proxy;
 }
+
+/**
+ * A minimal AMQP 1.0 endpoint (rhea) that the real @azure/service-bus sender talks
+ * to, for tests: there is no Service Bus emulator for Node. It answers the CBS
+ * put-token handshake with 200, accepts sender links to any queue and records each
+ * message (id and JSON body). `refuse` makes it reject the next deliveries with a
+ * Service Bus error condition, e.g. com.microsoft:server-busy (transient).
+ * Connect with `Endpoint=sb://127.0.0.1:<port>;...;UseDevelopmentEmulator=true`
+ * (plain TCP). It does not implement receiving, sessions or management.
+ */
+export interface FakeServiceBus extends Emulator {
+  connectionString: string;
+  messages: Array<{ queue: string; messageId: string; body: unknown }>;
+  /** Rejects the next `count` messages with `condition`. */
+  refuse(count: number, condition?: string): void;
+  /** Called for each accepted message. */
+  onMessage: ((m: { queue: string; messageId: string; body: unknown }) => void) | null;
+}
+
+export async function startFakeServiceBus(): Promise<FakeServiceBus> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const rhea = require('rhea') as typeof import('rhea');
+  const container = rhea.create_container({ id: 'fake-service-bus' });
+  const cbsReplies = new Map<unknown, import('rhea').Sender>();
+  let refusals: { count: number; condition: string } = { count: 0, condition: '' };
+  const fake: FakeServiceBus = {
+    connectionString: '',
+    messages: [],
+    onMessage: null,
+    refuse(count, condition = 'com.microsoft:server-busy') {
+      refusals = { count, condition };
+    },
+    stop: async () => undefined,
+  };
+  container.on('sender_open', (ctx) => {
+    const address = (ctx.sender!.source as { address?: string } | undefined)?.address;
+    if (address === '$cbs') cbsReplies.set(ctx.connection, ctx.sender!);
+    ctx.sender!.set_source({ address });
+  });
+  container.on('receiver_open', (ctx) => {
+    ctx.receiver!.set_target({ address: (ctx.receiver!.target as { address?: string } | undefined)?.address });
+  });
+  container.on('message', (ctx) => {
+    const queue = (ctx.receiver!.target as { address?: string } | undefined)?.address ?? '';
+    const message = ctx.message!;
+    if (queue === '$cbs') {
+      cbsReplies.get(ctx.connection)?.send({ correlation_id: message.message_id, to: message.reply_to, application_properties: { 'status-code': 200, 'status-description': 'OK' }, body: null });
+      return;
+    }
+    if (refusals.count > 0) {
+      refusals.count--;
+      ctx.delivery!.reject({ condition: refusals.condition, description: 'refused by the test endpoint' });
+      return;
+    }
+    const raw = message.body as { content?: Buffer } | Buffer | unknown;
+    const bytes = Buffer.isBuffer(raw) ? raw : Buffer.isBuffer((raw as { content?: Buffer })?.content) ? (raw as { content: Buffer }).content : null;
+    const body = bytes ? JSON.parse(bytes.toString('utf8')) : raw;
+    const entry = { queue, messageId: String(message.message_id), body };
+    fake.messages.push(entry);
+    ctx.delivery!.accept();
+    fake.onMessage?.(entry);
+  });
+  const server = container.listen({ port: 0, host: '127.0.0.1' }) as import('node:net').Server;
+  await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  fake.connectionString = `Endpoint=sb://127.0.0.1:${port};SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=test-only-key;UseDevelopmentEmulator=true`;
+  const sockets = new Set<import('node:net').Socket>();
+  server.on('connection', (socket: import('node:net').Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  fake.stop = () =>
+    new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    });
+  return fake;
+}

@@ -1,0 +1,27 @@
+import { app } from '@azure/functions';
+import { createAzureAdapters } from '../adapters/azure/compose';
+import { PasswordPool } from '../adapters/password-pool';
+import { ConfigError, loadConfig } from '../core/config';
+import { createLogger } from '../core/logger';
+import { createAppContext } from './app-context';
+import { registerFunctions } from './register';
+
+/**
+ * The Functions app's entry (package.json "main"). App settings are read and
+ * checked once, when the worker loads this module: a missing or malformed setting
+ * stops the worker with a message naming it, before any function is indexed.
+ */
+function start() {
+  try {
+    // this entry always runs the Azure shape (local mode is `npm start`), so its settings are required
+    const config = loadConfig({ ...process.env, NIMBUS_MODE: 'azure' });
+    const logger = createLogger(config.NIMBUS_LOG_LEVEL);
+    const context = createAppContext(config, { ...createAzureAdapters(config, logger), passwords: new PasswordPool(), logger, jwtSecret: config.NIMBUS_JWT_SECRET! });
+    registerFunctions(app, () => context);
+  } catch (err) {
+    if (err instanceof ConfigError) console.error(err.message);
+    throw err;
+  }
+}
+
+start();

@@ -1,0 +1,35 @@
+import type { HttpFunctionOptions, ServiceBusQueueFunctionOptions } from '@azure/functions';
+import type { AppContext } from './app-context';
+import { toHandler } from './http-kit';
+import { routes } from './http/routes';
+import { INBOUND_TRIGGER, createInboundTrigger } from './inbound-trigger';
+
+/** The part of @azure/functions' `app` that registration uses (a test records it). */
+export interface FunctionsRegistry {
+  http(name: string, options: HttpFunctionOptions): void;
+  serviceBusQueue(name: string, options: ServiceBusQueueFunctionOptions): void;
+}
+
+/**
+ * Registers every trigger with the Functions host: each HTTP route the local host
+ * mounts (same route list, same methods; the host's route prefix is "api") and the
+ * Service Bus trigger that files inbound mail. Later triggers (sending, DNS checks)
+ * register here too.
+ */
+export function registerFunctions(registry: FunctionsRegistry, getContext: () => AppContext): void {
+  for (const def of routes) {
+    let handler: ReturnType<typeof toHandler> | null = null;
+    registry.http(def.name, {
+      methods: def.methods,
+      route: def.route,
+      authLevel: 'anonymous', // the API checks its own bearer tokens
+      handler: (req, ctx) => (handler ??= toHandler(def, getContext()))(req, ctx),
+    });
+  }
+  registry.serviceBusQueue(INBOUND_TRIGGER.name, {
+    connection: INBOUND_TRIGGER.connection,
+    queueName: INBOUND_TRIGGER.queueName,
+    cardinality: 'one',
+    handler: createInboundTrigger(getContext),
+  });
+}

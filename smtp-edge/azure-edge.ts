@@ -1,0 +1,45 @@
+import { hostname as osHostname } from 'node:os';
+import { createAzureAdapters } from '../adapters/azure/compose';
+import type { Config } from '../core/config';
+import { CachedDirectory } from '../core/directory';
+import type { Logger } from '../core/logger';
+import { createSmtpEdge, type SmtpEdge } from './server';
+
+export interface AzureEdge {
+  edge: SmtpEdge;
+  port: number;
+  adapters: ReturnType<typeof createAzureAdapters>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The SMTP edge of the Azure shape, on its own: recipients are checked against the
+ * directory in Cosmos DB (remembered for NIMBUS_DIRECTORY_CACHE_MS), raw messages
+ * stream to Blob Storage, and each accepted message is one Service Bus message for
+ * the Functions app to file. 250 only after both are durable, as in local mode.
+ */
+export async function startAzureEdge(config: Config, logger: Logger): Promise<AzureEdge> {
+  const adapters = createAzureAdapters(config, logger);
+  const directory = new CachedDirectory(adapters.store, config.NIMBUS_DIRECTORY_CACHE_MS);
+  const edge = createSmtpEdge(
+    { directory, blobs: adapters.blobs, queue: adapters.queue, logger },
+    {
+      hostname: config.NIMBUS_HOSTNAME ?? osHostname(),
+      maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES,
+      maxRecipients: config.NIMBUS_MAX_RECIPIENTS,
+      maxClients: config.NIMBUS_SMTP_MAX_CLIENTS,
+      maxConnectionsPerIp: config.NIMBUS_SMTP_MAX_CONNECTIONS_PER_IP,
+      socketTimeoutMs: config.NIMBUS_SMTP_SOCKET_TIMEOUT_MS,
+    },
+  );
+  const address = await edge.listen(config.NIMBUS_SMTP_PORT, config.NIMBUS_SMTP_HOST);
+  return {
+    edge,
+    port: address.port,
+    adapters,
+    async stop() {
+      await edge.close();
+      await Promise.all([adapters.queue.close(), adapters.store.close(), adapters.blobs.close()]);
+    },
+  };
+}

@@ -1,0 +1,38 @@
+import { ConfigError, loadConfig } from '../core/config';
+import { createLogger } from '../core/logger';
+import { startAzureEdge } from './azure-edge';
+
+/**
+ * `node dist/smtp-edge/main.js`: the SMTP edge container of the Azure shape
+ * (see Dockerfile). Settings as for the Functions app; a bad one exits 2, named.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig({ ...process.env, NIMBUS_MODE: 'azure' });
+  const logger = createLogger(config.NIMBUS_LOG_LEVEL, 'nimbus-edge');
+  const edge = await startAzureEdge(config, logger);
+  logger.info({ host: config.NIMBUS_SMTP_HOST, port: edge.port }, 'SMTP edge listening');
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing open sessions');
+    edge.stop().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((err) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(err.message + '\n');
+    process.exit(2);
+  }
+  process.stderr.write(`SMTP edge failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
