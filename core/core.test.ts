@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { CachedDirectory } from './directory';
 import { ERROR_TABLE, MailError, toMailError } from './errors';
 import { isId, newId } from './ids';
 import { receivedHeader } from './received';
@@ -121,5 +122,36 @@ describe('failure limiter', () => {
     expect(limiter.blockedFor('a', 1050)).toBe(50);
     limiter.reset('a');
     expect(limiter.blockedFor('a', 1050)).toBe(0);
+  });
+});
+
+describe('CachedDirectory', () => {
+  it('asks the store once per address within the TTL, again after it, and never remembers a failure', async () => {
+    let now = 1000;
+    let calls = 0;
+    let fail = false;
+    const inner = {
+      async resolveAddress(a: string) {
+        calls++;
+        if (fail) throw new Error('store down');
+        return a === 'u@example.com' ? { userId: 'u1' } : null;
+      },
+      async getDomain(name: string) {
+        return name === 'example.com' ? { name, createdAt: 0 } : null;
+      },
+    };
+    const dir = new CachedDirectory(inner, 30_000, 100, () => now);
+    expect(await dir.resolveAddress('U@Example.com')).toEqual({ userId: 'u1' });
+    expect(await dir.resolveAddress('u@example.com')).toEqual({ userId: 'u1' });
+    expect(await dir.resolveAddress('nobody@example.com')).toBeNull();
+    expect(await dir.resolveAddress('nobody@example.com')).toBeNull();
+    expect(calls).toBe(2);
+    now += 30_001;
+    fail = true;
+    await expect(dir.resolveAddress('u@example.com')).rejects.toThrow('store down');
+    fail = false;
+    expect(await dir.resolveAddress('u@example.com')).toEqual({ userId: 'u1' }); // the failure was not cached
+    expect(calls).toBe(4);
+    expect(await dir.getDomain('EXAMPLE.com')).toMatchObject({ name: 'example.com' });
   });
 });

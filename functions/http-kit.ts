@@ -47,9 +47,15 @@ export function errorResponse(err: unknown, app: AppContext, ctx: InvocationCont
   return json(500, { error: 'Internal error', code: 'Internal' });
 }
 
-/** The client's address: the host puts it in x-forwarded-for (the local host overwrites what a client sent). */
+/**
+ * The client's address: the host puts it in x-forwarded-for (the local host
+ * overwrites what a client sent; Azure's front end appends the address it saw, as
+ * "ip:port" for IPv4, so the last entry is the one no client can forge).
+ */
 export function clientIp(req: HttpRequest): string {
-  return (req.headers.get('x-forwarded-for') ?? '').split(',')[0].trim() || 'unknown';
+  const last = (req.headers.get('x-forwarded-for') ?? '').split(',').pop()!.trim();
+  const v4WithPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(last);
+  return (v4WithPort ? v4WithPort[1] : last.replace(/^\[(.*)\]:\d+$/, '$1')) || 'unknown';
 }
 
 export function bearerToken(req: HttpRequest): string | null {

@@ -17,6 +17,8 @@ export interface AzureStack {
   bus: FakeServiceBus;
   /** Azure-mode settings pointing at the stand-ins; a fresh database and container per call. */
   config(env?: Record<string, string>): Config;
+  /** The same, as environment variables. */
+  env(env?: Record<string, string>): Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -24,29 +26,31 @@ let counter = 0;
 
 export async function startAzureStack(): Promise<AzureStack> {
   const [cosmos, azurite, bus] = await Promise.all([startCosmosEmulator(), startAzurite(), startFakeServiceBus()]);
+  const settings = (env: Record<string, string> = {}): Record<string, string> => {
+    counter++;
+    return {
+      NIMBUS_MODE: 'azure',
+      NIMBUS_COSMOS_ENDPOINT: cosmos.endpoint,
+      NIMBUS_COSMOS_KEY: cosmos.key,
+      NIMBUS_COSMOS_DATABASE: `azure-test-${process.pid}-${counter}`,
+      NIMBUS_BLOB_CONNECTION_STRING: azurite.connectionString,
+      NIMBUS_BLOB_CONTAINER: `mail-${process.pid}-${counter}`,
+      NIMBUS_SERVICEBUS_CONNECTION: bus.connectionString,
+      NIMBUS_SERVICEBUS_QUEUE: 'inbound',
+      NIMBUS_JWT_SECRET: 'test-secret-test-secret-test-secret-0123',
+      NIMBUS_SMTP_HOST: '127.0.0.1',
+      NIMBUS_SMTP_PORT: '0',
+      NIMBUS_HOSTNAME: 'mx.test',
+      NIMBUS_LOG_LEVEL: 'silent',
+      ...env,
+    };
+  };
   return {
     cosmos,
     azurite,
     bus,
-    config(env = {}) {
-      counter++;
-      return loadConfig({
-        NIMBUS_MODE: 'azure',
-        NIMBUS_COSMOS_ENDPOINT: cosmos.endpoint,
-        NIMBUS_COSMOS_KEY: cosmos.key,
-        NIMBUS_COSMOS_DATABASE: `azure-test-${process.pid}-${counter}`,
-        NIMBUS_BLOB_CONNECTION_STRING: azurite.connectionString,
-        NIMBUS_BLOB_CONTAINER: `mail-${process.pid}-${counter}`,
-        NIMBUS_SERVICEBUS_CONNECTION: bus.connectionString,
-        NIMBUS_SERVICEBUS_QUEUE: 'inbound',
-        NIMBUS_JWT_SECRET: 'test-secret-test-secret-test-secret-0123',
-        NIMBUS_SMTP_HOST: '127.0.0.1',
-        NIMBUS_SMTP_PORT: '0',
-        NIMBUS_HOSTNAME: 'mx.test',
-        NIMBUS_LOG_LEVEL: 'silent',
-        ...env,
-      });
-    },
+    config: (env) => loadConfig(settings(env)),
+    env: settings,
     async stop() {
       await Promise.all([cosmos.stop(), azurite.stop(), bus.stop()]);
     },

@@ -1,3 +1,7 @@
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AzureBlobStore } from '../adapters/azure/azure-blob-store';
@@ -303,3 +307,51 @@ async function simulateServiceBus(registry: RecordingRegistry, messages: Array<{
   await Promise.all(Array.from({ length: opts.concurrency }, worker));
   return { deliveries, completed, deadLettered };
 }
+
+describe('the edge container', () => {
+  it('runs from exactly the files smtp-edge/Dockerfile copies: accepts mail, answers its healthcheck, stops on SIGTERM', async () => {
+    // no Docker engine here: lay out the final stage's files as the Dockerfile copies them and run them
+    const root = resolve(__dirname, '..');
+    const dockerfile = readFileSync(join(root, 'smtp-edge', 'Dockerfile'), 'utf8');
+    const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    expect(dockerfile.match(/^FROM /gm)!.length).toBeGreaterThanOrEqual(2); // multi-stage
+    expect(finalStage).toMatch(/^USER node$/m); // not root
+    expect(finalStage).toMatch(/^HEALTHCHECK .*dist\/smtp-edge\/healthcheck\.js/m);
+    const copies = [...finalStage.matchAll(/^COPY --from=build \/src\/(\S+) \.\/(\S+)$/gm)].map((m) => [m[1], m[2]]);
+    expect(copies.length).toBeGreaterThan(3);
+    const app = mkdtempSync(join(tmpdir(), 'nimbus-edge-image-'));
+    for (const [from, to] of copies) cpSync(join(root, from), join(app, to), { recursive: true });
+    symlinkSync(join(root, 'node_modules'), join(app, 'node_modules'));
+    const env = stack.env({ NIMBUS_LOG_LEVEL: 'info', NIMBUS_MODE: 'azure' });
+    const child = spawn(process.execPath, ['dist/smtp-edge/main.js'], { cwd: app, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let output = '';
+      child.stderr.on('data', (c) => (output += c));
+      const port = await new Promise<number>((resolvePort, reject) => {
+        child.stdout.on('data', (c) => {
+          output += c;
+          const m = /"port":(\d+)[^\n]*SMTP edge listening|SMTP edge listening[^\n]*"port":(\d+)/.exec(output);
+          if (m) resolvePort(Number(m[1] ?? m[2]));
+        });
+        child.once('exit', (code) => reject(new Error(`edge exited ${code}: ${output}`)));
+      });
+      const store = new CosmosMailStore({ endpoint: stack.cosmos.endpoint, key: stack.cosmos.key, database: env.NIMBUS_COSMOS_DATABASE });
+      await store.setup({ domain: 'example.com', email: 'admin@example.com', name: 'Admin', passwordHash: 'x' });
+      await store.close();
+      const before = stack.bus.messages.length;
+      const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
+      expect((await transport.sendMail({ from: 'a@sender.test', to: 'admin@example.com', subject: 'from the image', text: 'hi' })).response).toMatch(/^250 /);
+      expect(stack.bus.messages.length).toBe(before + 1);
+      const health = await new Promise<number | null>((done) => spawn(process.execPath, ['dist/smtp-edge/healthcheck.js'], { cwd: app, env: { NIMBUS_SMTP_PORT: String(port) } }).once('exit', done));
+      expect(health).toBe(0);
+      const exited = new Promise<number | null>((done) => child.once('exit', done));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      const unhealthy = await new Promise<number | null>((done) => spawn(process.execPath, ['dist/smtp-edge/healthcheck.js'], { cwd: app, env: { NIMBUS_SMTP_PORT: String(port) } }).once('exit', done));
+      expect(unhealthy).toBe(1);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      rmSync(app, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HttpRequest } from '@azure/functions';
+import { clientIp } from '../functions/http-kit';
 import { INBOUND_TRIGGER } from '../functions/inbound-trigger';
 import { registerFunctions } from '../functions/register';
 import { RecordingRegistry } from './azure-helpers';
@@ -54,6 +56,14 @@ describe('the Functions app', () => {
     for (const fn of registry.httpFunctions.values()) expect(fn.authLevel).toBe('anonymous');
     expect([...registry.serviceBusFunctions.keys()]).toEqual([INBOUND_TRIGGER.name]);
     expect(registry.serviceBusFunctions.get(INBOUND_TRIGGER.name)).toMatchObject({ connection: 'NIMBUS_SERVICEBUS_CONNECTION', queueName: '%NIMBUS_SERVICEBUS_QUEUE%', cardinality: 'one' });
+  });
+
+  it('the client address for login limits is the last X-Forwarded-For entry (the one Azure appends), port dropped', () => {
+    const ip = (xff: string) => clientIp(new HttpRequest({ method: 'GET', url: 'http://x/api/health', headers: { 'x-forwarded-for': xff } }));
+    expect(ip('203.0.113.9, 198.51.100.7:51234')).toBe('198.51.100.7'); // a forged first entry is ignored
+    expect(ip('198.51.100.7')).toBe('198.51.100.7');
+    expect(ip('[2001:db8::1]:443')).toBe('2001:db8::1');
+    expect(ip('')).toBe('unknown');
   });
 
   it('what publish deploys: package.json main is the built entry, host.json has the extension bundle, .funcignore keeps sources and tests out', () => {

@@ -1,0 +1,167 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { AzureBlobStore } from '../adapters/azure/azure-blob-store';
+import { CosmosMailStore } from '../adapters/azure/cosmos-mail-store';
+import { COSMOS_EMULATOR_KEY, startAzurite } from '../adapters/azure/emulators';
+import { EmbeddedDb } from '../adapters/embedded/sqlite';
+import { SqliteMailStore } from '../adapters/embedded/sqlite-mail-store';
+import type { MailStore, NewMessage } from '../core/ports';
+import { percentile } from './smtp-load';
+
+/**
+ * The Azure adapters against the local emulators, with the SQLite store doing the
+ * same work in the same run as the baseline. These are EMULATOR figures:
+ * @vercel/cosmosdb-server is an in-memory JavaScript imitation without real indexes
+ * (its queries scan), and azurite keeps blobs in memory; neither says what Cosmos DB
+ * or Blob Storage would do. They show what the adapters cost per call and that the
+ * paths work at volume, and they catch regressions.
+ */
+
+/** The Cosmos emulator in a child process, so it does not share this process's event loop. */
+async function startCosmosChild(): Promise<{ endpoint: string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['-e', "require('@vercel/cosmosdb-server').createHttpServer().listen(0, '127.0.0.1', function () { console.log('port ' + this.address().port) })"], {
+    cwd: join(__dirname, '..', '..'),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on('data', (c) => {
+      out += c;
+      const m = /port (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`cosmos emulator exited ${code}`)));
+  });
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    async stop() {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
+
+function seedItems(userId: string, mailboxId: string, from: number, to: number): NewMessage[] {
+  const items: NewMessage[] = [];
+  for (let i = from; i < to; i++) {
+    items.push({
+      userId,
+      mailboxId,
+      inboundId: `seed-${i}`,
+      rawBlobKey: `raw/seed-${i}.eml`,
+      size: 4096,
+      receivedAt: 1_700_000_000_000 + i * 1000,
+      summary: {
+        from: { address: `sender${i % 50}@example.net`, name: `Sender ${i % 50}` },
+        to: [{ address: 'admin@example.com', name: 'Bench' }],
+        cc: [],
+        subject: `Quarterly report number ${i}${i % 100 === 0 ? ' zanzibar' : ''}`,
+        date: 1_700_000_000_000 + i * 1000,
+        messageId: `<seed-${i}@example.net>`,
+        attachments: [],
+        snippet: 'The numbers for this quarter are attached',
+        searchText: 'The numbers for this quarter are attached, with the budget and the travel plan.',
+      },
+      auth: null,
+    });
+  }
+  return items;
+}
+
+async function timed(n: number, fn: () => Promise<unknown>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return out;
+}
+
+interface StoreFigures {
+  filingPerSec: number;
+  firstPage: { p50: number; p99: number };
+  tenthPage: { p50: number; p99: number };
+  search: { p50: number; p99: number };
+}
+
+/** Files `count` messages in batches of 20 (the worker's batch), then times listing and search. */
+async function storeFigures(store: MailStore, count: number, samples: number): Promise<StoreFigures> {
+  const user = await store.setup({ domain: 'example.com', email: 'admin@example.com', name: 'Bench', passwordHash: 'x' });
+  const inbox = (await store.findMailboxBySpecialUse(user.id, 'inbox'))!;
+  const t0 = Date.now();
+  const batches: Promise<unknown>[] = [];
+  for (let start = 0; start < count; start += 20) {
+    batches.push(store.fileMessages(seedItems(user.id, inbox.id, start, Math.min(count, start + 20))));
+    if (batches.length >= 8) await Promise.all(batches.splice(0)); // 8 batches in flight, as 8 trigger invocations
+  }
+  await Promise.all(batches);
+  const filingPerSec = count / ((Date.now() - t0) / 1000);
+  const first = await timed(samples, () => store.listMessages(user.id, { mailboxId: inbox.id, limit: 50 }));
+  let cursor: string | null = null;
+  for (let i = 0; i < 9; i++) cursor = (await store.listMessages(user.id, { mailboxId: inbox.id, limit: 50, cursor })).nextCursor;
+  const tenth = await timed(samples, () => store.listMessages(user.id, { mailboxId: inbox.id, limit: 50, cursor }));
+  const search = await timed(samples, () => store.listMessages(user.id, { mailboxId: null, limit: 50, q: 'zanzibar' }));
+  const p = (xs: number[]) => ({ p50: percentile(xs, 50), p99: percentile(xs, 99) });
+  return { filingPerSec, firstPage: p(first), tenthPage: p(tenth), search: p(search) };
+}
+
+export async function azureBench(count: number, write: (line: string) => void): Promise<Record<string, unknown>> {
+  const fmt = (n: number, d = 1) => n.toFixed(d);
+  const line = (name: string, f: StoreFigures) =>
+    `  ${name.padEnd(28)} filing ${fmt(f.filingPerSec, 0).padStart(6)} msg/s   first page p50 ${fmt(f.firstPage.p50)} / p99 ${fmt(f.firstPage.p99)} ms   ` +
+    `10th page p50 ${fmt(f.tenthPage.p50)} / p99 ${fmt(f.tenthPage.p99)} ms   search p50 ${fmt(f.search.p50)} / p99 ${fmt(f.search.p99)} ms\n`;
+  const samples = 30;
+
+  const dir = mkdtempSync(join(tmpdir(), 'nimbus-azure-bench-'));
+  const db = new EmbeddedDb(join(dir, 'nimbus.db'));
+  const sqlite = await storeFigures(new SqliteMailStore(db), count, samples);
+  await db.close();
+  rmSync(dir, { recursive: true, force: true });
+  write(line('SQLite (baseline)', sqlite));
+
+  const emulator = await startCosmosChild();
+  let cosmos: StoreFigures;
+  try {
+    const store = new CosmosMailStore({ endpoint: emulator.endpoint, key: COSMOS_EMULATOR_KEY, database: 'bench' });
+    cosmos = await storeFigures(store, count, samples);
+    await store.close();
+  } finally {
+    await emulator.stop();
+  }
+  write(line('Cosmos DB EMULATOR', cosmos));
+  write(`  ratio emulator/SQLite: filing ${fmt(cosmos.filingPerSec / sqlite.filingPerSec, 2)}x the rate, first page ${fmt(cosmos.firstPage.p50 / sqlite.firstPage.p50, 0)}x the time\n`);
+
+  // Blob Storage: a 25 MB message up and down as streams; this process's RSS says whether it was held whole
+  const azurite = await startAzurite();
+  let blob: Record<string, number>;
+  try {
+    const blobs = new AzureBlobStore({ connectionString: azurite.connectionString, container: 'bench' });
+    await blobs.put('warm', Buffer.from('warm'));
+    global.gc?.();
+    const rss0 = process.memoryUsage().rss;
+    let peak = rss0;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
+    const size = 25 * 1024 * 1024;
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    const t0 = Date.now();
+    await blobs.put('raw/25mb.eml', Readable.from((function* () {
+      for (let sent = 0; sent < size; sent += chunk.length) yield chunk;
+    })()));
+    const up = (Date.now() - t0) / 1000;
+    const t1 = Date.now();
+    let got = 0;
+    for await (const c of (await blobs.get('raw/25mb.eml'))!) got += (c as Buffer).length;
+    const down = (Date.now() - t1) / 1000;
+    clearInterval(sampler);
+    blob = { upSeconds: up, downSeconds: down, rssDeltaMb: (peak - rss0) / 1024 / 1024, bytes: got };
+  } finally {
+    await azurite.stop();
+  }
+  write(`  Blob Storage EMULATOR (azurite): 25 MB put ${fmt(blob.upSeconds, 2)} s, get ${fmt(blob.downSeconds, 2)} s (${blob.bytes === 25 * 1024 * 1024 ? 'bytes match' : 'SIZE MISMATCH'}); this process's RSS +${fmt(blob.rssDeltaMb, 0)} MB at peak (4 MB blocks, 2 in flight)\n`);
+  return { count, sqlite, cosmosEmulator: cosmos, blobEmulator: blob };
+}
