@@ -131,6 +131,11 @@ describe('Azure shape end to end (edge → Blob + Service Bus → trigger → Co
     expect(boxes.json.items ?? boxes.json).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'Inbox', total: 1, unread: 1 })]));
   });
 
+  it('GET /api/health reports Cosmos DB, Blob Storage and Service Bus ready', async () => {
+    const health = await shape.registry.call('health', { method: 'GET' });
+    expect(health).toMatchObject({ status: 200, json: { status: 'ok', checks: { store: 'ok', blobs: 'ok', queue: 'ok' } } });
+  });
+
   it('a redelivered queue message files nothing twice', async () => {
     const before = await inbox(shape);
     const last = stack.bus.messages[stack.bus.messages.length - 1];
@@ -180,6 +185,8 @@ describe('Azure shape faults', () => {
       proxy.decide = () => ({ status: 503 });
       const replies = await rawSmtp(shape.edgePort, ['EHLO client.test\r\n', 'MAIL FROM:<a@sender.test>\r\n', 'RCPT TO:<admin@example.com>\r\n', 'QUIT\r\n'], 5, 30_000);
       expect(replies[3]).toMatch(/^451 4\.3\.0 /);
+      const health = await shape.registry.call('health', { method: 'GET' });
+      expect(health).toMatchObject({ status: 503, json: { status: 'degraded', checks: { store: 'unavailable', blobs: 'ok', queue: 'ok' } } });
       const me = await shape.registry.call('auth-me', { method: 'GET', token: shape.token });
       expect(me.status).toBe(503);
       expect(me.json).toEqual({ error: expect.any(String), code: 'TemporaryFailure' });

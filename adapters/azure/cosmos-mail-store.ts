@@ -212,6 +212,20 @@ export class CosmosMailStore implements MailStore {
     });
   }
 
+  /**
+   * Runs `fn` on pages of the user's documents matching `where` until none match:
+   * `fn` must make them stop matching (delete or move them). Bounded memory for any
+   * mailbox size, and no continuation to go stale while the set shrinks.
+   */
+  private async drain(userId: string, where: string, parameters: SqlParameter[], fn: (page: Array<MessageDoc & { _etag: string }>) => Promise<unknown>): Promise<void> {
+    const { mail } = await this.containers();
+    for (;;) {
+      const page = await this.query<MessageDoc & { _etag: string }>(mail, `SELECT TOP 100 * FROM c WHERE c.userId = @u AND ${where}`, [{ name: '@u', value: userId }, ...parameters], userId);
+      if (!page.length) return;
+      await fn(page);
+    }
+  }
+
   /** Creates a document; false when the id exists already. */
   private async createOnce(container: Container, doc: ItemDefinition): Promise<boolean> {
     return this.call('create', async () => {
@@ -366,12 +380,14 @@ export class CosmosMailStore implements MailStore {
     if (!user) throw new MailError('NotFound', 'User not found');
     const addresses = await this.query<AddressDoc>(directory, "SELECT * FROM c WHERE c.type = 'address' AND c.userId = @u", [{ name: '@u', value: userId }]);
     await this.parallel(addresses, (a) => this.remove(directory, a.id, a.id));
-    const messages = await this.query<MessageDoc>(mail, "SELECT * FROM c WHERE c.userId = @u AND c.type = 'message'", [{ name: '@u', value: userId }], userId);
-    const orphanedBlobKeys = await this.removeMessages(userId, messages, { count: false });
-    const rest = await this.query<{ id: string }>(mail, 'SELECT c.id FROM c WHERE c.userId = @u', [{ name: '@u', value: userId }], userId);
-    await this.parallel(rest, (d) => this.remove(mail, d.id, userId));
+    const orphaned: string[] = [];
+    // a page at a time: a mailbox of millions never sits in memory (each page is gone before the next query)
+    await this.drain(userId, "c.type = 'message'", [], async (page) => {
+      orphaned.push(...(await this.removeMessages(userId, page, { count: false })));
+    });
+    await this.drain(userId, 'true', [], (page) => this.parallel(page, (d) => this.remove(mail, d.id, userId)));
     await this.remove(directory, user.id, user.id);
-    return { orphanedBlobKeys };
+    return { orphanedBlobKeys: [...new Set(orphaned)] };
   }
 
   async addAlias(userId: string, address: string): Promise<void> {
@@ -470,10 +486,12 @@ export class CosmosMailStore implements MailStore {
     const doc = await this.mailboxDoc(userId, mailboxId);
     if (!doc) throw new MailError('NotFound', 'Mailbox not found');
     if (doc.specialUse) throw new MailError('SpecialMailbox');
-    const messages = await this.query<MessageDoc>(mail, "SELECT * FROM c WHERE c.userId = @u AND c.type = 'message' AND c.mailboxId = @m", [{ name: '@u', value: userId }, { name: '@m', value: mailboxId }], userId);
-    if (messages.length && !opts.moveToTrash) throw new MailError('MailboxNotEmpty', `Folder holds ${messages.length} messages; delete with moveToTrash=true to move them to Trash`);
+    const inFolder = "c.type = 'message' AND c.mailboxId = @m";
+    const folder = [{ name: '@m', value: mailboxId }];
+    const [count] = await this.query<number>(mail, `SELECT VALUE COUNT(1) FROM c WHERE c.userId = @u AND ${inFolder}`, [{ name: '@u', value: userId }, ...folder], userId);
+    if (count && !opts.moveToTrash) throw new MailError('MailboxNotEmpty', `Folder holds ${count} messages; delete with moveToTrash=true to move them to Trash`);
     const trash = await this.specialMailboxId(userId, 'trash');
-    await this.parallel(messages, (m) => this.patchMessage(m, { mailboxId: trash }));
+    await this.drain(userId, inFolder, folder, (page) => this.parallel(page, (m) => this.patchMessage(m, { mailboxId: trash })));
     await this.remove(mail, mailboxId, userId);
     await this.remove(mail, nameClaimKey(doc.name), userId);
   }

@@ -241,5 +241,25 @@ export function mailStoreContract(name: string, make: () => Promise<{ store: Mai
         await expect(store.deleteUser(v.id)).rejects.toMatchObject({ code: 'NotFound' });
       }),
     );
+  
+    it(
+      'large folders and users: moving 130 messages to Trash and deleting a user of 230 go past any page size',
+      withStore(async (store) => {
+        const u = await store.createUser({ email: 'u@example.com', name: 'U', passwordHash: 'h', role: 'user' });
+        const inbox = (await store.findMailboxBySpecialUse(u.id, 'inbox'))!;
+        const work = await store.createMailbox(u.id, 'Work');
+        const msg = (mailboxId: string, n: number): NewMessage => ({ userId: u.id, mailboxId, inboundId: `big-${n}`, rawBlobKey: `raw/big-${n}`, size: 1, receivedAt: n, summary: summary(`b${n}`), auth: null });
+        await store.fileMessages(Array.from({ length: 100 }, (_, i) => msg(inbox.id, i)));
+        await store.fileMessages(Array.from({ length: 130 }, (_, i) => msg(work.id, 100 + i)));
+        expect(await store.getMailbox(u.id, work.id)).toMatchObject({ total: 130, unread: 130 });
+        await expect(store.deleteMailbox(u.id, work.id, { moveToTrash: false })).rejects.toMatchObject({ code: 'MailboxNotEmpty' });
+        await store.deleteMailbox(u.id, work.id, { moveToTrash: true });
+        expect(await store.findMailboxBySpecialUse(u.id, 'trash')).toMatchObject({ total: 130, unread: 130 });
+        const { orphanedBlobKeys } = await store.deleteUser(u.id);
+        expect(orphanedBlobKeys.sort()).toEqual(Array.from({ length: 230 }, (_, i) => `raw/big-${i}`).sort());
+        expect(await store.listMailboxes(u.id)).toEqual([]);
+        expect(await store.getUserById(u.id)).toBeNull();
+      }),
+    );
   });
 }
