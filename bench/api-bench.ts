@@ -22,7 +22,7 @@ function sentence(seed: number, words: number): string {
   return out.trim();
 }
 
-async function timed(n: number, fn: () => Promise<void>): Promise<number[]> {
+export async function timed(n: number, fn: () => Promise<unknown>): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = process.hrtime.bigint();

@@ -10,6 +10,7 @@ import { COSMOS_EMULATOR_KEY, startAzurite } from '../adapters/azure/emulators';
 import { EmbeddedDb } from '../adapters/embedded/sqlite';
 import { SqliteMailStore } from '../adapters/embedded/sqlite-mail-store';
 import type { MailStore, NewMessage } from '../core/ports';
+import { timed } from './api-bench';
 import { percentile } from './smtp-load';
 
 /**
@@ -70,16 +71,6 @@ function seedItems(userId: string, mailboxId: string, from: number, to: number):
     });
   }
   return items;
-}
-
-async function timed(n: number, fn: () => Promise<unknown>): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  return out;
 }
 
 interface StoreFigures {

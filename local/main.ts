@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from '../core/config';
+import { stopOnSignals } from '../core/lifecycle';
 import { createLogger } from '../core/logger';
 import { startLocalHost } from './host';
 
@@ -28,21 +29,7 @@ async function main(): Promise<void> {
         `    -d '{"domain":"example.com","email":"admin@example.com","password":"change-me-please","name":"Admin"}'\n`,
     );
   }
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    host.stop().then(
-      () => process.exit(0),
-      (err) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  stopOnSignals(() => host.stop(), logger);
 }
 
 main().catch((err) => {

@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from '../core/config';
+import { stopOnSignals } from '../core/lifecycle';
 import { createLogger } from '../core/logger';
 import { startAzureEdge } from './azure-edge';
 
@@ -11,21 +12,7 @@ async function main(): Promise<void> {
   const logger = createLogger(config.NIMBUS_LOG_LEVEL, 'nimbus-edge');
   const edge = await startAzureEdge(config, logger);
   logger.info({ host: config.NIMBUS_SMTP_HOST, port: edge.port }, 'SMTP edge listening');
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down: finishing open sessions');
-    edge.stop().then(
-      () => process.exit(0),
-      (err) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  stopOnSignals(() => edge.stop(), logger, 'shutting down: finishing open sessions');
 }
 
 main().catch((err) => {

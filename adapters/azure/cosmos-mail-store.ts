@@ -89,19 +89,9 @@ interface MailboxDoc extends ItemDefinition {
   order: number;
 }
 
-interface MessageDoc extends ItemDefinition {
+interface MessageDoc extends ItemDefinition, StoredMessage {
   id: string;
   type: 'message';
-  userId: string;
-  mailboxId: string;
-  inboundId: string;
-  rawBlobKey: string;
-  size: number;
-  receivedAt: number;
-  seen: boolean;
-  flagged: boolean;
-  summary: MessageSummary;
-  auth: StoredMessage['auth'];
   /** Lower-cased, diacritic-free words for search (core/search.ts). */
   terms: string[];
   draft?: { fields: DraftFields; attachments: DraftAttachment[] };
