@@ -40,7 +40,7 @@ const settings = z.object({
   NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).default(5),
   NIMBUS_LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(20),
   NIMBUS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  // Azure shape (NIMBUS_MODE=azure); the first four are required there
+  // Azure shape (NIMBUS_MODE=azure): the endpoint, key and both connection strings are required there
   NIMBUS_COSMOS_ENDPOINT: z.url({ protocol: /^https?$/, error: 'an http(s) URL' }).optional(),
   NIMBUS_COSMOS_KEY: z.string().min(1).optional(),
   NIMBUS_COSMOS_DATABASE: z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, 'letters, digits, - and _').default('nimbus'),
@@ -66,7 +66,9 @@ export type Config = z.infer<typeof configSchema>;
 /** Every setting's name: the keys of local.settings.example.json. */
 export const SETTING_NAMES = Object.keys(settings.shape) as Array<keyof Config>;
 
-const SECRET_KEYS = new Set<keyof Config>(['NIMBUS_JWT_SECRET', 'NIMBUS_COSMOS_KEY', 'NIMBUS_BLOB_CONNECTION_STRING', 'NIMBUS_SERVICEBUS_CONNECTION']);
+/** Settings whose values are never printed or logged. */
+export const SECRET_SETTINGS: ReadonlyArray<keyof Config> = ['NIMBUS_JWT_SECRET', 'NIMBUS_COSMOS_KEY', 'NIMBUS_BLOB_CONNECTION_STRING', 'NIMBUS_SERVICEBUS_CONNECTION'];
+const SECRET_KEYS = new Set<keyof Config>(SECRET_SETTINGS);
 
 export class ConfigError extends Error {
   constructor(readonly problems: Array<{ variable: string; problem: string }>) {

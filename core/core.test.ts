@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CachedDirectory } from './directory';
+import { createLogger } from './logger';
 import { ERROR_TABLE, MailError, toMailError } from './errors';
 import { isId, newId } from './ids';
 import { receivedHeader } from './received';
@@ -153,5 +154,23 @@ describe('CachedDirectory', () => {
     expect(await dir.resolveAddress('u@example.com')).toEqual({ userId: 'u1' }); // the failure was not cached
     expect(calls).toBe(4);
     expect(await dir.getDomain('EXAMPLE.com')).toMatchObject({ name: 'example.com' });
+  });
+});
+
+describe('logger', () => {
+  it('redacts the Azure secrets and SDK request headers, whatever logs them', async () => {
+    const lines: string[] = [];
+    const logger = createLogger('info');
+    // pino writes to stdout through its stream; capture by swapping the write of this logger's stream
+    const stream = (logger as unknown as Record<symbol, { write(s: string): void }>)[Object.getOwnPropertySymbols(logger).find((s) => s.toString() === 'Symbol(pino.stream)')!];
+    const write = stream.write.bind(stream);
+    stream.write = (s: string) => void lines.push(s);
+    try {
+      logger.error({ config: { NIMBUS_COSMOS_KEY: 'cosmos-secret', NIMBUS_SERVICEBUS_CONNECTION: 'sb-secret' }, err: { message: 'x', request: { headers: { authorization: 'SharedKey acct:sig-secret' } } } }, 'failed');
+    } finally {
+      stream.write = write;
+    }
+    expect(lines.join('')).toContain('failed');
+    expect(lines.join('')).not.toMatch(/cosmos-secret|sb-secret|sig-secret/);
   });
 });

@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { SECRET_SETTINGS } from './config';
 
 export type Logger = pino.Logger;
 
@@ -8,7 +9,12 @@ export function createLogger(level: string, name = 'nimbus'): Logger {
     name,
     level,
     redact: {
-      paths: ['password', '*.password', 'passwordHash', '*.passwordHash', 'token', '*.token', 'authorization', '*.authorization', 'NIMBUS_JWT_SECRET', '*.NIMBUS_JWT_SECRET'],
+      paths: [
+        'password', '*.password', 'passwordHash', '*.passwordHash', 'token', '*.token', 'authorization', '*.authorization',
+        ...SECRET_SETTINGS.flatMap((name) => [name, `*.${name}`]),
+        // Azure SDK errors carry the request; its headers hold the signed authorization
+        'err.request.headers', 'err.response.request.headers', 'connectionString', '*.connectionString', 'key', '*.key',
+      ],
       censor: '[redacted]',
     },
   });
