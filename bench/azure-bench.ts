@@ -1,17 +1,17 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { AzureBlobStore } from '../adapters/azure/azure-blob-store';
 import { CosmosMailStore } from '../adapters/azure/cosmos-mail-store';
-import { COSMOS_EMULATOR_KEY, startAzurite } from '../adapters/azure/emulators';
+import { COSMOS_EMULATOR_KEY, startAzurite, startFakeServiceBus } from '../adapters/azure/emulators';
 import { EmbeddedDb } from '../adapters/embedded/sqlite';
 import { SqliteMailStore } from '../adapters/embedded/sqlite-mail-store';
 import type { MailStore, NewMessage } from '../core/ports';
 import { timed } from './api-bench';
-import { percentile } from './smtp-load';
+import { makeAttachmentMessage, makeMessage, percentile, runLoad } from './smtp-load';
 
 /**
  * The Azure adapters against the local emulators, with the SQLite store doing the
@@ -117,15 +117,21 @@ export async function azureBench(count: number, write: (line: string) => void): 
 
   const emulator = await startCosmosChild();
   let cosmos: StoreFigures;
+  let edge: Awaited<ReturnType<typeof edgeBigMessage>>;
   try {
     const store = new CosmosMailStore({ endpoint: emulator.endpoint, key: COSMOS_EMULATOR_KEY, database: 'bench' });
     cosmos = await storeFigures(store, count, samples);
     await store.close();
+    write(line('Cosmos DB EMULATOR', cosmos));
+    write(`  ratio emulator/SQLite: filing ${fmt(cosmos.filingPerSec / sqlite.filingPerSec, 2)}x the rate, first page ${fmt(cosmos.firstPage.p50 / sqlite.firstPage.p50, 0)}x the time\n`);
+    edge = await edgeBigMessage(emulator.endpoint);
   } finally {
     await emulator.stop();
   }
-  write(line('Cosmos DB EMULATOR', cosmos));
-  write(`  ratio emulator/SQLite: filing ${fmt(cosmos.filingPerSec / sqlite.filingPerSec, 2)}x the rate, first page ${fmt(cosmos.firstPage.p50 / sqlite.firstPage.p50, 0)}x the time\n`);
+  write(
+    `  edge container process (dist/smtp-edge/main.js) on the emulators, one 25 MB message: ` +
+      `${edge.map((e) => `${e.shape} ${e.response}, RSS ${fmt(e.beforeMb, 0)} MB before, peak ${fmt(e.peakMb, 0)} MB (+${fmt(e.peakMb - e.beforeMb, 0)} MB)`).join('; ')}\n`,
+  );
 
   // Blob Storage: a 25 MB message up and down as streams; this process's RSS says whether it was held whole
   const azurite = await startAzurite();
@@ -154,5 +160,70 @@ export async function azureBench(count: number, write: (line: string) => void): 
     await azurite.stop();
   }
   write(`  Blob Storage EMULATOR (azurite): 25 MB put ${fmt(blob.upSeconds, 2)} s, get ${fmt(blob.downSeconds, 2)} s (${blob.bytes === 25 * 1024 * 1024 ? 'bytes match' : 'SIZE MISMATCH'}); this process's RSS +${fmt(blob.rssDeltaMb, 0)} MB at peak (4 MB blocks, 2 in flight)\n`);
-  return { count, sqlite, cosmosEmulator: cosmos, blobEmulator: blob };
+  return { count, sqlite, cosmosEmulator: cosmos, blobEmulator: blob, edge25mb: edge };
+}
+
+function memMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/**
+ * The Azure edge as its container runs it (built entry, own process) against the
+ * Cosmos emulator, azurite and the test AMQP endpoint: the RSS cost of one 25 MB
+ * message streamed to Blob Storage, with a base64 attachment and with a text body.
+ */
+async function edgeBigMessage(cosmosEndpoint: string) {
+  const [azurite, bus] = await Promise.all([startAzurite(), startFakeServiceBus()]);
+  const database = `edge-bench-${Date.now()}`;
+  const store = new CosmosMailStore({ endpoint: cosmosEndpoint, key: COSMOS_EMULATOR_KEY, database });
+  await store.setup({ domain: 'example.com', email: 'admin@example.com', name: 'Bench', passwordHash: 'x' });
+  await store.close();
+  const child = spawn(process.execPath, [join(__dirname, '..', 'smtp-edge', 'main.js')], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      NIMBUS_COSMOS_ENDPOINT: cosmosEndpoint,
+      NIMBUS_COSMOS_KEY: COSMOS_EMULATOR_KEY,
+      NIMBUS_COSMOS_DATABASE: database,
+      NIMBUS_BLOB_CONNECTION_STRING: azurite.connectionString,
+      NIMBUS_SERVICEBUS_CONNECTION: bus.connectionString,
+      NIMBUS_JWT_SECRET: 'bench-secret-bench-secret-bench-secret-00',
+      NIMBUS_SMTP_PORT: '0',
+      NIMBUS_HOSTNAME: 'mx.bench',
+      NIMBUS_LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    let out = '';
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout!.on('data', (c) => {
+        out += c;
+        const m = /"port":(\d+)[^\n]*SMTP edge listening/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`edge exited ${code}: ${out}`)));
+    });
+    child.stdout!.resume();
+    const results: Array<{ shape: string; response: string; beforeMb: number; peakMb: number }> = [];
+    await runLoad({ port, total: 50, concurrency: 10, perConnection: 1, message: makeMessage(4096, 'warm'), rcpt: 'admin@example.com' });
+    const bytes = 25 * 1024 * 1024 - 64 * 1024;
+    for (const shape of ['attachment', 'text'] as const) {
+      await new Promise((r) => setTimeout(r, 300));
+      const beforeMb = memMb(child.pid!, 'VmRSS');
+      try {
+        writeFileSync(`/proc/${child.pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
+      } catch {
+        // older kernels: the peak then includes earlier work, which only overstates it
+      }
+      const message = shape === 'attachment' ? makeAttachmentMessage(bytes, 'big') : makeMessage(bytes, 'big');
+      const load = await runLoad({ port, total: 1, concurrency: 1, perConnection: 1, message, rcpt: 'admin@example.com' });
+      results.push({ shape, response: load.failures ? `FAILED: ${load.firstError}` : '250', beforeMb, peakMb: memMb(child.pid!, 'VmHWM') });
+    }
+    return results;
+  } finally {
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+    await Promise.all([azurite.stop(), bus.stop()]);
+  }
 }
