@@ -25,9 +25,11 @@ export async function decideRecipient(store: Directory, address: string, authent
 
 /**
  * The directory with a short memory, for an edge that reads it over the network
- * (Cosmos DB): each address and domain is looked up at most once per `ttlMs`.
- * Failed lookups are not remembered, so a fault is retried by the next RCPT.
- * A new user or alias is seen within `ttlMs`; so is a removed one.
+ * (Cosmos DB): a known address or a domain is looked up at most once per `ttlMs`.
+ * An unknown address is not remembered (a new user must not get 550 for a while;
+ * asking again is one point read), nor is a failed lookup (the next RCPT retries).
+ * A removed user or alias is still accepted for up to `ttlMs`; the filing step then
+ * finds no recipient and logs it.
  */
 export class CachedDirectory implements Directory {
   private readonly addresses = new Map<string, { until: number; value: Promise<{ userId: string } | null> }>();
@@ -41,23 +43,26 @@ export class CachedDirectory implements Directory {
   ) {}
 
   resolveAddress(address: string): Promise<{ userId: string } | null> {
-    return this.cached(this.addresses, normalizeAddress(address), (key) => this.inner.resolveAddress(key));
+    return this.cached(this.addresses, normalizeAddress(address), (key) => this.inner.resolveAddress(key), { keepNull: false });
   }
 
   getDomain(name: string): Promise<Domain | null> {
-    return this.cached(this.domains, name.toLowerCase(), (key) => this.inner.getDomain(key));
+    return this.cached(this.domains, name.toLowerCase(), (key) => this.inner.getDomain(key), { keepNull: true });
   }
 
-  private cached<V>(map: Map<string, { until: number; value: Promise<V> }>, key: string, load: (key: string) => Promise<V>): Promise<V> {
+  private cached<V>(map: Map<string, { until: number; value: Promise<V> }>, key: string, load: (key: string) => Promise<V>, opts: { keepNull: boolean }): Promise<V> {
     const now = this.now();
     const hit = map.get(key);
     if (hit && hit.until > now) return hit.value;
     if (map.size >= this.maxEntries) map.clear();
     const value = load(key);
     map.set(key, { until: now + this.ttlMs, value });
-    value.catch(() => {
+    const forget = () => {
       if (map.get(key)?.value === value) map.delete(key);
-    });
+    };
+    value.then((v) => {
+      if (v === null && !opts.keepNull) forget();
+    }, forget);
     return value;
   }
 }

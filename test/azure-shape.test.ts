@@ -148,6 +148,14 @@ describe('Azure shape end to end (edge → Blob + Service Bus → trigger → Co
     expect(replies[3]).toMatch(/^550 5\.1\.1 /);
     expect(replies[4]).toMatch(/^554 5\.7\.1 /);
   });
+
+  it('a user created through the API receives at once, although the edge refused the address a moment before', async () => {
+    const rcpt = (address: string) => rawSmtp(shape.edgePort, ['EHLO client.test\r\n', 'MAIL FROM:<a@sender.test>\r\n', `RCPT TO:<${address}>\r\n`, 'QUIT\r\n'], 5);
+    expect((await rcpt('newcomer@example.com'))[3]).toMatch(/^550 5\.1\.1 /);
+    const created = await shape.registry.call('auth-register', { method: 'POST', token: shape.token, body: { email: 'newcomer@example.com', password: 'a long enough password', name: 'New' } });
+    expect(created.status).toBe(201);
+    expect((await rcpt('newcomer@example.com'))[3]).toMatch(/^250 /);
+  });
 });
 
 describe('Azure shape faults', () => {

@@ -73,8 +73,11 @@ describe('the Functions app', () => {
     const hostJson = JSON.parse(readFileSync(resolve(root, 'host.json'), 'utf8'));
     expect(hostJson.version).toBe('2.0');
     expect(hostJson.extensionBundle.id).toBe('Microsoft.Azure.Functions.ExtensionBundle');
-    const ignored = readFileSync(resolve(root, '.funcignore'), 'utf8').split('\n').map((l) => l.trim());
-    for (const entry of ['*.ts', 'test/', 'data/', 'local.settings.json']) expect(ignored).toContain(entry);
+    expect(hostJson.extensions.http.routePrefix).toBe('api'); // the routes are registered without it, as the local host mounts them under /api
+    const ignored = readFileSync(resolve(root, '.funcignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    for (const entry of ['*.ts', '/test/', '/data/', '/local.settings.json']) expect(ignored).toContain(entry);
+    // a folder pattern without a leading / would match inside dist/ too and leave the built code out
+    for (const entry of ignored.filter((e) => e.endsWith('/'))) expect(entry.startsWith('/'), entry).toBe(true);
   });
 
   const run = (file: string, env: Record<string, string>) =>
