@@ -46,4 +46,15 @@ describe('config', () => {
     expect(err).toMatchObject({ code: 2 });
     expect(err!.stderr).toContain('NIMBUS_HTTP_PORT');
   });
+
+  it('npm start refuses NIMBUS_MODE=azure, saying where the Azure shape runs (exit 2)', async () => {
+    const main = resolve(__dirname, '..', 'dist', 'local', 'main.js');
+    const err = await promisify(execFile)(process.execPath, [main], { env: { ...process.env, NIMBUS_MODE: 'azure', NIMBUS_COSMOS_ENDPOINT: 'http://127.0.0.1:9', NIMBUS_COSMOS_KEY: 'k', NIMBUS_BLOB_CONNECTION_STRING: 'AccountName=a', NIMBUS_SERVICEBUS_CONNECTION: 'Endpoint=sb://x/', NIMBUS_JWT_SECRET: 'x'.repeat(40), NIMBUS_DATA_DIR: '/nonexistent/never-created' } }).then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(err).toMatchObject({ code: 2 });
+    expect(err!.stderr).toContain('NIMBUS_MODE');
+    expect(err!.stderr).toContain('func start');
+  });
 });

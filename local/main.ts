@@ -4,15 +4,9 @@ import { createLogger } from '../core/logger';
 import { startLocalHost } from './host';
 
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(err.message + '\n');
-      process.exit(2);
-    }
-    throw err;
+  const config = loadConfig();
+  if (config.NIMBUS_MODE === 'azure') {
+    throw new ConfigError([{ variable: 'NIMBUS_MODE', problem: '"azure" runs as the Functions app (func start) and the edge (node dist/smtp-edge/main.js); npm start is the local shape' }]);
   }
   const logger = createLogger(config.NIMBUS_LOG_LEVEL);
   const host = await startLocalHost(config, { logger });
@@ -33,6 +27,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(err.message + '\n');
+    process.exit(2);
+  }
   process.stderr.write(`Nimbus Mail failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });
