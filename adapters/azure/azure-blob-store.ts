@@ -1,4 +1,4 @@
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { BlobServiceClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
 import type { BlobStore } from '../../core/ports';
 import { statusOf } from './retry';
@@ -55,16 +55,15 @@ export class AzureBlobStore implements BlobStore {
       return { size: source.byteLength };
     }
     let size = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        done(null, chunk);
-      },
-    });
-    const input = source instanceof Uint8Array ? Readable.from([source]) : Readable.from(source, { objectMode: false });
-    input.on('error', (err) => counter.destroy(err));
-    input.pipe(counter);
-    await blob.uploadStream(counter, this.blockBytes, this.concurrency);
+    const chunks = source instanceof Uint8Array ? [source] : source;
+    async function* counted() {
+      for await (const chunk of chunks) {
+        size += chunk.byteLength;
+        yield chunk;
+      }
+    }
+    // a source that throws ends this stream with its error, and the block list is never committed
+    await blob.uploadStream(Readable.from(counted(), { objectMode: false }), this.blockBytes, this.concurrency);
     return { size };
   }
 
