@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EmbeddedBlobStore } from '../adapters/embedded/embedded-blob-store';
 import { PasswordPool } from '../adapters/password-pool';
@@ -12,7 +11,7 @@ import { createLogger, type Logger } from '../core/logger';
 import type { InboundQueueMessage } from '../core/types';
 import { createAppContext, type AppContext } from '../functions/app-context';
 import { routes } from '../functions/http/routes';
-import { createSmtpEdge, type SmtpEdge } from '../smtp-edge/server';
+import { createSmtpEdge, smtpEdgeOptions, type SmtpEdge } from '../smtp-edge/server';
 import { createHttpServer } from './http-server';
 import { InboundWorker } from './worker';
 
@@ -52,12 +51,7 @@ export async function startLocalHost(config: Config, opts: { logger?: Logger } =
   const queue = new SqliteQueue<InboundQueueMessage>(db, 'inbound', { maxDeliveries: config.NIMBUS_QUEUE_MAX_DELIVERIES, lockMs: config.NIMBUS_QUEUE_LOCK_MS });
   const passwords = new PasswordPool();
   const app = createAppContext(config, { store, blobs, queue, passwords, logger, jwtSecret: localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET) });
-  const hostname = config.NIMBUS_HOSTNAME ?? osHostname();
-
-  const edge = createSmtpEdge(
-    { directory: store, blobs, queue, logger },
-    { hostname, maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES, maxRecipients: config.NIMBUS_MAX_RECIPIENTS, maxClients: config.NIMBUS_SMTP_MAX_CLIENTS, maxConnectionsPerIp: config.NIMBUS_SMTP_MAX_CONNECTIONS_PER_IP, socketTimeoutMs: config.NIMBUS_SMTP_SOCKET_TIMEOUT_MS },
-  );
+  const edge = createSmtpEdge({ directory: store, blobs, queue, logger }, smtpEdgeOptions(config));
   // uploads may carry a whole message's worth of attachments, plus multipart framing
   const http = createHttpServer(app, routes, { maxBodyBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES, maxUploadBytes: config.NIMBUS_MAX_MESSAGE_BYTES + 1024 * 1024 });
   const worker = new InboundWorker(store, queue, logger.child({ component: 'worker' }));

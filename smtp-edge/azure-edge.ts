@@ -1,9 +1,8 @@
-import { hostname as osHostname } from 'node:os';
 import { createAzureAdapters } from '../adapters/azure/compose';
 import type { Config } from '../core/config';
 import { CachedDirectory } from '../core/directory';
 import type { Logger } from '../core/logger';
-import { createSmtpEdge, type SmtpEdge } from './server';
+import { createSmtpEdge, smtpEdgeOptions, type SmtpEdge } from './server';
 
 export interface AzureEdge {
   edge: SmtpEdge;
@@ -21,17 +20,7 @@ export interface AzureEdge {
 export async function startAzureEdge(config: Config, logger: Logger): Promise<AzureEdge> {
   const adapters = createAzureAdapters(config, logger);
   const directory = new CachedDirectory(adapters.store, config.NIMBUS_DIRECTORY_CACHE_MS);
-  const edge = createSmtpEdge(
-    { directory, blobs: adapters.blobs, queue: adapters.queue, logger },
-    {
-      hostname: config.NIMBUS_HOSTNAME ?? osHostname(),
-      maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES,
-      maxRecipients: config.NIMBUS_MAX_RECIPIENTS,
-      maxClients: config.NIMBUS_SMTP_MAX_CLIENTS,
-      maxConnectionsPerIp: config.NIMBUS_SMTP_MAX_CONNECTIONS_PER_IP,
-      socketTimeoutMs: config.NIMBUS_SMTP_SOCKET_TIMEOUT_MS,
-    },
-  );
+  const edge = createSmtpEdge({ directory, blobs: adapters.blobs, queue: adapters.queue, logger }, smtpEdgeOptions(config));
   const address = await edge.listen(config.NIMBUS_SMTP_PORT, config.NIMBUS_SMTP_HOST);
   return {
     edge,

@@ -1,5 +1,7 @@
 import { SMTPServer } from 'smtp-server';
 import type { AddressInfo } from 'node:net';
+import { hostname as osHostname } from 'node:os';
+import type { Config } from '../core/config';
 import type { Logger } from '../core/logger';
 import type { BlobStore, Directory, QueueSender } from '../core/ports';
 import type { InboundQueueMessage } from '../core/types';
@@ -17,6 +19,18 @@ export interface SmtpEdgeOptions {
   /** Open connections allowed per client address; 0 = no limit. */
   maxConnectionsPerIp: number;
   socketTimeoutMs: number;
+}
+
+/** The edge's options from the configuration (both hosts use this). */
+export function smtpEdgeOptions(config: Config): SmtpEdgeOptions {
+  return {
+    hostname: config.NIMBUS_HOSTNAME ?? osHostname(),
+    maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES,
+    maxRecipients: config.NIMBUS_MAX_RECIPIENTS,
+    maxClients: config.NIMBUS_SMTP_MAX_CLIENTS,
+    maxConnectionsPerIp: config.NIMBUS_SMTP_MAX_CONNECTIONS_PER_IP,
+    socketTimeoutMs: config.NIMBUS_SMTP_SOCKET_TIMEOUT_MS,
+  };
 }
 
 export interface SmtpEdge {
