@@ -36,8 +36,9 @@ const settings = z.object({
   NIMBUS_JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),
   NIMBUS_JWT_TTL_SECONDS: z.coerce.number().int().min(60).default(12 * 3600),
   NIMBUS_HTTP_MAX_BODY_BYTES: bytes.default(1024 * 1024),
-  /** Failed logins allowed in 15 minutes before 429: per account, and per client address. */
-  NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).default(5),
+  /** Failed password checks allowed in 15 minutes before 429: per (account, client address) (tight), per account from all addresses (looser), per client address. */
+  NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS: z.coerce.number().int().min(1).default(5),
+  NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).default(50),
   NIMBUS_LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(20),
   NIMBUS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Azure shape (NIMBUS_MODE=azure): the endpoint, key and both connection strings are required there

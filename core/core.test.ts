@@ -4,7 +4,7 @@ import { createLogger } from './logger';
 import { ERROR_TABLE, MailError, toMailError } from './errors';
 import { isId, newId } from './ids';
 import { receivedHeader } from './received';
-import { FailureLimiter } from './rate-limit';
+import { FailureLimiter, LoginGuard } from './rate-limit';
 import { createSummaryParser, isSingleTextBody, plainText, SUMMARY_LIMITS, TEXT_BODY_CAP, textBodyCap } from './mime';
 
 describe('error table', () => {
@@ -138,7 +138,7 @@ describe('CachedDirectory', () => {
         return a === 'u@example.com' ? { userId: 'u1' } : null;
       },
       async getDomain(name: string) {
-        return name === 'example.com' ? { name, createdAt: 0 } : null;
+        return name === 'example.com' ? { name, createdAt: 0, dkim: null } : null;
       },
     };
     const dir = new CachedDirectory(inner, 30_000, 100, () => now);
@@ -172,5 +172,32 @@ describe('logger', () => {
     }
     expect(lines.join('')).toContain('failed');
     expect(lines.join('')).not.toMatch(/cosmos-secret|sb-secret|sig-secret/);
+  });
+});
+
+describe('login guard', () => {
+  it('reserves an attempt before the check: parallel wrong guesses beyond the limit never reach it', async () => {
+    const guard = new LoginGuard({ perAccountAndAddress: 3, perAccount: 10, perAddress: 10, windowMs: 60_000 });
+    let checks = 0;
+    const slowWrong = async () => {
+      checks++;
+      await new Promise((r) => setTimeout(r, 20));
+      return false;
+    };
+    const outcomes = await Promise.allSettled(Array.from({ length: 20 }, () => guard.attempt('a@x.test', '192.0.2.1', slowWrong)));
+    expect(checks).toBe(3);
+    expect(outcomes.filter((o) => o.status === 'fulfilled' && o.value === 'wrong')).toHaveLength(3);
+    const refused = outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason);
+    expect(refused).toHaveLength(17);
+    expect(refused.every((e) => e.code === 'RateLimited' && e.details.retryAfterSeconds > 0)).toBe(true);
+  });
+
+  it('a right password clears the (account, address) failures; a failing check counts against nobody', async () => {
+    const guard = new LoginGuard({ perAccountAndAddress: 2, perAccount: 10, perAddress: 10, windowMs: 60_000 });
+    expect(await guard.attempt('a@x.test', 'ip', async () => false)).toBe('wrong');
+    expect(await guard.attempt('a@x.test', 'ip', async () => true)).toBe('ok');
+    await expect(guard.attempt('a@x.test', 'ip', async () => Promise.reject(new Error('thread died')))).rejects.toThrow('thread died');
+    expect(await guard.attempt('a@x.test', 'ip', async () => false)).toBe('wrong');
+    expect(await guard.attempt('a@x.test', 'ip', async () => true)).toBe('ok');
   });
 });

@@ -14,6 +14,8 @@ export function createLogger(level: string, name = 'nimbus'): Logger {
         ...SECRET_SETTINGS.flatMap((name) => [name, `*.${name}`]),
         // Azure SDK errors carry the request; its headers hold the signed authorization
         'err.request.headers', 'err.response.request.headers', 'connectionString', '*.connectionString', 'key', '*.key',
+        // a domain's DKIM private key, wherever a domain record is logged
+        'privateKeyPem', '*.privateKeyPem', '*.*.privateKeyPem',
       ],
       censor: '[redacted]',
     },

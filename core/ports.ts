@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { Domain, Draft, DraftAttachment, DraftFields, Mailbox, MessageSummary, Page, Role, StoredMessage, User, UserWithSecret } from './types';
+import type { DkimKey, Domain, Draft, DraftAttachment, DraftFields, Mailbox, MessageSummary, Page, Role, StoredMessage, User, UserWithSecret } from './types';
 
 /**
  * Records: users, domains, mailboxes, messages. Every adapter (SQLite, Cosmos DB)
@@ -14,6 +14,8 @@ export interface MailStore {
   createDomain(name: string): Promise<Domain>;
   getDomain(name: string): Promise<Domain | null>;
   listDomains(): Promise<Domain[]>;
+  /** Sets (or replaces) the domain's DKIM key; `NotFound` when the domain is not hosted. */
+  setDomainDkim(name: string, key: DkimKey): Promise<void>;
 
   /** Creates the user, its address and its default folders. `Conflict` when the address is taken. */
   createUser(input: { email: string; name: string; passwordHash: string; role: Role }): Promise<User>;

@@ -1,20 +1,29 @@
+import { MailError } from './errors';
+
 /**
  * Counts failures per key in a sliding window: once `max` failures fall inside
  * `windowMs`, the key is blocked until the oldest of them leaves the window.
- * In memory: one process's view (the Functions shape will need a shared store).
+ * Attempts still in progress (`reserve` without `settle` yet) count as failures,
+ * so many attempts started at once cannot all slip under the limit.
+ * In memory: one process's view (each Functions instance keeps its own).
  */
 export class FailureLimiter {
   private readonly failures = new Map<string, number[]>();
+  private readonly pending = new Map<string, number>();
 
   constructor(
-    private readonly max: number,
+    readonly max: number,
     private readonly windowMs: number,
   ) {}
 
   /** Milliseconds until `key` may try again; 0 when it may now. */
   blockedFor(key: string, now = Date.now()): number {
     const list = this.prune(key, now);
-    return list.length >= this.max ? list[0] + this.windowMs - now : 0;
+    const used = list.length + (this.pending.get(key) ?? 0);
+    if (used < this.max) return 0;
+    // all slots taken by attempts in progress: they settle within a second or so
+    if (list.length < this.max) return 1000;
+    return list[list.length - this.max] + this.windowMs - now;
   }
 
   fail(key: string, now = Date.now()): void {
@@ -22,6 +31,17 @@ export class FailureLimiter {
     list.push(now);
     this.failures.set(key, list);
     if (this.failures.size > 100_000) this.sweep(now);
+  }
+
+  /** An attempt starts: it counts against the limit until `release`. */
+  reserve(key: string): void {
+    this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
+  }
+
+  release(key: string): void {
+    const left = (this.pending.get(key) ?? 1) - 1;
+    if (left > 0) this.pending.set(key, left);
+    else this.pending.delete(key);
   }
 
   reset(key: string): void {
@@ -37,5 +57,69 @@ export class FailureLimiter {
 
   private sweep(now: number): void {
     for (const key of [...this.failures.keys()]) this.prune(key, now);
+  }
+}
+
+export interface LoginGuardLimits {
+  /** Failures per (account, client address): the tight limit an attacker meets first. */
+  perAccountAndAddress: number;
+  /** Failures per account from all addresses together: looser, slows a distributed guesser. */
+  perAccount: number;
+  /** Failures per client address across all accounts. */
+  perAddress: number;
+  windowMs: number;
+}
+
+export type PasswordCheckOutcome = 'ok' | 'wrong';
+
+/**
+ * Every password check (API login, password change, SMTP AUTH) goes through one
+ * guard. The attempt is reserved before the password is hashed, so N guesses sent
+ * at once meet the limit exactly as N guesses sent one after another would: at most
+ * the limit are checked, the rest are refused with `RateLimited` before any bcrypt.
+ *
+ * The tight limit is keyed by (account, client address), so an attacker elsewhere
+ * cannot lock the owner out of their usual address; the looser per-account limit
+ * still caps guesses spread over many addresses (and, once reached, does lock the
+ * account for everyone until the window passes: that is the trade-off).
+ */
+export class LoginGuard {
+  readonly accountAndAddress: FailureLimiter;
+  readonly account: FailureLimiter;
+  readonly address: FailureLimiter;
+
+  constructor(limits: LoginGuardLimits) {
+    this.accountAndAddress = new FailureLimiter(limits.perAccountAndAddress, limits.windowMs);
+    this.account = new FailureLimiter(limits.perAccount, limits.windowMs);
+    this.address = new FailureLimiter(limits.perAddress, limits.windowMs);
+  }
+
+  /**
+   * Runs `check` (the bcrypt comparison) unless a limit is reached; `RateLimited`
+   * (with `retryAfterSeconds`) when one is. A wrong password counts against all three
+   * keys; a right one clears the (account, address) failures.
+   */
+  async attempt(account: string, address: string, check: () => Promise<boolean>): Promise<PasswordCheckOutcome> {
+    const keys: Array<[FailureLimiter, string]> = [
+      [this.accountAndAddress, `${account.toLowerCase()}\u0000${address}`],
+      [this.account, account.toLowerCase()],
+      [this.address, address],
+    ];
+    // checked and reserved in one synchronous step: nothing can interleave between them
+    const waitMs = Math.max(...keys.map(([limiter, key]) => limiter.blockedFor(key)));
+    if (waitMs > 0) throw new MailError('RateLimited', undefined, { details: { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } });
+    for (const [limiter, key] of keys) limiter.reserve(key);
+    let ok: boolean | null = null; // null: the check itself failed (a fault is nobody's guess)
+    try {
+      ok = await check();
+    } finally {
+      const now = Date.now();
+      for (const [limiter, key] of keys) {
+        if (ok === false) limiter.fail(key, now);
+        limiter.release(key);
+      }
+      if (ok) keys[0][0].reset(keys[0][1]);
+    }
+    return ok ? 'ok' : 'wrong';
   }
 }

@@ -5,6 +5,19 @@ export type Role = 'admin' | 'user';
 export interface Domain {
   name: string;
   createdAt: number;
+  /** The key outbound mail from this domain is signed with; null until one is made. */
+  dkim: DkimKey | null;
+}
+
+/** A domain's DKIM key pair. The private half never leaves the server: no API answer and no log line holds it. */
+export interface DkimKey {
+  /** The DNS selector: the public key is published as TXT at `<selector>._domainkey.<domain>`. */
+  selector: string;
+  /** PKCS#8 PEM. */
+  privateKeyPem: string;
+  /** Base64 of the DER SubjectPublicKeyInfo: the `p=` of the DNS record. */
+  publicKey: string;
+  createdAt: number;
 }
 
 export interface User {

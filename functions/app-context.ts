@@ -1,6 +1,6 @@
 import { createTokenService, type PasswordHasher, type TokenService } from '../core/auth';
 import type { Config } from '../core/config';
-import { FailureLimiter } from '../core/rate-limit';
+import { LoginGuard } from '../core/rate-limit';
 import type { Logger } from '../core/logger';
 import type { BlobStore, MailStore, QueueSender } from '../core/ports';
 import type { InboundQueueMessage } from '../core/types';
@@ -17,8 +17,8 @@ export interface AppContext {
   passwords: PasswordHasher;
   logger: Logger;
   limits: { maxJsonBytes: number; maxAttachmentBytes: number; maxMessageBytes: number };
-  /** Failed logins per account and per client address (429 with Retry-After once over). */
-  loginFailures: { account: FailureLimiter; ip: FailureLimiter };
+  /** Every password check (login, password change, SMTP AUTH) goes through it: 429 with Retry-After once over. */
+  loginGuard: LoginGuard;
 }
 
 /** Assembles the context from adapters a host has chosen; the limits come from the config. */
@@ -31,9 +31,11 @@ export function createAppContext(
     ...adapters,
     tokens: createTokenService(jwtSecret, config.NIMBUS_JWT_TTL_SECONDS),
     limits: { maxJsonBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES, maxAttachmentBytes: config.NIMBUS_MAX_ATTACHMENT_BYTES, maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES },
-    loginFailures: {
-      account: new FailureLimiter(config.NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT, 15 * 60_000),
-      ip: new FailureLimiter(config.NIMBUS_LOGIN_MAX_FAILURES_PER_IP, 15 * 60_000),
-    },
+    loginGuard: new LoginGuard({
+      perAccountAndAddress: config.NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS,
+      perAccount: config.NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT,
+      perAddress: config.NIMBUS_LOGIN_MAX_FAILURES_PER_IP,
+      windowMs: 15 * 60_000,
+    }),
   };
 }

@@ -6,7 +6,7 @@ import { MailError } from '../../core/errors';
 import { deterministicId, newId } from '../../core/ids';
 import type { MailStore, MessageQuery, NewMessage } from '../../core/ports';
 import { queryWords, searchTerms } from '../../core/search';
-import { DEFAULT_MAILBOXES, type Domain, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserWithSecret } from '../../core/types';
+import { DEFAULT_MAILBOXES, type DkimKey, type Domain, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserWithSecret } from '../../core/types';
 import { DEFAULT_RETRY, type RetryOptions, statusOf, withRetry } from './retry';
 
 /**
@@ -75,6 +75,11 @@ interface DomainDoc extends ItemDefinition {
   type: 'domain';
   name: string;
   createdAt: number;
+  dkim?: DkimKey | null;
+}
+
+function toDomain(doc: DomainDoc): Domain {
+  return { name: doc.name, createdAt: doc.createdAt, dkim: doc.dkim ?? null };
 }
 
 interface MailboxDoc extends ItemDefinition {
@@ -278,19 +283,27 @@ export class CosmosMailStore implements MailStore {
     const { directory } = await this.containers();
     const doc: DomainDoc = { id: domainKey(name.toLowerCase()), type: 'domain', name: name.toLowerCase(), createdAt: Date.now() };
     if (!(await this.createOnce(directory, doc))) throw new MailError('Conflict', `Domain already exists: ${doc.name}`);
-    return { name: doc.name, createdAt: doc.createdAt };
+    return toDomain(doc);
   }
 
   async getDomain(name: string): Promise<Domain | null> {
     const { directory } = await this.containers();
     const doc = await this.read<DomainDoc>(directory, domainKey(name.toLowerCase()), domainKey(name.toLowerCase()));
-    return doc ? { name: doc.name, createdAt: doc.createdAt } : null;
+    return doc ? toDomain(doc) : null;
   }
 
   async listDomains(): Promise<Domain[]> {
     const { directory } = await this.containers();
     const docs = await this.query<DomainDoc>(directory, "SELECT * FROM c WHERE c.type = 'domain'", []);
-    return docs.map((d) => ({ name: d.name, createdAt: d.createdAt })).sort((a, b) => a.name.localeCompare(b.name));
+    return docs.map(toDomain).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async setDomainDkim(name: string, key: DkimKey): Promise<void> {
+    const { directory } = await this.containers();
+    const id = domainKey(name.toLowerCase());
+    const doc = await this.read<DomainDoc>(directory, id, id);
+    if (!doc) throw new MailError('NotFound', `Domain not found: ${name}`);
+    await this.call('setDomainDkim', () => directory.items.upsert<DomainDoc>({ ...doc, dkim: key }));
   }
 
   /** The address document is the uniqueness claim: it is written first and undone if the rest fails. */

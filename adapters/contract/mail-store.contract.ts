@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { generateDkimKey } from '../../core/dkim';
 import { MailError } from '../../core/errors';
 import type { MailStore, NewMessage } from '../../core/ports';
 import { withFresh } from './harness';
@@ -32,6 +33,21 @@ export function mailStoreContract(name: string, make: () => Promise<{ store: Mai
         expect(await store.getDomain('EXAMPLE.COM')).toMatchObject({ name: 'example.com' });
         await expect(store.setup({ domain: 'b.com', email: 'x@b.com', name: 'X', passwordHash: 'h' })).rejects.toMatchObject({ code: 'AlreadySetUp' });
         expect(await store.countUsers()).toBe(1);
+      }),
+    );
+
+    it(
+      'domains: created without a DKIM key; a key set is read back whole; setting one on an unknown domain is NotFound',
+      withStore(async (store) => {
+        const created = await store.createDomain('Keys.example');
+        expect(created).toMatchObject({ name: 'keys.example', dkim: null });
+        expect((await store.getDomain('keys.example'))?.dkim).toBeNull();
+        const key = await generateDkimKey(Date.UTC(2026, 10, 26));
+        expect(key.selector).toBe('nimbus20261126');
+        await store.setDomainDkim('KEYS.example', key);
+        expect((await store.getDomain('keys.example'))?.dkim).toEqual(key);
+        expect((await store.listDomains()).find((d) => d.name === 'keys.example')?.dkim).toEqual(key);
+        await expect(store.setDomainDkim('nowhere.example', key)).rejects.toMatchObject({ code: 'NotFound' });
       }),
     );
 

@@ -4,7 +4,7 @@ import { newId } from '../../core/ids';
 import { decodeCursor, encodeCursor } from '../../core/cursor';
 import { peopleOf } from '../../core/search';
 import type { MailStore, MessageQuery, NewMessage } from '../../core/ports';
-import { DEFAULT_MAILBOXES, type Domain, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserWithSecret } from '../../core/types';
+import { DEFAULT_MAILBOXES, type DkimKey, type Domain, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserWithSecret } from '../../core/types';
 import type { EmbeddedDb, Statements } from './sqlite';
 
 /** Applied in order, once each: only ever append (a data folder remembers how many it has). */
@@ -50,7 +50,19 @@ const MIGRATIONS = [
   `,
   // body text waiting to be indexed (see indexPendingBodies)
   `CREATE TABLE fts_pending (rowid INTEGER PRIMARY KEY, body TEXT NOT NULL);`,
+  // a domain's DKIM key pair (JSON of DkimKey), null until one is made
+  `ALTER TABLE domains ADD COLUMN dkim TEXT;`,
 ];
+
+interface DomainRow {
+  name: string;
+  created_at: number;
+  dkim: string | null;
+}
+
+function toDomain(row: DomainRow): Domain {
+  return { name: row.name, createdAt: row.created_at, dkim: row.dkim ? (JSON.parse(row.dkim) as DkimKey) : null };
+}
 
 /**
  * Indexes a message for search: subject, people and snippet at once (cheap), the
@@ -211,6 +223,10 @@ export const mailStoreWrites = {
     if (result.changes === 0) throw new MailError('Conflict', `Domain already exists: ${domain.name}`);
     return domain;
   },
+  'mail.setDomainDkim'(s: Statements, input: { name: string; key: DkimKey }): void {
+    const result = s.get('UPDATE domains SET dkim = ? WHERE name = ?').run(JSON.stringify(input.key), input.name);
+    if (result.changes === 0) throw new MailError('NotFound', `Domain not found: ${input.name}`);
+  },
   'mail.createUser'(s: Statements, input: NewUser): User {
     return insertUser(s, input);
   },
@@ -340,17 +356,21 @@ export class SqliteMailStore implements MailStore {
   }
 
   async createDomain(name: string): Promise<Domain> {
-    return this.edb.write('mail.createDomain', { name: name.toLowerCase(), createdAt: Date.now() });
+    return this.edb.write('mail.createDomain', { name: name.toLowerCase(), createdAt: Date.now(), dkim: null });
   }
 
   async getDomain(name: string): Promise<Domain | null> {
-    const row = this.edb.stmt('SELECT name, created_at FROM domains WHERE name = ?').get(name.toLowerCase()) as { name: string; created_at: number } | undefined;
-    return row ? { name: row.name, createdAt: row.created_at } : null;
+    const row = this.edb.stmt('SELECT name, created_at, dkim FROM domains WHERE name = ?').get(name.toLowerCase()) as DomainRow | undefined;
+    return row ? toDomain(row) : null;
   }
 
   async listDomains(): Promise<Domain[]> {
-    const rows = this.edb.stmt('SELECT name, created_at FROM domains ORDER BY name').all() as Array<{ name: string; created_at: number }>;
-    return rows.map((r) => ({ name: r.name, createdAt: r.created_at }));
+    const rows = this.edb.stmt('SELECT name, created_at, dkim FROM domains ORDER BY name').all() as DomainRow[];
+    return rows.map(toDomain);
+  }
+
+  async setDomainDkim(name: string, key: DkimKey): Promise<void> {
+    await this.edb.write('mail.setDomainDkim', { name: name.toLowerCase(), key });
   }
 
   async createUser(input: NewUser): Promise<User> {

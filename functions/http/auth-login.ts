@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MailError } from '../../core/errors';
+import type { UserWithSecret } from '../../core/types';
 import { clientIp, json, readJson, type RouteDef } from '../http-kit';
 
 const LoginBody = z.object({
@@ -18,18 +19,16 @@ export const authLogin: RouteDef = {
     const body = await readJson(req, LoginBody, app.limits.maxJsonBytes);
     const account = body.email.toLowerCase();
     const ip = clientIp(req);
-    // checked before the password: a blocked account or address learns nothing from trying
-    const waitMs = Math.max(app.loginFailures.account.blockedFor(account), app.loginFailures.ip.blockedFor(ip));
-    if (waitMs > 0) throw new MailError('RateLimited', undefined, { details: { retryAfterSeconds: Math.ceil(waitMs / 1000) } });
-    const found = await app.store.getUserByEmail(account);
-    const ok = found ? await app.passwords.verify(body.password, found.passwordHash) : await app.passwords.burn(body.password);
-    if (!found || !ok) {
-      app.loginFailures.account.fail(account);
-      app.loginFailures.ip.fail(ip);
-      throw new MailError('InvalidCredentials');
-    }
-    app.loginFailures.account.reset(account);
-    const { passwordHash: _secret, ...user } = found;
+    // the attempt is reserved before the lookup and the hash: a blocked account or address learns nothing from trying
+    const seen: { user: UserWithSecret | null } = { user: null };
+    const outcome = await app.loginGuard.attempt(account, ip, async () => {
+      seen.user = await app.store.getUserByEmail(account);
+      if (seen.user) return app.passwords.verify(body.password, seen.user.passwordHash);
+      await app.passwords.burn(body.password); // the same time as a wrong password: no one learns who exists
+      return false;
+    });
+    if (outcome !== 'ok' || !seen.user) throw new MailError('InvalidCredentials');
+    const { passwordHash: _secret, ...user } = seen.user;
     return json(200, { ...app.tokens.issue(user), user });
   },
 };
