@@ -188,6 +188,7 @@ async function edgeBigMessage(cosmosEndpoint: string) {
       NIMBUS_BLOB_CONNECTION_STRING: azurite.connectionString,
       NIMBUS_SERVICEBUS_CONNECTION: bus.connectionString,
       NIMBUS_JWT_SECRET: 'bench-secret-bench-secret-bench-secret-00',
+      NIMBUS_SETUP_TOKEN: 'bench-setup-token-0123',
       NIMBUS_SMTP_PORT: '0',
       NIMBUS_HOSTNAME: 'mx.bench',
       NIMBUS_LOG_LEVEL: 'info',

@@ -1,5 +1,6 @@
 import bcrypt from 'bcryptjs';
 import jwt from 'jsonwebtoken';
+import { randomBytes } from 'node:crypto';
 import { MailError } from './errors';
 import type { Role, User } from './types';
 
@@ -42,32 +43,48 @@ export interface TokenClaims {
   sub: string;
   email: string;
   role: Role;
+  /** The user's token version when issued: a password change raises it, so older tokens stop working. */
+  ver: number;
+  /** This token's id, for signing it out alone. */
+  jti: string;
+  /** Expiry, epoch seconds. */
+  exp: number;
+}
+
+/**
+ * Who is calling, once the token has been checked against the user record: the role
+ * and address are the record's (a token's claims are not trusted for them).
+ */
+export interface Principal extends TokenClaims {
+  user: User;
 }
 
 export interface TokenService {
-  issue(user: User): { token: string; expiresAt: string };
+  issue(user: User, tokenVersion: number): { token: string; expiresAt: string };
   verify(token: string): TokenClaims;
 }
 
 /** HS256 only: the algorithm is pinned on verify, so `alg: none` and RS/HS confusion are refused. */
 export function createTokenService(secret: string, ttlSeconds: number): TokenService {
   return {
-    issue(user) {
+    issue(user, tokenVersion) {
       const expiresAtSec = Math.floor(Date.now() / 1000) + ttlSeconds;
-      const token = jwt.sign({ email: user.email, role: user.role, exp: expiresAtSec }, secret, {
+      const token = jwt.sign({ email: user.email, role: user.role, ver: tokenVersion, exp: expiresAtSec }, secret, {
         algorithm: 'HS256',
         subject: user.id,
+        jwtid: randomBytes(12).toString('base64url'),
       });
       return { token, expiresAt: new Date(expiresAtSec * 1000).toISOString() };
     },
     verify(token) {
       try {
         const claims = jwt.verify(token, secret, { algorithms: ['HS256'] });
-        if (typeof claims !== 'object' || typeof claims.sub !== 'string' || typeof claims.email !== 'string') {
+        if (typeof claims !== 'object' || typeof claims.sub !== 'string' || typeof claims.email !== 'string' || typeof claims.exp !== 'number') {
           throw new Error('claims');
         }
         const role: Role = claims.role === 'admin' ? 'admin' : 'user';
-        return { sub: claims.sub, email: claims.email, role };
+        const ver = typeof claims.ver === 'number' ? claims.ver : 0;
+        return { sub: claims.sub, email: claims.email, role, ver, jti: typeof claims.jti === 'string' ? claims.jti : '', exp: claims.exp };
       } catch {
         throw new MailError('Unauthenticated', 'Invalid or expired token');
       }

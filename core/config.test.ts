@@ -23,6 +23,30 @@ describe('config', () => {
     }
   });
 
+  it('a bad value says what was typed and what is expected (secrets are not repeated)', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+    };
+    expect(problems({ NIMBUS_SMTP_PORT: 'abc' })).toEqual([{ variable: 'NIMBUS_SMTP_PORT', problem: '"abc" is not valid; expected a number' }]);
+    expect(problems({ NIMBUS_SMTP_PORT: '70000' })).toEqual([{ variable: 'NIMBUS_SMTP_PORT', problem: '"70000" is not valid; expected a number of at most 65535' }]);
+    expect(problems({ NIMBUS_LOG_LEVEL: 'loud' })[0].problem).toBe('"loud" is not valid; expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent"');
+    expect(problems({ NIMBUS_TRUSTED_NETWORKS: '10.0.0.0/8, my-office' })[0].problem).toContain('a comma-separated list of IP addresses or CIDR ranges');
+    expect(problems({ NIMBUS_JWT_SECRET: 'short-secret' })).toEqual([{ variable: 'NIMBUS_JWT_SECRET', problem: 'the value given is not valid; expected at least 32 characters' }]);
+    expect(problems({ NIMBUS_MODE: 'azure' }).map((p) => p.variable)).toContain('NIMBUS_SETUP_TOKEN');
+  });
+
+  it('address lists: CIDR ranges and addresses; "none" for an empty list; azurite\'s UseDevelopmentStorage=true is a blob connection string', () => {
+    expect(loadConfig({}).NIMBUS_TRUSTED_NETWORKS).toEqual(['127.0.0.0/8', '::1/128']);
+    expect(loadConfig({ NIMBUS_TRUSTED_NETWORKS: 'none' }).NIMBUS_TRUSTED_NETWORKS).toEqual([]);
+    expect(loadConfig({ NIMBUS_TRUSTED_PROXIES: '10.0.0.1, fd00::/8' }).NIMBUS_TRUSTED_PROXIES).toEqual(['10.0.0.1', 'fd00::/8']);
+    expect(loadConfig({ NIMBUS_BLOB_CONNECTION_STRING: 'UseDevelopmentStorage=true' }).NIMBUS_BLOB_CONNECTION_STRING).toBe('UseDevelopmentStorage=true');
+  });
+
   it('local.settings.example.json lists exactly the variables the config reads', () => {
     const example = JSON.parse(readFileSync(resolve(__dirname, '..', 'local.settings.example.json'), 'utf8')).Values as Record<string, string>;
     const names = Object.keys(example).filter((k) => k.startsWith('NIMBUS_')).sort();
@@ -49,7 +73,7 @@ describe('config', () => {
 
   it('npm start refuses NIMBUS_MODE=azure, saying where the Azure shape runs (exit 2)', async () => {
     const main = resolve(__dirname, '..', 'dist', 'local', 'main.js');
-    const err = await promisify(execFile)(process.execPath, [main], { env: { ...process.env, NIMBUS_MODE: 'azure', NIMBUS_COSMOS_ENDPOINT: 'http://127.0.0.1:9', NIMBUS_COSMOS_KEY: 'k', NIMBUS_BLOB_CONNECTION_STRING: 'AccountName=a', NIMBUS_SERVICEBUS_CONNECTION: 'Endpoint=sb://x/', NIMBUS_JWT_SECRET: 'x'.repeat(40), NIMBUS_DATA_DIR: '/nonexistent/never-created' } }).then(
+    const err = await promisify(execFile)(process.execPath, [main], { env: { ...process.env, NIMBUS_MODE: 'azure', NIMBUS_COSMOS_ENDPOINT: 'http://127.0.0.1:9', NIMBUS_COSMOS_KEY: 'k', NIMBUS_BLOB_CONNECTION_STRING: 'AccountName=a', NIMBUS_SERVICEBUS_CONNECTION: 'Endpoint=sb://x/', NIMBUS_JWT_SECRET: 'x'.repeat(40), NIMBUS_SETUP_TOKEN: 's'.repeat(20), NIMBUS_DATA_DIR: '/nonexistent/never-created' } }).then(
       () => null,
       (e: { code: number; stderr: string }) => e,
     );

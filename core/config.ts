@@ -10,6 +10,14 @@ const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' |
 
 const connectionString = (mustHave: RegExp, what: string) => z.string().regex(mustHave, `a connection string with ${what}`);
 
+/** One IPv4/IPv6 address or CIDR range (`10.0.0.0/8`, `::1/128`). */
+const CIDR = /^(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)(?:\/\d{1,3})?$/;
+/** A comma-separated list of addresses and CIDR ranges; `none` for none (an empty variable means the default). */
+const addressList = z
+  .string()
+  .transform((v) => (v.trim().toLowerCase() === 'none' ? [] : v.split(',').map((s) => s.trim()).filter(Boolean)))
+  .refine((list) => list.every((item) => CIDR.test(item)), 'a comma-separated list of IP addresses or CIDR ranges (10.0.0.0/8, ::1/128)');
+
 const settings = z.object({
   /** local: one process on SQLite and the data folder. azure: the Functions app and the SMTP edge container on Cosmos DB, Blob Storage and Service Bus. */
   NIMBUS_MODE: z.enum(['local', 'azure']).default('local'),
@@ -45,16 +53,27 @@ const settings = z.object({
   NIMBUS_COSMOS_ENDPOINT: z.url({ protocol: /^https?$/, error: 'an http(s) URL' }).optional(),
   NIMBUS_COSMOS_KEY: z.string().min(1).optional(),
   NIMBUS_COSMOS_DATABASE: z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, 'letters, digits, - and _').default('nimbus'),
-  NIMBUS_BLOB_CONNECTION_STRING: connectionString(/(AccountName=|BlobEndpoint=)/i, 'AccountName= or BlobEndpoint=').optional(),
+  /** `UseDevelopmentStorage=true` is azurite on this machine, as every Azure tool reads it. */
+  NIMBUS_BLOB_CONNECTION_STRING: connectionString(/(AccountName=|BlobEndpoint=|^UseDevelopmentStorage=true$)/i, 'AccountName= or BlobEndpoint= (or UseDevelopmentStorage=true)').optional(),
   NIMBUS_BLOB_CONTAINER: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'a container name: 3-63 lower-case letters, digits and single hyphens').default('mail'),
   /** Used by the edge's sender and by the Functions trigger binding (connection: 'NIMBUS_SERVICEBUS_CONNECTION'). */
   NIMBUS_SERVICEBUS_CONNECTION: connectionString(/Endpoint=sb:\/\//i, 'Endpoint=sb://').optional(),
   NIMBUS_SERVICEBUS_QUEUE: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,259}$/, 'a queue name').default('inbound'),
   /** How long the SMTP edge remembers a directory lookup (Azure shape). */
   NIMBUS_DIRECTORY_CACHE_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+  // hardening: who is trusted, who may set up, how long a client may take
+  /** First-run setup from anywhere needs this code (required in azure mode; locally a one-time code is printed at start). */
+  NIMBUS_SETUP_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  /** Reverse proxies whose X-Forwarded-For is believed (the client address is the last entry they did not add). */
+  NIMBUS_TRUSTED_PROXIES: addressList.default([]),
+  /** Clients exempt from the per-address SMTP connection limit, as Postfix exempts $mynetworks. */
+  NIMBUS_TRUSTED_NETWORKS: addressList.default(['127.0.0.0/8', '::1/128']),
+  /** How long an HTTP client may take to send its headers, and its whole request (body included). */
+  NIMBUS_HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(1000).default(10_000),
+  NIMBUS_HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
 });
 
-const REQUIRED_IN_AZURE = ['NIMBUS_COSMOS_ENDPOINT', 'NIMBUS_COSMOS_KEY', 'NIMBUS_BLOB_CONNECTION_STRING', 'NIMBUS_SERVICEBUS_CONNECTION', 'NIMBUS_JWT_SECRET'] as const;
+const REQUIRED_IN_AZURE = ['NIMBUS_COSMOS_ENDPOINT', 'NIMBUS_COSMOS_KEY', 'NIMBUS_BLOB_CONNECTION_STRING', 'NIMBUS_SERVICEBUS_CONNECTION', 'NIMBUS_JWT_SECRET', 'NIMBUS_SETUP_TOKEN'] as const;
 
 export const configSchema = settings.superRefine((config, ctx) => {
   if (config.NIMBUS_MODE !== 'azure') return;
@@ -68,7 +87,7 @@ export type Config = z.infer<typeof configSchema>;
 export const SETTING_NAMES = Object.keys(settings.shape) as Array<keyof Config>;
 
 /** Settings whose values are never printed or logged. */
-export const SECRET_SETTINGS: ReadonlyArray<keyof Config> = ['NIMBUS_JWT_SECRET', 'NIMBUS_COSMOS_KEY', 'NIMBUS_BLOB_CONNECTION_STRING', 'NIMBUS_SERVICEBUS_CONNECTION'];
+export const SECRET_SETTINGS: ReadonlyArray<keyof Config> = ['NIMBUS_JWT_SECRET', 'NIMBUS_COSMOS_KEY', 'NIMBUS_BLOB_CONNECTION_STRING', 'NIMBUS_SERVICEBUS_CONNECTION', 'NIMBUS_SETUP_TOKEN'];
 const SECRET_KEYS = new Set<keyof Config>(SECRET_SETTINGS);
 
 export class ConfigError extends Error {
@@ -88,10 +107,37 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) {
     throw new ConfigError(
-      parsed.error.issues.map((issue) => ({ variable: String(issue.path[0] ?? '?'), problem: issue.message })),
+      parsed.error.issues.map((issue) => {
+        const variable = String(issue.path[0] ?? '?');
+        return { variable, problem: describeProblem(issue, input[variable], SECRET_KEYS.has(variable as keyof Config)) };
+      }),
     );
   }
   return parsed.data;
+}
+
+/** What was typed (unless secret) and what is expected, in words: `"abc" is not a whole number from 0 to 65535`. */
+function describeProblem(issue: z.core.$ZodIssue, typed: string | undefined, secret: boolean): string {
+  let expected: string;
+  switch (issue.code) {
+    case 'invalid_type':
+      expected = issue.expected === 'number' ? 'a number' : `a ${issue.expected}`;
+      break;
+    case 'too_small':
+      expected = issue.origin === 'string' ? `at least ${issue.minimum} characters` : `a number of at least ${issue.minimum}`;
+      break;
+    case 'too_big':
+      expected = issue.origin === 'string' ? `at most ${issue.maximum} characters` : `a number of at most ${issue.maximum}`;
+      break;
+    case 'invalid_value':
+      expected = `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+      break;
+    default:
+      expected = issue.message;
+  }
+  if (issue.code === 'custom' && typed === undefined) return issue.message; // e.g. required in azure mode
+  if (typed === undefined) return `missing; expected ${expected}`;
+  return secret ? `the value given is not valid; expected ${expected}` : `${JSON.stringify(typed)} is not valid; expected ${expected}`;
 }
 
 /** The effective configuration with secrets masked, for `npm run config` and start-up logs. */

@@ -38,6 +38,10 @@ describe('Received header', () => {
     const h = receivedHeader({ envelope, byHost: 'mx.test', id: 'ID1', receivedAt: Date.UTC(2026, 10, 25, 18, 0, 0), tls: false });
     expect(h).toBe('Received: from client.test ([192.0.2.1])\r\n\tby mx.test (Nimbus Mail) with ESMTP id ID1\r\n\tfor <u@example.com>;\r\n\tWed, 25 Nov 2026 18:00:00 +0000\r\n');
   });
+  it('writes an IPv6 client as an RFC 5321 address literal [IPv6:...]', () => {
+    const h = receivedHeader({ envelope: { ...envelope, remoteAddress: '2001:db8::25', clientHostname: '[2001:db8::25]' }, byHost: 'mx.test', id: 'ID3', receivedAt: 0, tls: false });
+    expect(h).toContain('Received: from client.test ([IPv6:2001:db8::25])\r\n');
+  });
   it('cannot be broken by a hostile HELO (no CR/LF injection)', () => {
     const h = receivedHeader({ envelope: { ...envelope, helo: 'evil\r\nBcc: x@y.z', rcptTo: ['a@x', 'b@x'] }, byHost: 'mx.test', id: 'ID2', receivedAt: 0, tls: true });
     expect(h.split('\r\n')).toHaveLength(4); // three lines + trailing empty

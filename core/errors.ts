@@ -28,6 +28,8 @@ export const ERROR_TABLE = {
   MalformedJson: { smtp: 501, enhanced: '5.5.4', http: 400, transient: false, message: 'Request body is not valid JSON' },
   InvalidCursor: { smtp: 501, enhanced: '5.5.4', http: 400, transient: false, message: 'Invalid cursor' },
   AlreadySetUp: { smtp: 550, enhanced: '5.7.1', http: 409, transient: false, message: 'Setup has already been done' },
+  SetupNotAllowed: { smtp: 550, enhanced: '5.7.1', http: 403, transient: false, message: 'Setup is accepted only from this machine or with the setup code' },
+  LastAdmin: { smtp: 550, enhanced: '5.7.1', http: 409, transient: false, message: 'The last administrator cannot be deleted' },
   Conflict: { smtp: 550, enhanced: '5.7.1', http: 409, transient: false, message: 'Already exists' },
   MailboxNotEmpty: { smtp: 550, enhanced: '5.7.1', http: 409, transient: false, message: 'Folder is not empty' },
   SpecialMailbox: { smtp: 550, enhanced: '5.7.1', http: 403, transient: false, message: 'The standard folders cannot be renamed or deleted' },

@@ -4,8 +4,8 @@ import { SECRET_SETTINGS } from './config';
 export type Logger = pino.Logger;
 
 /** JSON logs on stdout. Secrets are redacted by path, whatever logs them. */
-export function createLogger(level: string, name = 'nimbus'): Logger {
-  return pino({
+export function createLogger(level: string, name = 'nimbus', destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
     name,
     level,
     redact: {
@@ -19,5 +19,6 @@ export function createLogger(level: string, name = 'nimbus'): Logger {
       ],
       censor: '[redacted]',
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

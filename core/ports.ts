@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { DkimKey, Domain, Draft, DraftAttachment, DraftFields, Mailbox, MessageSummary, Page, Role, StoredMessage, User, UserWithSecret } from './types';
+import type { DkimKey, Domain, Draft, DraftAttachment, DraftFields, Mailbox, MessageSummary, Page, Role, StoredMessage, User, UserSession, UserWithSecret } from './types';
 
 /**
  * Records: users, domains, mailboxes, messages. Every adapter (SQLite, Cosmos DB)
@@ -26,8 +26,16 @@ export interface MailStore {
 
   /** Every user with its alias addresses (the primary address is not among them). */
   listUsers(): Promise<Array<User & { aliases: string[] }>>;
-  setPasswordHash(userId: string, passwordHash: string): Promise<void>;
-  /** Removes the user, its folders, addresses and messages; returns the raw blob keys no one references any more. */
+  /** Sets the hash and revokes every token issued before (the token version goes up); returns the new version. */
+  setPasswordHash(userId: string, passwordHash: string): Promise<{ tokenVersion: number }>;
+  /** The user with what token checks need; null when the user does not exist. */
+  getUserSession(userId: string): Promise<UserSession | null>;
+  /** Signs one token out until it expires (`expiresAt`, epoch ms); expired entries are dropped. */
+  revokeToken(userId: string, tokenId: string, expiresAt: number): Promise<void>;
+  /**
+   * Removes the user, its folders, addresses and messages; returns the raw blob keys no one references any more.
+   * `LastAdmin` when the user is the only administrator left (also when two admins are deleted at once).
+   */
   deleteUser(userId: string): Promise<{ orphanedBlobKeys: string[] }>;
   /** `Conflict` when the address delivers to anyone already. */
   addAlias(userId: string, address: string): Promise<void>;

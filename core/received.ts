@@ -26,7 +26,9 @@ export function receivedHeader(input: {
   const helo = clean(envelope.helo || 'unknown');
   const rdns = clean(envelope.clientHostname || '');
   const ip = clean(envelope.remoteAddress || 'unknown').replace(/^::ffff:/, '');
-  const from = `from ${helo} (${rdns && rdns !== `[${ip}]` ? rdns + ' ' : ''}[${ip}])`;
+  // an address literal (RFC 5321 4.1.3): IPv6 carries its tag
+  const literal = ip.includes(':') ? `[IPv6:${ip}]` : `[${ip}]`;
+  const from = `from ${helo} (${rdns && rdns !== `[${ip}]` && rdns !== literal ? rdns + ' ' : ''}${literal})`;
   const forClause = envelope.rcptTo.length === 1 ? `\r\n\tfor <${clean(envelope.rcptTo[0])}>` : '';
   return `Received: ${from}\r\n\tby ${clean(input.byHost)} (Nimbus Mail) with ${protocol} id ${input.id}${forClause};\r\n\t${rfc5322Date(input.receivedAt)}\r\n`;
 }

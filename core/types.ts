@@ -31,6 +31,17 @@ export interface User {
 /** Only the store and the login path see the hash. */
 export interface UserWithSecret extends User {
   passwordHash: string;
+  tokenVersion: number;
+}
+
+/**
+ * What every authenticated request checks: the user still exists, its tokens were
+ * issued after the last password change (`tokenVersion`), and this token was not
+ * signed out (`revokedTokenIds`, only those not yet expired).
+ */
+export interface UserSession extends User {
+  tokenVersion: number;
+  revokedTokenIds: string[];
 }
 
 export type SpecialUse = 'inbox' | 'sent' | 'drafts' | 'junk' | 'trash';

@@ -19,12 +19,18 @@ export interface AppContext {
   limits: { maxJsonBytes: number; maxAttachmentBytes: number; maxMessageBytes: number };
   /** Every password check (login, password change, SMTP AUTH) goes through it: 429 with Retry-After once over. */
   loginGuard: LoginGuard;
+  /**
+   * Who may run first-run setup: anyone presenting `code` (the one-time code the local
+   * host prints, or NIMBUS_SETUP_TOKEN in the Azure shape), and clients on this
+   * machine when `fromLoopback` (local shape only).
+   */
+  setup: { code: string | null; fromLoopback: boolean };
 }
 
 /** Assembles the context from adapters a host has chosen; the limits come from the config. */
 export function createAppContext(
   config: Config,
-  parts: Pick<AppContext, 'store' | 'blobs' | 'queue' | 'passwords' | 'logger'> & { jwtSecret: string },
+  parts: Pick<AppContext, 'store' | 'blobs' | 'queue' | 'passwords' | 'logger' | 'setup'> & { jwtSecret: string },
 ): AppContext {
   const { jwtSecret, ...adapters } = parts;
   return {

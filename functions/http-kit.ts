@@ -1,7 +1,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { z } from 'zod';
 import { MailError, isMailError, type ErrorCode } from '../core/errors';
-import type { TokenClaims } from '../core/auth';
+import type { Principal } from '../core/auth';
 import type { User } from '../core/types';
 import type { AppContext } from './app-context';
 
@@ -27,7 +27,7 @@ export interface RouteDef {
   /** 'upload': the host allows a body as large as a whole message (multipart attachments). */
   bodyLimit?: 'json' | 'upload';
   doc: RouteDoc;
-  handler(app: AppContext, req: HttpRequest, ctx: InvocationContext, principal: TokenClaims | null): Promise<HttpResponseInit>;
+  handler(app: AppContext, req: HttpRequest, ctx: InvocationContext, principal: Principal | null): Promise<HttpResponseInit>;
 }
 
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {
@@ -58,8 +58,8 @@ export function clientIp(req: HttpRequest): string {
   return (v4WithPort ? v4WithPort[1] : last.replace(/^\[(.*)\]:\d+$/, '$1')) || 'unknown';
 }
 
-export function bearerToken(req: HttpRequest): string | null {
-  const header = req.headers.get('authorization');
+export function bearerToken(headers: HeaderSource): string | null {
+  const header = headers.get('authorization');
   if (!header) return null;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return match ? match[1] : null;
@@ -98,17 +98,52 @@ export function queryObject(req: HttpRequest): Record<string, string> {
   return out;
 }
 
-/** The signed-in user's record (a token of a removed user is 401). */
-export async function currentUser(app: AppContext, principal: TokenClaims | null): Promise<User> {
-  const user = principal ? await app.store.getUserById(principal.sub) : null;
-  if (!user) throw new MailError('Unauthenticated');
-  return user;
+/** The signed-in user's record, as read when the token was checked (a token of a removed user is 401 before this). */
+export async function currentUser(_app: AppContext, principal: Principal | null): Promise<User> {
+  if (!principal) throw new MailError('Unauthenticated');
+  return principal.user;
 }
 
-/** Admin routes: a signed-in non-admin gets 403. */
-export function requireAdmin(principal: TokenClaims | null): TokenClaims {
+/** Admin routes: a signed-in non-admin gets 403 (the role is the user record's, not the token's). */
+export function requireAdmin(principal: Principal | null): Principal {
   if (!principal || principal.role !== 'admin') throw new MailError('Forbidden', 'Administrators only');
   return principal;
+}
+
+/** Header access common to the Functions HttpRequest and the local host's raw request. */
+export interface HeaderSource {
+  get(name: string): string | null;
+}
+
+/**
+ * Checks the bearer token against the user record, from the headers alone (the local
+ * host calls this before it reads a byte of the body): the user exists, the token was
+ * issued after the last password change and was not signed out. The principal's role
+ * and address are the record's.
+ */
+export async function authenticate(app: AppContext, headers: HeaderSource): Promise<Principal> {
+  const token = bearerToken(headers);
+  if (!token) throw new MailError('Unauthenticated');
+  const claims = app.tokens.verify(token);
+  const session = await app.store.getUserSession(claims.sub);
+  if (!session || session.tokenVersion !== claims.ver || (claims.jti && session.revokedTokenIds.includes(claims.jti))) {
+    throw new MailError('Unauthenticated', 'Invalid or expired token');
+  }
+  const { tokenVersion: _v, revokedTokenIds: _r, ...user } = session;
+  return { ...claims, email: user.email, role: user.role, user };
+}
+
+/**
+ * The audit log: security events and admin changes, one line each with `audit` set to
+ * the event's name (never a password, token or body).
+ */
+export function audit(app: AppContext, event: string, fields: Record<string, unknown>): void {
+  app.logger.info({ audit: event, ...fields }, event);
+}
+
+/** True for 127.0.0.0/8 and ::1 (with or without the IPv4-mapped prefix). */
+export function isLoopback(address: string): boolean {
+  return /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(address) || address === '::1';
 }
 
 /** Removes blobs nothing references any more; a failure leaves an orphan (logged), never a dangling message. */
@@ -116,22 +151,49 @@ export async function removeBlobs(app: AppContext, keys: string[]): Promise<void
   await Promise.all(keys.map((key) => app.blobs.delete(key).catch((err) => app.logger.error({ err, key }, 'could not remove blob'))));
 }
 
-/** Wraps a route as a plain Functions v4 handler: authentication, then the route, errors mapped. */
-export function toHandler(route: RouteDef, app: AppContext) {
-  return async (req: HttpRequest, ctx: InvocationContext): Promise<HttpResponseInit> => {
+/**
+ * Wraps a route as a plain Functions v4 handler: authentication, then the route, errors
+ * mapped. A host that authenticated already (before reading the body) passes the principal.
+ */
+export function toHandler(route: RouteDef, app: AppContext, opts: { accessLog?: boolean } = {}) {
+  const accessLog = opts.accessLog ?? true;
+  return async (req: HttpRequest, ctx: InvocationContext, authenticated?: Principal): Promise<HttpResponseInit> => {
+    const started = Date.now();
+    let principal: Principal | null = null;
+    let out: HttpResponseInit;
     try {
-      let principal: TokenClaims | null = null;
-      if (route.auth === 'user') {
-        const token = bearerToken(req);
-        if (!token) throw new MailError('Unauthenticated');
-        principal = app.tokens.verify(token);
-        if (!(await app.store.getUserById(principal.sub))) throw new MailError('Unauthenticated', 'Invalid or expired token');
-      }
-      return await route.handler(app, req, ctx, principal);
+      principal = route.auth === 'user' ? (authenticated ?? (await authenticate(app, req.headers))) : null;
+      out = await route.handler(app, req, ctx, principal);
     } catch (err) {
-      return errorResponse(err, app, ctx);
+      out = errorResponse(err, app, ctx);
     }
+    out = withSecurityHeaders(out);
+    if (accessLog) logAccess(app, { method: req.method, route: route.name, status: out.status ?? 200, ms: Date.now() - started, userId: principal?.sub ?? null, ip: clientIp(req) });
+    return out;
   };
+}
+
+/**
+ * Headers every API answer carries, in both shapes: no MIME sniffing, and nothing
+ * kept by a shared or browser cache (every answer is someone's mail or session).
+ */
+export const API_SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'x-content-type-options': 'nosniff',
+  'cache-control': 'no-store',
+  'referrer-policy': 'no-referrer',
+};
+
+export function withSecurityHeaders(out: HttpResponseInit): HttpResponseInit {
+  const headers = new Headers(out.headers as Record<string, string> | undefined);
+  for (const [name, value] of Object.entries(API_SECURITY_HEADERS)) if (!headers.has(name)) headers.set(name, value);
+  const plain: Record<string, string> = {};
+  headers.forEach((value, name) => (plain[name] = value));
+  return { ...out, headers: plain };
+}
+
+/** One line per request: never a token, a body or a query string (search words are private). */
+export function logAccess(app: AppContext, line: { method: string; route: string; status: number; ms: number; userId: string | null; ip: string }): void {
+  app.logger.info({ access: true, ...line }, 'http');
 }
 
 /** A Content-Disposition value that cannot inject headers or paths, with the UTF-8 name alongside. */

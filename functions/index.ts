@@ -16,7 +16,9 @@ function start() {
     // this entry always runs the Azure shape (local mode is `npm start`), so its settings are required
     const config = loadConfig({ ...process.env, NIMBUS_MODE: 'azure' });
     const logger = createLogger(config.NIMBUS_LOG_LEVEL);
-    const context = createAppContext(config, { ...createAzureAdapters(config, logger), passwords: new PasswordPool(), logger, jwtSecret: config.NIMBUS_JWT_SECRET! });
+    // setup from anywhere needs NIMBUS_SETUP_TOKEN: on a public Function App, no client is "this machine"
+    const setup = { code: config.NIMBUS_SETUP_TOKEN!, fromLoopback: false };
+    const context = createAppContext(config, { ...createAzureAdapters(config, logger), passwords: new PasswordPool(), logger, setup, jwtSecret: config.NIMBUS_JWT_SECRET! });
     registerFunctions(app, () => context);
   } catch (err) {
     if (err instanceof ConfigError) console.error(err.message);

@@ -46,14 +46,24 @@ export async function startLocalHost(config: Config, opts: { logger?: Logger } =
   const dataDir = resolve(config.NIMBUS_DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
   const db = new EmbeddedDb(join(dataDir, 'nimbus.db'));
+  db.onWriterDeath = (err, restarting) =>
+    logger.error({ err }, restarting ? 'database writer thread died; restarting it (writes meanwhile answer 4xx)' : 'database writer thread keeps dying; writes stay off (health: degraded)');
   const store = new SqliteMailStore(db);
   const blobs = new EmbeddedBlobStore(db, dataDir, config.NIMBUS_BLOB_INLINE_MAX_BYTES);
   const queue = new SqliteQueue<InboundQueueMessage>(db, 'inbound', { maxDeliveries: config.NIMBUS_QUEUE_MAX_DELIVERIES, lockMs: config.NIMBUS_QUEUE_LOCK_MS });
   const passwords = new PasswordPool();
-  const app = createAppContext(config, { store, blobs, queue, passwords, logger, jwtSecret: localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET) });
+  // first-run setup: from this machine, or with a code printed at start (a configured NIMBUS_SETUP_TOKEN, else a one-time one)
+  const setupCode = config.NIMBUS_SETUP_TOKEN ?? ((await store.countUsers()) === 0 ? randomBytes(9).toString('base64url') : null);
+  const app = createAppContext(config, { store, blobs, queue, passwords, logger, setup: { code: setupCode, fromLoopback: true }, jwtSecret: localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET) });
   const edge = createSmtpEdge({ directory: store, blobs, queue, logger }, smtpEdgeOptions(config));
   // uploads may carry a whole message's worth of attachments, plus multipart framing
-  const http = createHttpServer(app, routes, { maxBodyBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES, maxUploadBytes: config.NIMBUS_MAX_MESSAGE_BYTES + 1024 * 1024 });
+  const http = createHttpServer(app, routes, {
+    maxBodyBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES,
+    maxUploadBytes: config.NIMBUS_MAX_MESSAGE_BYTES + 1024 * 1024,
+    trustedProxies: config.NIMBUS_TRUSTED_PROXIES,
+    headersTimeoutMs: config.NIMBUS_HTTP_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: config.NIMBUS_HTTP_REQUEST_TIMEOUT_MS,
+  });
   const worker = new InboundWorker(store, queue, logger.child({ component: 'worker' }));
 
   const smtpAddress = await edge.listen(config.NIMBUS_SMTP_PORT, config.NIMBUS_SMTP_HOST);

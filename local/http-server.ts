@@ -4,8 +4,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { Principal } from '../core/auth';
+import { isMailError } from '../core/errors';
 import type { AppContext } from '../functions/app-context';
-import { toHandler, type RouteDef } from '../functions/http-kit';
+import { API_SECURITY_HEADERS, authenticate, errorResponse, logAccess, toHandler, type RouteDef } from '../functions/http-kit';
+import { addressMatcher } from '../core/address-match';
 
 interface Mounted {
   def: RouteDef;
@@ -27,15 +30,17 @@ function compile(def: RouteDef, app: AppContext): Mounted {
       return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     })
     .join('/');
-  return { def, pattern: new RegExp(`^/api/${source}/?$`), paramNames, handler: toHandler(def, app) };
+  // the host writes the access log itself (it sees the final status and the refusals before a handler)
+  return { def, pattern: new RegExp(`^/api/${source}/?$`), paramNames, handler: toHandler(def, app, { accessLog: false }) };
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...extra });
+  res.writeHead(status, { ...API_SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...extra });
   res.end(text);
 }
 
+/** The body, or null once it passes `max` (reading stops there: nothing past the limit is held). */
 async function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -45,6 +50,12 @@ async function readBody(req: IncomingMessage, max: number): Promise<Buffer | nul
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, size);
+}
+
+/** Answers before the body was read: the connection closes, so the unread body cannot be taken for the next request. */
+function refuseUnread(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
+  res.shouldKeepAlive = false;
+  sendJson(res, status, body, { connection: 'close', ...extra });
 }
 
 async function writeResponse(res: ServerResponse, out: HttpResponseInit): Promise<void> {
@@ -78,52 +89,102 @@ async function writeResponse(res: ServerResponse, out: HttpResponseInit): Promis
  * Mounts the Functions HTTP handlers on a plain Node server, so the local host runs
  * exactly the code that the Functions host runs: HttpRequest in, HttpResponseInit out.
  */
-export function createHttpServer(app: AppContext, routes: RouteDef[], opts: { maxBodyBytes: number; maxUploadBytes: number }): { server: Server; listen(port: number, host: string): Promise<AddressInfo>; close(): Promise<void> } {
-  const mounted = routes.map((def) => compile(def, app));
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err) => {
-      app.logger.error({ err }, 'http request failed');
-      if (!res.headersSent) sendJson(res, 500, { error: 'Internal error', code: 'Internal' });
-      else res.destroy();
-    });
-  });
+export interface HttpServerOptions {
+  maxBodyBytes: number;
+  maxUploadBytes: number;
+  /** Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR ranges). */
+  trustedProxies?: string[];
+  /** How long a client may take to send its headers, and its whole request. */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+}
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+/**
+ * The client's address: the socket's, unless the socket is a trusted proxy; then the
+ * last X-Forwarded-For entry not added by a trusted proxy (entries further left are
+ * the client's own claims and are not believed).
+ */
+export function clientAddress(socketAddress: string, forwardedFor: string | undefined, isTrustedProxy: (ip: string) => boolean): string {
+  let address = socketAddress.replace(/^::ffff:/, '');
+  if (!forwardedFor || !isTrustedProxy(address)) return address;
+  const hops = forwardedFor.split(',').map((h) => h.trim()).filter(Boolean);
+  while (hops.length && isTrustedProxy(address)) address = hops.pop()!.replace(/^::ffff:/, '');
+  return address;
+}
+
+export function createHttpServer(app: AppContext, routes: RouteDef[], opts: HttpServerOptions): { server: Server; listen(port: number, host: string): Promise<AddressInfo>; close(): Promise<void> } {
+  const mounted = routes.map((def) => compile(def, app));
+  const isTrustedProxy = addressMatcher(opts.trustedProxies ?? []);
+  const requestTimeout = opts.requestTimeoutMs ?? 120_000;
+  const server = createServer(
+    // a client that sends its headers or its request slowly is cut off (408), and often checked for it
+    { headersTimeout: opts.headersTimeoutMs ?? 10_000, requestTimeout, connectionsCheckingInterval: 1_000 },
+    (req, res) => {
+      const started = Date.now();
+      const line = { method: req.method ?? '?', route: 'unmatched', userId: null as string | null, ip: '' };
+      res.on('finish', () => logAccess(app, { ...line, status: res.statusCode, ms: Date.now() - started }));
+      handle(req, res, line).catch((err) => {
+        app.logger.error({ err }, 'http request failed');
+        if (!res.headersSent) sendJson(res, 500, { error: 'Internal error', code: 'Internal' });
+        else res.destroy();
+      });
+    },
+  );
+  // an idle keep-alive connection is not held for long either
+  server.keepAliveTimeout = 5_000;
+
+  async function handle(req: IncomingMessage, res: ServerResponse, line: { route: string; userId: string | null; ip: string }): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = (req.method ?? 'GET').toUpperCase();
+    const headers: Record<string, string> = {};
+    for (const [key, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    // rate limits and setup key on this: the socket's address, or a trusted proxy's word for it
+    delete headers['x-original-forwarded-for'];
+    if (headers['x-forwarded-for'] !== undefined) headers['x-original-forwarded-for'] = headers['x-forwarded-for'];
+    headers['x-forwarded-for'] = line.ip = clientAddress(req.socket.remoteAddress ?? 'unknown', headers['x-forwarded-for'], isTrustedProxy);
+    const headerSource = { get: (name: string) => headers[name.toLowerCase()] ?? null };
+
     let pathMatched = false;
     for (const m of mounted) {
       const match = m.pattern.exec(url.pathname);
       if (!match) continue;
       pathMatched = true;
       if (!m.def.methods.includes(method as RouteDef['methods'][number])) continue;
+      line.route = m.def.name;
       const params: Record<string, string> = {};
       try {
         m.paramNames.forEach((name, i) => (params[name] = decodeURIComponent(match[i + 1])));
       } catch {
-        return sendJson(res, 400, { error: 'Malformed path', code: 'ValidationFailed' });
+        return refuseUnread(res, 400, { error: 'Malformed path', code: 'ValidationFailed' });
+      }
+      const context = new InvocationContext({ functionName: m.def.name, invocationId: randomUUID() });
+      // who is asking, from the headers alone: no body is read for a caller without a valid token
+      let principal: Principal | undefined;
+      if (m.def.auth === 'user') {
+        try {
+          principal = await authenticate(app, headerSource);
+          line.userId = principal.sub;
+        } catch (err) {
+          if (!isMailError(err)) throw err;
+          const out = errorResponse(err, app, context);
+          return refuseUnread(res, out.status ?? 401, out.jsonBody, (out.headers ?? {}) as Record<string, string>);
+        }
       }
       const limit = m.def.bodyLimit === 'upload' ? opts.maxUploadBytes : opts.maxBodyBytes;
-      const body = method === 'GET' || method === 'HEAD' ? Buffer.alloc(0) : await readBody(req, limit);
-      if (body === null) {
-        res.setHeader('connection', 'close');
-        return sendJson(res, 413, { error: 'Request body too large', code: 'PayloadTooLarge' });
-      }
-      const headers: Record<string, string> = {};
-      for (const [key, value] of Object.entries(req.headers)) {
-        if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(', ') : value;
-      }
-      // the socket's address, whatever the client claimed: rate limits key on it
-      headers['x-forwarded-for'] = (req.socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
+      const hasBody = method !== 'GET' && method !== 'HEAD';
+      if (hasBody && Number(headers['content-length'] ?? 0) > limit) return refuseUnread(res, 413, { error: 'Request body too large', code: 'PayloadTooLarge' });
+      const body = hasBody ? await readBody(req, limit) : Buffer.alloc(0);
+      if (body === null) return refuseUnread(res, 413, { error: 'Request body too large', code: 'PayloadTooLarge' });
       const query: Record<string, string> = {};
       url.searchParams.forEach((v, k) => (query[k] = v));
       const request = new HttpRequest({ method, url: url.toString(), headers, query, params, body: body.length ? { bytes: body } : undefined });
-      const context = new InvocationContext({ functionName: m.def.name, invocationId: randomUUID() });
-      await writeResponse(res, await m.handler(request, context));
+      await writeResponse(res, await m.handler(request, context, principal));
       return;
     }
-    if (pathMatched) return sendJson(res, 405, { error: 'Method not allowed', code: 'MethodNotAllowed' });
-    sendJson(res, 404, { error: 'Not found', code: 'NotFound' });
+    if (pathMatched) return refuseUnread(res, 405, { error: 'Method not allowed', code: 'MethodNotAllowed' });
+    refuseUnread(res, 404, { error: 'Not found', code: 'NotFound' });
   }
 
   return {

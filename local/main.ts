@@ -18,9 +18,13 @@ async function main(): Promise<void> {
   );
   if ((await host.app.store.countUsers()) === 0) {
     process.stdout.write(
-      `\nFirst run: create your domain and admin account:\n` +
+      `\nFirst run: create your domain and admin account (from this machine):\n` +
         `  curl -s -X POST ${api}/setup -H 'content-type: application/json' \\\n` +
-        `    -d '{"domain":"example.com","email":"admin@example.com","password":"change-me-please","name":"Admin"}'\n`,
+        `    -d '{"domain":"example.com","email":"admin@example.com","password":"change-me-please","name":"Admin"}'\n` +
+        // a configured NIMBUS_SETUP_TOKEN is a secret and is not printed; a one-time code made now is
+        (config.NIMBUS_SETUP_TOKEN
+          ? `From another machine, add "setupCode" with the value of NIMBUS_SETUP_TOKEN.\n`
+          : `From another machine, add "setupCode":"${host.app.setup.code}" (one time; a new code at each start until setup is done).\n`),
     );
   }
   stopOnSignals(() => host.stop(), logger);

@@ -5,6 +5,7 @@ import type { Config } from '../core/config';
 import type { Logger } from '../core/logger';
 import type { BlobStore, Directory, QueueSender } from '../core/ports';
 import type { InboundQueueMessage } from '../core/types';
+import { addressMatcher } from '../core/address-match';
 import { installEnhancedCodeReplies } from './enhanced-codes';
 import { createConnectionLimit } from './hooks/connect';
 import { createDataHook } from './hooks/data';
@@ -18,6 +19,8 @@ export interface SmtpEdgeOptions {
   maxClients: number;
   /** Open connections allowed per client address; 0 = no limit. */
   maxConnectionsPerIp: number;
+  /** Addresses and CIDR ranges exempt from the per-address limit. */
+  trustedNetworks: string[];
   socketTimeoutMs: number;
 }
 
@@ -29,6 +32,7 @@ export function smtpEdgeOptions(config: Config): SmtpEdgeOptions {
     maxRecipients: config.NIMBUS_MAX_RECIPIENTS,
     maxClients: config.NIMBUS_SMTP_MAX_CLIENTS,
     maxConnectionsPerIp: config.NIMBUS_SMTP_MAX_CONNECTIONS_PER_IP,
+    trustedNetworks: config.NIMBUS_TRUSTED_NETWORKS,
     socketTimeoutMs: config.NIMBUS_SMTP_SOCKET_TIMEOUT_MS,
   };
 }
@@ -44,7 +48,7 @@ export function createSmtpEdge(deps: { directory: Directory; blobs: BlobStore; q
   installEnhancedCodeReplies();
   const logger = deps.logger.child({ component: 'smtp-edge' });
   const summaries = new SummaryPool();
-  const perIp = createConnectionLimit(opts.maxConnectionsPerIp, opts.hostname);
+  const perIp = createConnectionLimit(opts.maxConnectionsPerIp, opts.hostname, addressMatcher(opts.trustedNetworks));
   const server = new SMTPServer({
     name: opts.hostname,
     banner: 'Nimbus Mail ESMTP',

@@ -46,14 +46,39 @@ describe('HTTP API: accounts, folders, message changes', () => {
       await expectError(await post('/auth/register', { email: 'y@example.com', password: 'long enough', name: 'Y', role: 'root' }), 400, 'ValidationFailed');
     });
 
-    it('password change needs the current password; the old one stops working', async () => {
+    it('password change needs the current password; the old password and every older token stop working', async () => {
       await post('/auth/register', { email: 'dave@example.com', password: 'daves password', name: 'Dave' });
       const dave = (await login('dave@example.com', 'daves password')).token;
+      const otherSession = (await login('dave@example.com', 'daves password')).token;
       await expectError(await post('/auth/password', { currentPassword: 'wrong', newPassword: 'daves new password' }, dave), 403, 'Forbidden');
       await expectError(await post('/auth/password', { currentPassword: 'daves password', newPassword: 'short' }, dave), 400, 'ValidationFailed');
-      expect((await post('/auth/password', { currentPassword: 'daves password', newPassword: 'daves new password' }, dave)).status).toBe(204);
+      const changed = await post('/auth/password', { currentPassword: 'daves password', newPassword: 'daves new password' }, dave);
+      expect(changed.status).toBe(200);
+      const fresh = ((await changed.json()) as { token: string }).token;
+      // tokens taken before the change are refused, the one handed back works
+      await expectError(await host.api('/auth/me', { token: dave }), 401, 'Unauthenticated');
+      await expectError(await host.api('/auth/me', { token: otherSession }), 401, 'Unauthenticated');
+      expect((await host.api('/auth/me', { token: fresh })).status).toBe(200);
       expect((await login('dave@example.com', 'daves password')).status).toBe(401);
       expect((await login('dave@example.com', 'daves new password')).status).toBe(200);
+    });
+
+    it('logout revokes that token only; an admin password reset revokes all of the user\'s tokens', async () => {
+      await post('/auth/register', { email: 'frank@example.com', password: 'franks password', name: 'Frank' });
+      const laptop = (await login('frank@example.com', 'franks password')).token;
+      const phone = (await login('frank@example.com', 'franks password')).token;
+      expect((await post('/auth/logout', {}, laptop)).status).toBe(204);
+      await expectError(await host.api('/auth/me', { token: laptop }), 401, 'Unauthenticated');
+      await expectError(await post('/auth/logout', {}, laptop), 401, 'Unauthenticated');
+      expect((await host.api('/auth/me', { token: phone })).status).toBe(200);
+
+      const me = (await (await host.api('/auth/me', { token: phone })).json()) as { id: string };
+      await expectError(await post(`/users/${me.id}/password`, { password: 'reset by admin' }, phone), 403, 'Forbidden');
+      await expectError(await post(`/users/${me.id}/password`, { password: 'short' }), 400, 'ValidationFailed');
+      await expectError(await post('/users/nobody/password', { password: 'reset by admin' }), 404, 'NotFound');
+      expect((await post(`/users/${me.id}/password`, { password: 'reset by admin' })).status).toBe(204);
+      await expectError(await host.api('/auth/me', { token: phone }), 401, 'Unauthenticated');
+      expect((await login('frank@example.com', 'reset by admin')).status).toBe(200);
     });
 
     it('users: admin lists them with aliases; aliases receive mail over SMTP; removal', async () => {

@@ -38,6 +38,7 @@ export async function startAzureStack(): Promise<AzureStack> {
       NIMBUS_SERVICEBUS_CONNECTION: bus.connectionString,
       NIMBUS_SERVICEBUS_QUEUE: 'inbound',
       NIMBUS_JWT_SECRET: 'test-secret-test-secret-test-secret-0123',
+      NIMBUS_SETUP_TOKEN: 'test-setup-token-0123',
       NIMBUS_SMTP_HOST: '127.0.0.1',
       NIMBUS_SMTP_PORT: '0',
       NIMBUS_HOSTNAME: 'mx.test',

@@ -55,14 +55,18 @@ async function startShape(env: Record<string, string> = {}, functionsEnv: Record
   const fnConfig = { ...config, ...functionsEnv } as Config;
   const adapters = createAzureAdapters(fnConfig, logger);
   const passwords = new PasswordPool();
-  const context = createAppContext(fnConfig, { ...adapters, passwords, logger, jwtSecret: fnConfig.NIMBUS_JWT_SECRET! });
+  const context = createAppContext(fnConfig, { ...adapters, passwords, logger, setup: { code: fnConfig.NIMBUS_SETUP_TOKEN!, fromLoopback: false }, jwtSecret: fnConfig.NIMBUS_JWT_SECRET! });
   const registry = new RecordingRegistry();
   registerFunctions(registry, () => context);
   const triggerErrors: unknown[] = [];
   stack.bus.onMessage = (m) => {
     registry.deliver(INBOUND_TRIGGER.name, m.body, { messageId: m.messageId, deliveryCount: 1 }).catch((err) => triggerErrors.push(err));
   };
-  const setup = await registry.call('setup', { method: 'POST', body: { domain: 'example.com', email: 'admin@example.com', password: PASSWORD, name: 'Admin' } });
+  // the Azure shape takes setup only with NIMBUS_SETUP_TOKEN, even from loopback
+  const refused = await registry.call('setup', { method: 'POST', body: { domain: 'example.com', email: 'admin@example.com', password: PASSWORD, name: 'Admin' } });
+  expect(refused.status).toBe(403);
+  expect(refused.json).toMatchObject({ code: 'SetupNotAllowed' });
+  const setup = await registry.call('setup', { method: 'POST', body: { domain: 'example.com', email: 'admin@example.com', password: PASSWORD, name: 'Admin', setupCode: fnConfig.NIMBUS_SETUP_TOKEN } });
   expect(setup.status).toBe(201);
   return {
     config,

@@ -91,6 +91,7 @@ describe('the Functions app', () => {
     NIMBUS_BLOB_CONNECTION_STRING: 'DefaultEndpointsProtocol=http;AccountName=a;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:9/a;',
     NIMBUS_SERVICEBUS_CONNECTION: 'Endpoint=sb://127.0.0.1:9;SharedAccessKeyName=n;SharedAccessKey=k;UseDevelopmentEmulator=true',
     NIMBUS_JWT_SECRET: 'test-secret-test-secret-test-secret-0123',
+    NIMBUS_SETUP_TOKEN: 'test-setup-token-0123',
     NIMBUS_LOG_LEVEL: 'silent',
   };
 

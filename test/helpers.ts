@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../core/config';
-import { createLogger } from '../core/logger';
+import { createLogger, type Logger } from '../core/logger';
 import { startLocalHost, type LocalHost } from '../local/host';
 
 export const PASSWORD = 'correct horse battery';
@@ -16,7 +16,7 @@ export interface TestHost extends LocalHost {
 }
 
 /** A local host on loopback, ports chosen by the OS, data in a fresh temp folder, set up with admin@example.com. */
-export async function startTestHost(env: Record<string, string> = {}, opts: { dataDir?: string; setup?: boolean } = {}): Promise<TestHost> {
+export async function startTestHost(env: Record<string, string> = {}, opts: { dataDir?: string; setup?: boolean; logger?: Logger } = {}): Promise<TestHost> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'nimbus-test-'));
   const config: Config = loadConfig({
     NIMBUS_DATA_DIR: dataDir,
@@ -26,7 +26,7 @@ export async function startTestHost(env: Record<string, string> = {}, opts: { da
     NIMBUS_LOG_LEVEL: 'silent',
     ...env,
   });
-  const host = await startLocalHost(config, { logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });
+  const host = await startLocalHost(config, { logger: opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });
   const api = (path: string, init: RequestInit & { token?: string } = {}) => {
     const headers = new Headers(init.headers);
     if (init.token) headers.set('authorization', `Bearer ${init.token}`);

@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestHost, waitFor, type TestHost } from './helpers';
 
 /** Opens a connection and resolves with its first reply line (the greeting or a refusal). */
-function open(port: number): Promise<{ socket: Socket; first: string; closed: Promise<void> }> {
+function open(port: number, localAddress?: string): Promise<{ socket: Socket; first: string; closed: Promise<void> }> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket = connect({ port, host: '127.0.0.1', localAddress });
     const closed = new Promise<void>((r) => socket.once('close', () => r()));
     let buffer = '';
     socket.on('data', (d) => {
@@ -20,7 +20,8 @@ function open(port: number): Promise<{ socket: Socket; first: string; closed: Pr
 describe('SMTP connections per client address', () => {
   let host: TestHost;
   beforeAll(async () => {
-    host = await startTestHost({ NIMBUS_SMTP_MAX_CONNECTIONS_PER_IP: '2' });
+    // 127.0.0.1 is not trusted here (loopback is by default), 127.0.0.5 is
+    host = await startTestHost({ NIMBUS_SMTP_MAX_CONNECTIONS_PER_IP: '2', NIMBUS_TRUSTED_NETWORKS: '127.0.0.5/32,::1/128' });
   });
   afterAll(async () => {
     await host.destroy();
@@ -45,5 +46,11 @@ describe('SMTP connections per client address', () => {
     expect(d.first).toMatch(/^220 /);
     b.socket.destroy();
     d.socket.destroy();
+  });
+
+  it('trusted networks are exempt, as Postfix exempts $mynetworks', async () => {
+    const trusted = await Promise.all([1, 2, 3, 4].map(() => open(host.smtpPort, '127.0.0.5')));
+    expect(trusted.map((t) => t.first.slice(0, 4))).toEqual(['220 ', '220 ', '220 ', '220 ']);
+    for (const t of trusted) t.socket.destroy();
   });
 });

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../core/config';
 import { blobStoreContract } from '../contract/blob-store.contract';
 import { mailStoreContract } from '../contract/mail-store.contract';
 import { AzureBlobStore } from './azure-blob-store';
@@ -36,3 +37,17 @@ blobStoreContract(
   }),
   { largeBytes: 3 * 1024 * 1024 },
 );
+
+describe('UseDevelopmentStorage=true', () => {
+  it('is accepted as NIMBUS_BLOB_CONNECTION_STRING and reaches azurite at its well-known address (127.0.0.1:10000)', async () => {
+    const config = loadConfig({ NIMBUS_BLOB_CONNECTION_STRING: 'UseDevelopmentStorage=true' });
+    const wellKnown = await startAzurite({ port: 10000 });
+    try {
+      const blobs = new AzureBlobStore({ connectionString: config.NIMBUS_BLOB_CONNECTION_STRING!, container: 'devstorage' });
+      await blobs.put('k', Buffer.from('hello azurite'));
+      expect((await blobs.getBuffer('k'))?.toString()).toBe('hello azurite');
+    } finally {
+      await wellKnown.stop();
+    }
+  }, 60_000);
+});

@@ -6,7 +6,7 @@ import { MailError } from '../../core/errors';
 import { deterministicId, newId } from '../../core/ids';
 import type { MailStore, MessageQuery, NewMessage } from '../../core/ports';
 import { queryWords, searchTerms } from '../../core/search';
-import { DEFAULT_MAILBOXES, type DkimKey, type Domain, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserWithSecret } from '../../core/types';
+import { DEFAULT_MAILBOXES, type DkimKey, type Domain, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserSession, type UserWithSecret } from '../../core/types';
 import { DEFAULT_RETRY, type RetryOptions, statusOf, withRetry } from './retry';
 
 /**
@@ -61,6 +61,12 @@ interface UserDoc extends ItemDefinition {
   role: Role;
   passwordHash: string;
   createdAt: number;
+  /** Raised by a password change: tokens carrying a lower version are refused. */
+  tokenVersion?: number;
+  /** Signed-out tokens until they expire (epoch ms); expired ones are dropped on the next sign-out. */
+  revokedTokens?: Array<{ id: string; exp: number }>;
+  /** Set while the user is being deleted: an admin marked so no longer counts as one (see deleteUser). */
+  deleting?: boolean;
 }
 
 interface AddressDoc extends ItemDefinition {
@@ -339,7 +345,38 @@ export class CosmosMailStore implements MailStore {
   async getUserByEmail(email: string): Promise<UserWithSecret | null> {
     const hit = await this.resolveAddress(email);
     const doc = hit && (await this.userDoc(hit.userId));
-    return doc && doc.email === normalizeAddress(email) ? { ...toUser(doc), passwordHash: doc.passwordHash } : null;
+    return doc && doc.email === normalizeAddress(email) ? { ...toUser(doc), passwordHash: doc.passwordHash, tokenVersion: doc.tokenVersion ?? 0 } : null;
+  }
+
+  async getUserSession(id: string): Promise<UserSession | null> {
+    const doc = await this.userDoc(id);
+    if (!doc) return null;
+    const now = Date.now();
+    return { ...toUser(doc), tokenVersion: doc.tokenVersion ?? 0, revokedTokenIds: (doc.revokedTokens ?? []).filter((t) => t.exp > now).map((t) => t.id) };
+  }
+
+  /** Read, change, replace under the etag; a concurrent change (412) is re-read and applied again. */
+  private async updateUserDoc(userId: string, change: (doc: UserDoc) => UserDoc): Promise<UserDoc> {
+    const { directory } = await this.containers();
+    for (let attempt = 1; ; attempt++) {
+      const doc = await this.userDoc(userId);
+      if (!doc) throw new MailError('NotFound', 'User not found');
+      const next = change(doc);
+      try {
+        await this.call('update user', () => directory.item(doc.id, doc.id).replace(next, { accessCondition: { type: 'IfMatch', condition: doc._etag } }));
+        return next;
+      } catch (err) {
+        if (statusOf(err) !== 412 || attempt >= 10) throw err;
+      }
+    }
+  }
+
+  async revokeToken(userId: string, tokenId: string, expiresAt: number): Promise<void> {
+    const now = Date.now();
+    await this.updateUserDoc(userId, (doc) => ({
+      ...doc,
+      revokedTokens: [...(doc.revokedTokens ?? []).filter((t) => t.exp > now && t.id !== tokenId), { id: tokenId, exp: expiresAt }],
+    }));
   }
 
   async getUserById(id: string): Promise<User | null> {
@@ -364,16 +401,9 @@ export class CosmosMailStore implements MailStore {
       .map((u) => ({ ...u, aliases: addresses.filter((a) => a.userId === u.id && !emails.has(a.address)).map((a) => a.address).sort() }));
   }
 
-  async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
-    const { directory } = await this.containers();
-    await this.call('set password', async () => {
-      try {
-        await directory.item(userKey(userId), userKey(userId)).patch([{ op: 'set', path: '/passwordHash', value: passwordHash }]);
-      } catch (err) {
-        if (statusOf(err) === 404) throw new MailError('NotFound', 'User not found');
-        throw err;
-      }
-    });
+  async setPasswordHash(userId: string, passwordHash: string): Promise<{ tokenVersion: number }> {
+    const doc = await this.updateUserDoc(userId, (d) => ({ ...d, passwordHash, tokenVersion: (d.tokenVersion ?? 0) + 1 }));
+    return { tokenVersion: doc.tokenVersion! };
   }
 
   /** Stops delivery first (addresses), then removes messages, folders and the user; a retry after a fault picks up where it stopped. */
@@ -381,6 +411,7 @@ export class CosmosMailStore implements MailStore {
     const { directory, mail } = await this.containers();
     const user = await this.userDoc(userId);
     if (!user) throw new MailError('NotFound', 'User not found');
+    if (user.role === 'admin') await this.claimAdminDeletion(userId);
     const addresses = await this.query<AddressDoc>(directory, "SELECT * FROM c WHERE c.type = 'address' AND c.userId = @u", [{ name: '@u', value: userId }]);
     await this.parallel(addresses, (a) => this.remove(directory, a.id, a.id));
     const orphaned: string[] = [];
@@ -391,6 +422,35 @@ export class CosmosMailStore implements MailStore {
     await this.drain(userId, 'true', [], (page) => this.parallel(page, (d) => this.remove(mail, d.id, userId)));
     await this.remove(directory, user.id, user.id);
     return { orphanedBlobKeys: [...new Set(orphaned)] };
+  }
+
+  /**
+   * An admin is marked `deleting` first, then the admins not so marked are counted:
+   * of two admins deleting each other at once, the second to count sees the first's
+   * mark, so at most one deletion passes and an admin always remains. When both
+   * marked before either counted, both step back and try again after a random pause,
+   * so one of them goes through. (Across Functions instances this relies on the
+   * account's consistency level reading the other's write: Session consistency does
+   * not promise it; Strong does.)
+   */
+  private async claimAdminDeletion(userId: string): Promise<void> {
+    const { directory } = await this.containers();
+    /** Other admins: all of them, and those on the way out (two simple counts: no IS_DEFINED, which the emulator lacks). */
+    const otherAdmins = async () => {
+      const count = async (extra: string) =>
+        (await this.query<number>(directory, `SELECT VALUE COUNT(1) FROM c WHERE c.type = 'user' AND c.role = 'admin' AND c.id != @id${extra}`, [{ name: '@id', value: userKey(userId) }]))[0] ?? 0;
+      const [all, leaving] = await Promise.all([count(''), count(' AND c.deleting = true')]);
+      return { staying: all - leaving, leaving };
+    };
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      await this.updateUserDoc(userId, (d) => ({ ...d, deleting: true }));
+      if ((await otherAdmins()).staying > 0) return;
+      await this.updateUserDoc(userId, (d) => ({ ...d, deleting: false }));
+      const others = await otherAdmins();
+      if (others.staying + others.leaving === 0) break; // no other admin at all: this is the last one
+      await new Promise((r) => setTimeout(r, attempt * (30 + Math.random() * 120)));
+    }
+    throw new MailError('LastAdmin');
   }
 
   async addAlias(userId: string, address: string): Promise<void> {

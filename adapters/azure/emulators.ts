@@ -47,12 +47,12 @@ export async function startCosmosEmulator(): Promise<Emulator & { endpoint: stri
  * otherwise call out to the internet), API version check off (@azure/storage-blob
  * is newer than azurite 3.35 knows).
  */
-export async function startAzurite(): Promise<Emulator & { connectionString: string; blobEndpoint: string }> {
+export async function startAzurite(opts: { port?: number } = {}): Promise<Emulator & { connectionString: string; blobEndpoint: string }> {
   const main = require.resolve('azurite/dist/src/blob/main.js');
   const workdir = mkdtempSync(join(tmpdir(), 'nimbus-azurite-'));
   const child: ChildProcess = spawn(
     process.execPath,
-    [main, '--blobHost', '127.0.0.1', '--blobPort', '0', '--inMemoryPersistence', '--disableTelemetry', '--skipApiVersionCheck', '--loose'],
+    [main, '--blobHost', '127.0.0.1', '--blobPort', String(opts.port ?? 0), '--inMemoryPersistence', '--disableTelemetry', '--skipApiVersionCheck', '--loose'],
     { cwd: workdir, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const port = await new Promise<number>((resolve, reject) => {

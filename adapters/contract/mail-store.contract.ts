@@ -37,6 +37,44 @@ export function mailStoreContract(name: string, make: () => Promise<{ store: Mai
     );
 
     it(
+      'sessions: a password change raises the token version; revoked token ids are listed until they expire',
+      withStore(async (store) => {
+        await store.createDomain('example.com');
+        const u = await store.createUser({ email: 'u@example.com', name: 'U', passwordHash: 'h1', role: 'user' });
+        expect(await store.getUserSession(u.id)).toMatchObject({ ...u, tokenVersion: 0, revokedTokenIds: [] });
+        expect((await store.getUserByEmail('u@example.com'))?.tokenVersion).toBe(0);
+        expect(await store.setPasswordHash(u.id, 'h2')).toEqual({ tokenVersion: 1 });
+        expect(await store.setPasswordHash(u.id, 'h3')).toEqual({ tokenVersion: 2 });
+        expect(await store.getUserByEmail('u@example.com')).toMatchObject({ passwordHash: 'h3', tokenVersion: 2 });
+        const now = Date.now();
+        await store.revokeToken(u.id, 'gone-soon', now + 300);
+        await store.revokeToken(u.id, 'gone-later', now + 60_000);
+        expect((await store.getUserSession(u.id))?.revokedTokenIds.sort()).toEqual(['gone-later', 'gone-soon']);
+        await new Promise((r) => setTimeout(r, 400));
+        expect((await store.getUserSession(u.id))?.revokedTokenIds).toEqual(['gone-later']);
+        expect(await store.getUserSession('missing')).toBeNull();
+        await expect(store.setPasswordHash('missing', 'h')).rejects.toMatchObject({ code: 'NotFound' });
+      }),
+    );
+
+    it(
+      'the last admin cannot be deleted, also when two admins delete each other at once',
+      withStore(async (store) => {
+        const a = await store.setup({ domain: 'example.com', email: 'a@example.com', name: 'A', passwordHash: 'h' });
+        await expect(store.deleteUser(a.id)).rejects.toMatchObject({ code: 'LastAdmin' });
+        const b = await store.createUser({ email: 'b@example.com', name: 'B', passwordHash: 'h', role: 'admin' });
+        const results = await Promise.allSettled([store.deleteUser(a.id), store.deleteUser(b.id)]);
+        expect(results.map((r) => (r.status === 'fulfilled' ? 'deleted' : (r.reason as MailError).code ?? String(r.reason))).sort()).toEqual(['LastAdmin', 'deleted']);
+        expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(['LastAdmin']);
+        const admins = (await store.listUsers()).filter((u) => u.role === 'admin');
+        expect(admins).toHaveLength(1);
+        // the one left is whole: it can still be found and still cannot be deleted
+        expect(await store.getUserSession(admins[0].id)).not.toBeNull();
+        await expect(store.deleteUser(admins[0].id)).rejects.toMatchObject({ code: 'LastAdmin' });
+      }),
+    );
+
+    it(
       'domains: created without a DKIM key; a key set is read back whole; setting one on an unknown domain is NotFound',
       withStore(async (store) => {
         const created = await store.createDomain('Keys.example');

@@ -75,6 +75,8 @@ function flush(): void {
 
 // work left from an earlier run (say, bodies not yet indexed) starts without waiting for a write
 scheduleIdle();
+// loaded and connected: from now on the main thread times its writes (a cold start is not a hang)
+parentPort!.postMessage({ ready: true });
 
 parentPort!.on('message', (msg: Request | { close: true }) => {
   if ('close' in msg) {

@@ -4,7 +4,7 @@ import { newId } from '../../core/ids';
 import { decodeCursor, encodeCursor } from '../../core/cursor';
 import { peopleOf } from '../../core/search';
 import type { MailStore, MessageQuery, NewMessage } from '../../core/ports';
-import { DEFAULT_MAILBOXES, type DkimKey, type Domain, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserWithSecret } from '../../core/types';
+import { DEFAULT_MAILBOXES, type DkimKey, type Domain, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserSession, type UserWithSecret } from '../../core/types';
 import type { EmbeddedDb, Statements } from './sqlite';
 
 /** Applied in order, once each: only ever append (a data folder remembers how many it has). */
@@ -52,6 +52,13 @@ const MIGRATIONS = [
   `CREATE TABLE fts_pending (rowid INTEGER PRIMARY KEY, body TEXT NOT NULL);`,
   // a domain's DKIM key pair (JSON of DkimKey), null until one is made
   `ALTER TABLE domains ADD COLUMN dkim TEXT;`,
+  // token revocation: a password change raises the version; signed-out tokens until they expire
+  `
+  ALTER TABLE users ADD COLUMN token_version INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE revoked_tokens (
+    token_id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE, expires_at INTEGER NOT NULL);
+  CREATE INDEX revoked_tokens_user ON revoked_tokens (user_id, expires_at);
+  `,
 ];
 
 interface DomainRow {
@@ -137,6 +144,7 @@ interface UserRow {
   role: Role;
   password_hash: string;
   created_at: number;
+  token_version: number;
 }
 
 function toUser(row: UserRow): User {
@@ -230,11 +238,21 @@ export const mailStoreWrites = {
   'mail.createUser'(s: Statements, input: NewUser): User {
     return insertUser(s, input);
   },
-  'mail.setPasswordHash'(s: Statements, a: { userId: string; passwordHash: string }): void {
-    if (s.get('UPDATE users SET password_hash = ? WHERE id = ?').run(a.passwordHash, a.userId).changes === 0) throw new MailError('NotFound', 'User not found');
+  'mail.setPasswordHash'(s: Statements, a: { userId: string; passwordHash: string }): { tokenVersion: number } {
+    const row = s.get('UPDATE users SET password_hash = ?, token_version = token_version + 1 WHERE id = ? RETURNING token_version').get(a.passwordHash, a.userId) as { token_version: number } | undefined;
+    if (!row) throw new MailError('NotFound', 'User not found');
+    return { tokenVersion: row.token_version };
+  },
+  'mail.revokeToken'(s: Statements, a: { userId: string; tokenId: string; expiresAt: number; now: number }): void {
+    if (!s.get('SELECT 1 FROM users WHERE id = ?').get(a.userId)) throw new MailError('NotFound', 'User not found');
+    s.get('DELETE FROM revoked_tokens WHERE user_id = ? AND expires_at <= ?').run(a.userId, a.now);
+    s.get('INSERT OR IGNORE INTO revoked_tokens (token_id, user_id, expires_at) VALUES (?, ?, ?)').run(a.tokenId, a.userId, a.expiresAt);
   },
   'mail.deleteUser'(s: Statements, a: { userId: string }): { orphanedBlobKeys: string[] } {
-    if (!s.get('SELECT 1 FROM users WHERE id = ?').get(a.userId)) throw new MailError('NotFound', 'User not found');
+    const user = s.get('SELECT role FROM users WHERE id = ?').get(a.userId) as { role: Role } | undefined;
+    if (!user) throw new MailError('NotFound', 'User not found');
+    // one writer thread runs writes one at a time: two admins deleting each other cannot both pass this
+    if (user.role === 'admin' && (s.get("SELECT COUNT(*) AS n FROM users WHERE role = 'admin'").get() as { n: number }).n <= 1) throw new MailError('LastAdmin');
     const rows = s.get('SELECT * FROM messages WHERE user_id = ?').all(a.userId) as MessageRow[];
     const orphanedBlobKeys = removeRows(s, rows);
     s.get('DELETE FROM mailboxes WHERE user_id = ?').run(a.userId);
@@ -379,12 +397,23 @@ export class SqliteMailStore implements MailStore {
 
   async getUserByEmail(email: string): Promise<UserWithSecret | null> {
     const row = this.edb.stmt('SELECT * FROM users WHERE email = ?').get(normalizeAddress(email)) as UserRow | undefined;
-    return row ? { ...toUser(row), passwordHash: row.password_hash } : null;
+    return row ? { ...toUser(row), passwordHash: row.password_hash, tokenVersion: row.token_version } : null;
   }
 
   async getUserById(id: string): Promise<User | null> {
     const row = this.edb.stmt('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined;
     return row ? toUser(row) : null;
+  }
+
+  async getUserSession(id: string): Promise<UserSession | null> {
+    const row = this.edb.stmt('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined;
+    if (!row) return null;
+    const revoked = this.edb.stmt('SELECT token_id FROM revoked_tokens WHERE user_id = ? AND expires_at > ?').pluck().all(id, Date.now()) as string[];
+    return { ...toUser(row), tokenVersion: row.token_version, revokedTokenIds: revoked };
+  }
+
+  async revokeToken(userId: string, tokenId: string, expiresAt: number): Promise<void> {
+    await this.edb.write('mail.revokeToken', { userId, tokenId, expiresAt, now: Date.now() });
   }
 
   async resolveAddress(address: string): Promise<{ userId: string } | null> {
@@ -398,8 +427,8 @@ export class SqliteMailStore implements MailStore {
     return users.map((u) => ({ ...u, aliases: aliases.filter((a) => a.user_id === u.id).map((a) => a.address) }));
   }
 
-  async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
-    await this.edb.write('mail.setPasswordHash', { userId, passwordHash });
+  async setPasswordHash(userId: string, passwordHash: string): Promise<{ tokenVersion: number }> {
+    return this.edb.write('mail.setPasswordHash', { userId, passwordHash });
   }
 
   async deleteUser(userId: string): Promise<{ orphanedBlobKeys: string[] }> {
@@ -503,8 +532,10 @@ export class SqliteMailStore implements MailStore {
     return row ? toMessage(row) : null;
   }
 
+  /** Reads work, and so do writes: a dead or stuck writer thread makes health say so. */
   async ping(): Promise<void> {
     this.edb.stmt('SELECT 1').get();
+    await this.edb.pingWriter();
   }
 
   async close(): Promise<void> {

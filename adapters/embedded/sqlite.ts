@@ -46,42 +46,107 @@ export interface SerializedError {
  * WAL checkpoints and statement work thus stay off the thread that speaks SMTP
  * and HTTP. Writes are named operations (write-ops.ts), since code cannot cross threads.
  */
+export interface EmbeddedDbOptions {
+  /** A write not answered within this long fails with TemporaryFailure (its outcome is then unknown: callers answer 4xx). */
+  writeTimeoutMs?: number;
+  /** Restarts of a writer thread that died allowed within a minute; past that the write path stays down (health says so). */
+  maxRestartsPerMinute?: number;
+}
+
 export class EmbeddedDb {
   /** This thread's connection: reads, and schema migrations at start-up. */
   readonly db: Database.Database;
   private readonly statements: Statements;
-  private readonly writer: Worker;
-  private readonly waiting = new Map<number, { resolve: (v: any) => void; reject: (e: unknown) => void }>();
+  private writer!: Worker;
+  private readonly waiting = new Map<number, { resolve: (v: any) => void; reject: (e: unknown) => void; timer: NodeJS.Timeout | null; timeoutMs: number }>();
+  /** The writer thread has loaded its code and opened its connection; writes are timed from then on. */
+  private writerReady = false;
   private nextId = 1;
   private closed: Promise<void> | null = null;
-  private writerFailed: Error | null = null;
+  /** Why writes cannot be made now (the writer died and is being restarted, or gave up); null when they can. */
+  private writerDown: Error | null = null;
+  private readonly restarts: number[] = [];
+  private readonly opts: Required<EmbeddedDbOptions>;
   /** Test seam: fail every write with this error (simulates a full or broken disk). */
   failWrites: Error | null = null;
+  /** Called when the writer thread dies (for logging by the host). */
+  onWriterDeath: ((err: Error, restarting: boolean) => void) | null = null;
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    opts: EmbeddedDbOptions = {},
+  ) {
+    this.opts = { writeTimeoutMs: 30_000, maxRestartsPerMinute: 5, ...opts };
     mkdirSync(dirname(path), { recursive: true });
     this.db = openConnection(path);
     this.statements = new Statements(this.db);
+    this.startWriter();
+  }
+
+  private startWriter(): void {
     // a small young generation: inline blobs pass through here, and a big new space
     // only grows the process's RSS before the garbage is collected
-    this.writer = startThread(__dirname, 'db-writer-thread', __filename, { path }, { maxYoungGenerationSizeMb: 8 });
-    this.writer.on('message', (results: Array<{ id: number; ok: boolean; value?: unknown; error?: SerializedError }>) => {
+    const writer = startThread(__dirname, 'db-writer-thread', __filename, { path: this.path }, { maxYoungGenerationSizeMb: 8 });
+    this.writer = writer;
+    this.writerReady = false;
+    writer.on('message', (results: Array<{ id: number; ok: boolean; value?: unknown; error?: SerializedError }> | { ready: true }) => {
+      if (!Array.isArray(results)) {
+        this.writerReady = true;
+        for (const [id, w] of this.waiting) w.timer ??= this.timeWrite(id, w.timeoutMs);
+        return;
+      }
       for (const r of results) {
         const w = this.waiting.get(r.id);
         if (!w) continue;
         this.waiting.delete(r.id);
+        if (w.timer) clearTimeout(w.timer);
         if (r.ok) w.resolve(r.value);
         else w.reject(deserializeError(r.error!));
       }
     });
-    this.writer.on('error', (err) => this.failAll(err));
-    this.writer.on('exit', () => this.failAll(new Error('database writer stopped')));
+    let dead = false;
+    const died = (err: Error) => {
+      if (dead || this.closed) return;
+      dead = true;
+      this.writerDied(err);
+    };
+    writer.on('error', died);
+    writer.on('exit', (code) => died(new Error(`database writer stopped (exit code ${code})`)));
   }
 
-  private failAll(err: Error): void {
-    this.writerFailed = err;
-    for (const w of this.waiting.values()) w.reject(new MailError('TemporaryFailure', 'storage unavailable', { cause: err }));
+  /**
+   * The writer thread died: what it had not answered fails (4xx to the client, which
+   * retries), and a new thread takes over, unless it keeps dying; then the write path
+   * stays down and health reports it, rather than a restart loop.
+   */
+  private writerDied(err: Error): void {
+    this.writerDown = err;
+    for (const w of this.waiting.values()) {
+      if (w.timer) clearTimeout(w.timer);
+      w.reject(new MailError('TemporaryFailure', 'storage unavailable', { cause: err }));
+    }
     this.waiting.clear();
+    const now = Date.now();
+    while (this.restarts.length && this.restarts[0] < now - 60_000) this.restarts.shift();
+    const restarting = this.restarts.length < this.opts.maxRestartsPerMinute;
+    this.onWriterDeath?.(err, restarting);
+    if (!restarting) return;
+    this.restarts.push(now);
+    setTimeout(() => {
+      if (this.closed) return;
+      this.startWriter();
+      this.writerDown = null;
+    }, 100).unref();
+  }
+
+  /** Test seam: kills the writer thread as a crash would. */
+  async killWriter(): Promise<void> {
+    await this.writer.terminate();
+  }
+
+  /** The write path works: a no-op goes through the writer thread within `timeoutMs`. */
+  async pingWriter(timeoutMs = 2_000): Promise<void> {
+    await this.write('db.ping', undefined, [], timeoutMs);
   }
 
   /** A cached prepared statement on this thread's (read) connection. */
@@ -106,14 +171,24 @@ export class EmbeddedDb {
 
   /** Runs the named write on the writer thread; resolves once its commit is on disk. */
   /** `transfer`: buffers handed to the writer thread instead of copied (the caller must not use them after). */
-  write<K extends WriteOpName>(op: K, args: Parameters<WriteOps[K]>[1], transfer: ArrayBuffer[] = []): Promise<ReturnType<WriteOps[K]>> {
-    if (this.closed || this.writerFailed) return Promise.reject(new MailError('TemporaryFailure', 'database is closed'));
+  write<K extends WriteOpName>(op: K, args: Parameters<WriteOps[K]>[1], transfer: ArrayBuffer[] = [], timeoutMs = this.opts.writeTimeoutMs): Promise<ReturnType<WriteOps[K]>> {
+    if (this.closed) return Promise.reject(new MailError('TemporaryFailure', 'database is closed'));
+    if (this.writerDown) return Promise.reject(new MailError('TemporaryFailure', 'storage unavailable', { cause: this.writerDown }));
     if (this.failWrites) return Promise.reject(new MailError('TemporaryFailure', 'storage write failed', { cause: this.failWrites }));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      this.waiting.set(id, { resolve, reject, timer: this.writerReady ? this.timeWrite(id, timeoutMs) : null, timeoutMs });
       this.writer.postMessage({ id, op, args }, transfer);
     });
+  }
+
+  private timeWrite(id: number, timeoutMs: number): NodeJS.Timeout {
+    return setTimeout(() => {
+      const w = this.waiting.get(id);
+      if (!w) return;
+      this.waiting.delete(id);
+      w.reject(new MailError('TemporaryFailure', `storage write not answered within ${timeoutMs} ms`));
+    }, timeoutMs);
   }
 
   /** Lets pending writes commit, then stops the writer and closes both connections. */
@@ -123,7 +198,10 @@ export class EmbeddedDb {
         this.db.close();
         resolve();
       };
-      if (this.writerFailed) return done();
+      if (this.writerDown) {
+        void this.writer.terminate();
+        return done();
+      }
       this.writer.once('exit', done);
       this.writer.postMessage({ close: true });
     });

@@ -4,7 +4,15 @@ import type { Statements } from './sqlite';
 import { queueWrites } from './sqlite-queue';
 
 /** Every named write the embedded adapters make; the writer thread runs them. */
-export const writeOps = { ...mailStoreWrites, ...blobWrites, ...queueWrites };
+export const writeOps = {
+  ...mailStoreWrites,
+  ...blobWrites,
+  ...queueWrites,
+  /** Health: proves the writer thread answers (an empty transaction writes nothing). */
+  'db.ping'(): true {
+    return true;
+  },
+};
 export type WriteOps = typeof writeOps;
 export type WriteOpName = keyof WriteOps;
 

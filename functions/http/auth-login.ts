@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { MailError } from '../../core/errors';
 import type { UserWithSecret } from '../../core/types';
-import { clientIp, json, readJson, type RouteDef } from '../http-kit';
+import { audit, clientIp, json, readJson, type RouteDef } from '../http-kit';
 
 const LoginBody = z.object({
   email: z.string().trim().min(1).max(320),
@@ -27,8 +27,12 @@ export const authLogin: RouteDef = {
       await app.passwords.burn(body.password); // the same time as a wrong password: no one learns who exists
       return false;
     });
-    if (outcome !== 'ok' || !seen.user) throw new MailError('InvalidCredentials');
-    const { passwordHash: _secret, ...user } = seen.user;
-    return json(200, { ...app.tokens.issue(user), user });
+    if (outcome !== 'ok' || !seen.user) {
+      audit(app, 'login.failed', { account, ip });
+      throw new MailError('InvalidCredentials');
+    }
+    const { passwordHash: _secret, tokenVersion, ...user } = seen.user;
+    audit(app, 'login', { userId: user.id, ip });
+    return json(200, { ...app.tokens.issue(user, tokenVersion), user });
   },
 };

@@ -1,5 +1,6 @@
 import type { RouteDef } from '../http-kit';
 import { authLogin } from './auth-login';
+import { authLogout } from './auth-logout';
 import { authMe } from './auth-me';
 import { authPassword } from './auth-password';
 import { authRegister } from './auth-register';
@@ -19,6 +20,7 @@ import { usersAliasAdd } from './users-alias-add';
 import { usersAliasRemove } from './users-alias-remove';
 import { usersDelete } from './users-delete';
 import { usersList } from './users-list';
+import { usersPassword } from './users-password';
 import { health } from './health';
 import { mailboxesList } from './mailboxes-list';
 import { mailsAttachment } from './mails-attachment';
@@ -31,11 +33,13 @@ import { setup } from './setup';
 export const routes: RouteDef[] = [
   setup,
   authLogin,
+  authLogout,
   authMe,
   authPassword,
   authRegister,
   usersList,
   usersDelete,
+  usersPassword,
   usersAliasAdd,
   usersAliasRemove,
   mailboxesList,
