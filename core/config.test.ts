@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, SETTING_NAMES, loadConfig, maskedConfig } from './config';
+import { ConfigError, HOST_SETTINGS, SETTING_NAMES, loadConfig, maskedConfig } from './config';
 
 describe('config', () => {
   it('defaults: embedded local mode on loopback', () => {
@@ -49,9 +49,66 @@ describe('config', () => {
 
   it('local.settings.example.json lists exactly the variables the config reads', () => {
     const example = JSON.parse(readFileSync(resolve(__dirname, '..', 'local.settings.example.json'), 'utf8')).Values as Record<string, string>;
-    const names = Object.keys(example).filter((k) => k.startsWith('NIMBUS_')).sort();
+    const names = Object.keys(example).filter((k) => !HOST_SETTINGS.includes(k)).sort();
     expect(names).toEqual([...SETTING_NAMES].sort());
     expect(() => loadConfig(example)).not.toThrow();
+  });
+
+  describe('azure mode: each service by key or by managed identity, one complete form', () => {
+    const base = { NIMBUS_MODE: 'azure', NIMBUS_JWT_SECRET: 'x'.repeat(40) };
+    const keys = { NIMBUS_COSMOS_ENDPOINT: 'https://acct.documents.azure.com:443/', NIMBUS_COSMOS_KEY: 'a2V5', NIMBUS_BLOB_CONNECTION_STRING: 'AccountName=a;AccountKey=a2V5', NIMBUS_SERVICEBUS_CONNECTION: 'Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=n;SharedAccessKey=k' };
+    const identity = {
+      NIMBUS_COSMOS_ENDPOINT: 'https://acct.documents.azure.com:443/',
+      NIMBUS_BLOB_ACCOUNT_URL: 'https://acct.blob.core.windows.net',
+      NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace: 'ns.servicebus.windows.net',
+      NIMBUS_SERVICEBUS_CONNECTION__credential: 'managedidentity',
+      NIMBUS_SERVICEBUS_CONNECTION__clientId: '6b1f3c0e-2f4d-4e7a-9c1b-0a5d8e2f7c34',
+      AZURE_CLIENT_ID: '6B1F3C0E-2F4D-4E7A-9C1B-0A5D8E2F7C34',
+    };
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems.map((p) => `${p.variable}: ${p.problem}`);
+      }
+    };
+
+    it('the key form and the identity form each stand alone', () => {
+      expect(problems({ ...base, ...keys })).toEqual([]);
+      expect(problems({ ...base, ...identity })).toEqual([]);
+      const { NIMBUS_SERVICEBUS_CONNECTION__credential: _c, NIMBUS_SERVICEBUS_CONNECTION__clientId: _i, AZURE_CLIENT_ID: _a, ...systemAssigned } = identity;
+      expect(problems({ ...base, ...systemAssigned })).toEqual([]); // system-assigned identity or `az login`
+    });
+
+    it('with neither form, each service is named', () => {
+      const found = problems(base);
+      expect(found).toHaveLength(3);
+      expect(found[0]).toMatch(/^NIMBUS_COSMOS_ENDPOINT: required when NIMBUS_MODE=azure/);
+      expect(found[1]).toMatch(/^NIMBUS_BLOB_CONNECTION_STRING: required when NIMBUS_MODE=azure \(or NIMBUS_BLOB_ACCOUNT_URL/);
+      expect(found[2]).toMatch(/^NIMBUS_SERVICEBUS_CONNECTION: required when NIMBUS_MODE=azure \(or NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace/);
+    });
+
+    it('both forms at once, or half of one, is refused naming the setting', () => {
+      expect(problems({ ...base, ...identity, NIMBUS_BLOB_CONNECTION_STRING: keys.NIMBUS_BLOB_CONNECTION_STRING })).toEqual(['NIMBUS_BLOB_ACCOUNT_URL: set either NIMBUS_BLOB_CONNECTION_STRING or NIMBUS_BLOB_ACCOUNT_URL, not both']);
+      expect(problems({ ...base, ...identity, NIMBUS_SERVICEBUS_CONNECTION: keys.NIMBUS_SERVICEBUS_CONNECTION })[0]).toMatch(/^NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace: set either/);
+      const { NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace: _n, ...noNamespace } = identity;
+      expect(problems({ ...base, ...noNamespace, NIMBUS_SERVICEBUS_CONNECTION: keys.NIMBUS_SERVICEBUS_CONNECTION })).toEqual([expect.stringMatching(/^NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace: required with NIMBUS_SERVICEBUS_CONNECTION__credential/)]);
+      const { NIMBUS_SERVICEBUS_CONNECTION__credential: _c, ...noCredential } = identity;
+      expect(problems({ ...base, ...noCredential })).toEqual([expect.stringMatching(/^NIMBUS_SERVICEBUS_CONNECTION__credential: must be 'managedidentity'/)]);
+      expect(problems({ ...base, ...identity, AZURE_CLIENT_ID: '00000000-0000-0000-0000-000000000001' })).toEqual([expect.stringMatching(/^NIMBUS_SERVICEBUS_CONNECTION__clientId: differs from AZURE_CLIENT_ID/)]);
+    });
+
+    it('bad identity values are named: a token never goes over plain HTTP, a namespace is a host name, a client id a GUID', () => {
+      expect(problems({ ...base, ...identity, NIMBUS_BLOB_ACCOUNT_URL: 'http://acct.blob.core.windows.net' })).toEqual([expect.stringMatching(/^NIMBUS_BLOB_ACCOUNT_URL: an https URL/)]);
+      expect(problems({ ...base, ...identity, NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace: 'sb://ns.servicebus.windows.net/' })).toEqual([expect.stringMatching(/^NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace: a host name/)]);
+      expect(problems({ ...base, ...identity, AZURE_CLIENT_ID: 'my-identity' })[0]).toMatch(/^AZURE_CLIENT_ID: a client id/);
+      expect(problems({ ...base, ...identity, NIMBUS_SERVICEBUS_CONNECTION__credential: 'connectionstring' })[0]).toMatch(/^NIMBUS_SERVICEBUS_CONNECTION__credential: /);
+    });
+
+    it('local mode ignores the Azure settings (half-configured or not)', () => {
+      expect(problems({ NIMBUS_BLOB_ACCOUNT_URL: 'https://acct.blob.core.windows.net', NIMBUS_SERVICEBUS_CONNECTION__credential: 'managedidentity' })).toEqual([]);
+    });
   });
 
   it('secrets are masked when printed', () => {

@@ -49,15 +49,28 @@ const settings = z.object({
   NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).default(50),
   NIMBUS_LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(20),
   NIMBUS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  // Azure shape (NIMBUS_MODE=azure): the endpoint, key and both connection strings are required there
+  // Azure shape (NIMBUS_MODE=azure). Each service is reached either with a key / connection string (the emulators,
+  // hand-made deployments) or with an endpoint and a Microsoft Entra token (managed identity, what infra/ deploys).
+  /** Cosmos DB account endpoint; without NIMBUS_COSMOS_KEY the app signs in with DefaultAzureCredential. */
   NIMBUS_COSMOS_ENDPOINT: z.url({ protocol: /^https?$/, error: 'an http(s) URL' }).optional(),
   NIMBUS_COSMOS_KEY: z.string().min(1).optional(),
   NIMBUS_COSMOS_DATABASE: z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, 'letters, digits, - and _').default('nimbus'),
   /** `UseDevelopmentStorage=true` is azurite on this machine, as every Azure tool reads it. */
   NIMBUS_BLOB_CONNECTION_STRING: connectionString(/(AccountName=|BlobEndpoint=|^UseDevelopmentStorage=true$)/i, 'AccountName= or BlobEndpoint= (or UseDevelopmentStorage=true)').optional(),
+  /** The alternative to the connection string: https://<account>.blob.core.windows.net, with DefaultAzureCredential (tokens only travel over TLS). */
+  NIMBUS_BLOB_ACCOUNT_URL: z.url({ protocol: /^https$/, error: 'an https URL (a token is never sent over plain HTTP)' }).optional(),
   NIMBUS_BLOB_CONTAINER: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'a container name: 3-63 lower-case letters, digits and single hyphens').default('mail'),
   /** Used by the edge's sender and by the Functions trigger binding (connection: 'NIMBUS_SERVICEBUS_CONNECTION'). */
   NIMBUS_SERVICEBUS_CONNECTION: connectionString(/Endpoint=sb:\/\//i, 'Endpoint=sb://').optional(),
+  /**
+   * The identity-based form of the same connection (<namespace>.servicebus.windows.net): the app sends with
+   * DefaultAzureCredential, and the Functions host reads it (with __credential and __clientId) for the trigger.
+   */
+  NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace: z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'a host name such as nimbus.servicebus.windows.net (no scheme, no path)').optional(),
+  /** Read by the Functions host: 'managedidentity' makes the trigger use a managed identity. */
+  NIMBUS_SERVICEBUS_CONNECTION__credential: z.enum(['managedidentity']).optional(),
+  /** Read by the Functions host: the client id of the user-assigned identity the trigger uses. */
+  NIMBUS_SERVICEBUS_CONNECTION__clientId: z.guid('a client id (GUID)').optional(),
   NIMBUS_SERVICEBUS_QUEUE: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,259}$/, 'a queue name').default('inbound'),
   /** How long the SMTP edge remembers a directory lookup (Azure shape). */
   NIMBUS_DIRECTORY_CACHE_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
@@ -71,20 +84,73 @@ const settings = z.object({
   /** How long an HTTP client may take to send its headers, and its whole request (body included). */
   NIMBUS_HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(1000).default(10_000),
   NIMBUS_HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
+  /** The user-assigned managed identity DefaultAzureCredential signs in as (unset: the system-assigned one, or your `az login` on a workstation). */
+  AZURE_CLIENT_ID: z.guid('a client id (GUID)').optional(),
 });
 
-const REQUIRED_IN_AZURE = ['NIMBUS_COSMOS_ENDPOINT', 'NIMBUS_COSMOS_KEY', 'NIMBUS_BLOB_CONNECTION_STRING', 'NIMBUS_SERVICEBUS_CONNECTION', 'NIMBUS_JWT_SECRET', 'NIMBUS_SETUP_TOKEN'] as const;
+type Settings = z.infer<typeof settings>;
+
+/**
+ * How each Azure service is reached in azure mode: exactly one complete form. A
+ * missing service, both forms at once, or half of the identity form is refused,
+ * naming the setting.
+ */
+function checkAzureConnections(config: Settings, problem: (variable: keyof Settings, message: string) => void): void {
+  if (config.NIMBUS_COSMOS_ENDPOINT === undefined) {
+    problem('NIMBUS_COSMOS_ENDPOINT', 'required when NIMBUS_MODE=azure (with NIMBUS_COSMOS_KEY, or alone to sign in with a managed identity)');
+  }
+  const blobForms = [config.NIMBUS_BLOB_CONNECTION_STRING, config.NIMBUS_BLOB_ACCOUNT_URL].filter((v) => v !== undefined).length;
+  if (blobForms === 0) problem('NIMBUS_BLOB_CONNECTION_STRING', 'required when NIMBUS_MODE=azure (or NIMBUS_BLOB_ACCOUNT_URL with a managed identity)');
+  if (blobForms === 2) problem('NIMBUS_BLOB_ACCOUNT_URL', 'set either NIMBUS_BLOB_CONNECTION_STRING or NIMBUS_BLOB_ACCOUNT_URL, not both');
+  const namespace = config.NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace;
+  if (config.NIMBUS_SERVICEBUS_CONNECTION === undefined && namespace === undefined) {
+    problem('NIMBUS_SERVICEBUS_CONNECTION', 'required when NIMBUS_MODE=azure (or NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace with a managed identity)');
+  }
+  if (config.NIMBUS_SERVICEBUS_CONNECTION !== undefined && namespace !== undefined) {
+    problem('NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace', 'set either NIMBUS_SERVICEBUS_CONNECTION or NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace, not both');
+  }
+  const credential = config.NIMBUS_SERVICEBUS_CONNECTION__credential;
+  const clientId = config.NIMBUS_SERVICEBUS_CONNECTION__clientId;
+  if (namespace === undefined && (credential !== undefined || clientId !== undefined)) {
+    problem('NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace', 'required with NIMBUS_SERVICEBUS_CONNECTION__credential / __clientId (the identity-based connection is incomplete)');
+  }
+  if (clientId !== undefined && credential === undefined) {
+    problem('NIMBUS_SERVICEBUS_CONNECTION__credential', "must be 'managedidentity' when NIMBUS_SERVICEBUS_CONNECTION__clientId is set (the Functions host ignores the client id otherwise)");
+  }
+  if (clientId !== undefined && config.AZURE_CLIENT_ID !== undefined && clientId.toLowerCase() !== config.AZURE_CLIENT_ID.toLowerCase()) {
+    problem('NIMBUS_SERVICEBUS_CONNECTION__clientId', 'differs from AZURE_CLIENT_ID: the queue trigger and the app would sign in as different identities');
+  }
+}
+
+/** Settings that azure mode needs in one form only (the services' connections are checked above). */
+const REQUIRED_IN_AZURE = ['NIMBUS_JWT_SECRET', 'NIMBUS_SETUP_TOKEN'] as const;
 
 export const configSchema = settings.superRefine((config, ctx) => {
   if (config.NIMBUS_MODE !== 'azure') return;
-  for (const key of REQUIRED_IN_AZURE) {
-    if (config[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'required when NIMBUS_MODE=azure' });
-  }
+  const problem = (variable: string, message: string) => ctx.addIssue({ code: 'custom', path: [variable], message });
+  checkAzureConnections(config, problem);
+  for (const key of REQUIRED_IN_AZURE) if (config[key] === undefined) problem(key, 'required when NIMBUS_MODE=azure');
 });
 
 export type Config = z.infer<typeof configSchema>;
 /** Every setting's name: the keys of local.settings.example.json. */
 export const SETTING_NAMES = Object.keys(settings.shape) as Array<keyof Config>;
+
+/**
+ * App settings that the Functions host and the Azure platform read, never this code.
+ * local.settings.example.json and the Function App in infra/ may set them beside SETTING_NAMES.
+ */
+export const HOST_SETTINGS: ReadonlyArray<string> = [
+  'FUNCTIONS_WORKER_RUNTIME',
+  'AzureWebJobsStorage',
+  'AzureWebJobsStorage__credential',
+  'AzureWebJobsStorage__clientId',
+  'AzureWebJobsStorage__blobServiceUri',
+  'AzureWebJobsStorage__queueServiceUri',
+  'AzureWebJobsStorage__tableServiceUri',
+  'APPLICATIONINSIGHTS_CONNECTION_STRING',
+  'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
+];
 
 /** Settings whose values are never printed or logged. */
 export const SECRET_SETTINGS: ReadonlyArray<keyof Config> = ['NIMBUS_JWT_SECRET', 'NIMBUS_COSMOS_KEY', 'NIMBUS_BLOB_CONNECTION_STRING', 'NIMBUS_SERVICEBUS_CONNECTION', 'NIMBUS_SETUP_TOKEN'];

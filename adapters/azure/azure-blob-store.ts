@@ -1,10 +1,13 @@
 import { Readable } from 'node:stream';
+import type { TokenCredential } from '@azure/identity';
 import { BlobServiceClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
 import type { BlobStore } from '../../core/ports';
 import { statusOf } from './retry';
 
-export interface AzureBlobStoreOptions {
-  connectionString: string;
+/** Either a connection string (account key: azurite, hand-made accounts) or the account URL and a token credential (managed identity). */
+export type AzureBlobConnection = { connectionString: string } | { accountUrl: string; credential: TokenCredential };
+
+export type AzureBlobStoreOptions = AzureBlobConnection & {
   container: string;
   /** Bytes per staged block; memory per upload is about blockBytes × concurrency. */
   blockBytes?: number;
@@ -12,7 +15,7 @@ export interface AzureBlobStoreOptions {
   /** Up to this size a Uint8Array goes up in one request; larger sources are staged in blocks. */
   singleShotMaxBytes?: number;
   retry?: StoragePipelineOptions['retryOptions'];
-}
+};
 
 /**
  * BlobStore on Azure Blob Storage (block blobs). Uploads stream: a source is cut
@@ -20,7 +23,9 @@ export interface AzureBlobStoreOptions {
  * message holds at most blockBytes × concurrency in memory, and a source that fails
  * midway never commits: nothing appears under the key (staged blocks are discarded
  * by the service). Downloads stream the response body. The SDK retries transient
- * faults (429, 5xx, dropped connections) with exponential backoff.
+ * faults (429, 5xx, dropped connections) with exponential backoff. With a token
+ * credential it asks for https://storage.azure.com/.default (Storage Blob Data
+ * Contributor on the container is all it needs).
  */
 export class AzureBlobStore implements BlobStore {
   private readonly container: ContainerClient;
@@ -30,9 +35,8 @@ export class AzureBlobStore implements BlobStore {
   private readonly singleShotMaxBytes: number;
 
   constructor(opts: AzureBlobStoreOptions) {
-    const service = BlobServiceClient.fromConnectionString(opts.connectionString, {
-      retryOptions: opts.retry ?? { maxTries: 4, retryDelayInMs: 100, maxRetryDelayInMs: 2_000 },
-    });
+    const pipeline: StoragePipelineOptions = { retryOptions: opts.retry ?? { maxTries: 4, retryDelayInMs: 100, maxRetryDelayInMs: 2_000 } };
+    const service = 'connectionString' in opts ? BlobServiceClient.fromConnectionString(opts.connectionString, pipeline) : new BlobServiceClient(opts.accountUrl, opts.credential, pipeline);
     this.container = service.getContainerClient(opts.container);
     this.blockBytes = opts.blockBytes ?? 4 * 1024 * 1024;
     this.concurrency = opts.concurrency ?? 2;

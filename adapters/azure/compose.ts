@@ -1,25 +1,38 @@
+import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { ConfigError, type Config } from '../../core/config';
 import type { Logger } from '../../core/logger';
 import type { InboundQueueMessage } from '../../core/types';
-import { AzureBlobStore } from './azure-blob-store';
+import { AzureBlobStore, type AzureBlobConnection } from './azure-blob-store';
 import { CosmosMailStore } from './cosmos-mail-store';
-import { ServiceBusQueueSender } from './service-bus';
+import { ServiceBusQueueSender, type ServiceBusConnection } from './service-bus';
 
 /**
  * The Azure adapters from app settings. Nothing connects here: each client opens
  * its connection on first use, so a worker or container starts fast and a
  * misconfigured service shows up in /api/health and the logs, not as a crash loop.
- * The settings themselves were validated by loadConfig (NIMBUS_MODE=azure).
+ * The settings themselves were validated by loadConfig (NIMBUS_MODE=azure): each
+ * service comes with a key / connection string, or with an endpoint only, and then
+ * every adapter signs in with one DefaultAzureCredential (the managed identity named
+ * by AZURE_CLIENT_ID in Azure, `az login` on a workstation). `credential` replaces
+ * it (tests inject one that records the scopes asked for).
  */
-export function createAzureAdapters(config: Config, logger: Logger) {
-  if (config.NIMBUS_MODE !== 'azure' || !config.NIMBUS_COSMOS_ENDPOINT || !config.NIMBUS_COSMOS_KEY || !config.NIMBUS_BLOB_CONNECTION_STRING || !config.NIMBUS_SERVICEBUS_CONNECTION) {
+export function createAzureAdapters(config: Config, logger: Logger, opts: { credential?: TokenCredential } = {}) {
+  const endpoint = config.NIMBUS_COSMOS_ENDPOINT;
+  const blobs = config.NIMBUS_BLOB_CONNECTION_STRING ?? config.NIMBUS_BLOB_ACCOUNT_URL;
+  const bus = config.NIMBUS_SERVICEBUS_CONNECTION ?? config.NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace;
+  if (config.NIMBUS_MODE !== 'azure' || !endpoint || !blobs || !bus) {
     throw new Error('createAzureAdapters needs NIMBUS_MODE=azure and its settings (loadConfig checks them)');
   }
-  const { NIMBUS_COSMOS_ENDPOINT: endpoint, NIMBUS_COSMOS_KEY: key, NIMBUS_BLOB_CONNECTION_STRING: blobs, NIMBUS_SERVICEBUS_CONNECTION: bus } = config;
+  let shared: TokenCredential | undefined = opts.credential;
+  const credential = () => (shared ??= new DefaultAzureCredential(config.AZURE_CLIENT_ID ? { managedIdentityClientId: config.AZURE_CLIENT_ID } : {}));
+
+  const cosmosAuth = config.NIMBUS_COSMOS_KEY !== undefined ? { key: config.NIMBUS_COSMOS_KEY } : { credential: credential() };
+  const blobAuth: AzureBlobConnection = config.NIMBUS_BLOB_CONNECTION_STRING !== undefined ? { connectionString: config.NIMBUS_BLOB_CONNECTION_STRING } : { accountUrl: blobs, credential: credential() };
+  const busAuth: ServiceBusConnection = config.NIMBUS_SERVICEBUS_CONNECTION !== undefined ? { connectionString: config.NIMBUS_SERVICEBUS_CONNECTION } : { fullyQualifiedNamespace: bus, credential: credential() };
   return {
-    store: settingCheck('NIMBUS_COSMOS_KEY', () => new CosmosMailStore({ endpoint, key, database: config.NIMBUS_COSMOS_DATABASE })),
-    blobs: settingCheck('NIMBUS_BLOB_CONNECTION_STRING', () => new AzureBlobStore({ connectionString: blobs, container: config.NIMBUS_BLOB_CONTAINER })),
-    queue: settingCheck('NIMBUS_SERVICEBUS_CONNECTION', () => new ServiceBusQueueSender<InboundQueueMessage>({ connectionString: bus, queue: config.NIMBUS_SERVICEBUS_QUEUE }, logger.child({ component: 'service-bus' }))),
+    store: settingCheck(config.NIMBUS_COSMOS_KEY !== undefined ? 'NIMBUS_COSMOS_KEY' : 'NIMBUS_COSMOS_ENDPOINT', () => new CosmosMailStore({ endpoint, ...cosmosAuth, database: config.NIMBUS_COSMOS_DATABASE })),
+    blobs: settingCheck('connectionString' in blobAuth ? 'NIMBUS_BLOB_CONNECTION_STRING' : 'NIMBUS_BLOB_ACCOUNT_URL', () => new AzureBlobStore({ ...blobAuth, container: config.NIMBUS_BLOB_CONTAINER })),
+    queue: settingCheck('connectionString' in busAuth ? 'NIMBUS_SERVICEBUS_CONNECTION' : 'NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace', () => new ServiceBusQueueSender<InboundQueueMessage>({ ...busAuth, queue: config.NIMBUS_SERVICEBUS_QUEUE }, logger.child({ component: 'service-bus' }))),
   };
 }
 

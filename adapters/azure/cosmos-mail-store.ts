@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { CosmosClient, type Container, type Database, type IndexingPolicy, type ItemDefinition, type SqlParameter } from '@azure/cosmos';
+import { CosmosClient, type Container, type ItemDefinition, type SqlParameter } from '@azure/cosmos';
+import type { TokenCredential } from '@azure/identity';
 import { normalizeAddress } from '../../core/address';
 import { decodeCursor, encodeCursor } from '../../core/cursor';
 import { MailError } from '../../core/errors';
@@ -7,6 +8,7 @@ import { deterministicId, newId } from '../../core/ids';
 import type { MailStore, MessageQuery, NewMessage } from '../../core/ports';
 import { queryWords, searchTerms } from '../../core/search';
 import { DEFAULT_MAILBOXES, type DkimKey, type Domain, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserSession, type UserWithSecret } from '../../core/types';
+import { COSMOS_CONTAINERS, containerRequest } from './cosmos-containers';
 import { DEFAULT_RETRY, type RetryOptions, statusOf, withRetry } from './retry';
 
 /**
@@ -29,28 +31,15 @@ import { DEFAULT_RETRY, type RetryOptions, statusOf, withRetry } from './retry';
  * between the two writes completes the count instead of losing it.
  * Moves and flag changes replace the message under its etag (412 → re-read, retry).
  * Every call is retried on 429/503 and dropped connections (./retry.ts).
+ *
+ * The containers are defined once, in ./cosmos-containers.ts. With a key (the emulator,
+ * hand-made accounts) the store creates them when missing; with a token credential
+ * (managed identity) it only checks that they exist: Cosmos DB's data-plane roles cannot
+ * create databases or containers, so infra/ deploys them from the same definition.
  */
 
 const DIRECTORY = 'directory';
 const MAIL = 'mail';
-
-const MAIL_INDEXING: IndexingPolicy = {
-  indexingMode: 'consistent',
-  automatic: true,
-  includedPaths: [{ path: '/*' }],
-  excludedPaths: [{ path: '/summary/*' }, { path: '/auth/*' }, { path: '/draft/*' }, { path: '/"_etag"/?' }],
-  compositeIndexes: [
-    [
-      { path: '/mailboxId', order: 'ascending' },
-      { path: '/receivedAt', order: 'descending' },
-      { path: '/id', order: 'descending' },
-    ],
-    [
-      { path: '/receivedAt', order: 'descending' },
-      { path: '/id', order: 'descending' },
-    ],
-  ],
-};
 
 interface UserDoc extends ItemDefinition {
   id: string;
@@ -146,7 +135,9 @@ function isConflict(err: unknown): boolean {
 
 export interface CosmosMailStoreOptions {
   endpoint: string;
-  key: string;
+  /** Exactly one of `key` (account key) and `credential` (Microsoft Entra token, e.g. DefaultAzureCredential). */
+  key?: string;
+  credential?: TokenCredential;
   database: string;
   retry?: RetryOptions;
   /** Parallel writes per call (filing a batch, deleting a user). */
@@ -160,9 +151,10 @@ export class CosmosMailStore implements MailStore {
   private ready: Promise<{ directory: Container; mail: Container }> | null = null;
 
   constructor(private readonly opts: CosmosMailStoreOptions) {
+    if ((opts.key === undefined) === (opts.credential === undefined)) throw new Error('CosmosMailStore needs either a key or a token credential');
     this.client = new CosmosClient({
       endpoint: opts.endpoint,
-      key: opts.key,
+      ...(opts.key !== undefined ? { key: opts.key } : { aadCredentials: opts.credential }),
       // one region, one gateway: no discovery round trips (and the emulator has none)
       connectionPolicy: { enableEndpointDiscovery: false, retryOptions: { maxRetryAttemptCount: 0, fixedRetryIntervalInMilliseconds: 0, maxWaitTimeInSeconds: 0 } },
     });
@@ -170,22 +162,33 @@ export class CosmosMailStore implements MailStore {
     this.concurrency = opts.concurrency ?? 8;
   }
 
-  /** Creates the database and containers when missing (Bicep creates them in Azure; this makes a fresh emulator usable). */
+  /** The database and containers: created when missing with a key (a fresh emulator), checked with a token (Bicep creates them in Azure). */
   private containers(): Promise<{ directory: Container; mail: Container }> {
     if (!this.ready) {
-      this.ready = this.call('create containers', async () => {
-        const { database } = await this.client.databases.createIfNotExists({ id: this.opts.database });
-        return this.createContainers(database);
-      });
+      this.ready = this.call('open containers', () => (this.opts.key !== undefined ? this.createContainers() : this.findContainers()));
       this.ready.catch(() => (this.ready = null));
     }
     return this.ready;
   }
 
-  private async createContainers(database: Database) {
-    const { container: directory } = await database.containers.createIfNotExists({ id: DIRECTORY, partitionKey: { paths: ['/id'] } });
-    const { container: mail } = await database.containers.createIfNotExists({ id: MAIL, partitionKey: { paths: ['/userId'] }, indexingPolicy: MAIL_INDEXING });
-    return { directory, mail };
+  private async createContainers() {
+    const { database } = await this.client.databases.createIfNotExists({ id: this.opts.database });
+    const made = new Map<string, Container>();
+    for (const def of COSMOS_CONTAINERS) made.set(def.id, (await database.containers.createIfNotExists(containerRequest(def))).container);
+    return { directory: made.get(DIRECTORY)!, mail: made.get(MAIL)! };
+  }
+
+  private async findContainers() {
+    const database = this.client.database(this.opts.database);
+    for (const def of COSMOS_CONTAINERS) {
+      try {
+        await database.container(def.id).read();
+      } catch (err) {
+        if (statusOf(err) !== 404) throw err;
+        throw new Error(`Cosmos DB container ${this.opts.database}/${def.id} does not exist: infra/ creates it (azd provision); a managed identity cannot`, { cause: err });
+      }
+    }
+    return { directory: database.container(DIRECTORY), mail: database.container(MAIL) };
   }
 
   private call<T>(what: string, fn: () => Promise<T>): Promise<T> {

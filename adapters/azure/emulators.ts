@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,19 +22,39 @@ export interface Emulator {
   stop(): Promise<void>;
 }
 
-/** @vercel/cosmosdb-server in this process, over plain HTTP. */
-export async function startCosmosEmulator(): Promise<Emulator & { endpoint: string; key: string }> {
+/**
+ * A TLS key and certificate for 127.0.0.1. Tokens travel only over TLS (the Azure
+ * SDKs refuse to send one over plain HTTP), so the identity tests serve the emulators
+ * over TLS and run the client in a process that trusts the test CA (NODE_EXTRA_CA_CERTS).
+ */
+export interface LoopbackTls {
+  key: string;
+  cert: string;
+  /** Paths of the same files (azurite reads files). */
+  keyFile: string;
+  certFile: string;
+}
+
+/**
+ * @vercel/cosmosdb-server in this process, over plain HTTP, or over TLS with `tls`.
+ * It does not check credentials; `authorizations` records the Authorization header
+ * of every request so that a test can see which kind was sent.
+ */
+export async function startCosmosEmulator(opts: { tls?: LoopbackTls } = {}): Promise<Emulator & { endpoint: string; key: string; authorizations: string[] }> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { createHttpServer } = require('@vercel/cosmosdb-server') as { createHttpServer(): http.Server };
-  const server = createHttpServer();
+  const cosmos = require('@vercel/cosmosdb-server') as { createHttpServer(): http.Server; createHttpsServer(o: { key: string; cert: string }): http.Server };
+  const server = opts.tls ? cosmos.createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert }) : cosmos.createHttpServer();
+  const authorizations: string[] = [];
+  server.prependListener('request', (req: http.IncomingMessage) => authorizations.push(decodeURIComponent(String(req.headers.authorization ?? ''))));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     key: COSMOS_EMULATOR_KEY,
+    authorizations,
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -45,14 +66,16 @@ export async function startCosmosEmulator(): Promise<Emulator & { endpoint: stri
 /**
  * Azurite's blob service as a child process: in-memory, telemetry off (it would
  * otherwise call out to the internet), API version check off (@azure/storage-blob
- * is newer than azurite 3.35 knows).
+ * is newer than azurite 3.35 knows). With `tls` it serves HTTPS and also accepts
+ * bearer tokens (`--oauth basic`: it checks a token's issuer, audience and lifetime,
+ * not its signature).
  */
-export async function startAzurite(opts: { port?: number } = {}): Promise<Emulator & { connectionString: string; blobEndpoint: string }> {
+export async function startAzurite(opts: { tls?: LoopbackTls; port?: number } = {}): Promise<Emulator & { connectionString: string; blobEndpoint: string }> {
   const main = require.resolve('azurite/dist/src/blob/main.js');
   const workdir = mkdtempSync(join(tmpdir(), 'nimbus-azurite-'));
   const child: ChildProcess = spawn(
     process.execPath,
-    [main, '--blobHost', '127.0.0.1', '--blobPort', String(opts.port ?? 0), '--inMemoryPersistence', '--disableTelemetry', '--skipApiVersionCheck', '--loose'],
+    [main, '--blobHost', '127.0.0.1', '--blobPort', String(opts.port ?? 0), '--inMemoryPersistence', '--disableTelemetry', '--skipApiVersionCheck', '--loose', ...(opts.tls ? ['--cert', opts.tls.certFile, '--key', opts.tls.keyFile, '--oauth', 'basic'] : [])],
     { cwd: workdir, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const port = await new Promise<number>((resolve, reject) => {
@@ -60,7 +83,7 @@ export async function startAzurite(opts: { port?: number } = {}): Promise<Emulat
     const timer = setTimeout(() => reject(new Error(`azurite did not start in 30 s:\n${output}`)), 30_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /listens on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
+      const match = /listens on https?:\/\/127\.0\.0\.1:(\d+)/.exec(output);
       if (match) {
         clearTimeout(timer);
         resolve(Number(match[1]));
@@ -75,10 +98,11 @@ export async function startAzurite(opts: { port?: number } = {}): Promise<Emulat
   });
   child.stdout!.resume();
   child.stderr!.resume();
-  const blobEndpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
+  const scheme = opts.tls ? 'https' : 'http';
+  const blobEndpoint = `${scheme}://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
   return {
     blobEndpoint,
-    connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${blobEndpoint};`,
+    connectionString: `DefaultEndpointsProtocol=${scheme};AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${blobEndpoint};`,
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -157,18 +181,24 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
  * message (id and JSON body). `refuse` makes it reject the next deliveries with a
  * Service Bus error condition, e.g. com.microsoft:server-busy (transient).
  * Connect with `Endpoint=sb://127.0.0.1:<port>;...;UseDevelopmentEmulator=true`
- * (plain TCP). It does not implement receiving, sessions or management.
+ * (plain TCP), or with `tls` at `127.0.0.1:<port>` and a token credential (AMQPS, as
+ * the SDK always uses with a namespace). `tokens` records every put-token (type,
+ * audience, token): `servicebus.windows.net:sastoken` for a key, `jwt` for a Microsoft
+ * Entra token. It does not implement receiving, sessions or management.
  */
 export interface FakeServiceBus extends Emulator {
   connectionString: string;
+  /** host:port, the value of NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace for this endpoint. */
+  namespace: string;
   messages: Array<{ queue: string; messageId: string; body: unknown }>;
+  tokens: Array<{ type: string; audience: string; token: string }>;
   /** Rejects the next `count` messages with `condition`. */
   refuse(count: number, condition?: string): void;
   /** Called for each accepted message. */
   onMessage: ((m: { queue: string; messageId: string; body: unknown }) => void) | null;
 }
 
-export async function startFakeServiceBus(): Promise<FakeServiceBus> {
+export async function startFakeServiceBus(opts: { tls?: LoopbackTls } = {}): Promise<FakeServiceBus> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const rhea = require('rhea') as typeof import('rhea');
   const container = rhea.create_container({ id: 'fake-service-bus' });
@@ -176,7 +206,9 @@ export async function startFakeServiceBus(): Promise<FakeServiceBus> {
   let refusals: { count: number; condition: string } = { count: 0, condition: '' };
   const fake: FakeServiceBus = {
     connectionString: '',
+    namespace: '',
     messages: [],
+    tokens: [],
     onMessage: null,
     refuse(count, condition = 'com.microsoft:server-busy') {
       refusals = { count, condition };
@@ -195,6 +227,8 @@ export async function startFakeServiceBus(): Promise<FakeServiceBus> {
     const queue = (ctx.receiver!.target as { address?: string } | undefined)?.address ?? '';
     const message = ctx.message!;
     if (queue === '$cbs') {
+      const props = (message.application_properties ?? {}) as { type?: string; name?: string };
+      fake.tokens.push({ type: String(props.type ?? ''), audience: String(props.name ?? ''), token: String(message.body ?? '') });
       cbsReplies.get(ctx.connection)?.send({ correlation_id: message.message_id, to: message.reply_to, application_properties: { 'status-code': 200, 'status-description': 'OK' }, body: null });
       return;
     }
@@ -211,12 +245,13 @@ export async function startFakeServiceBus(): Promise<FakeServiceBus> {
     ctx.delivery!.accept();
     fake.onMessage?.(entry);
   });
-  const server = container.listen({ port: 0, host: '127.0.0.1' }) as import('node:net').Server;
+  const server = container.listen(opts.tls ? { port: 0, host: '127.0.0.1', transport: 'tls', key: opts.tls.key, cert: opts.tls.cert } : { port: 0, host: '127.0.0.1' }) as import('node:net').Server;
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   const { port } = server.address() as AddressInfo;
+  fake.namespace = `127.0.0.1:${port}`;
   fake.connectionString = `Endpoint=sb://127.0.0.1:${port};SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=test-only-key;UseDevelopmentEmulator=true`;
   const sockets = new Set<import('node:net').Socket>();
-  server.on('connection', (socket: import('node:net').Socket) => {
+  server.on(opts.tls ? 'secureConnection' : 'connection', (socket: import('node:net').Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -226,4 +261,60 @@ export async function startFakeServiceBus(): Promise<FakeServiceBus> {
       server.close(() => resolve());
     });
   return fake;
+}
+
+/**
+ * The managed identity endpoint that App Service, Azure Functions and Container Apps
+ * give a process (IDENTITY_ENDPOINT + IDENTITY_HEADER, api-version 2019-08-01), on
+ * 127.0.0.1: @azure/identity's ManagedIdentityCredential (inside DefaultAzureCredential)
+ * asks it for tokens exactly as in Azure. It checks the secret header, records each
+ * request (resource and client id) and answers an unsigned JWT whose audience is the
+ * resource asked for, issued by a sts.windows.net tenant: enough for azurite's OAuth
+ * check, which then refuses a token meant for another service.
+ */
+export interface IdentityEndpoint extends Emulator {
+  /** The environment a process needs to use it. */
+  env: { IDENTITY_ENDPOINT: string; IDENTITY_HEADER: string };
+  requests: Array<{ resource: string; clientId: string | null }>;
+}
+
+export async function startIdentityEndpoint(): Promise<IdentityEndpoint> {
+  const secret = randomUUID();
+  const tenant = randomUUID();
+  const requests: IdentityEndpoint['requests'] = [];
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const resource = url.searchParams.get('resource');
+    if (url.pathname !== '/msi/token' || req.headers['x-identity-header'] !== secret || !resource || url.searchParams.get('api-version') !== '2019-08-01') {
+      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'invalid_request' }));
+      return;
+    }
+    const clientId = url.searchParams.get('client_id');
+    requests.push({ resource, clientId });
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { aud: resource, iss: `https://sts.windows.net/${tenant}/`, iat: now - 60, nbf: now - 60, exp: now + 3600, appid: clientId ?? 'system-assigned', oid: randomUUID(), tid: tenant };
+    const token = `${b64({ typ: 'JWT', alg: 'none' })}.${b64(claims)}.`;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: token, expires_on: String(now + 3600), resource, token_type: 'Bearer', client_id: clientId ?? '' }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    env: { IDENTITY_ENDPOINT: `http://127.0.0.1:${port}/msi/token`, IDENTITY_HEADER: secret },
+    requests,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** The audience claim of a JWT (the identity tests decode what the services were sent). */
+export function jwtAudience(token: string): string | undefined {
+  try {
+    return (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { aud?: string }).aud;
+  } catch {
+    return undefined;
+  }
 }
