@@ -126,6 +126,40 @@ describe('the Functions app', () => {
     expect(badPort.stderr).toContain('NIMBUS_SMTP_PORT');
   });
 
+  const identityForm = {
+    NIMBUS_COSMOS_ENDPOINT: 'https://127.0.0.1:9/',
+    NIMBUS_BLOB_ACCOUNT_URL: 'https://127.0.0.1:9/a',
+    NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace: '127.0.0.1:9',
+    NIMBUS_SERVICEBUS_CONNECTION__credential: 'managedidentity',
+    NIMBUS_SERVICEBUS_CONNECTION__clientId: '6b1f3c0e-2f4d-4e7a-9c1b-0a5d8e2f7c34',
+    AZURE_CLIENT_ID: '6b1f3c0e-2f4d-4e7a-9c1b-0a5d8e2f7c34',
+    NIMBUS_JWT_SECRET: good.NIMBUS_JWT_SECRET,
+    NIMBUS_LOG_LEVEL: 'silent',
+  };
+
+  it('with neither a key nor an endpoint, both entries stop at start-up naming each missing setting; half an identity connection is named too', async () => {
+    const functionsEntry = resolve(root, 'dist', 'functions', 'index.js');
+    const edgeEntry = resolve(root, 'dist', 'smtp-edge', 'main.js');
+    for (const entry of [functionsEntry, edgeEntry]) {
+      const none = await run(entry, { NIMBUS_JWT_SECRET: good.NIMBUS_JWT_SECRET, NIMBUS_LOG_LEVEL: 'silent' });
+      expect(none.code).not.toBe(0);
+      expect(none.stderr).toContain('NIMBUS_COSMOS_ENDPOINT: required when NIMBUS_MODE=azure');
+      expect(none.stderr).toContain('NIMBUS_BLOB_CONNECTION_STRING: required when NIMBUS_MODE=azure (or NIMBUS_BLOB_ACCOUNT_URL');
+      expect(none.stderr).toContain('NIMBUS_SERVICEBUS_CONNECTION: required when NIMBUS_MODE=azure (or NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace');
+    }
+    const { NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace: _n, ...half } = identityForm;
+    const halfBus = await run(edgeEntry, half);
+    expect(halfBus.code).toBe(2);
+    expect(halfBus.stderr).toContain('NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace: required with NIMBUS_SERVICEBUS_CONNECTION__credential');
+  });
+
+  it('with the identity form (endpoints, no key) the Functions entry loads and registers without asking for a token', async () => {
+    const functionsEntry = resolve(root, 'dist', 'functions', 'index.js');
+    // IDENTITY_ENDPOINT points nowhere: a token request at load time would fail the load
+    const loaded = await promisify(execFile)(process.execPath, ['-e', `require(${JSON.stringify(functionsEntry)}); console.log('loaded')`], { env: { PATH: process.env.PATH ?? '', ...identityForm, IDENTITY_ENDPOINT: 'http://127.0.0.1:9/msi/token', IDENTITY_HEADER: 'x' }, timeout: 20_000 });
+    expect(loaded.stdout).toContain('loaded');
+  });
+
   it('with good settings the Functions entry loads and registers without connecting anywhere', async () => {
     const functionsEntry = resolve(root, 'dist', 'functions', 'index.js');
     const loaded = await promisify(execFile)(process.execPath, ['-e', `require(${JSON.stringify(functionsEntry)}); console.log('loaded')`], { env: { PATH: process.env.PATH ?? '', ...good }, timeout: 20_000 });
