@@ -66,17 +66,20 @@ describe('the Functions app', () => {
     expect(ip('')).toBe('unknown');
   });
 
-  it('what publish deploys: package.json main is the built entry, host.json has the extension bundle, .funcignore keeps sources and tests out', () => {
+  it('what publish uploads for the remote build: package.json main is the built entry, host.json has the extension bundle, .funcignore keeps the sources and drops dependencies, build output and tests', () => {
     const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8'));
     expect(pkg.main).toBe('dist/functions/index.js');
+    expect(pkg.scripts.build).toMatch(/^tsc /); // what the remote build runs after npm install
     expect(readFileSync(resolve(root, pkg.main), 'utf8')).toContain('registerFunctions'); // npm test builds first
     const hostJson = JSON.parse(readFileSync(resolve(root, 'host.json'), 'utf8'));
     expect(hostJson.version).toBe('2.0');
     expect(hostJson.extensionBundle.id).toBe('Microsoft.Azure.Functions.ExtensionBundle');
     expect(hostJson.extensions.http.routePrefix).toBe('api'); // the routes are registered without it, as the local host mounts them under /api
     const ignored = readFileSync(resolve(root, '.funcignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-    for (const entry of ['*.ts', '/test/', '/data/', '/local.settings.json']) expect(ignored).toContain(entry);
-    // a folder pattern without a leading / would match inside dist/ too and leave the built code out
+    for (const entry of ['/node_modules/', '/dist/', '/test/', '/data/', '/local.settings.json', '*.test.ts']) expect(ignored).toContain(entry);
+    // the remote build compiles these: none may be left out
+    for (const kept of ['*.ts', '/core/', '/adapters/', '/functions/', '/tsconfig.json', '/package.json', '/package-lock.json', '/host.json']) expect(ignored).not.toContain(kept);
+    // a folder pattern without a leading / would match nested folders too (node_modules/x/test/ ...)
     for (const entry of ignored.filter((e) => e.endsWith('/'))) expect(entry.startsWith('/'), entry).toBe(true);
   });
 
