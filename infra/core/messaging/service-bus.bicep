@@ -58,4 +58,4 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
 output name string = namespace.name
 
 @description('<namespace>.servicebus.windows.net (NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace).')
-output fullyQualifiedNamespace string = '${namespace.name}.servicebus.windows.net'
+output fullyQualifiedNamespace string = split(split(namespace.properties.serviceBusEndpoint, '//')[1], ':')[0]
