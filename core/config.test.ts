@@ -55,7 +55,7 @@ describe('config', () => {
   });
 
   describe('azure mode: each service by key or by managed identity, one complete form', () => {
-    const base = { NIMBUS_MODE: 'azure', NIMBUS_JWT_SECRET: 'x'.repeat(40) };
+    const base = { NIMBUS_MODE: 'azure', NIMBUS_JWT_SECRET: 'x'.repeat(40), NIMBUS_SETUP_TOKEN: 's'.repeat(20) };
     const keys = { NIMBUS_COSMOS_ENDPOINT: 'https://acct.documents.azure.com:443/', NIMBUS_COSMOS_KEY: 'a2V5', NIMBUS_BLOB_CONNECTION_STRING: 'AccountName=a;AccountKey=a2V5', NIMBUS_SERVICEBUS_CONNECTION: 'Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=n;SharedAccessKey=k' };
     const identity = {
       NIMBUS_COSMOS_ENDPOINT: 'https://acct.documents.azure.com:443/',
@@ -100,9 +100,9 @@ describe('config', () => {
     });
 
     it('bad identity values are named: a token never goes over plain HTTP, a namespace is a host name, a client id a GUID', () => {
-      expect(problems({ ...base, ...identity, NIMBUS_BLOB_ACCOUNT_URL: 'http://acct.blob.core.windows.net' })).toEqual([expect.stringMatching(/^NIMBUS_BLOB_ACCOUNT_URL: an https URL/)]);
-      expect(problems({ ...base, ...identity, NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace: 'sb://ns.servicebus.windows.net/' })).toEqual([expect.stringMatching(/^NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace: a host name/)]);
-      expect(problems({ ...base, ...identity, AZURE_CLIENT_ID: 'my-identity' })[0]).toMatch(/^AZURE_CLIENT_ID: a client id/);
+      expect(problems({ ...base, ...identity, NIMBUS_BLOB_ACCOUNT_URL: 'http://acct.blob.core.windows.net' })).toEqual([expect.stringMatching(/^NIMBUS_BLOB_ACCOUNT_URL: "http:\/\/acct.blob.core.windows.net" is not valid; expected an https URL/)]);
+      expect(problems({ ...base, ...identity, NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace: 'sb://ns.servicebus.windows.net/' })).toEqual([expect.stringMatching(/^NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace: "sb:\/\/ns.servicebus.windows.net\/" is not valid; expected a host name/)]);
+      expect(problems({ ...base, ...identity, AZURE_CLIENT_ID: 'my-identity' })[0]).toMatch(/^AZURE_CLIENT_ID: "my-identity" is not valid; expected a client id/);
       expect(problems({ ...base, ...identity, NIMBUS_SERVICEBUS_CONNECTION__credential: 'connectionstring' })[0]).toMatch(/^NIMBUS_SERVICEBUS_CONNECTION__credential: /);
     });
 

@@ -201,7 +201,7 @@ function describeProblem(issue: z.core.$ZodIssue, typed: string | undefined, sec
     default:
       expected = issue.message;
   }
-  if (issue.code === 'custom' && typed === undefined) return issue.message; // e.g. required in azure mode
+  if (issue.code === 'custom') return issue.message; // cross-setting rules (required in azure mode, one form only) say it all
   if (typed === undefined) return `missing; expected ${expected}`;
   return secret ? `the value given is not valid; expected ${expected}` : `${JSON.stringify(typed)} is not valid; expected ${expected}`;
 }

@@ -75,6 +75,15 @@ param jwtSecret string
 param jwtSecretPadding string = newGuid()
 
 @secure()
+@minLength(15)
+@description('First-run setup code (NIMBUS_SETUP_TOKEN): POST /api/setup needs it as "setupCode". azd passes the one kept in Key Vault (secretOrRandomPassword), or 15 random characters on the first provision, lengthened with setupTokenPadding.')
+param setupToken string
+
+@secure()
+@description('Random characters appended to a first, short setupToken so that the stored code has at least 16 characters (the app refuses shorter). Unused once Key Vault holds it.')
+param setupTokenPadding string = newGuid()
+
+@secure()
 @description('SendGrid API key for outbound mail (Azure blocks outbound port 25). Empty: no secret is written; set SENDGRID_API_KEY and provision again to add it.')
 param sendGridApiKey string = ''
 
@@ -227,6 +236,7 @@ module keyVault 'core/security/key-vault.bicep' = {
     location: location
     tags: tags
     jwtSecret: length(jwtSecret) >= 32 ? jwtSecret : '${jwtSecret}${jwtSecretPadding}'
+    setupToken: length(setupToken) >= 16 ? setupToken : '${setupToken}${setupTokenPadding}'
     sendGridApiKey: sendGridApiKey
   }
 }
@@ -318,6 +328,7 @@ module api 'app/api.bicep' = {
     serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
     inboundQueueName: inboundQueueName
     jwtKeyUri: keyVault.outputs.jwtKeyUri
+    setupTokenUri: keyVault.outputs.setupTokenUri
   }
   // the identity must hold its roles before the host starts reading storage and Service Bus
   dependsOn: [
@@ -356,6 +367,7 @@ module edge 'app/edge.bicep' = {
     serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
     inboundQueueName: inboundQueueName
     jwtKeyUri: keyVault.outputs.jwtKeyUri
+    setupTokenUri: keyVault.outputs.setupTokenUri
   }
   // AcrPull and the Key Vault role must exist before the first revision pulls its image and secret
   dependsOn: [

@@ -106,19 +106,25 @@ describe('infra/: app settings and the config schema cannot drift', () => {
     expect(configProblems(names)).toEqual([expect.stringMatching(/^NIMBUS_COSMOS_ENDPOINT: required/)]);
   });
 
-  it('no secret in the templates: keys and connection strings are never set, the JWT key is a Key Vault reference', () => {
+  it('no secret in the templates: keys and connection strings are never set, the JWT key and setup code are Key Vault references', () => {
     const settings = functionAppSettings();
     const env = edgeEnv();
-    for (const secret of SECRET_SETTINGS.filter((s) => s !== 'NIMBUS_JWT_SECRET')) {
+    const fromKeyVault = ['NIMBUS_JWT_SECRET', 'NIMBUS_SETUP_TOKEN'];
+    for (const secret of SECRET_SETTINGS.filter((s) => !fromKeyVault.includes(s))) {
       expect(Object.keys(settings)).not.toContain(secret);
       expect(env.map((e) => e.name)).not.toContain(secret);
     }
-    const jwt = settings.NIMBUS_JWT_SECRET;
-    expect(isExpr(jwt) && jwt.expr).toMatch(/^'@Microsoft\.KeyVault\(SecretUri=\$\{\w+\}\)'$/);
-    const edgeJwt = env.find((e) => e.name === 'NIMBUS_JWT_SECRET');
-    expect(edgeJwt).toEqual({ name: 'NIMBUS_JWT_SECRET', secretRef: 'jwt-secret' });
+    for (const name of fromKeyVault) {
+      const value = settings[name];
+      expect(isExpr(value) && value.expr).toMatch(/^'@Microsoft\.KeyVault\(SecretUri=\$\{\w+\}\)'$/);
+    }
+    expect(env.find((e) => e.name === 'NIMBUS_JWT_SECRET')).toEqual({ name: 'NIMBUS_JWT_SECRET', secretRef: 'jwt-secret' });
+    expect(env.find((e) => e.name === 'NIMBUS_SETUP_TOKEN')).toEqual({ name: 'NIMBUS_SETUP_TOKEN', secretRef: 'setup-token' });
     const secrets = readResources(read('app/edge.bicep'), 'Microsoft.App/containerApps')[0].body.properties as Record<string, Record<string, BicepValue>>;
-    expect(secrets.configuration.secrets).toEqual([{ name: 'jwt-secret', keyVaultUrl: { expr: 'jwtKeyUri' }, identity: { expr: 'identityId' } }]);
+    expect(secrets.configuration.secrets).toEqual([
+      { name: 'jwt-secret', keyVaultUrl: { expr: 'jwtKeyUri' }, identity: { expr: 'identityId' } },
+      { name: 'setup-token', keyVaultUrl: { expr: 'setupTokenUri' }, identity: { expr: 'identityId' } },
+    ]);
   });
 });
 

@@ -70,6 +70,9 @@ param inboundQueueName string
 @description('Versionless Key Vault URI of the JWT key (NIMBUS_JWT_SECRET is a reference to it).')
 param jwtKeyUri string
 
+@description('Versionless Key Vault URI of the first-run setup code (NIMBUS_SETUP_TOKEN is a reference to it).')
+param setupTokenUri string
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
@@ -166,6 +169,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     NIMBUS_SERVICEBUS_CONNECTION__clientId: identityClientId
     NIMBUS_SERVICEBUS_QUEUE: inboundQueueName
     NIMBUS_JWT_SECRET: '@Microsoft.KeyVault(SecretUri=${jwtKeyUri})'
+    NIMBUS_SETUP_TOKEN: '@Microsoft.KeyVault(SecretUri=${setupTokenUri})'
   }
 }
 

@@ -59,6 +59,9 @@ param inboundQueueName string
 @description('Versionless Key Vault URI of the JWT key.')
 param jwtKeyUri string
 
+@description('Versionless Key Vault URI of the first-run setup code (azure mode requires it of every process).')
+param setupTokenUri string
+
 var smtpPort = 2525
 var submissionPorts = exposeSubmissionPorts
   ? [
@@ -107,6 +110,11 @@ resource edge 'Microsoft.App/containerApps@2024-03-01' = {
         {
           name: 'jwt-secret'
           keyVaultUrl: jwtKeyUri
+          identity: identityId
+        }
+        {
+          name: 'setup-token'
+          keyVaultUrl: setupTokenUri
           identity: identityId
         }
       ]
@@ -159,6 +167,10 @@ resource edge 'Microsoft.App/containerApps@2024-03-01' = {
             {
               name: 'NIMBUS_JWT_SECRET'
               secretRef: 'jwt-secret'
+            }
+            {
+              name: 'NIMBUS_SETUP_TOKEN'
+              secretRef: 'setup-token'
             }
           ]
           probes: [

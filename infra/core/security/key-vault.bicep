@@ -17,10 +17,16 @@ param tags object
 param jwtSecret string
 
 @secure()
+@minLength(16)
+@description('First-run setup code (NIMBUS_SETUP_TOKEN).')
+param setupToken string
+
+@secure()
 @description('SendGrid API key (NIMBUS_SENDGRID_API_KEY). Empty: the secret is not written.')
 param sendGridApiKey string
 
 var jwtSecretName = 'nimbus-jwt-secret'
+var setupTokenName = 'nimbus-setup-token'
 var sendGridSecretName = 'nimbus-sendgrid-api-key'
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
@@ -50,6 +56,16 @@ resource jwt 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
+resource setup 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  // read back by secretOrRandomPassword on the next provision; README shows how an operator reads it for first-run setup
+  name: setupTokenName
+  properties: {
+    value: setupToken
+    contentType: 'text/plain'
+  }
+}
+
 resource sendGrid 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(sendGridApiKey)) {
   parent: vault
   name: sendGridSecretName
@@ -67,6 +83,9 @@ output endpoint string = vault.properties.vaultUri
 
 @description('Versionless URI of the JWT key (a reference follows its latest version).')
 output jwtKeyUri string = '${vault.properties.vaultUri}secrets/${jwt.name}'
+
+@description('Versionless URI of the first-run setup code.')
+output setupTokenUri string = '${vault.properties.vaultUri}secrets/${setup.name}'
 
 @description('Versionless URI of the SendGrid key (exists once sendGridApiKey was given).')
 output sendGridKeyUri string = '${vault.properties.vaultUri}secrets/${sendGridSecretName}'
