@@ -137,6 +137,7 @@ describe('the Functions app', () => {
     NIMBUS_SERVICEBUS_CONNECTION__clientId: '6b1f3c0e-2f4d-4e7a-9c1b-0a5d8e2f7c34',
     AZURE_CLIENT_ID: '6b1f3c0e-2f4d-4e7a-9c1b-0a5d8e2f7c34',
     NIMBUS_JWT_SECRET: good.NIMBUS_JWT_SECRET,
+    NIMBUS_SETUP_TOKEN: good.NIMBUS_SETUP_TOKEN,
     NIMBUS_LOG_LEVEL: 'silent',
   };
 

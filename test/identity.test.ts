@@ -75,6 +75,7 @@ describe('managed identity (DefaultAzureCredential, no keys)', () => {
         NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace: bus.namespace,
         NIMBUS_SERVICEBUS_QUEUE: 'inbound',
         NIMBUS_JWT_SECRET: 'test-secret-test-secret-test-secret-0123',
+        NIMBUS_SETUP_TOKEN: 'test-setup-token-0123',
         NIMBUS_SMTP_HOST: '127.0.0.1',
         NIMBUS_SMTP_PORT: '0',
         NIMBUS_HOSTNAME: 'mx.test',
