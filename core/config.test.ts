@@ -117,6 +117,17 @@ describe('config', () => {
     expect(JSON.stringify(masked)).not.toContain('x'.repeat(40));
   });
 
+  it('npm run config prints every setting, the computed ones with where they come from, and no secret', async () => {
+    const printer = resolve(__dirname, '..', 'dist', 'local', 'print-config.js');
+    const { stdout } = await promisify(execFile)(process.execPath, [printer], { env: { ...process.env, NIMBUS_DATA_DIR: '/nonexistent/cfg', NIMBUS_SETUP_TOKEN: 'a-setup-token-nobody-sees' } });
+    const printed = JSON.parse(stdout) as Record<string, unknown>;
+    expect(Object.keys(printed).sort()).toEqual([...SETTING_NAMES].sort());
+    expect(printed.NIMBUS_HOSTNAME).toMatch(/host name/);
+    expect(printed.NIMBUS_JWT_SECRET).toBe('******** (kept in /nonexistent/cfg/jwt-secret, made on first start)');
+    expect(printed.NIMBUS_COSMOS_ENDPOINT).toBe('(unset)');
+    expect(stdout).not.toContain('a-setup-token-nobody-sees');
+  });
+
   it('the server refuses to start on a bad variable, naming it (exit 2)', async () => {
     // runs the built entry point (npm test builds first)
     const main = resolve(__dirname, '..', 'dist', 'local', 'main.js');

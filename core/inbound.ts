@@ -72,5 +72,8 @@ export async function fileInbound(store: MailStore, messages: InboundQueueMessag
   const items: NewMessage[] = [];
   const lookups = new FilingLookups(store);
   for (const message of messages) items.push(...(await planFiling(store, message, logger, lookups)));
-  return store.fileMessages(items);
+  const filed = await store.fileMessages(items);
+  // the inbound id is what the SMTP client was told ("queued as"); the message id is what the API and the user see
+  for (const m of filed) logger.info({ inboundId: m.inboundId, messageId: m.id, userId: m.userId, mailboxId: m.mailboxId }, 'message filed');
+  return filed;
 }

@@ -1,7 +1,12 @@
 import type { Logger } from './logger';
 
-/** A process entry's shutdown: on SIGINT/SIGTERM run `stop` once, then exit 0 (1 if it failed). */
-export function stopOnSignals(stop: () => Promise<void>, logger: Logger, message = 'shutting down'): void {
+/**
+ * A process entry's shutdown: on SIGINT/SIGTERM run `stop` once, then exit 0 (1 if it
+ * failed). With `followParent`, the process also stops when the process that started
+ * it goes away: `npm start` does not pass a signal on to the server, so a `kill` of
+ * npm (what a user of `npm start &` sees) would otherwise leave the server running.
+ */
+export function stopOnSignals(stop: () => Promise<void>, logger: Logger, message = 'shutting down', opts: { followParent?: boolean } = {}): void {
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -17,4 +22,9 @@ export function stopOnSignals(stop: () => Promise<void>, logger: Logger, message
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  if (opts.followParent) {
+    const parent = process.ppid;
+    // reparented (to init or a subreaper): the parent has exited
+    setInterval(() => process.ppid !== parent && shutdown('parent exited'), 500).unref();
+  }
 }

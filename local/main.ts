@@ -1,3 +1,5 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { ConfigError, loadConfig } from '../core/config';
 import { stopOnSignals } from '../core/lifecycle';
 import { createLogger } from '../core/logger';
@@ -10,6 +12,15 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.NIMBUS_LOG_LEVEL);
   const host = await startLocalHost(config, { logger });
+  // the server's own PID, for a service manager or `kill $(cat data/nimbus.pid)`; removed on a clean stop
+  const pidFile = join(resolve(config.NIMBUS_DATA_DIR), 'nimbus.pid');
+  writeFileSync(pidFile, `${process.pid}\n`);
+  const stop = async () => {
+    await host.stop();
+    rmSync(pidFile, { force: true });
+  };
+  // under `npm start`, npm does not pass signals on: stop when npm goes away
+  stopOnSignals(stop, logger, 'shutting down', { followParent: process.env.npm_lifecycle_event === 'start' });
   const api = `http://${config.NIMBUS_HTTP_HOST}:${host.httpPort}/api`;
   process.stdout.write(
     `Nimbus Mail is running (data in ${config.NIMBUS_DATA_DIR})\n` +
@@ -27,7 +38,6 @@ async function main(): Promise<void> {
           : `From another machine, add "setupCode":"${host.app.setup.code}" (one time; a new code at each start until setup is done).\n`),
     );
   }
-  stopOnSignals(() => host.stop(), logger);
 }
 
 main().catch((err) => {

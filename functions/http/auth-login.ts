@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MailError } from '../../core/errors';
+import { isMailError, MailError } from '../../core/errors';
 import type { UserWithSecret } from '../../core/types';
 import { audit, clientIp, json, readJson, type RouteDef } from '../http-kit';
 
@@ -21,12 +21,17 @@ export const authLogin: RouteDef = {
     const ip = clientIp(req);
     // the attempt is reserved before the lookup and the hash: a blocked account or address learns nothing from trying
     const seen: { user: UserWithSecret | null } = { user: null };
-    const outcome = await app.loginGuard.attempt(account, ip, async () => {
-      seen.user = await app.store.getUserByEmail(account);
-      if (seen.user) return app.passwords.verify(body.password, seen.user.passwordHash);
-      await app.passwords.burn(body.password); // the same time as a wrong password: no one learns who exists
-      return false;
-    });
+    const outcome = await app.loginGuard
+      .attempt(account, ip, async () => {
+        seen.user = await app.store.getUserByEmail(account);
+        if (seen.user) return app.passwords.verify(body.password, seen.user.passwordHash);
+        await app.passwords.burn(body.password); // the same time as a wrong password: no one learns who exists
+        return false;
+      })
+      .catch((err) => {
+        if (isMailError(err) && err.code === 'RateLimited') audit(app, 'login.locked-out', { account, ip });
+        throw err;
+      });
     if (outcome !== 'ok' || !seen.user) {
       audit(app, 'login.failed', { account, ip });
       throw new MailError('InvalidCredentials');

@@ -59,7 +59,7 @@ export function createDataHook(deps: DataHookDeps) {
     const receivedAt = Date.now();
     const envelope = envelopeOf(session);
     const rawBlobKey = `raw/${id}.eml`;
-    const log = deps.logger.child({ session: session.id, messageId: id });
+    const log = deps.logger.child({ session: session.id, inboundId: id });
 
     const blobInput = new PassThrough();
     blobInput.write(receivedHeader({ envelope, byHost: deps.hostname, id, receivedAt, tls: Boolean(session.secure) }));
