@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -11,6 +11,7 @@ import { EmbeddedDb } from '../adapters/embedded/sqlite';
 import { SqliteMailStore } from '../adapters/embedded/sqlite-mail-store';
 import type { MailStore, NewMessage } from '../core/ports';
 import { timed } from './api-bench';
+import { memMb, resetPeak } from './server-process';
 import { makeAttachmentMessage, makeMessage, percentile, runLoad } from './smtp-load';
 
 /**
@@ -163,11 +164,6 @@ export async function azureBench(count: number, write: (line: string) => void): 
   return { count, sqlite, cosmosEmulator: cosmos, blobEmulator: blob, edge25mb: edge };
 }
 
-function memMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
 /**
  * The Azure edge as its container runs it (built entry, own process) against the
  * Cosmos emulator, azurite and the test AMQP endpoint: the RSS cost of one 25 MB
@@ -212,11 +208,7 @@ async function edgeBigMessage(cosmosEndpoint: string) {
     for (const shape of ['attachment', 'text'] as const) {
       await new Promise((r) => setTimeout(r, 300));
       const beforeMb = memMb(child.pid!, 'VmRSS');
-      try {
-        writeFileSync(`/proc/${child.pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
-      } catch {
-        // older kernels: the peak then includes earlier work, which only overstates it
-      }
+      resetPeak(child.pid!);
       const message = shape === 'attachment' ? makeAttachmentMessage(bytes, 'big') : makeMessage(bytes, 'big');
       const load = await runLoad({ port, total: 1, concurrency: 1, perConnection: 1, message, rcpt: 'admin@example.com' });
       results.push({ shape, response: load.failures ? `FAILED: ${load.firstError}` : '250', beforeMb, peakMb: memMb(child.pid!, 'VmHWM') });

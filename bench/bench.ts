@@ -1,10 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { apiBench } from './api-bench';
 import { azureBench } from './azure-bench';
+import { memMb, resetPeak, startServerProcess, stopServerProcess, type ServerProcess } from './server-process';
 import { makeAttachmentMessage, makeMessage, percentile, runLoad, type LoadResult } from './smtp-load';
 
 /**
@@ -19,47 +17,19 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 200);
 const TICK = 100; // USER_HZ on Linux
 const PASSWORD = 'bench password 123';
 
-interface Server {
-  child: ChildProcess;
-  smtpPort: number;
-  httpPort: number | null;
-  dataDir: string | null;
-}
+type Server = ServerProcess;
 
-async function startServer(kind: 'nimbus' | 'bare'): Promise<Server> {
+function startServer(kind: 'nimbus' | 'bare'): Promise<Server> {
   const dist = join(__dirname, '..');
-  const dataDir = kind === 'nimbus' ? mkdtempSync(join(tmpdir(), 'nimbus-bench-')) : null;
   const entry = kind === 'nimbus' ? join(dist, 'local', 'main.js') : join(dist, 'bench', 'bare-smtp-server.js');
-  const child = spawn(process.execPath, [entry], {
-    env: { ...process.env, NIMBUS_DATA_DIR: dataDir ?? '', NIMBUS_SMTP_PORT: '0', NIMBUS_HTTP_PORT: '0', NIMBUS_LOG_LEVEL: 'warn', NIMBUS_SMTP_MAX_CLIENTS: '5000', NIMBUS_SMTP_MAX_CONNECTIONS_PER_IP: '0', NIMBUS_HOSTNAME: 'mx.bench' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  const until = Date.now() + 15_000;
-  for (;;) {
-    const smtp = /SMTP {2}127\.0\.0\.1:(\d+)/.exec(out);
-    const http = /HTTP {2}http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-    if (smtp && (kind === 'bare' || http)) return { child, smtpPort: Number(smtp[1]), httpPort: http ? Number(http[1]) : null, dataDir };
-    if (Date.now() > until || child.exitCode !== null) throw new Error(`${kind} server did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  return startServerProcess(entry, { dataDir: kind === 'nimbus', http: kind === 'nimbus', env: { NIMBUS_SMTP_MAX_CLIENTS: '5000', NIMBUS_SMTP_MAX_CONNECTIONS_PER_IP: '0' } });
 }
 
-async function stopServer(server: Server): Promise<void> {
-  server.child.kill('SIGTERM');
-  await once(server.child, 'exit');
-  if (server.dataDir) rmSync(server.dataDir, { recursive: true, force: true });
-}
+const stopServer = stopServerProcess;
 
 function cpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICK; // utime + stime
-}
-
-function memKb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
 }
 
 async function api(server: Server, path: string, init: RequestInit & { token?: string } = {}): Promise<any> {
@@ -117,7 +87,7 @@ async function measure(kind: 'nimbus' | 'bare', size: number, perConnection: num
       p50: percentile(load.latenciesMs, 50),
       p99: percentile(load.latenciesMs, 99),
       cpuPerMsg: cpu / Math.max(1, load.messages),
-      peakRssMb: memKb(server.child.pid!, 'VmHWM') / 1024,
+      peakRssMb: memMb(server.child.pid!, 'VmHWM'),
       failures: load.failures,
     };
   } finally {
@@ -125,26 +95,46 @@ async function measure(kind: 'nimbus' | 'bare', size: number, perConnection: num
   }
 }
 
-async function bigMessage(shape: 'attachment' | 'text'): Promise<{ beforeMb: number; peakMb: number; seconds: number; response: string }> {
+interface BigResult {
+  beforeMb: number;
+  peakMb: number;
+  seconds: number;
+  response: string;
+  /** Reading it back through the API: the view, and (attachment shape) the attachment's download; time and RSS growth at peak. */
+  reads: Array<{ what: string; seconds: number; growthMb: number; status: number }>;
+}
+
+async function bigMessage(shape: 'attachment' | 'text'): Promise<BigResult> {
   const server = await startServer('nimbus');
   try {
     const token = await setup(server);
     await runLoad({ port: server.smtpPort, total: 200, concurrency: 50, perConnection: 1, message: makeMessage(4096, 'warm'), rcpt: 'admin@example.com' });
     await new Promise((r) => setTimeout(r, 500));
     const pid = server.child.pid!;
-    const beforeMb = memKb(pid, 'VmRSS') / 1024;
-    try {
-      writeFileSync(`/proc/${pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
-    } catch {
-      // older kernels: VmHWM then includes the warm-up peak, which only overstates the figure
-    }
+    const beforeMb = memMb(pid, 'VmRSS');
+    resetPeak(pid);
     const before = await inboxTotal(server, token);
     const t0 = Date.now();
     const bytes = 25 * 1024 * 1024 - 64 * 1024;
     const message = shape === 'attachment' ? makeAttachmentMessage(bytes, 'big') : makeMessage(bytes, 'big');
     const load = await runLoad({ port: server.smtpPort, total: 1, concurrency: 1, perConnection: 1, message, rcpt: 'admin@example.com' });
     while ((await inboxTotal(server, token)) < before + 1 && load.failures === 0) await new Promise((r) => setTimeout(r, 20));
-    return { beforeMb, peakMb: memKb(pid, 'VmHWM') / 1024, seconds: (Date.now() - t0) / 1000, response: load.failures ? `FAILED: ${load.firstError}` : '250' };
+    const result: BigResult = { beforeMb, peakMb: memMb(pid, 'VmHWM'), seconds: (Date.now() - t0) / 1000, response: load.failures ? `FAILED: ${load.firstError}` : '250', reads: [] };
+    if (load.failures) return result;
+    const { items } = await api(server, '/mails?q=big', { token });
+    const paths = [['view', `/mails/${items[0].id}`], ...(shape === 'attachment' ? [['attachment', `/mails/${items[0].id}/attachments/a1`]] : [])];
+    for (const [what, path] of paths) {
+      await new Promise((r) => setTimeout(r, 300));
+      const rss = memMb(pid, 'VmRSS');
+      resetPeak(pid);
+      const r0 = Date.now();
+      const res = await fetch(`http://127.0.0.1:${server.httpPort}/api${path}`, { headers: { authorization: `Bearer ${token}` } });
+      for await (const _chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        // read to the end, as a client does
+      }
+      result.reads.push({ what, seconds: (Date.now() - r0) / 1000, growthMb: memMb(pid, 'VmHWM') - rss, status: res.status });
+    }
+    return result;
   } finally {
     await stopServer(server);
   }
@@ -169,10 +159,11 @@ async function main(): Promise<void> {
       );
     }
   }
-  const big: Record<string, Awaited<ReturnType<typeof bigMessage>>> = {};
+  const big: Record<string, BigResult> = {};
   for (const shape of ONLY && ONLY !== 'big' ? [] : (['attachment', 'text'] as const)) {
     const b = (big[shape] = await bigMessage(shape));
     process.stdout.write(`${shape === 'attachment' ? '\n' : ''}25 MB message (${shape === 'attachment' ? 'one base64 attachment' : 'one plain-text body'}): ${b.response} in ${fmt(b.seconds, 2)} s (until visible); RSS ${fmt(b.beforeMb)} MB before, peak ${fmt(b.peakMb)} MB (+${fmt(b.peakMb - b.beforeMb)} MB)\n`);
+    for (const r of b.reads) process.stdout.write(`  read back: ${r.what} ${r.status} in ${fmt(r.seconds, 2)} s, RSS +${fmt(r.growthMb)} MB at peak\n`);
   }
   let api: Record<string, unknown> | null = null;
   if (!ONLY || ONLY === 'api') {

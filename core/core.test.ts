@@ -5,6 +5,8 @@ import { ERROR_TABLE, MailError, toMailError } from './errors';
 import { isId, newId } from './ids';
 import { receivedHeader } from './received';
 import { FailureLimiter, LoginGuard } from './rate-limit';
+import { Readable } from 'node:stream';
+import { openAttachment, readMessageView } from './message-reader';
 import { createSummaryParser, isSingleTextBody, plainText, SUMMARY_LIMITS, TEXT_BODY_CAP, textBodyCap } from './mime';
 
 describe('error table', () => {
@@ -110,6 +112,52 @@ describe('single text body cap', () => {
     const s = await summary;
     expect(s).toMatchObject({ subject: 'long text', attachments: [] });
     expect(s.snippet).toBe(('Hello world. '.repeat(20)).slice(0, 200).trim());
+  });
+});
+
+describe('text parts are cut in multipart messages too; attachments are not', () => {
+  /** multipart/mixed: a text part of `textBytes`, an HTML alternative, then a small attachment. */
+  const message = (textBytes: number) =>
+    Buffer.from(
+      'From: a@x.test\r\nSubject: parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n' +
+        '--XX\r\nContent-Type: multipart/alternative; boundary=YY\r\n\r\n' +
+        `--YY\r\nContent-Type: text/plain\r\n\r\n${'Hello world. '.repeat(Math.ceil(textBytes / 13))}\r\n` +
+        '--YY\r\nContent-Type: text/html\r\n\r\n<p>Hello <b>world</b></p>\r\n--YY--\r\n' +
+        '--XX\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="f.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAw==\r\n--XX--\r\n',
+    );
+  const chunked = (buf: Buffer) => Readable.from((function* () {
+    for (let i = 0; i < buf.length; i += 16 * 1024) yield buf.subarray(i, i + 16 * 1024);
+  })());
+
+  it('the reader view keeps the text up to its limit and says it cut it; HTML and the attachment table are whole', async () => {
+    const view = await readMessageView(chunked(message(300 * 1024)), { text: 100 * 1024, html: 100 * 1024 });
+    expect(view.text!.length).toBeLessThanOrEqual(100 * 1024);
+    expect(view.text!.startsWith('Hello world. Hello world.')).toBe(true);
+    expect(view).toMatchObject({ textTruncated: true, htmlTruncated: false, html: '<p>Hello <b>world</b></p>', summary: { subject: 'parts' } });
+    expect(view.attachments).toEqual([{ id: 'a1', filename: 'f.bin', contentType: 'application/octet-stream', size: 4, contentId: null, inline: false }]);
+    const whole = await readMessageView(chunked(message(1000)), { text: 100 * 1024, html: 100 * 1024 });
+    expect([whole.textTruncated, whole.htmlTruncated, whole.text!.trim()]).toEqual([false, false, 'Hello world. '.repeat(77).trim()]);
+  });
+
+  it('the summary of a multipart message with a big text part: snippet and attachments as usual', async () => {
+    const { input, summary } = createSummaryParser();
+    input.end(message(TEXT_BODY_CAP * 20));
+    const s = await summary;
+    expect(s).toMatchObject({ subject: 'parts', snippet: 'Hello world. '.repeat(16).slice(0, 200).trim(), attachments: [{ id: 'a1', filename: 'f.bin', size: 4 }] });
+    expect(s.searchText!.length).toBe(SUMMARY_LIMITS.searchText);
+  });
+
+  it('one attachment streams out by its id; an unknown id is null; a broken source fails', async () => {
+    const found = await openAttachment(chunked(message(1000)), 'a1');
+    expect(found?.info).toMatchObject({ id: 'a1', filename: 'f.bin', contentType: 'application/octet-stream' });
+    const bytes: Buffer[] = [];
+    for await (const chunk of found!.content) bytes.push(chunk as Buffer);
+    expect(Buffer.concat(bytes)).toEqual(Buffer.from([0, 1, 2, 3]));
+    expect(await openAttachment(chunked(message(1000)), 'a2')).toBeNull();
+    const broken = new Readable({ read() {
+      this.destroy(new Error('disk gone'));
+    } });
+    await expect(openAttachment(broken, 'a1')).rejects.toThrow('disk gone');
   });
 });
 

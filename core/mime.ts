@@ -1,5 +1,5 @@
-import { MailParser, simpleParser } from 'mailparser';
-import type { AddressObject, AttachmentStream, EmailAddress, Headers, MessageText, Attachment } from 'mailparser';
+import { MailParser } from 'mailparser';
+import type { AddressObject, AttachmentStream, EmailAddress, Headers, MailParserOptions, MessageText } from 'mailparser';
 import { Transform, type Writable } from 'node:stream';
 import type { AddressValue, AttachmentInfo, MessageSummary } from './types';
 
@@ -57,7 +57,7 @@ export function attachmentInfo(index: number, a: { filename?: string; contentTyp
   };
 }
 
-function summaryFromHeaders(headers: Headers | undefined, limits = true): Omit<MessageSummary, 'attachments' | 'snippet'> {
+export function summaryFromHeaders(headers: Headers | undefined, limits = true): Omit<MessageSummary, 'attachments' | 'snippet'> {
   const subject = headers?.get('subject');
   const messageId = headers?.get('message-id');
   return {
@@ -123,97 +123,157 @@ export function textBodyCap(): Transform {
   });
 }
 
+/** Body bytes of text parts (as transferred, before decoding) a parser hands to MailParser, per kind. */
+export interface TextBudget {
+  text: number;
+  html: number;
+}
+
+/** The part of MailParser's internals BoundedMailParser relies on (mailparser 3.x). */
+interface ParserNode {
+  isAttachment?: boolean;
+  decoder?: unknown;
+  contentType?: string;
+  root?: boolean;
+  parent?: ParserNode;
+}
+interface ParserInternals {
+  curnode?: ParserNode | false;
+  hasText?: boolean;
+  hasHtml?: boolean;
+  processChunk(data: { type: string; value?: Buffer }, done: () => void): void;
+}
+
+/**
+ * MailParser that keeps a bounded amount of text. MailParser collects every text
+ * part whole (a 25 MB text part costs over 100 MB); here the body bytes of text
+ * parts past the budget are not handed to it, in single-part and multipart messages
+ * alike, and `truncated` says which kind was cut. Attachments are untouched: they
+ * stream through to whoever reads them. The cut is made where MailParser feeds a
+ * part's body to its decoder (`processChunk`, and `curnode`, its own decision of
+ * what is text and what is an attachment): internal to mailparser 3.x, so the tests
+ * on cut text (core/core.test.ts, test/read-memory.test.ts) fail if a release moves it.
+ */
+export class BoundedMailParser extends MailParser {
+  private readonly left: TextBudget;
+  /** The parts that were cut: of which kind, inside a multipart/alternative or not, the message itself or not. */
+  private readonly cut = new Map<ParserNode, { kind: keyof TextBudget; alternative: boolean; root: boolean }>();
+
+  constructor(options: MailParserOptions, budget: TextBudget) {
+    super(options);
+    this.left = { ...budget };
+    const internals = this as unknown as ParserInternals;
+    const processChunk = internals.processChunk.bind(this);
+    internals.processChunk = (data, done) => {
+      const node = internals.curnode;
+      if (data.type === 'body' && data.value && node && node.decoder && node.isAttachment === false) {
+        const kind = node.contentType === 'text/html' ? 'html' : 'text';
+        if (data.value.length > this.left[kind]) {
+          let alternative = false;
+          for (let p = node.parent; p; p = p.parent) alternative ||= p.contentType === 'multipart/alternative';
+          this.cut.set(node, { kind, alternative, root: Boolean(node.root) });
+          if (this.left[kind] <= 0) return void setImmediate(done);
+          data = { ...data, value: data.value.subarray(0, this.left[kind]) };
+        }
+        this.left[kind] -= data.value!.length;
+      }
+      processChunk(data, done);
+    };
+  }
+
+  /**
+   * Whether the text and the HTML MailParser produced are cut. MailParser makes HTML
+   * from text parts outside a multipart/alternative when the message has HTML too,
+   * and text from HTML parts when it has no text part (or the HTML part stands
+   * outside an alternative): those are cut when their source was.
+   */
+  get truncated(): { text: boolean; html: boolean } {
+    const { hasText, hasHtml } = this as unknown as ParserInternals;
+    const cut = [...this.cut.values()];
+    return {
+      text: cut.some((c) => c.kind === 'text' || (c.root && !hasText) || (!c.alternative && Boolean(hasText))),
+      html: cut.some((c) => c.kind === 'html' || (!c.alternative && Boolean(hasHtml))),
+    };
+  }
+}
+
+/** What a streaming parse yields besides the attachments, which go to `onAttachment` as they come. */
+interface ParsedParts {
+  headers?: Headers;
+  headerLines: Array<{ key: string; line: string }>;
+  text?: string;
+  html?: string | false;
+  error?: Error;
+}
+
+/**
+ * Drives a parser: collects headers and text, hands each attachment (with its
+ * position, 1-based) to `onAttachment`, which must read or drain its content and
+ * call `release` (MailParser waits for that before it goes on). Resolves at the end
+ * or at the first error, never rejects.
+ */
+export function collect(parser: MailParser, onAttachment: (part: AttachmentStream, position: number) => void): Promise<ParsedParts> {
+  const parts: ParsedParts = { headerLines: [] };
+  let position = 0;
+  return new Promise((resolve) => {
+    parser.on('headers', (h: Headers) => {
+      parts.headers = h;
+    });
+    parser.on('headerLines', (lines: Array<{ key: string; line: string }>) => {
+      parts.headerLines = lines;
+    });
+    parser.on('data', (part: AttachmentStream | MessageText) => {
+      if (part.type === 'text') {
+        parts.text = part.text;
+        parts.html = part.html;
+      } else onAttachment(part, ++position);
+    });
+    parser.on('end', () => resolve(parts));
+    parser.on('error', (err: Error) => resolve({ ...parts, error: err }));
+  });
+}
+
+/** Counts an attachment's decoded bytes and lets the parser go on; `done` gets the count. */
+export function drain(part: AttachmentStream, done: (size: number) => void): void {
+  let size = 0;
+  part.content.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+  });
+  part.content.on('end', () => {
+    done(size);
+    part.release?.();
+  });
+}
+
 const EMPTY_SUMMARY: MessageSummary = { from: null, to: [], cc: [], subject: '', date: null, messageId: null, attachments: [], snippet: '' };
 
 /**
  * A parser to pipe the message into while it streams to the BlobStore: it keeps the
- * headers, text and attachment metadata and drains attachment bodies, so memory
- * stays bounded whatever the attachments weigh. A message mailparser cannot read
- * still yields a summary (with `parseError`): the raw bytes are what matters.
+ * headers, the start of the text and the attachment metadata and drains attachment
+ * bodies, so memory stays bounded whatever the message holds. A message mailparser
+ * cannot read still yields a summary (with `parseError`): the raw bytes are what matters.
  */
 export function createSummaryParser(): { input: Writable; summary: Promise<MessageSummary> } {
   // Text-to-HTML and HTML-to-text conversions are for display; the summary needs neither.
-  const parser = new MailParser({ skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, skipImageLinks: true });
-  let headers: Headers | undefined;
-  let text: string | undefined;
-  let html: string | false | undefined;
+  const parser = new BoundedMailParser({ skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, skipImageLinks: true }, { text: TEXT_BODY_CAP, html: TEXT_BODY_CAP });
   const attachments: AttachmentInfo[] = [];
-  let index = 0;
-
-  const summary = new Promise<MessageSummary>((resolve) => {
-    let settled = false;
-    const finish = (parseError?: string) => {
-      if (settled) return;
-      settled = true;
-      const searchText = plainText(text, html, SUMMARY_LIMITS.searchText);
-      const result: MessageSummary = {
-        ...EMPTY_SUMMARY,
-        ...summaryFromHeaders(headers),
-        attachments: attachments.slice(0, SUMMARY_LIMITS.attachments),
-        searchText,
-        snippet: searchText.slice(0, SUMMARY_LIMITS.snippet).trim(),
-      };
-      if (parseError) result.parseError = parseError.slice(0, 500);
-      resolve(result);
+  const summary = collect(parser, (part, position) => drain(part, (size) => attachments.push(attachmentInfo(position, part, size)))).then((parts) => {
+    const searchText = plainText(parts.text, parts.html, SUMMARY_LIMITS.searchText);
+    const result: MessageSummary = {
+      ...EMPTY_SUMMARY,
+      ...summaryFromHeaders(parts.headers),
+      attachments: attachments.sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1))).slice(0, SUMMARY_LIMITS.attachments),
+      searchText,
+      snippet: searchText.slice(0, SUMMARY_LIMITS.snippet).trim(),
     };
-    parser.on('headers', (h: Headers) => {
-      headers = h;
-    });
-    parser.on('data', (part: AttachmentStream | MessageText) => {
-      if (part.type === 'text') {
-        text = part.text;
-        html = part.html;
-        return;
-      }
-      const position = ++index;
-      let size = 0;
-      part.content.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-      });
-      part.content.on('end', () => {
-        attachments.push(attachmentInfo(position, part, size));
-        attachments.sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1)));
-        part.release?.();
-      });
-    });
-    parser.on('end', () => finish());
-    parser.on('error', (err: Error) => {
-      finish(err.message || 'unreadable message');
-    });
+    if (parts.error) result.parseError = (parts.error.message || 'unreadable message').slice(0, 500);
+    return result;
   });
+  // a single text body is also cut before the parser: past the cap there is nothing to split
   const input = textBodyCap();
   input.pipe(parser);
   input.on('error', (err) => parser.destroy(err));
   // a parser that gave up takes no more input: stop the cap too, so writers are not left waiting
   parser.on('close', () => input.destroy());
   return { input, summary };
-}
-
-/** A full parse of stored raw bytes, for the message view. */
-export interface FullMessage {
-  headers: Array<{ key: string; line: string }>;
-  summary: Omit<MessageSummary, 'attachments' | 'snippet'>;
-  replyTo: AddressValue[];
-  inReplyTo: string | null;
-  references: string[];
-  text: string | null;
-  html: string | null;
-  attachments: Array<AttachmentInfo & { content: Buffer }>;
-}
-
-export async function parseFull(raw: Buffer): Promise<FullMessage> {
-  // keepCidLinks: the webmail resolves cid: links through the attachment URLs
-  const mail = await simpleParser(raw, { keepCidLinks: true, skipTextToHtml: true });
-  const references = mail.references;
-  const inReplyTo = mail.inReplyTo;
-  return {
-    headers: (mail.headerLines ?? []).map((h) => ({ key: h.key, line: h.line })),
-    summary: summaryFromHeaders(mail.headers, false), // the full view is not size-limited
-    replyTo: addressesOf(mail.replyTo),
-    inReplyTo: typeof inReplyTo === 'string' ? inReplyTo : null,
-    references: Array.isArray(references) ? references : typeof references === 'string' ? [references] : [],
-    text: mail.text ?? null,
-    html: typeof mail.html === 'string' ? mail.html : null,
-    attachments: mail.attachments.map((a: Attachment, i: number) => ({ ...attachmentInfo(i + 1, a, a.content.length), content: a.content })),
-  };
 }

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { MessageListItem, StoredMessage } from '../../core/types';
 import { MailError } from '../../core/errors';
 import type { AppContext } from '../app-context';
@@ -29,10 +30,10 @@ export async function ownMessage(app: AppContext, userId: string, id: string | u
   return message;
 }
 
-/** The user's message and its raw bytes (404 as in ownMessage). */
-export async function loadOwnMessage(app: AppContext, userId: string, id: string | undefined): Promise<{ message: StoredMessage; raw: Buffer }> {
+/** The user's message and a stream of its raw bytes (404 as in ownMessage). */
+export async function openOwnMessage(app: AppContext, userId: string, id: string | undefined): Promise<{ message: StoredMessage; raw: Readable }> {
   const message = await ownMessage(app, userId, id);
-  const raw = await app.blobs.getBuffer(message.rawBlobKey);
+  const raw = await app.blobs.get(message.rawBlobKey);
   if (!raw) throw new MailError('TemporaryFailure', 'Message body is unavailable');
   return { message, raw };
 }

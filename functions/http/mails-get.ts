@@ -1,8 +1,8 @@
-import { parseFull } from '../../core/mime';
+import { readMessageView } from '../../core/message-reader';
 import { json, type RouteDef } from '../http-kit';
-import { loadOwnMessage, toListItem } from './mail-view';
+import { openOwnMessage, toListItem } from './mail-view';
 
-/** GET /api/mails/{id}: headers, text, html, attachment list, auth results. */
+/** GET /api/mails/{id}: headers, text, html (each up to a limit, flagged when cut), attachment list, auth results. */
 export const mailsGet: RouteDef = {
   name: 'mails-get',
   methods: ['GET'],
@@ -10,23 +10,26 @@ export const mailsGet: RouteDef = {
   auth: 'user',
   doc: { summary: 'One message: headers, text, html, attachments, auth results', success: { status: 200, description: 'The message' }, errors: ['Unauthenticated', 'NotFound'] },
   async handler(app, req, _ctx, principal) {
-    const { message, raw } = await loadOwnMessage(app, principal!.sub, req.params.id);
-    const full = await parseFull(raw);
+    const { message, raw } = await openOwnMessage(app, principal!.sub, req.params.id);
+    const view = await readMessageView(raw);
     return json(200, {
       ...toListItem(message),
-      subject: full.summary.subject,
-      from: full.summary.from,
-      to: full.summary.to,
-      cc: full.summary.cc,
-      replyTo: full.replyTo,
-      messageId: full.summary.messageId,
-      inReplyTo: full.inReplyTo,
-      references: full.references,
-      headers: full.headers.map((h) => ({ name: h.key, value: h.line.slice(h.line.indexOf(':') + 1).trim() })),
-      text: full.text,
-      html: full.html,
-      attachments: full.attachments.map(({ content: _c, ...a }) => a),
+      subject: view.summary.subject,
+      from: view.summary.from,
+      to: view.summary.to,
+      cc: view.summary.cc,
+      replyTo: view.replyTo,
+      messageId: view.summary.messageId,
+      inReplyTo: view.inReplyTo,
+      references: view.references,
+      headers: view.headers.map((h) => ({ name: h.key, value: h.line.slice(h.line.indexOf(':') + 1).trim() })),
+      text: view.text,
+      html: view.html,
+      textTruncated: view.textTruncated,
+      htmlTruncated: view.htmlTruncated,
+      attachments: view.attachments,
       auth: message.auth,
+      ...(view.parseError ? { parseError: view.parseError } : {}),
     });
   },
 };

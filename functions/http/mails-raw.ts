@@ -1,6 +1,5 @@
-import { MailError } from '../../core/errors';
 import type { RouteDef } from '../http-kit';
-import { ownMessage } from './mail-view';
+import { openOwnMessage } from './mail-view';
 
 /** GET /api/mails/{id}/raw: the stored RFC 5322 bytes, streamed. */
 export const mailsRaw: RouteDef = {
@@ -10,12 +9,10 @@ export const mailsRaw: RouteDef = {
   auth: 'user',
   doc: { summary: 'The stored RFC 5322 source', success: { status: 200, description: 'message/rfc822' }, errors: ['Unauthenticated', 'NotFound'] },
   async handler(app, req, _ctx, principal) {
-    const message = await ownMessage(app, principal!.sub, req.params.id);
-    const stream = await app.blobs.get(message.rawBlobKey);
-    if (!stream) throw new MailError('TemporaryFailure', 'Message body is unavailable');
+    const { message, raw } = await openOwnMessage(app, principal!.sub, req.params.id);
     return {
       status: 200,
-      body: stream,
+      body: raw,
       headers: {
         'content-type': 'message/rfc822',
         'content-length': String(message.size),

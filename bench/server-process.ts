@@ -1,0 +1,65 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * A server in a process of its own, as `npm start` runs it, for measurements that
+ * must not include the measuring process: the benchmarks and the memory tests.
+ * Linux only (/proc).
+ */
+export interface ServerProcess {
+  child: ChildProcess;
+  smtpPort: number;
+  httpPort: number | null;
+  dataDir: string | null;
+}
+
+/** Starts `entry` (a built file under dist/) and waits for the ports it prints; `dataDir` true gives it a fresh data folder. */
+export async function startServerProcess(entry: string, opts: { env?: Record<string, string>; dataDir?: boolean; http?: boolean } = {}): Promise<ServerProcess> {
+  const dataDir = opts.dataDir ? mkdtempSync(join(tmpdir(), 'nimbus-process-')) : null;
+  const child = spawn(process.execPath, [entry], {
+    env: { ...process.env, NIMBUS_DATA_DIR: dataDir ?? '', NIMBUS_SMTP_PORT: '0', NIMBUS_HTTP_PORT: '0', NIMBUS_LOG_LEVEL: 'warn', NIMBUS_HOSTNAME: 'mx.bench', ...opts.env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  const until = Date.now() + 30_000;
+  for (;;) {
+    const smtp = /SMTP {2}127\.0\.0\.1:(\d+)/.exec(out);
+    const http = /HTTP {2}http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+    if (smtp && (!opts.http || http)) return { child, smtpPort: Number(smtp[1]), httpPort: http ? Number(http[1]) : null, dataDir };
+    if (Date.now() > until || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+      throw new Error(`${entry} did not start: ${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export async function stopServerProcess(server: ServerProcess): Promise<void> {
+  if (server.child.exitCode === null) {
+    const exited = once(server.child, 'exit');
+    server.child.kill('SIGTERM');
+    await exited;
+  }
+  if (server.dataDir) rmSync(server.dataDir, { recursive: true, force: true });
+}
+
+/** A process's resident set (VmRSS) or its peak since the last resetPeak (VmHWM), in MB. */
+export function memMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** Resets VmHWM to the current RSS; false where the kernel does not allow it (the peak then includes earlier work, which only overstates it). */
+export function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
