@@ -42,18 +42,30 @@ export const ERROR_TABLE = {
 
 export type ErrorCode = keyof typeof ERROR_TABLE;
 
+/**
+ * What a failed write is known to have done: `not-done` when it surely took no
+ * effect (refused before or by the service, rolled back), `unknown` when it may have
+ * (a timeout or a dropped connection after the request went out). An error that
+ * does not say is unknown: a caller that undoes work on failure (the SMTP edge
+ * removing the blob of a message it could not queue) does so only on `not-done`.
+ */
+export type WriteOutcome = 'not-done' | 'unknown';
+
 export class MailError extends Error {
   readonly code: ErrorCode;
   readonly spec: ErrorSpec;
   /** Extra, client-safe detail (e.g. the field that failed validation). */
   readonly details?: Record<string, unknown>;
+  /** For a failed write: whether it may have taken effect (see WriteOutcome); never shown to clients. */
+  readonly outcome?: WriteOutcome;
 
-  constructor(code: ErrorCode, message?: string, opts?: { cause?: unknown; details?: Record<string, unknown> }) {
+  constructor(code: ErrorCode, message?: string, opts?: { cause?: unknown; details?: Record<string, unknown>; outcome?: WriteOutcome }) {
     super(message ?? ERROR_TABLE[code].message, opts?.cause !== undefined ? { cause: opts.cause } : undefined);
     this.name = 'MailError';
     this.code = code;
     this.spec = ERROR_TABLE[code];
     this.details = opts?.details;
+    this.outcome = opts?.outcome;
   }
 
   get smtp(): number {
@@ -72,6 +84,11 @@ export class MailError extends Error {
 
 export function isMailError(err: unknown): err is MailError {
   return err instanceof MailError;
+}
+
+/** True only when the failed write says it surely took no effect. */
+export function surelyNotDone(err: unknown): boolean {
+  return isMailError(err) && err.outcome === 'not-done';
 }
 
 /** Any unknown failure becomes a transient one: we would rather be retried than bounce. */

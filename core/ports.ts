@@ -116,13 +116,32 @@ export interface BlobStore {
   stat(key: string): Promise<{ size: number } | null>;
   /** Deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
+  /** Every stored blob (under `prefix`), in key order, fetched a page at a time: the orphan sweeper walks it. */
+  list(prefix?: string): AsyncIterable<BlobInfo>;
+  /**
+   * Removes what uploads that never completed left behind, older than `olderThan`
+   * (epoch ms): the data folder's temporary files. Blob Storage discards uncommitted
+   * blocks by itself (after a week), so there it finds nothing. With `dryRun` it only counts.
+   */
+  removeUnfinished(opts: { olderThan: number; dryRun: boolean }): Promise<{ count: number; bytes: number }>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
+export interface BlobInfo {
+  key: string;
+  size: number;
+  /** When it was last written (epoch ms). */
+  lastModified: number;
+}
+
 /** The producer side of a queue: all the SMTP edge and the HTTP API need (Service Bus in Azure). */
 export interface QueueSender<T> {
-  /** Durable once resolved; idempotent on the message id (duplicate detection). */
+  /**
+   * Durable once resolved; idempotent on the message id (duplicate detection).
+   * Rejects with TemporaryFailure whose `outcome` is `not-done` only when the message
+   * surely was not queued; otherwise (`unknown`, or not said) it may have been.
+   */
   send(id: string, body: T): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,4 +1,4 @@
-import { createAzureAdapters } from '../adapters/azure/compose';
+import { createAzureAdapters, type AzureAdapterOptions } from '../adapters/azure/compose';
 import type { Config } from '../core/config';
 import { CachedDirectory } from '../core/directory';
 import type { Logger } from '../core/logger';
@@ -17,8 +17,8 @@ export interface AzureEdge {
  * stream to Blob Storage, and each accepted message is one Service Bus message for
  * the Functions app to file. 250 only after both are durable, as in local mode.
  */
-export async function startAzureEdge(config: Config, logger: Logger): Promise<AzureEdge> {
-  const adapters = createAzureAdapters(config, logger);
+export async function startAzureEdge(config: Config, logger: Logger, options: AzureAdapterOptions = {}): Promise<AzureEdge> {
+  const adapters = createAzureAdapters(config, logger, options);
   const directory = new CachedDirectory(adapters.store, config.NIMBUS_DIRECTORY_CACHE_MS);
   const edge = createSmtpEdge({ directory, blobs: adapters.blobs, queue: adapters.queue, logger }, smtpEdgeOptions(config));
   const address = await edge.listen(config.NIMBUS_SMTP_PORT, config.NIMBUS_SMTP_HOST);

@@ -2,6 +2,7 @@ import { HttpRequest, InvocationContext, type HttpFunctionOptions, type HttpResp
 import { Readable } from 'node:stream';
 import { startAzurite, startCosmosEmulator, startFakeServiceBus, type FakeServiceBus } from '../adapters/azure/emulators';
 import { loadConfig, type Config } from '../core/config';
+import type { BlobStore } from '../core/ports';
 import type { FunctionsRegistry } from '../functions/register';
 
 /**
@@ -109,4 +110,11 @@ export class RecordingRegistry implements FunctionsRegistry {
     if (!fn) throw new Error(`no function ${name}`);
     await fn.handler(body, new InvocationContext({ functionName: name, invocationId: `sb-${meta.messageId}-${meta.deliveryCount}`, triggerMetadata: meta }));
   }
+}
+
+/** The keys a BlobStore lists, in order. */
+export async function listKeys(blobs: BlobStore, prefix?: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const blob of blobs.list(prefix)) keys.push(blob.key);
+  return keys;
 }

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AzureBlobStore } from '../adapters/azure/azure-blob-store';
-import { createAzureAdapters } from '../adapters/azure/compose';
+import { createAzureAdapters, type AzureAdapterOptions } from '../adapters/azure/compose';
 import { CosmosMailStore } from '../adapters/azure/cosmos-mail-store';
 import { startFaultProxy } from '../adapters/azure/emulators';
 import { PasswordPool } from '../adapters/password-pool';
@@ -16,7 +16,7 @@ import { createAppContext } from '../functions/app-context';
 import { INBOUND_TRIGGER } from '../functions/inbound-trigger';
 import { registerFunctions } from '../functions/register';
 import { startAzureEdge } from '../smtp-edge/azure-edge';
-import { RecordingRegistry, startAzureStack, type AzureStack } from './azure-helpers';
+import { RecordingRegistry, listKeys, startAzureStack, type AzureStack } from './azure-helpers';
 import { PASSWORD, rawSmtp, waitFor } from './helpers';
 
 /**
@@ -49,9 +49,9 @@ interface Shape {
 }
 
 /** Edge + Functions app on the stand-ins; queue messages flow to the trigger as they arrive. */
-async function startShape(env: Record<string, string> = {}, functionsEnv: Record<string, string> = {}): Promise<Shape> {
+async function startShape(env: Record<string, string> = {}, functionsEnv: Record<string, string> = {}, edgeOptions: AzureAdapterOptions = {}): Promise<Shape> {
   const config = stack.config(env);
-  const edge = await startAzureEdge(config, logger);
+  const edge = await startAzureEdge(config, logger, edgeOptions);
   const fnConfig = { ...config, ...functionsEnv } as Config;
   const adapters = createAzureAdapters(fnConfig, logger);
   const passwords = new PasswordPool();
@@ -227,7 +227,7 @@ describe('Azure shape faults', () => {
       expect(proxy.requests.some((r) => r.fault)).toBe(true);
       expect(stack.bus.messages.length).toBe(queuedBefore);
       const blobs = new AzureBlobStore({ connectionString: stack.azurite.connectionString, container: shape.config.NIMBUS_BLOB_CONTAINER });
-      expect(await blobs.list()).toEqual([]);
+      expect(await listKeys(blobs)).toEqual([]);
       expect(await inbox(shape)).toEqual([]);
 
       // the same message goes through once the storage behaves
@@ -259,12 +259,58 @@ describe('Azure shape faults', () => {
       );
       expect(failure?.response).toMatch(/^451 4\.3\.0 /);
       const blobs = new AzureBlobStore({ connectionString: stack.azurite.connectionString, container: shape.config.NIMBUS_BLOB_CONTAINER });
-      expect(await blobs.list()).toHaveLength(1); // only the first message's
+      expect(await listKeys(blobs)).toHaveLength(1); // only the first message's: the refused one surely was not queued
     } finally {
       stack.bus.refuse(0);
       await shape.stop();
     }
   }, 60_000);
+
+  describe('Service Bus sends whose outcome is unknown (the service took the message, the settlement never came)', () => {
+    let shape: Shape;
+    const transport = () => nodemailer.createTransport({ host: '127.0.0.1', port: shape.edgePort, secure: false, ignoreTLS: true });
+    /** The message the fake queued under `subject`, filed by the trigger: its raw bytes must be there. */
+    const filedWithBody = async (subject: string) => {
+      const item = await waitFor(async () => (await inbox(shape)).find((m) => m.subject === subject));
+      const raw = await shape.registry.call('mails-raw', { method: 'GET', params: { id: item.id }, token: shape.token });
+      expect(raw.status).toBe(200);
+      expect(raw.bytes.toString()).toContain(`Subject: ${subject}`);
+      return item;
+    };
+    beforeAll(async () => {
+      shape = await startShape({}, {}, { serviceBus: { tryTimeoutMs: 800, maxRetries: 2, retryDelayMs: 20 } });
+    }, 30_000);
+    afterAll(async () => {
+      stack.bus.script([]);
+      await shape?.stop();
+    });
+
+    it('every try times out: 451 4.3.0, and the blob stays, so the message the queue got is filed whole', async () => {
+      stack.bus.script(['hold', 'hold', 'hold']);
+      const failure = await transport().sendMail({ from: 'a@sender.test', to: 'admin@example.com', subject: 'held', text: 'hello' }).then(() => null, (err: { response?: string }) => err);
+      expect(failure?.response).toMatch(/^451 4\.3\.0 /);
+      const body = stack.bus.messages.find((m) => (m.body as InboundQueueMessage).summary.subject === 'held')!.body as InboundQueueMessage;
+      expect(await listKeys(shape.adapters.blobs)).toContain(body.rawBlobKey);
+      await filedWithBody('held');
+    });
+
+    it('a timeout then refusals: still unknown (the first try may have queued it), the blob stays', async () => {
+      stack.bus.script(['hold', 'refuse', 'refuse']);
+      const failure = await transport().sendMail({ from: 'a@sender.test', to: 'admin@example.com', subject: 'held then refused', text: 'hello' }).then(() => null, (err: { response?: string }) => err);
+      expect(failure?.response).toMatch(/^451 4\.3\.0 /);
+      await filedWithBody('held then refused');
+    });
+
+    it('the connection drops after the transfer: the retry meets duplicate detection, 250, one copy', async () => {
+      const before = stack.bus.deliveries;
+      stack.bus.script(['drop']);
+      const ok = await transport().sendMail({ from: 'a@sender.test', to: 'admin@example.com', subject: 'dropped once', text: 'hello' });
+      expect(ok.response).toMatch(/^250 /);
+      expect(stack.bus.deliveries - before).toBe(2);
+      await filedWithBody('dropped once');
+      expect((await inbox(shape)).filter((m) => m.subject === 'dropped once')).toHaveLength(1);
+    });
+  });
 
   it('a poison queue message is dead-lettered after maxDeliveryCount attempts without holding up the others', async () => {
     const shape = await startShape();

@@ -97,11 +97,17 @@ describe('SMTP bad input and faults', () => {
     expect(count(host, 'messages')).toBe(before.messages);
   });
 
-  it('Queue failure after the blob is stored: 451 4.3.0 and the blob is removed again', async () => {
-    const before = { blobs: count(host, 'blobs'), messages: count(host, 'messages') };
+  it('Queue refusing the message after the blob is stored (surely not queued): 451 4.3.0 and the blob is removed again', async () => {
+    const before = { blobs: count(host, 'blobs'), messages: count(host, 'messages'), queue: count(host, 'queue_messages') };
     const original = host.queue.send;
-    host.queue.send = async () => {
-      throw new Error('queue unavailable');
+    // the real write path refusing (a full disk): the database says the write surely did not happen
+    host.queue.send = async (id, body) => {
+      host.db.failWrites = new Error('SQLITE_FULL');
+      try {
+        return await original.call(host.queue, id, body);
+      } finally {
+        host.db.failWrites = null;
+      }
     };
     try {
       const replies = await rawSmtp(host.smtpPort, [...DATA_START, message('queue fails'), 'QUIT\r\n'], 7);
@@ -111,6 +117,22 @@ describe('SMTP bad input and faults', () => {
     }
     expect(count(host, 'blobs')).toBe(before.blobs);
     expect(count(host, 'messages')).toBe(before.messages);
+    expect(count(host, 'queue_messages')).toBe(before.queue);
+  });
+
+  it('Queue send of unknown outcome (it may have been queued): 451 4.3.0 and the blob is kept for it', async () => {
+    const before = count(host, 'blobs');
+    const original = host.queue.send;
+    host.queue.send = async () => {
+      throw new Error('connection lost after the request went out');
+    };
+    try {
+      const replies = await rawSmtp(host.smtpPort, [...DATA_START, message('queue unknown'), 'QUIT\r\n'], 7);
+      expect(replies[5]).toMatch(/^451 4\.3\.0 /);
+    } finally {
+      host.queue.send = original;
+    }
+    expect(count(host, 'blobs')).toBe(before + 1);
   });
 
   it('the disk refusing every write: 451 4.3.0 (a temporary fault is never 5xx)', async () => {

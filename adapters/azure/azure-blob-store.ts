@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { TokenCredential } from '@azure/identity';
 import { BlobServiceClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
-import type { BlobStore } from '../../core/ports';
+import type { BlobInfo, BlobStore } from '../../core/ports';
 import { statusOf } from './retry';
 
 /** Either a connection string (account key: azurite, hand-made accounts) or the account URL and a token credential (managed identity). */
@@ -108,12 +108,17 @@ export class AzureBlobStore implements BlobStore {
     await this.container.getBlobClient(key).deleteIfExists();
   }
 
-  /** Committed blob names under a prefix (tests check that a failed upload left none). */
-  async list(prefix = ''): Promise<string[]> {
+  /** Committed blobs only (a failed upload never shows here), a page of up to 5000 per request. */
+  async *list(prefix = ''): AsyncIterable<BlobInfo> {
     await this.ensureContainer();
-    const names: string[] = [];
-    for await (const item of this.container.listBlobsFlat({ prefix })) names.push(item.name);
-    return names;
+    for await (const item of this.container.listBlobsFlat({ prefix })) {
+      yield { key: item.name, size: item.properties.contentLength ?? 0, lastModified: item.properties.lastModified.getTime() };
+    }
+  }
+
+  /** Blob Storage discards uncommitted blocks by itself (after seven days): nothing to remove. */
+  async removeUnfinished(): Promise<{ count: number; bytes: number }> {
+    return { count: 0, bytes: 0 };
   }
 
   async ping(): Promise<void> {

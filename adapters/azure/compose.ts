@@ -4,7 +4,13 @@ import type { Logger } from '../../core/logger';
 import type { InboundQueueMessage } from '../../core/types';
 import { AzureBlobStore, type AzureBlobConnection } from './azure-blob-store';
 import { CosmosMailStore } from './cosmos-mail-store';
-import { ServiceBusQueueSender, type ServiceBusConnection } from './service-bus';
+import { ServiceBusQueueSender, type ServiceBusConnection, type ServiceBusSenderOptions } from './service-bus';
+
+/** What a host or a test may change of the adapters' defaults: the credential, shorter Service Bus tries. */
+export interface AzureAdapterOptions {
+  credential?: TokenCredential;
+  serviceBus?: Pick<ServiceBusSenderOptions, 'maxRetries' | 'retryDelayMs' | 'tryTimeoutMs'>;
+}
 
 /**
  * The Azure adapters from app settings. Nothing connects here: each client opens
@@ -16,7 +22,7 @@ import { ServiceBusQueueSender, type ServiceBusConnection } from './service-bus'
  * by AZURE_CLIENT_ID in Azure, `az login` on a workstation). `credential` replaces
  * it (tests inject one that records the scopes asked for).
  */
-export function createAzureAdapters(config: Config, logger: Logger, opts: { credential?: TokenCredential } = {}) {
+export function createAzureAdapters(config: Config, logger: Logger, opts: AzureAdapterOptions = {}) {
   const endpoint = config.NIMBUS_COSMOS_ENDPOINT;
   const blobs = config.NIMBUS_BLOB_CONNECTION_STRING ?? config.NIMBUS_BLOB_ACCOUNT_URL;
   const bus = config.NIMBUS_SERVICEBUS_CONNECTION ?? config.NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace;
@@ -32,7 +38,7 @@ export function createAzureAdapters(config: Config, logger: Logger, opts: { cred
   return {
     store: settingCheck(config.NIMBUS_COSMOS_KEY !== undefined ? 'NIMBUS_COSMOS_KEY' : 'NIMBUS_COSMOS_ENDPOINT', () => new CosmosMailStore({ endpoint, ...cosmosAuth, database: config.NIMBUS_COSMOS_DATABASE })),
     blobs: settingCheck('connectionString' in blobAuth ? 'NIMBUS_BLOB_CONNECTION_STRING' : 'NIMBUS_BLOB_ACCOUNT_URL', () => new AzureBlobStore({ ...blobAuth, container: config.NIMBUS_BLOB_CONTAINER })),
-    queue: settingCheck('connectionString' in busAuth ? 'NIMBUS_SERVICEBUS_CONNECTION' : 'NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace', () => new ServiceBusQueueSender<InboundQueueMessage>({ ...busAuth, queue: config.NIMBUS_SERVICEBUS_QUEUE }, logger.child({ component: 'service-bus' }))),
+    queue: settingCheck('connectionString' in busAuth ? 'NIMBUS_SERVICEBUS_CONNECTION' : 'NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace', () => new ServiceBusQueueSender<InboundQueueMessage>({ ...busAuth, queue: config.NIMBUS_SERVICEBUS_QUEUE, ...opts.serviceBus }, logger.child({ component: 'service-bus' }))),
   };
 }
 

@@ -178,40 +178,57 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
  * A minimal AMQP 1.0 endpoint (rhea) that the real @azure/service-bus sender talks
  * to, for tests: there is no Service Bus emulator for Node. It answers the CBS
  * put-token handshake with 200, accepts sender links to any queue and records each
- * message (id and JSON body). `refuse` makes it reject the next deliveries with a
- * Service Bus error condition, e.g. com.microsoft:server-busy (transient).
- * Connect with `Endpoint=sb://127.0.0.1:<port>;...;UseDevelopmentEmulator=true`
- * (plain TCP), or with `tls` at `127.0.0.1:<port>` and a token credential (AMQPS, as
- * the SDK always uses with a namespace). `tokens` records every put-token (type,
- * audience, token): `servicebus.windows.net:sastoken` for a key, `jwt` for a Microsoft
- * Entra token. It does not implement receiving, sessions or management.
+ * message (id and JSON body), dropping a message id it has already recorded as
+ * Service Bus's duplicate detection does. Faults, one per delivery in the order
+ * given by `script` (then every delivery is accepted): `refuse` rejects it with a
+ * Service Bus error condition (e.g. com.microsoft:server-busy: surely not queued);
+ * `hold` queues it but never settles it (the sender times out, not knowing);
+ * `drop` queues it and cuts the connection before settling. Connect with
+ * `Endpoint=sb://127.0.0.1:<port>;...;UseDevelopmentEmulator=true` (plain TCP), or
+ * with `tls` at `127.0.0.1:<port>` and a token credential (AMQPS, as the SDK always
+ * uses with a namespace). `tokens` records every put-token (type, audience, token):
+ * `servicebus.windows.net:sastoken` for a key, `jwt` for a Microsoft Entra token. It
+ * does not implement receiving, sessions or management.
  */
+export type DeliveryFault = 'refuse' | 'hold' | 'drop';
+
 export interface FakeServiceBus extends Emulator {
   connectionString: string;
   /** host:port, the value of NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace for this endpoint. */
   namespace: string;
   messages: Array<{ queue: string; messageId: string; body: unknown }>;
   tokens: Array<{ type: string; audience: string; token: string }>;
-  /** Rejects the next `count` messages with `condition`. */
+  /** Deliveries that arrived, refused and duplicate ones included. */
+  deliveries: number;
+  /** What happens to the next deliveries, one entry each (replaces any script left). */
+  script(faults: DeliveryFault[], refusalCondition?: string): void;
+  /** Rejects the next `count` deliveries with `condition` (0: none). */
   refuse(count: number, condition?: string): void;
-  /** Called for each accepted message. */
+  /** Called for each message queued (not for duplicates). */
   onMessage: ((m: { queue: string; messageId: string; body: unknown }) => void) | null;
 }
 
 export async function startFakeServiceBus(opts: { tls?: LoopbackTls } = {}): Promise<FakeServiceBus> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const rhea = require('rhea') as typeof import('rhea');
-  const container = rhea.create_container({ id: 'fake-service-bus' });
+  // deliveries are settled by hand below, so that one can be left unsettled
+  const container = rhea.create_container({ id: 'fake-service-bus', autoaccept: false });
   const cbsReplies = new Map<unknown, import('rhea').Sender>();
-  let refusals: { count: number; condition: string } = { count: 0, condition: '' };
+  let faults: DeliveryFault[] = [];
+  let condition = 'com.microsoft:server-busy';
   const fake: FakeServiceBus = {
     connectionString: '',
     namespace: '',
     messages: [],
     tokens: [],
+    deliveries: 0,
     onMessage: null,
-    refuse(count, condition = 'com.microsoft:server-busy') {
-      refusals = { count, condition };
+    script(next, refusalCondition = 'com.microsoft:server-busy') {
+      faults = [...next];
+      condition = refusalCondition;
+    },
+    refuse(count, refusalCondition) {
+      fake.script(Array<DeliveryFault>(count).fill('refuse'), refusalCondition);
     },
     stop: async () => undefined,
   };
@@ -230,20 +247,29 @@ export async function startFakeServiceBus(opts: { tls?: LoopbackTls } = {}): Pro
       const props = (message.application_properties ?? {}) as { type?: string; name?: string };
       fake.tokens.push({ type: String(props.type ?? ''), audience: String(props.name ?? ''), token: String(message.body ?? '') });
       cbsReplies.get(ctx.connection)?.send({ correlation_id: message.message_id, to: message.reply_to, application_properties: { 'status-code': 200, 'status-description': 'OK' }, body: null });
+      ctx.delivery!.accept();
       return;
     }
-    if (refusals.count > 0) {
-      refusals.count--;
-      ctx.delivery!.reject({ condition: refusals.condition, description: 'refused by the test endpoint' });
+    fake.deliveries++;
+    const fault = faults.shift();
+    if (fault === 'refuse') {
+      ctx.delivery!.reject({ condition, description: 'refused by the test endpoint' });
       return;
     }
-    const raw = message.body as { content?: Buffer } | Buffer | unknown;
-    const bytes = Buffer.isBuffer(raw) ? raw : Buffer.isBuffer((raw as { content?: Buffer })?.content) ? (raw as { content: Buffer }).content : null;
-    const body = bytes ? JSON.parse(bytes.toString('utf8')) : raw;
-    const entry = { queue, messageId: String(message.message_id), body };
-    fake.messages.push(entry);
+    const messageId = String(message.message_id);
+    if (!fake.messages.some((m) => m.queue === queue && m.messageId === messageId)) {
+      const raw = message.body as { content?: Buffer } | Buffer | unknown;
+      const bytes = Buffer.isBuffer(raw) ? raw : Buffer.isBuffer((raw as { content?: Buffer })?.content) ? (raw as { content: Buffer }).content : null;
+      const entry = { queue, messageId, body: bytes ? JSON.parse(bytes.toString('utf8')) : raw };
+      fake.messages.push(entry);
+      fake.onMessage?.(entry);
+    }
+    if (fault === 'hold') return; // queued, but the sender never hears of it
+    if (fault === 'drop') {
+      (ctx.connection as unknown as { socket?: import('node:net').Socket }).socket?.destroy();
+      return;
+    }
     ctx.delivery!.accept();
-    fake.onMessage?.(entry);
   });
   const server = container.listen(opts.tls ? { port: 0, host: '127.0.0.1', transport: 'tls', key: opts.tls.key, cert: opts.tls.cert } : { port: 0, host: '127.0.0.1' }) as import('node:net').Server;
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));

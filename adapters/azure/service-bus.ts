@@ -1,5 +1,5 @@
 import type { TokenCredential } from '@azure/identity';
-import { RetryMode, ServiceBusClient, parseServiceBusConnectionString, type ServiceBusClientOptions, type ServiceBusSender } from '@azure/service-bus';
+import { ServiceBusClient, parseServiceBusConnectionString, type ServiceBusClientOptions, type ServiceBusSender } from '@azure/service-bus';
 import { MailError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { QueueSender } from '../../core/ports';
@@ -9,20 +9,41 @@ export type ServiceBusConnection = { connectionString: string } | { fullyQualifi
 
 export type ServiceBusSenderOptions = ServiceBusConnection & {
   queue: string;
-  /** Retries of one send after the first try (the SDK backs off exponentially). */
+  /** Retries of one send after the first try, with exponential backoff from retryDelayMs. */
   maxRetries?: number;
   retryDelayMs?: number;
   /** How long one try may take, connecting included. */
   tryTimeoutMs?: number;
 };
 
+/** A client for either connection form. */
+function serviceBusClient(connection: ServiceBusConnection, options: ServiceBusClientOptions): ServiceBusClient {
+  return 'connectionString' in connection ? new ServiceBusClient(connection.connectionString, options) : new ServiceBusClient(connection.fullyQualifiedNamespace, connection.credential, options);
+}
+
+/**
+ * Service Bus error codes that mean the service refused the message: it was surely
+ * not queued. Anything else after the message may have gone out (a timeout waiting
+ * for the settlement, a dropped connection, an unknown error) leaves the outcome
+ * unknown: the message may be in the queue.
+ */
+const REFUSED = new Set(['ServiceBusy', 'QuotaExceeded', 'MessageSizeExceeded', 'MessagingEntityNotFound', 'MessagingEntityDisabled', 'UnauthorizedAccess']);
+
+function refused(err: unknown): boolean {
+  return (err as { name?: string }).name === 'ServiceBusError' && REFUSED.has(String((err as { code?: string }).code));
+}
+
 /**
  * The SMTP edge's side of Service Bus. The connection is opened on first use (a
  * container that never receives mail never connects) and reopened by the SDK after
  * a drop. The queue message id is the inbound message id, so with duplicate
  * detection on the queue a retried send after an unknown outcome is dropped by
- * Service Bus, and filing is idempotent anyway. Transient failures are retried
- * with backoff; when they run out the caller gets TemporaryFailure (the edge's 451).
+ * Service Bus, and filing is idempotent anyway.
+ *
+ * Retries are made here, not by the SDK, because only here is every try's outcome
+ * seen: a try that timed out may have queued the message even if the last try was
+ * refused. When the tries run out the caller gets TemporaryFailure (the edge's 451)
+ * with `outcome` `not-done` if every try was refused by the service, else `unknown`.
  * With a token credential it asks for https://servicebus.azure.net//.default and
  * needs the Azure Service Bus Data Sender role on the namespace or queue.
  */
@@ -42,21 +63,33 @@ export class ServiceBusQueueSender<T> implements QueueSender<T> {
 
   private getSender(): ServiceBusSender {
     if (!this.sender) {
-      const options: ServiceBusClientOptions = {
-        retryOptions: { maxRetries: this.opts.maxRetries ?? 3, retryDelayInMs: this.opts.retryDelayMs ?? 200, maxRetryDelayInMs: 5_000, mode: RetryMode.Exponential, timeoutInMs: this.opts.tryTimeoutMs ?? 30_000 },
-      };
-      this.client = 'connectionString' in this.opts ? new ServiceBusClient(this.opts.connectionString, options) : new ServiceBusClient(this.opts.fullyQualifiedNamespace, this.opts.credential, options);
+      this.client = serviceBusClient(this.opts, { retryOptions: { maxRetries: 0, timeoutInMs: this.opts.tryTimeoutMs ?? 30_000 } });
       this.sender = this.client.createSender(this.opts.queue);
     }
     return this.sender;
   }
 
   async send(id: string, body: T): Promise<void> {
-    try {
-      await this.getSender().sendMessages({ messageId: id, body, contentType: 'application/json' });
-    } catch (err) {
-      this.logger?.error({ err, messageId: id }, 'service bus send failed');
-      throw new MailError('TemporaryFailure', undefined, { cause: err });
+    const tries = 1 + (this.opts.maxRetries ?? 3);
+    const baseMs = this.opts.retryDelayMs ?? 200;
+    let mayBeQueued = false;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.getSender().sendMessages({ messageId: id, body, contentType: 'application/json' });
+        if (mayBeQueued) this.logger?.warn({ messageId: id, attempt }, 'service bus send succeeded after a try whose outcome was unknown (duplicate detection drops a second copy)');
+        return;
+      } catch (err) {
+        const wasRefused = refused(err);
+        if (!wasRefused) mayBeQueued = true;
+        // a try of unknown outcome is always worth another: with the same id it cannot queue twice
+        const retryable = !wasRefused || (err as { retryable?: boolean }).retryable !== false;
+        if (attempt >= tries || !retryable) {
+          const outcome = mayBeQueued ? 'unknown' : 'not-done';
+          this.logger?.error({ err, messageId: id, attempts: attempt, outcome }, 'service bus send failed');
+          throw new MailError('TemporaryFailure', undefined, { cause: err, outcome });
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, baseMs * 2 ** (attempt - 1))));
+      }
     }
   }
 

@@ -64,5 +64,44 @@ export function blobStoreContract(name: string, make: () => Promise<{ blobs: Blo
         expect(await blobs.get('raw/broken.eml')).toBeNull();
       }),
     );
+
+    it(
+      'list: every blob in key order with its size and time of writing, under a prefix, page after page',
+      withBlobs(async (blobs) => {
+        const listed = async (prefix?: string) => {
+          const out: Array<{ key: string; size: number; lastModified: number }> = [];
+          for await (const blob of blobs.list(prefix)) out.push(blob);
+          return out;
+        };
+        expect(await listed()).toEqual([]);
+        const t0 = Date.now();
+        await blobs.put('raw/x.eml', Buffer.from('xx'));
+        await blobs.put('att/b', Buffer.from('bbb'));
+        await blobs.put('att/a', Buffer.from('a'));
+        await blobs.put('raw/big.eml', Buffer.alloc(opts.largeBytes, 1));
+        const all = await listed();
+        expect(all.map((b) => [b.key, b.size])).toEqual([['att/a', 1], ['att/b', 3], ['raw/big.eml', opts.largeBytes], ['raw/x.eml', 2]]);
+        for (const b of all) expect(b.lastModified).toBeGreaterThanOrEqual(t0 - 2000); // Blob Storage keeps whole seconds
+        for (const b of all) expect(b.lastModified).toBeLessThanOrEqual(Date.now() + 2000);
+        expect((await listed('att/')).map((b) => b.key)).toEqual(['att/a', 'att/b']);
+        await blobs.delete('att/a');
+        expect((await listed('att/')).map((b) => b.key)).toEqual(['att/b']);
+        // more than one page of any adapter's listing (SQLite pages by 500)
+        const many = Array.from({ length: 520 }, (_, i) => `page/${String(i).padStart(4, '0')}`);
+        for (let i = 0; i < many.length; i += 40) await Promise.all(many.slice(i, i + 40).map((k) => blobs.put(k, Buffer.from(k))));
+        expect((await listed('page/')).map((b) => b.key)).toEqual(many);
+      }),
+    );
+
+    it(
+      'removeUnfinished never touches a stored blob, in a dry run or not',
+      withBlobs(async (blobs) => {
+        await blobs.put('raw/kept.eml', Buffer.alloc(opts.largeBytes, 3));
+        const future = Date.now() + 3_600_000;
+        expect(await blobs.removeUnfinished({ olderThan: future, dryRun: true })).toEqual({ count: 0, bytes: 0 });
+        expect(await blobs.removeUnfinished({ olderThan: future, dryRun: false })).toEqual({ count: 0, bytes: 0 });
+        expect(await blobs.stat('raw/kept.eml')).toEqual({ size: opts.largeBytes });
+      }),
+    );
   });
 }

@@ -65,7 +65,7 @@ function flush(): void {
     db.exec('COMMIT');
   } catch (err) {
     if (db.inTransaction) db.exec('ROLLBACK');
-    const error = { message: `commit failed: ${err instanceof Error ? err.message : String(err)}` };
+    const error: SerializedError = { message: `commit failed: ${err instanceof Error ? err.message : String(err)}`, commitFailed: true };
     parentPort!.postMessage(batch.map((req) => ({ id: req.id, ok: false, error })));
     return;
   }

@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { MailError } from '../../core/errors';
-import type { BlobStore } from '../../core/ports';
+import type { BlobInfo, BlobStore } from '../../core/ports';
 import type { EmbeddedDb, Statements } from './sqlite';
 
 const MIGRATIONS = [
@@ -16,7 +16,7 @@ export const blobWrites = {
   'blob.put'(s: Statements, args: { key: string; size: number; data: Uint8Array | null }): void {
     // a Buffer arrives from another thread as a plain Uint8Array; SQLite binds Buffers
     const data = args.data ? Buffer.from(args.data.buffer, args.data.byteOffset, args.data.byteLength) : null;
-    s.get('INSERT INTO blobs (key, size, data, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, data = excluded.data').run(args.key, args.size, data, Date.now());
+    s.get('INSERT INTO blobs (key, size, data, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, data = excluded.data, created_at = excluded.created_at').run(args.key, args.size, data, Date.now());
   },
   'blob.delete'(s: Statements, args: { key: string }): void {
     s.get('DELETE FROM blobs WHERE key = ?').run(args.key);
@@ -35,8 +35,12 @@ async function fsyncDir(dir: string): Promise<void> {
 /**
  * BlobStore on the data folder. Small objects (up to `inlineMaxBytes`) are kept
  * inside SQLite, so they ride the group commit with no fsync of their own; larger
- * ones stream to a file that is fsync'd and renamed into place before its index
- * row commits. Either way `put` resolves only once the bytes are on disk.
+ * ones stream to a temporary file that is fsync'd, then its index row commits,
+ * then it is renamed into place. Either way `put` resolves only once the bytes are
+ * on disk. That order (and delete's: file first, then row) means a crash can leave
+ * an index row without a file, which list() shows and the orphan sweeper removes,
+ * or a temporary file, which removeUnfinished() removes, but never a file that
+ * nothing lists.
  */
 export class EmbeddedBlobStore implements BlobStore {
   private readonly dir: string;
@@ -87,12 +91,17 @@ export class EmbeddedBlobStore implements BlobStore {
         await handle.sync();
         await handle.close();
         handle = null;
+        await this.edb.write('blob.put', { key, size, data: null });
         const { dir, file } = this.fileFor(key);
-        await mkdir(dir, { recursive: true });
-        await rename(tmpPath, file);
+        try {
+          await mkdir(dir, { recursive: true });
+          await rename(tmpPath, file);
+        } catch (err) {
+          await this.edb.write('blob.delete', { key }).catch(() => undefined);
+          throw err;
+        }
         tmpPath = '';
         await fsyncDir(dir);
-        await this.edb.write('blob.put', { key, size, data: null });
       } else {
         // a fresh copy of the bytes, handed over to the writer thread rather than copied again
         const data = new Uint8Array(size);
@@ -139,9 +148,35 @@ export class EmbeddedBlobStore implements BlobStore {
   }
 
   async delete(key: string): Promise<void> {
-    const row = this.row(key);
+    const row = this.edb.stmt('SELECT data IS NULL AS onDisk FROM blobs WHERE key = ?').get(key) as { onDisk: number } | undefined;
+    if (row?.onDisk) await unlink(this.fileFor(key).file).catch(() => undefined);
     await this.edb.write('blob.delete', { key });
-    if (row && !row.data) await unlink(this.fileFor(key).file).catch(() => undefined);
+  }
+
+  async *list(prefix = ''): AsyncIterable<BlobInfo> {
+    const page = this.edb.stmt('SELECT key, size, created_at FROM blobs WHERE key > ? AND substr(key, 1, ?) = ? ORDER BY key LIMIT 500');
+    let after = '';
+    for (;;) {
+      const rows = page.all(after, prefix.length, prefix) as Array<{ key: string; size: number; created_at: number }>;
+      for (const row of rows) yield { key: row.key, size: row.size, lastModified: row.created_at };
+      if (rows.length < 500) return;
+      after = rows[rows.length - 1].key;
+    }
+  }
+
+  async removeUnfinished(opts: { olderThan: number; dryRun: boolean }): Promise<{ count: number; bytes: number }> {
+    await this.ready;
+    let count = 0;
+    let bytes = 0;
+    for (const name of await readdir(this.tmpDir)) {
+      const path = join(this.tmpDir, name);
+      const info = await stat(path).catch(() => null);
+      if (!info || !info.isFile() || info.mtimeMs >= opts.olderThan) continue;
+      if (!opts.dryRun && !(await unlink(path).then(() => true, () => false))) continue;
+      count++;
+      bytes += info.size;
+    }
+    return { count, bytes };
   }
 
   async ping(): Promise<void> {

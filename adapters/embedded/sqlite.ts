@@ -36,6 +36,8 @@ export class Statements {
 export interface SerializedError {
   code?: string;
   message: string;
+  /** The commit itself failed: it may still have reached the disk. */
+  commitFailed?: boolean;
 }
 
 /**
@@ -123,7 +125,8 @@ export class EmbeddedDb {
     this.writerDown = err;
     for (const w of this.waiting.values()) {
       if (w.timer) clearTimeout(w.timer);
-      w.reject(new MailError('TemporaryFailure', 'storage unavailable', { cause: err }));
+      // the thread may have committed it before it stopped
+      w.reject(new MailError('TemporaryFailure', 'storage unavailable', { cause: err, outcome: 'unknown' }));
     }
     this.waiting.clear();
     const now = Date.now();
@@ -169,12 +172,15 @@ export class EmbeddedDb {
     }
   }
 
-  /** Runs the named write on the writer thread; resolves once its commit is on disk. */
-  /** `transfer`: buffers handed to the writer thread instead of copied (the caller must not use them after). */
+  /**
+   * Runs the named write on the writer thread; resolves once its commit is on disk.
+   * A rejection says whether the write surely took no effect (`outcome`, see core/errors.ts).
+   * `transfer`: buffers handed to the writer thread instead of copied (the caller must not use them after).
+   */
   write<K extends WriteOpName>(op: K, args: Parameters<WriteOps[K]>[1], transfer: ArrayBuffer[] = [], timeoutMs = this.opts.writeTimeoutMs): Promise<ReturnType<WriteOps[K]>> {
-    if (this.closed) return Promise.reject(new MailError('TemporaryFailure', 'database is closed'));
-    if (this.writerDown) return Promise.reject(new MailError('TemporaryFailure', 'storage unavailable', { cause: this.writerDown }));
-    if (this.failWrites) return Promise.reject(new MailError('TemporaryFailure', 'storage write failed', { cause: this.failWrites }));
+    if (this.closed) return Promise.reject(new MailError('TemporaryFailure', 'database is closed', { outcome: 'not-done' }));
+    if (this.writerDown) return Promise.reject(new MailError('TemporaryFailure', 'storage unavailable', { cause: this.writerDown, outcome: 'not-done' }));
+    if (this.failWrites) return Promise.reject(new MailError('TemporaryFailure', 'storage write failed', { cause: this.failWrites, outcome: 'not-done' }));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, timer: this.writerReady ? this.timeWrite(id, timeoutMs) : null, timeoutMs });
@@ -187,7 +193,8 @@ export class EmbeddedDb {
       const w = this.waiting.get(id);
       if (!w) return;
       this.waiting.delete(id);
-      w.reject(new MailError('TemporaryFailure', `storage write not answered within ${timeoutMs} ms`));
+      // the writer may still commit it: the outcome is not known
+      w.reject(new MailError('TemporaryFailure', `storage write not answered within ${timeoutMs} ms`, { outcome: 'unknown' }));
     }, timeoutMs);
   }
 
@@ -209,7 +216,9 @@ export class EmbeddedDb {
   }
 }
 
+/** A write that failed in its own savepoint was rolled back; one whose commit failed may be on disk all the same. */
 function deserializeError(e: SerializedError): Error {
-  if (e.code && e.code in ERROR_TABLE) return new MailError(e.code as ErrorCode, e.message);
-  return new MailError('TemporaryFailure', 'storage write failed', { cause: new Error(e.message) });
+  const outcome = e.commitFailed ? 'unknown' : 'not-done';
+  if (e.code && e.code in ERROR_TABLE) return new MailError(e.code as ErrorCode, e.message, { outcome });
+  return new MailError('TemporaryFailure', 'storage write failed', { cause: new Error(e.message), outcome });
 }

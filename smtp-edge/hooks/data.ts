@@ -1,6 +1,6 @@
 import { PassThrough, type Writable } from 'node:stream';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import { MailError } from '../../core/errors';
+import { MailError, surelyNotDone } from '../../core/errors';
 import { newId } from '../../core/ids';
 import type { Logger } from '../../core/logger';
 import type { BlobStore, QueueSender } from '../../core/ports';
@@ -51,7 +51,9 @@ export function envelopeOf(session: SMTPServerSession): Envelope {
  * DATA: the message streams to the BlobStore (with a Received header in front) and
  * through mailparser at the same time; then one queue message is sent. The reply is
  * 250 only once both the blob and the queue message are durable; any failure before
- * that is 451 4.3.0 and removes the blob, so nothing half-filed remains.
+ * that is 451 4.3.0. The blob is removed when the queue message surely was not sent;
+ * when that is unknown (a timeout after the send went out) it is kept, since the
+ * message may be queued and filed: a body must never go missing under a record.
  */
 export function createDataHook(deps: DataHookDeps) {
   return (stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): void => {
@@ -94,7 +96,9 @@ export function createDataHook(deps: DataHookDeps) {
       try {
         await deps.queue.send(id, message);
       } catch (err) {
-        await deps.blobs.delete(rawBlobKey).catch((e) => log.error({ err: e }, 'could not remove blob of a message that was not queued'));
+        // the sender retries after our 451; the blob goes only if this message surely is not in the queue
+        if (surelyNotDone(err)) await deps.blobs.delete(rawBlobKey).catch((e) => log.error({ err: e }, 'could not remove blob of a message that was not queued'));
+        else log.warn({ rawBlobKey }, 'queue send outcome unknown: blob kept for the message that may be queued (the orphan sweeper removes it if none is)');
         throw err;
       }
       if (parsed.parseError) log.warn({ parseError: parsed.parseError }, 'message stored raw; mailparser could not read it');
