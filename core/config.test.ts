@@ -47,6 +47,17 @@ describe('config', () => {
     expect(loadConfig({ NIMBUS_BLOB_CONNECTION_STRING: 'UseDevelopmentStorage=true' }).NIMBUS_BLOB_CONNECTION_STRING).toBe('UseDevelopmentStorage=true');
   });
 
+  it('the orphan sweeper: 24 h grace, hourly, removing; a grace under an hour, a negative interval or a dry run that is no yes/no are named', () => {
+    expect(loadConfig({})).toMatchObject({ NIMBUS_ORPHAN_GRACE_HOURS: 24, NIMBUS_SWEEP_INTERVAL_MINUTES: 60, NIMBUS_SWEEP_DRY_RUN: false });
+    expect(loadConfig({ NIMBUS_ORPHAN_GRACE_HOURS: '1.5', NIMBUS_SWEEP_INTERVAL_MINUTES: '0', NIMBUS_SWEEP_DRY_RUN: 'true' })).toMatchObject({ NIMBUS_ORPHAN_GRACE_HOURS: 1.5, NIMBUS_SWEEP_INTERVAL_MINUTES: 0, NIMBUS_SWEEP_DRY_RUN: true });
+    try {
+      loadConfig({ NIMBUS_ORPHAN_GRACE_HOURS: '0.5', NIMBUS_SWEEP_INTERVAL_MINUTES: '-5', NIMBUS_SWEEP_DRY_RUN: 'maybe' });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as ConfigError).problems.map((p) => p.variable).sort()).toEqual(['NIMBUS_ORPHAN_GRACE_HOURS', 'NIMBUS_SWEEP_DRY_RUN', 'NIMBUS_SWEEP_INTERVAL_MINUTES']);
+    }
+  });
+
   it('local.settings.example.json lists exactly the variables the config reads', () => {
     const example = JSON.parse(readFileSync(resolve(__dirname, '..', 'local.settings.example.json'), 'utf8')).Values as Record<string, string>;
     const names = Object.keys(example).filter((k) => !HOST_SETTINGS.includes(k)).sort();

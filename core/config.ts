@@ -86,6 +86,13 @@ const settings = z.object({
   NIMBUS_HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
   /** The user-assigned managed identity DefaultAzureCredential signs in as (unset: the system-assigned one, or your `az login` on a workstation). */
   AZURE_CLIENT_ID: z.guid('a client id (GUID)').optional(),
+  // Orphan sweeper (hardening, issue 12): blobs that no record and no live queue message refers to
+  /** Blobs younger than this are never removed (their reference may be on its way); at least an hour. */
+  NIMBUS_ORPHAN_GRACE_HOURS: z.coerce.number().min(1).max(24 * 365).default(24),
+  /** How often the sweeper runs (local: in the process; azure: the timer function); 0: never. */
+  NIMBUS_SWEEP_INTERVAL_MINUTES: z.coerce.number().min(0).max(7 * 24 * 60).default(60),
+  /** Find and log orphans, remove nothing. */
+  NIMBUS_SWEEP_DRY_RUN: bool.default(false),
 });
 
 type Settings = z.infer<typeof settings>;

@@ -31,6 +31,7 @@ export const ERROR_TABLE = {
   SetupNotAllowed: { smtp: 550, enhanced: '5.7.1', http: 403, transient: false, message: 'Setup is accepted only from this machine or with the setup code' },
   LastAdmin: { smtp: 550, enhanced: '5.7.1', http: 409, transient: false, message: 'The last administrator cannot be deleted' },
   Conflict: { smtp: 550, enhanced: '5.7.1', http: 409, transient: false, message: 'Already exists' },
+  PreconditionFailed: { smtp: 550, enhanced: '5.7.1', http: 412, transient: false, message: 'Changed meanwhile: load it again, then retry' },
   MailboxNotEmpty: { smtp: 550, enhanced: '5.7.1', http: 409, transient: false, message: 'Folder is not empty' },
   SpecialMailbox: { smtp: 550, enhanced: '5.7.1', http: 403, transient: false, message: 'The standard folders cannot be renamed or deleted' },
   DomainNotHosted: { smtp: 550, enhanced: '5.7.1', http: 400, transient: false, message: 'Domain is not hosted here' },

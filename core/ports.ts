@@ -75,11 +75,21 @@ export interface MailStore {
 
   getDraft(userId: string, id: string): Promise<Draft | null>;
   /**
-   * Creates (id null) or replaces a draft in the user's Drafts folder with freshly
-   * composed raw bytes. Replacing anything but the user's draft is `NotFound`.
-   * Returns the message and the raw blob key it no longer uses.
+   * Creates (id null; version 1) or replaces a draft in the user's Drafts folder
+   * with freshly composed raw bytes, one version up. Replacing anything but the
+   * user's draft is `NotFound`. With `expectedVersion`, the replacement is a
+   * compare-and-swap: a draft at another version (saved meanwhile) is
+   * `PreconditionFailed` and nothing changes. Returns the message, the new version
+   * and the raw blob key the draft no longer uses.
    */
-  saveDraft(userId: string, input: { id: string | null; fields: DraftFields; attachments: DraftAttachment[]; rawBlobKey: string; size: number; summary: MessageSummary }): Promise<{ message: StoredMessage; replacedBlobKey: string | null }>;
+  saveDraft(userId: string, input: { id: string | null; expectedVersion?: number; fields: DraftFields; attachments: DraftAttachment[]; rawBlobKey: string; size: number; summary: MessageSummary }): Promise<{ message: StoredMessage; version: number; replacedBlobKey: string | null }>;
+
+  /**
+   * Of `keys`, the blob keys some record refers to: any user's message (its raw
+   * bytes) or draft (its bytes and its files). The orphan sweeper asks this before
+   * removing a blob; a record kind that refers to blobs is answered for here.
+   */
+  referencedBlobKeys(keys: string[]): Promise<Set<string>>;
 
   /** Readiness for /api/health. */
   ping(): Promise<void>;
@@ -147,6 +157,15 @@ export interface QueueSender<T> {
   close(): Promise<void>;
 }
 
+/**
+ * Looking at a queue without taking anything from it (Service Bus's peek): what
+ * the orphan sweeper needs to know which blobs waiting messages still refer to.
+ */
+export interface QueueBrowser<T> {
+  /** Every live message's body (waiting or locked, not dead-lettered), oldest first, a page at a time. */
+  browse(): AsyncIterable<T>;
+}
+
 export interface QueueDelivery<T> {
   /** The message id given at send; the same across redeliveries. */
   id: string;
@@ -163,7 +182,7 @@ export interface QueueDelivery<T> {
  * `maxDeliveries` receipts it is dead-lettered instead of handed out again.
  * `send` is idempotent on the message id (duplicate detection).
  */
-export interface Queue<T> extends QueueSender<T> {
+export interface Queue<T> extends QueueSender<T>, QueueBrowser<T> {
   receive(max: number): Promise<QueueDelivery<T>[]>;
   complete(delivery: QueueDelivery<T>): Promise<void>;
   abandon(delivery: QueueDelivery<T>, opts?: { retryInMs?: number; error?: string }): Promise<void>;

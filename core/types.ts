@@ -181,4 +181,6 @@ export interface Draft {
   id: string;
   fields: DraftFields;
   attachments: DraftAttachment[];
+  /** 1 when created, one more with every save: the ETag of the draft (compare-and-swap on saves). */
+  version: number;
 }

@@ -2,7 +2,8 @@ import { createTokenService, type PasswordHasher, type TokenService } from '../c
 import type { Config } from '../core/config';
 import { LoginGuard } from '../core/rate-limit';
 import type { Logger } from '../core/logger';
-import type { BlobStore, MailStore, QueueSender } from '../core/ports';
+import { OrphanSweeper, blobReferenceSources } from '../core/orphans';
+import type { BlobStore, MailStore, QueueBrowser, QueueSender } from '../core/ports';
 import type { InboundQueueMessage } from '../core/types';
 
 /**
@@ -25,16 +26,22 @@ export interface AppContext {
    * machine when `fromLoopback` (local shape only).
    */
   setup: { code: string | null; fromLoopback: boolean };
+  /** Removes blobs nothing refers to: at once after a delete (release), and in periodic sweeps. */
+  orphans: OrphanSweeper;
 }
 
 /** Assembles the context from adapters a host has chosen; the limits come from the config. */
 export function createAppContext(
   config: Config,
-  parts: Pick<AppContext, 'store' | 'blobs' | 'queue' | 'passwords' | 'logger' | 'setup'> & { jwtSecret: string },
+  parts: Pick<AppContext, 'store' | 'blobs' | 'queue' | 'passwords' | 'logger' | 'setup'> & { jwtSecret: string; inboundBrowser: QueueBrowser<InboundQueueMessage> },
 ): AppContext {
-  const { jwtSecret, ...adapters } = parts;
+  const { jwtSecret, inboundBrowser, ...adapters } = parts;
   return {
     ...adapters,
+    orphans: new OrphanSweeper(
+      { store: parts.store, blobs: parts.blobs, sources: blobReferenceSources({ inbound: inboundBrowser }), logger: parts.logger.child({ component: 'orphans' }) },
+      { graceMs: config.NIMBUS_ORPHAN_GRACE_HOURS * 3_600_000, dryRun: config.NIMBUS_SWEEP_DRY_RUN },
+    ),
     tokens: createTokenService(jwtSecret, config.NIMBUS_JWT_TTL_SECONDS),
     limits: { maxJsonBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES, maxAttachmentBytes: config.NIMBUS_MAX_ATTACHMENT_BYTES, maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES },
     loginGuard: new LoginGuard({

@@ -2,6 +2,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import type { z } from 'zod';
 import { MailError, isMailError, type ErrorCode } from '../core/errors';
 import type { Principal } from '../core/auth';
+import type { IfMatch } from '../core/drafts';
 import type { User } from '../core/types';
 import type { AppContext } from './app-context';
 
@@ -63,6 +64,17 @@ export function bearerToken(headers: HeaderSource): string | null {
   if (!header) return null;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return match ? match[1] : null;
+}
+
+/**
+ * The If-Match header: null when absent, `*`, or the entity tags listed (quoted,
+ * as sent; weak ones are kept and can never match a strong tag).
+ */
+export function ifMatch(req: HttpRequest): IfMatch {
+  const header = req.headers.get('if-match');
+  if (header === null) return null;
+  if (header.trim() === '*') return '*';
+  return header.match(/(?:W\/)?"[^"]*"/g) ?? [header.trim()];
 }
 
 /** Parses and validates a JSON body; 400 names the first bad field. */
@@ -144,11 +156,6 @@ export function audit(app: AppContext, event: string, fields: Record<string, unk
 /** True for 127.0.0.0/8 and ::1 (with or without the IPv4-mapped prefix). */
 export function isLoopback(address: string): boolean {
   return /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(address) || address === '::1';
-}
-
-/** Removes blobs nothing references any more; a failure leaves an orphan (logged), never a dangling message. */
-export async function removeBlobs(app: AppContext, keys: string[]): Promise<void> {
-  await Promise.all(keys.map((key) => app.blobs.delete(key).catch((err) => app.logger.error({ err, key }, 'could not remove blob'))));
 }
 
 /**

@@ -19,7 +19,7 @@ function start() {
     // setup from anywhere needs NIMBUS_SETUP_TOKEN: on a public Function App, no client is "this machine"
     const setup = { code: config.NIMBUS_SETUP_TOKEN!, fromLoopback: false };
     const context = createAppContext(config, { ...createAzureAdapters(config, logger), passwords: new PasswordPool(), logger, setup, jwtSecret: config.NIMBUS_JWT_SECRET! });
-    registerFunctions(app, () => context);
+    registerFunctions(app, () => context, { sweepIntervalMinutes: config.NIMBUS_SWEEP_INTERVAL_MINUTES });
   } catch (err) {
     if (err instanceof ConfigError) console.error(err.message);
     throw err;

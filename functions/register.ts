@@ -1,22 +1,25 @@
-import type { HttpFunctionOptions, ServiceBusQueueFunctionOptions } from '@azure/functions';
+import type { HttpFunctionOptions, ServiceBusQueueFunctionOptions, TimerFunctionOptions } from '@azure/functions';
 import type { AppContext } from './app-context';
 import { toHandler } from './http-kit';
 import { routes } from './http/routes';
 import { INBOUND_TRIGGER, createInboundTrigger } from './inbound-trigger';
+import { ORPHAN_SWEEP_TRIGGER, createOrphanSweepTrigger, sweepSchedule } from './orphan-sweep-trigger';
 
 /** The part of @azure/functions' `app` that registration uses (a test records it). */
 export interface FunctionsRegistry {
   http(name: string, options: HttpFunctionOptions): void;
   serviceBusQueue(name: string, options: ServiceBusQueueFunctionOptions): void;
+  timer(name: string, options: TimerFunctionOptions): void;
 }
 
 /**
  * Registers every trigger with the Functions host: each HTTP route the local host
- * mounts (same route list, same methods; the host's route prefix is "api") and the
- * Service Bus trigger that files inbound mail. Later triggers (sending, DNS checks)
- * register here too.
+ * mounts (same route list, same methods; the host's route prefix is "api"), the
+ * Service Bus trigger that files inbound mail, and the orphan sweeper's timer
+ * (NIMBUS_SWEEP_INTERVAL_MINUTES; 0 registers none). Later triggers (sending, DNS
+ * checks) register here too.
  */
-export function registerFunctions(registry: FunctionsRegistry, getContext: () => AppContext): void {
+export function registerFunctions(registry: FunctionsRegistry, getContext: () => AppContext, opts: { sweepIntervalMinutes?: number } = {}): void {
   for (const def of routes) {
     let handler: ReturnType<typeof toHandler> | null = null;
     registry.http(def.name, {
@@ -32,4 +35,8 @@ export function registerFunctions(registry: FunctionsRegistry, getContext: () =>
     cardinality: 'one',
     handler: createInboundTrigger(getContext),
   });
+  const sweepMinutes = opts.sweepIntervalMinutes ?? 60;
+  if (sweepMinutes > 0) {
+    registry.timer(ORPHAN_SWEEP_TRIGGER.name, { schedule: sweepSchedule(sweepMinutes), runOnStartup: false, handler: createOrphanSweepTrigger(getContext) });
+  }
 }

@@ -13,6 +13,7 @@ import { createAppContext, type AppContext } from '../functions/app-context';
 import { routes } from '../functions/http/routes';
 import { createSmtpEdge, smtpEdgeOptions, type SmtpEdge } from '../smtp-edge/server';
 import { createHttpServer } from './http-server';
+import { startSweeps } from './sweeps';
 import { InboundWorker } from './worker';
 
 /** Local mode only: the JWT key lives in the data folder (mode 0600) when not configured. */
@@ -38,8 +39,8 @@ export interface LocalHost {
 }
 
 /**
- * The one-process host on the embedded adapters: SMTP edge, HTTP API, and the
- * inbound queue worker. Adapters are chosen here, once.
+ * The one-process host on the embedded adapters: SMTP edge, HTTP API, the inbound
+ * queue worker and the periodic orphan sweep. Adapters are chosen here, once.
  */
 export async function startLocalHost(config: Config, opts: { logger?: Logger } = {}): Promise<LocalHost> {
   const logger = opts.logger ?? createLogger(config.NIMBUS_LOG_LEVEL);
@@ -54,7 +55,7 @@ export async function startLocalHost(config: Config, opts: { logger?: Logger } =
   const passwords = new PasswordPool();
   // first-run setup: from this machine, or with a code printed at start (a configured NIMBUS_SETUP_TOKEN, else a one-time one)
   const setupCode = config.NIMBUS_SETUP_TOKEN ?? ((await store.countUsers()) === 0 ? randomBytes(9).toString('base64url') : null);
-  const app = createAppContext(config, { store, blobs, queue, passwords, logger, setup: { code: setupCode, fromLoopback: true }, jwtSecret: localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET) });
+  const app = createAppContext(config, { store, blobs, queue, inboundBrowser: queue, passwords, logger, setup: { code: setupCode, fromLoopback: true }, jwtSecret: localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET) });
   const edge = createSmtpEdge({ directory: store, blobs, queue, logger }, smtpEdgeOptions(config));
   // uploads may carry a whole message's worth of attachments, plus multipart framing
   const http = createHttpServer(app, routes, {
@@ -77,6 +78,7 @@ export async function startLocalHost(config: Config, opts: { logger?: Logger } =
     throw err;
   }
   if (config.NIMBUS_WORKER) worker.start();
+  const sweeps = startSweeps(app.orphans, config.NIMBUS_SWEEP_INTERVAL_MINUTES * 60_000, logger.child({ component: 'orphans' }));
 
   return {
     app,
@@ -88,6 +90,7 @@ export async function startLocalHost(config: Config, opts: { logger?: Logger } =
     httpPort: httpAddress.port,
     async stop() {
       await Promise.all([edge.close(), http.close()]);
+      await sweeps.stop();
       await worker.stop();
       await passwords.close();
       await db.close();

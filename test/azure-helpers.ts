@@ -1,4 +1,4 @@
-import { HttpRequest, InvocationContext, type HttpFunctionOptions, type HttpResponseInit, type ServiceBusQueueFunctionOptions } from '@azure/functions';
+import { HttpRequest, InvocationContext, type HttpFunctionOptions, type HttpResponseInit, type ServiceBusQueueFunctionOptions, type TimerFunctionOptions } from '@azure/functions';
 import { Readable } from 'node:stream';
 import { startAzurite, startCosmosEmulator, startFakeServiceBus, type FakeServiceBus } from '../adapters/azure/emulators';
 import { loadConfig, type Config } from '../core/config';
@@ -70,6 +70,18 @@ export class RecordingRegistry implements FunctionsRegistry {
   serviceBusQueue(name: string, options: ServiceBusQueueFunctionOptions): void {
     if (this.serviceBusFunctions.has(name)) throw new Error(`function ${name} registered twice`);
     this.serviceBusFunctions.set(name, options);
+  }
+  readonly timerFunctions = new Map<string, TimerFunctionOptions>();
+  timer(name: string, options: TimerFunctionOptions): void {
+    if (this.timerFunctions.has(name)) throw new Error(`function ${name} registered twice`);
+    this.timerFunctions.set(name, options);
+  }
+
+  /** Fires a timer function as the host does on its schedule. */
+  async tick(name: string): Promise<void> {
+    const fn = this.timerFunctions.get(name);
+    if (!fn) throw new Error(`no function ${name}`);
+    await fn.handler({ isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } }, new InvocationContext({ functionName: name, invocationId: `timer-${Date.now()}` }));
   }
 
   /** Calls an HTTP function the way the host does: an HttpRequest in, an HttpResponseInit out (body read to bytes). */

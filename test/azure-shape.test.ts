@@ -10,14 +10,18 @@ import { CosmosMailStore } from '../adapters/azure/cosmos-mail-store';
 import { startFaultProxy } from '../adapters/azure/emulators';
 import { PasswordPool } from '../adapters/password-pool';
 import type { Config } from '../core/config';
-import { createLogger } from '../core/logger';
+import { blobKeys } from '../core/blob-keys';
+import { planFiling } from '../core/inbound';
+import { newId } from '../core/ids';
+import { createLogger, type Logger } from '../core/logger';
 import type { InboundQueueMessage } from '../core/types';
-import { createAppContext } from '../functions/app-context';
+import { createAppContext, type AppContext } from '../functions/app-context';
 import { INBOUND_TRIGGER } from '../functions/inbound-trigger';
+import { ORPHAN_SWEEP_TRIGGER } from '../functions/orphan-sweep-trigger';
 import { registerFunctions } from '../functions/register';
 import { startAzureEdge } from '../smtp-edge/azure-edge';
 import { RecordingRegistry, listKeys, startAzureStack, type AzureStack } from './azure-helpers';
-import { PASSWORD, rawSmtp, waitFor } from './helpers';
+import { PASSWORD, captureLogger, rawSmtp, waitFor } from './helpers';
 
 /**
  * The Azure shape in one process: the SMTP edge (Blob Storage on azurite, the real
@@ -39,6 +43,7 @@ afterAll(async () => {
 
 interface Shape {
   config: Config;
+  context: AppContext;
   registry: RecordingRegistry;
   edgePort: number;
   adapters: ReturnType<typeof createAzureAdapters>;
@@ -49,18 +54,19 @@ interface Shape {
 }
 
 /** Edge + Functions app on the stand-ins; queue messages flow to the trigger as they arrive. */
-async function startShape(env: Record<string, string> = {}, functionsEnv: Record<string, string> = {}, edgeOptions: AzureAdapterOptions = {}): Promise<Shape> {
+async function startShape(env: Record<string, string> = {}, functionsEnv: Record<string, string> = {}, edgeOptions: AzureAdapterOptions = {}, fnLogger: Logger = logger): Promise<Shape> {
   const config = stack.config(env);
   const edge = await startAzureEdge(config, logger, edgeOptions);
   const fnConfig = { ...config, ...functionsEnv } as Config;
   const adapters = createAzureAdapters(fnConfig, logger);
   const passwords = new PasswordPool();
-  const context = createAppContext(fnConfig, { ...adapters, passwords, logger, setup: { code: fnConfig.NIMBUS_SETUP_TOKEN!, fromLoopback: false }, jwtSecret: fnConfig.NIMBUS_JWT_SECRET! });
+  const context = createAppContext(fnConfig, { ...adapters, passwords, logger: fnLogger, setup: { code: fnConfig.NIMBUS_SETUP_TOKEN!, fromLoopback: false }, jwtSecret: fnConfig.NIMBUS_JWT_SECRET! });
   const registry = new RecordingRegistry();
-  registerFunctions(registry, () => context);
+  registerFunctions(registry, () => context, { sweepIntervalMinutes: fnConfig.NIMBUS_SWEEP_INTERVAL_MINUTES });
   const triggerErrors: unknown[] = [];
+  // the Functions host's part: hand each queued message to the trigger, settle it once filed
   stack.bus.onMessage = (m) => {
-    registry.deliver(INBOUND_TRIGGER.name, m.body, { messageId: m.messageId, deliveryCount: 1 }).catch((err) => triggerErrors.push(err));
+    registry.deliver(INBOUND_TRIGGER.name, m.body, { messageId: m.messageId, deliveryCount: 1 }).then(() => stack.bus.settle(m.messageId), (err) => triggerErrors.push(err));
   };
   // the Azure shape takes setup only with NIMBUS_SETUP_TOKEN, even from loopback
   const refused = await registry.call('setup', { method: 'POST', body: { domain: 'example.com', email: 'admin@example.com', password: PASSWORD, name: 'Admin' } });
@@ -70,6 +76,7 @@ async function startShape(env: Record<string, string> = {}, functionsEnv: Record
   expect(setup.status).toBe(201);
   return {
     config,
+    context,
     registry,
     edgePort: edge.port,
     adapters,
@@ -79,7 +86,7 @@ async function startShape(env: Record<string, string> = {}, functionsEnv: Record
       stack.bus.onMessage = null;
       await edge.stop();
       await passwords.close();
-      await Promise.all([adapters.queue.close(), adapters.store.close()]);
+      await Promise.all([adapters.queue.close(), adapters.store.close(), adapters.inboundBrowser.close()]);
     },
   };
 }
@@ -372,6 +379,80 @@ async function simulateServiceBus(registry: RecordingRegistry, messages: Array<{
   await Promise.all(Array.from({ length: opts.concurrency }, worker));
   return { deliveries, completed, deadLettered };
 }
+
+describe('Azure shape: blobs nothing refers to', () => {
+  const HOUR = 3_600_000;
+  let shape: Shape;
+  const capture = captureLogger();
+  const transport = () => nodemailer.createTransport({ host: '127.0.0.1', port: shape.edgePort, secure: false, ignoreTLS: true });
+  /** Mail queued in Service Bus that the Functions host has not handed to the trigger yet. */
+  const queueWithoutFiling = async (to: string[], subject: string): Promise<InboundQueueMessage> => {
+    const deliver = stack.bus.onMessage;
+    stack.bus.onMessage = null;
+    try {
+      expect((await transport().sendMail({ from: 'a@sender.test', to, subject, text: `${subject} body` })).response).toMatch(/^250 /);
+    } finally {
+      stack.bus.onMessage = deliver;
+    }
+    return stack.bus.messages.find((m) => (m.body as InboundQueueMessage).summary.subject === subject)!.body as InboundQueueMessage;
+  };
+  const login = async (email: string, password: string) => (await shape.registry.call('auth-login', { method: 'POST', body: { email, password } })).json.token as string;
+
+  beforeAll(async () => {
+    shape = await startShape({}, {}, {}, capture.logger);
+  }, 30_000);
+  afterAll(async () => shape?.stop());
+
+  it('Cosmos DB: deleting one recipient\'s copy for good keeps the bytes the other recipient\'s copy, still in the queue, needs', async () => {
+    expect((await shape.registry.call('auth-register', { method: 'POST', token: shape.token, body: { email: 'bob@example.com', password: 'bobs long password', name: 'Bob' } })).status).toBe(201);
+    const message = await queueWithoutFiling(['admin@example.com', 'bob@example.com'], 'for two');
+    // the trigger filed the admin's copy and failed before Bob's (Service Bus will deliver it again)
+    const items = await planFiling(shape.adapters.store, message, logger);
+    const admin = (await shape.adapters.store.getUserByEmail('admin@example.com'))!;
+    const [adminsCopy] = await shape.adapters.store.fileMessages(items.filter((i) => i.userId === admin.id));
+    for (let i = 0; i < 2; i++) expect((await shape.registry.call('mails-delete', { method: 'DELETE', params: { id: adminsCopy.id }, token: shape.token })).status).toBe(200);
+    expect(await shape.adapters.store.getMessage(admin.id, adminsCopy.id)).toBeNull();
+    expect(await listKeys(shape.adapters.blobs)).toContain(message.rawBlobKey);
+    // the redelivery files Bob's copy, and he reads it whole
+    await shape.registry.deliver(INBOUND_TRIGGER.name, message, { messageId: message.id, deliveryCount: 2 });
+    stack.bus.settle(message.id);
+    const bob = await login('bob@example.com', 'bobs long password');
+    const [bobsCopy] = (await shape.registry.call('mails-list', { method: 'GET', token: bob })).json.items;
+    const raw = await shape.registry.call('mails-raw', { method: 'GET', params: { id: bobsCopy.id }, token: bob });
+    expect(raw.status).toBe(200);
+    expect(raw.bytes.toString()).toContain('for two body');
+  });
+
+  it('the sweeper keeps what a live queue message or a record refers to and removes the rest: a crash leftover, a dead letter\'s bytes', async () => {
+    const crashed = blobKeys.inbound(newId());
+    await shape.adapters.blobs.put(crashed, Buffer.from('Subject: crashed\r\n\r\nx\r\n'));
+    const waiting = await queueWithoutFiling(['admin@example.com'], 'still waiting');
+    const dead = await queueWithoutFiling(['admin@example.com'], 'dead lettered');
+    stack.bus.settle(dead.id); // moved to the dead-letter queue: never filed
+    const before = await listKeys(shape.adapters.blobs);
+    expect(before).toEqual(expect.arrayContaining([crashed, waiting.rawBlobKey, dead.rawBlobKey]));
+    expect((await shape.context.orphans.sweep(Date.now() + 24 * HOUR - HOUR)).orphans).toBe(0); // all younger than the grace period
+    const report = await shape.context.orphans.sweep(Date.now() + 25 * HOUR);
+    expect(report).toMatchObject({ orphans: 2, removed: 2, dryRun: false, unfinished: { count: 0, bytes: 0 } });
+    const after = await listKeys(shape.adapters.blobs);
+    expect(after).not.toContain(crashed);
+    expect(after).not.toContain(dead.rawBlobKey);
+    expect(after).toContain(waiting.rawBlobKey);
+    expect(after).toHaveLength(before.length - 2); // every filed message kept its bytes
+    await shape.registry.deliver(INBOUND_TRIGGER.name, waiting, { messageId: waiting.id, deliveryCount: 1 });
+    stack.bus.settle(waiting.id);
+  });
+
+  it('the timer function runs the same sweep on its schedule (NIMBUS_SWEEP_INTERVAL_MINUTES)', async () => {
+    expect([...shape.registry.timerFunctions.keys()]).toEqual([ORPHAN_SWEEP_TRIGGER.name]);
+    expect(shape.registry.timerFunctions.get(ORPHAN_SWEEP_TRIGGER.name)).toMatchObject({ schedule: '0 0 */1 * * *' });
+    const from = capture.lines.length;
+    await shape.registry.tick(ORPHAN_SWEEP_TRIGGER.name);
+    const summary = capture.lines.slice(from).find((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('orphan sweep:'));
+    expect(summary).toMatchObject({ orphans: 0, removed: 0, dryRun: false, graceHours: 24 });
+    expect(summary!.scanned).toBe((await listKeys(shape.adapters.blobs)).length);
+  });
+});
 
 describe('the edge container', () => {
   it('runs from exactly the files smtp-edge/Dockerfile copies: accepts mail, answers its healthcheck, stops on SIGTERM', async () => {

@@ -8,10 +8,16 @@ describe('drafts', () => {
   let bob: string;
   const blobCount = () => (host.db.db.prepare('SELECT COUNT(*) AS n FROM blobs').get() as { n: number }).n;
   const call = (path: string, method: string, body?: unknown, token = host.token) => host.api(path, { method, token, body: body === undefined ? undefined : JSON.stringify(body) });
-  const upload = (id: string, files: Array<[string, string | Buffer]>, token = host.token) => {
+  const upload = (id: string, files: Array<[string, string | Buffer]>, token = host.token, headers: Record<string, string> = {}) => {
     const form = new FormData();
     for (const [name, content] of files) form.append('file', new Blob([content]), name);
-    return fetch(`http://127.0.0.1:${host.httpPort}/api/mails/${id}/attachments`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
+    return fetch(`http://127.0.0.1:${host.httpPort}/api/mails/${id}/attachments`, { method: 'POST', headers: { authorization: `Bearer ${token}`, ...headers }, body: form });
+  };
+  /** Blobs no record refers to: a save that lost a race must not leave its files or bytes behind. */
+  const unreferencedBlobs = async () => {
+    const keys = (host.db.db.prepare('SELECT key FROM blobs').all() as Array<{ key: string }>).map((r) => r.key);
+    const referenced = await host.app.store.referencedBlobKeys(keys);
+    return keys.filter((k) => !referenced.has(k));
   };
   const expectError = async (res: Response, status: number, code: string) => {
     expect(res.status).toBe(status);
@@ -114,5 +120,72 @@ describe('drafts', () => {
     await call(`/mails/${id}`, 'DELETE'); // to Trash
     await call(`/mails/${id}`, 'DELETE'); // for good
     expect(blobCount()).toBe(blobs);
+  });
+
+  describe('versions: ETag and If-Match', () => {
+    const put = (id: string, body: unknown, headers: Record<string, string> = {}) => host.api(`/mails/${id}`, { method: 'PUT', token: host.token, body: JSON.stringify(body), headers });
+
+    it('every draft read and write answers its version as an ETag; If-Match with it saves, with an older one is 412 and changes nothing', async () => {
+      const created = await call('/mails', 'POST', { subject: 'etag v1' });
+      expect(created.headers.get('etag')).toBe('"v1"');
+      const { id } = (await created.json()) as { id: string };
+      const read = await host.api(`/mails/${id}`, { token: host.token });
+      expect(read.headers.get('etag')).toBe('"v1"');
+      expect(await read.json()).toMatchObject({ draft: { subject: 'etag v1' }, draftAttachments: [] });
+      const second = await put(id, { subject: 'etag v2' }, { 'if-match': '"v1"' });
+      expect([second.status, second.headers.get('etag')]).toEqual([200, '"v2"']);
+      const stale = await put(id, { subject: 'lost' }, { 'if-match': '"v1"' });
+      expect(stale.status).toBe(412);
+      expect(await stale.json()).toMatchObject({ code: 'PreconditionFailed', etag: '"v2"' });
+      expect((await upload(id, [['late.txt', 'x']], host.token, { 'if-match': '"v1"' })).status).toBe(412);
+      expect((await put(id, { subject: 'weak' }, { 'if-match': 'W/"v2"' })).status).toBe(412); // a weak tag never matches
+      const uploaded = await upload(id, [['one.txt', '1']], host.token, { 'if-match': '"v0", "v2"' });
+      expect([uploaded.status, uploaded.headers.get('etag')]).toEqual([201, '"v3"']);
+      const file = ((await uploaded.json()) as { attachments: Array<{ id: string }> }).attachments[0];
+      expect((await host.api(`/mails/${id}/attachments/${file.id}`, { method: 'DELETE', token: host.token, headers: { 'if-match': '"v2"' } })).status).toBe(412);
+      const removed = await host.api(`/mails/${id}/attachments/${file.id}`, { method: 'DELETE', token: host.token, headers: { 'if-match': '*' } });
+      expect([removed.status, removed.headers.get('etag')]).toEqual([200, '"v4"']);
+      const now = await host.api(`/mails/${id}`, { token: host.token });
+      expect(now.headers.get('etag')).toBe('"v4"');
+      expect(await now.json()).toMatchObject({ subject: 'etag v2', draftAttachments: [] });
+      expect(await unreferencedBlobs()).toEqual([]);
+      // a message that is not a draft has no ETag
+      const inbox = await listInbox(host);
+      expect((await host.api(`/mails/${inbox[0].id}`, { token: host.token })).headers.get('etag')).toBeNull();
+    });
+
+    it('two concurrent saves from the same ETag: one succeeds, the other is 412, and nothing of it is left behind', async () => {
+      for (const [first, second] of [
+        [(id: string) => upload(id, [['a.txt', 'a']], host.token, { 'if-match': '"v1"' }), (id: string) => put(id, { subject: 'by put' }, { 'if-match': '"v1"' })],
+        [(id: string) => upload(id, [['b.txt', 'b']], host.token, { 'if-match': '"v1"' }), (id: string) => upload(id, [['c.txt', 'c']], host.token, { 'if-match': '"v1"' })],
+        [(id: string) => put(id, { subject: 'one' }, { 'if-match': '"v1"' }), (id: string) => put(id, { subject: 'two' }, { 'if-match': '"v1"' })],
+      ]) {
+        const { id } = (await (await call('/mails', 'POST', { subject: 'race' })).json()) as { id: string };
+        const results = await Promise.all([first(id), second(id)]);
+        const statuses = results.map((r) => r.status).sort();
+        expect(statuses.filter((s) => s === 412)).toHaveLength(1);
+        expect(statuses.filter((s) => s === 200 || s === 201)).toHaveLength(1);
+        const loser = results.find((r) => r.status === 412)!;
+        expect(await loser.json()).toMatchObject({ code: 'PreconditionFailed' });
+        const winner = results.find((r) => r.status !== 412)!;
+        const final = await host.api(`/mails/${id}`, { token: host.token });
+        expect(final.headers.get('etag')).toBe('"v2"');
+        expect(((await final.json()) as { draftAttachments: unknown[] }).draftAttachments).toEqual(((await winner.json()) as { attachments: unknown[] }).attachments);
+      }
+      expect(await unreferencedBlobs()).toEqual([]);
+    });
+
+    it('without If-Match, concurrent saves lose nothing: three uploads and a PUT at once keep all three files and the new subject', async () => {
+      const { id } = (await (await call('/mails', 'POST', { subject: 'before' })).json()) as { id: string };
+      const results = await Promise.all([upload(id, [['1.txt', '1']]), upload(id, [['2.txt', '2']]), upload(id, [['3.txt', '3']]), put(id, { subject: 'after' })]);
+      expect(results.map((r) => r.status)).toEqual([201, 201, 201, 200]);
+      const final = await host.api(`/mails/${id}`, { token: host.token });
+      expect(final.headers.get('etag')).toBe('"v5"');
+      const body = (await final.json()) as { subject: string; draftAttachments: Array<{ filename: string }>; attachments: Array<{ filename: string }> };
+      expect(body.subject).toBe('after');
+      expect(body.draftAttachments.map((a) => a.filename).sort()).toEqual(['1.txt', '2.txt', '3.txt']);
+      expect(body.attachments.map((a) => a.filename).sort()).toEqual(['1.txt', '2.txt', '3.txt']); // composed into the bytes too
+      expect(await unreferencedBlobs()).toEqual([]);
+    });
   });
 });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpRequest } from '@azure/functions';
 import { clientIp } from '../functions/http-kit';
 import { INBOUND_TRIGGER } from '../functions/inbound-trigger';
+import { ORPHAN_SWEEP_TRIGGER, sweepSchedule } from '../functions/orphan-sweep-trigger';
 import { registerFunctions } from '../functions/register';
 import { RecordingRegistry } from './azure-helpers';
 import { startTestHost, type TestHost } from './helpers';
@@ -56,6 +57,18 @@ describe('the Functions app', () => {
     for (const fn of registry.httpFunctions.values()) expect(fn.authLevel).toBe('anonymous');
     expect([...registry.serviceBusFunctions.keys()]).toEqual([INBOUND_TRIGGER.name]);
     expect(registry.serviceBusFunctions.get(INBOUND_TRIGGER.name)).toMatchObject({ connection: 'NIMBUS_SERVICEBUS_CONNECTION', queueName: '%NIMBUS_SERVICEBUS_QUEUE%', cardinality: 'one' });
+    expect([...registry.timerFunctions.keys()]).toEqual([ORPHAN_SWEEP_TRIGGER.name]);
+    expect(registry.timerFunctions.get(ORPHAN_SWEEP_TRIGGER.name)).toMatchObject({ schedule: '0 0 */1 * * *' });
+  });
+
+  it('the orphan sweep timer follows NIMBUS_SWEEP_INTERVAL_MINUTES (NCRONTAB with seconds); 0 registers no timer', () => {
+    expect([15, 0.5, 60, 180, 1440, 10_080].map(sweepSchedule)).toEqual(['0 */15 * * * *', '0 */1 * * * *', '0 0 */1 * * *', '0 0 */3 * * *', '0 0 0 * * *', '0 0 0 * * *']);
+    const none = new RecordingRegistry();
+    registerFunctions(none, () => {
+      throw new Error('registration must not build the context');
+    }, { sweepIntervalMinutes: 0 });
+    expect(none.timerFunctions.size).toBe(0);
+    expect(none.httpFunctions.size).toBe(registry.httpFunctions.size);
   });
 
   it('the client address for login limits is the last X-Forwarded-For entry (the one Azure appends), port dropped', () => {

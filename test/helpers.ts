@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../core/config';
+import pino from 'pino';
 import { createLogger, type Logger } from '../core/logger';
 import { startLocalHost, type LocalHost } from '../local/host';
 
@@ -132,4 +133,11 @@ export function rawSmtp(port: number, script: Array<string | Buffer>, untilRepli
 
 export function cleanupDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** A logger whose JSON lines land in `lines` (parsed), for tests of what gets logged. */
+export function captureLogger(level = 'info'): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  return { logger, lines };
 }

@@ -4,7 +4,7 @@ import type { Logger } from '../../core/logger';
 import type { InboundQueueMessage } from '../../core/types';
 import { AzureBlobStore, type AzureBlobConnection } from './azure-blob-store';
 import { CosmosMailStore } from './cosmos-mail-store';
-import { ServiceBusQueueSender, type ServiceBusConnection, type ServiceBusSenderOptions } from './service-bus';
+import { ServiceBusQueueBrowser, ServiceBusQueueSender, type ServiceBusConnection, type ServiceBusSenderOptions } from './service-bus';
 
 /** What a host or a test may change of the adapters' defaults: the credential, shorter Service Bus tries. */
 export interface AzureAdapterOptions {
@@ -39,6 +39,8 @@ export function createAzureAdapters(config: Config, logger: Logger, opts: AzureA
     store: settingCheck(config.NIMBUS_COSMOS_KEY !== undefined ? 'NIMBUS_COSMOS_KEY' : 'NIMBUS_COSMOS_ENDPOINT', () => new CosmosMailStore({ endpoint, ...cosmosAuth, database: config.NIMBUS_COSMOS_DATABASE })),
     blobs: settingCheck('connectionString' in blobAuth ? 'NIMBUS_BLOB_CONNECTION_STRING' : 'NIMBUS_BLOB_ACCOUNT_URL', () => new AzureBlobStore({ ...blobAuth, container: config.NIMBUS_BLOB_CONTAINER })),
     queue: settingCheck('connectionString' in busAuth ? 'NIMBUS_SERVICEBUS_CONNECTION' : 'NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace', () => new ServiceBusQueueSender<InboundQueueMessage>({ ...busAuth, queue: config.NIMBUS_SERVICEBUS_QUEUE, ...opts.serviceBus }, logger.child({ component: 'service-bus' }))),
+    /** Peeks the inbound queue (the orphan sweeper's question: which blobs do waiting messages need); needs Listen rights (Data Receiver role). */
+    inboundBrowser: new ServiceBusQueueBrowser<InboundQueueMessage>({ ...busAuth, queue: config.NIMBUS_SERVICEBUS_QUEUE }),
   };
 }
 

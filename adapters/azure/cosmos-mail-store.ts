@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { CosmosClient, type Container, type ItemDefinition, type SqlParameter } from '@azure/cosmos';
 import type { TokenCredential } from '@azure/identity';
 import { normalizeAddress } from '../../core/address';
+import { isDraftFileKey } from '../../core/blob-keys';
 import { decodeCursor, encodeCursor } from '../../core/cursor';
 import { MailError } from '../../core/errors';
 import { deterministicId, newId } from '../../core/ids';
@@ -94,7 +95,8 @@ interface MessageDoc extends ItemDefinition, StoredMessage {
   type: 'message';
   /** Lower-cased, diacritic-free words for search (core/search.ts). */
   terms: string[];
-  draft?: { fields: DraftFields; attachments: DraftAttachment[] };
+  /** A draft's fields, files and version (absent in drafts saved before versions: version 1). */
+  draft?: { fields: DraftFields; attachments: DraftAttachment[]; version?: number };
   /** Set until the folder counters include this message. */
   uncounted?: boolean;
 }
@@ -712,27 +714,39 @@ export class CosmosMailStore implements MailStore {
 
   async getDraft(userId: string, id: string): Promise<Draft | null> {
     const doc = await this.messageDoc(userId, id);
-    return doc?.draft ? { id: doc.id, fields: doc.draft.fields, attachments: doc.draft.attachments } : null;
+    return doc?.draft ? { id: doc.id, fields: doc.draft.fields, attachments: doc.draft.attachments, version: doc.draft.version ?? 1 } : null;
   }
 
-  async saveDraft(userId: string, input: { id: string | null; fields: DraftFields; attachments: DraftAttachment[]; rawBlobKey: string; size: number; summary: MessageSummary }): Promise<{ message: StoredMessage; replacedBlobKey: string | null }> {
+  /**
+   * A replacement is a compare-and-swap twice over: on the draft's version (the
+   * caller's If-Match) and on the document's etag (a save, a flag or a move that
+   * came between the read and the write). An etag that moved for anything but a
+   * save is read again and the save tried again on it.
+   */
+  async saveDraft(userId: string, input: { id: string | null; expectedVersion?: number; fields: DraftFields; attachments: DraftAttachment[]; rawBlobKey: string; size: number; summary: MessageSummary }): Promise<{ message: StoredMessage; version: number; replacedBlobKey: string | null }> {
     const { mail } = await this.containers();
     const { searchText, ...summary } = input.summary;
     const now = Date.now();
-    const draft = { fields: input.fields, attachments: input.attachments };
     if (input.id) {
-      const doc = await this.messageDoc(userId, input.id);
-      if (!doc?.draft) throw new MailError('NotFound', 'Draft not found');
-      const next: MessageDoc = { ...doc, rawBlobKey: input.rawBlobKey, size: input.size, summary, receivedAt: now, terms: searchTerms(summary, searchText), draft };
-      await this.call('save draft', async () => {
-        try {
-          await mail.item(doc.id, userId).replace(next, { accessCondition: { type: 'IfMatch', condition: doc._etag } });
-        } catch (err) {
-          if (statusOf(err) === 412) throw new MailError('Conflict', 'The draft was changed meanwhile; load it again');
-          throw err;
-        }
-      });
-      return { message: toMessage(next), replacedBlobKey: doc.rawBlobKey === input.rawBlobKey ? null : doc.rawBlobKey };
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const doc = await this.messageDoc(userId, input.id);
+        if (!doc?.draft) throw new MailError('NotFound', 'Draft not found');
+        const current = doc.draft.version ?? 1;
+        if (input.expectedVersion !== undefined && current !== input.expectedVersion) throw new MailError('PreconditionFailed', 'The draft was saved meanwhile: load it again, then retry');
+        const draft = { fields: input.fields, attachments: input.attachments, version: current + 1 };
+        const next: MessageDoc = { ...doc, rawBlobKey: input.rawBlobKey, size: input.size, summary, receivedAt: now, terms: searchTerms(summary, searchText), draft };
+        const replaced = await this.call('save draft', async () => {
+          try {
+            await mail.item(doc.id, userId).replace(next, { accessCondition: { type: 'IfMatch', condition: doc._etag } });
+            return true;
+          } catch (err) {
+            if (statusOf(err) === 412) return false;
+            throw err;
+          }
+        });
+        if (replaced) return { message: toMessage(next), version: draft.version, replacedBlobKey: doc.rawBlobKey === input.rawBlobKey ? null : doc.rawBlobKey };
+      }
+      throw new MailError('TemporaryFailure', 'draft kept changing under the save');
     }
     const id = newId(now);
     const doc: MessageDoc = {
@@ -749,11 +763,34 @@ export class CosmosMailStore implements MailStore {
       summary,
       auth: null,
       terms: searchTerms(summary, searchText),
-      draft,
+      draft: { fields: input.fields, attachments: input.attachments, version: 1 },
     };
     await this.call('create draft', () => mail.items.create(doc));
     await this.adjustCounts(userId, doc.mailboxId, 1, 0);
-    return { message: toMessage(doc), replacedBlobKey: null };
+    return { message: toMessage(doc), version: 1, replacedBlobKey: null };
+  }
+
+  /**
+   * Cross-partition queries: message copies by their indexed rawBlobKey, 100 keys
+   * at a time; draft files (asked only for keys that can be one) from the drafts'
+   * attachment lists (a draft's inbound id starts with "draft:", an indexed range,
+   * so only drafts are read; drafts are few).
+   */
+  async referencedBlobKeys(keys: string[]): Promise<Set<string>> {
+    const { mail } = await this.containers();
+    const asked = new Set(keys);
+    const found = new Set<string>();
+    const unique = [...asked];
+    for (let i = 0; i < unique.length; i += 100) {
+      const parameters = unique.slice(i, i + 100).map((value, n) => ({ name: `@k${n}`, value }));
+      const raw = await this.query<string>(mail, `SELECT VALUE c.rawBlobKey FROM c WHERE c.type = 'message' AND c.rawBlobKey IN (${parameters.map((p) => p.name).join(', ')})`, parameters);
+      for (const key of raw) found.add(key);
+    }
+    if (unique.some(isDraftFileKey)) {
+      const lists = await this.query<DraftAttachment[]>(mail, "SELECT VALUE c.draft.attachments FROM c WHERE c.type = 'message' AND STARTSWITH(c.inboundId, 'draft:')", []);
+      for (const file of lists.flat()) if (asked.has(file.blobKey)) found.add(file.blobKey);
+    }
+    return found;
   }
 
   async ping(): Promise<void> {

@@ -183,12 +183,14 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
  * given by `script` (then every delivery is accepted): `refuse` rejects it with a
  * Service Bus error condition (e.g. com.microsoft:server-busy: surely not queued);
  * `hold` queues it but never settles it (the sender times out, not knowing);
- * `drop` queues it and cuts the connection before settling. Connect with
+ * `drop` queues it and cuts the connection before settling. Peeking (the
+ * management link's peek-message operation) browses the messages not yet settled
+ * by the test's stand-in consumer (`settle`). Connect with
  * `Endpoint=sb://127.0.0.1:<port>;...;UseDevelopmentEmulator=true` (plain TCP), or
  * with `tls` at `127.0.0.1:<port>` and a token credential (AMQPS, as the SDK always
  * uses with a namespace). `tokens` records every put-token (type, audience, token):
  * `servicebus.windows.net:sastoken` for a key, `jwt` for a Microsoft Entra token. It
- * does not implement receiving, sessions or management.
+ * does not implement receiving, sessions or any other management operation.
  */
 export type DeliveryFault = 'refuse' | 'hold' | 'drop';
 
@@ -206,6 +208,8 @@ export interface FakeServiceBus extends Emulator {
   refuse(count: number, condition?: string): void;
   /** Called for each message queued (not for duplicates). */
   onMessage: ((m: { queue: string; messageId: string; body: unknown }) => void) | null;
+  /** The consumer is done with it (completed or dead-lettered): peeking no longer shows it. */
+  settle(messageId: string): void;
 }
 
 export async function startFakeServiceBus(opts: { tls?: LoopbackTls } = {}): Promise<FakeServiceBus> {
@@ -214,6 +218,11 @@ export async function startFakeServiceBus(opts: { tls?: LoopbackTls } = {}): Pro
   // deliveries are settled by hand below, so that one can be left unsettled
   const container = rhea.create_container({ id: 'fake-service-bus', autoaccept: false });
   const cbsReplies = new Map<unknown, import('rhea').Sender>();
+  /** Per connection, the link that answers management requests of each entity. */
+  const managementReplies = new Map<unknown, Map<string, import('rhea').Sender>>();
+  /** What was queued, as received (re-encoded for peeking), by position: sequence number - 1. */
+  const queued: Array<{ queue: string; messageId: string; raw: import('rhea').Message }> = [];
+  const settled = new Set<string>();
   let faults: DeliveryFault[] = [];
   let condition = 'com.microsoft:server-busy';
   const fake: FakeServiceBus = {
@@ -230,11 +239,18 @@ export async function startFakeServiceBus(opts: { tls?: LoopbackTls } = {}): Pro
     refuse(count, refusalCondition) {
       fake.script(Array<DeliveryFault>(count).fill('refuse'), refusalCondition);
     },
+    settle(messageId) {
+      settled.add(messageId);
+    },
     stop: async () => undefined,
   };
   container.on('sender_open', (ctx) => {
     const address = (ctx.sender!.source as { address?: string } | undefined)?.address;
     if (address === '$cbs') cbsReplies.set(ctx.connection, ctx.sender!);
+    if (address?.endsWith('/$management')) {
+      if (!managementReplies.has(ctx.connection)) managementReplies.set(ctx.connection, new Map());
+      managementReplies.get(ctx.connection)!.set(address, ctx.sender!);
+    }
     ctx.sender!.set_source({ address });
   });
   container.on('receiver_open', (ctx) => {
@@ -250,6 +266,26 @@ export async function startFakeServiceBus(opts: { tls?: LoopbackTls } = {}): Pro
       ctx.delivery!.accept();
       return;
     }
+    if (queue.endsWith('/$management')) {
+      ctx.delivery!.accept();
+      const reply = managementReplies.get(ctx.connection)?.get(queue);
+      const entity = queue.slice(0, -'/$management'.length);
+      const request = (message.body ?? {}) as { 'from-sequence-number'?: number | Buffer; 'message-count'?: number };
+      if (message.application_properties?.operation !== 'com.microsoft:peek-message') {
+        reply?.send({ correlation_id: message.message_id, to: message.reply_to, application_properties: { statusCode: 501, statusDescription: 'not implemented by the test endpoint' }, body: null });
+        return;
+      }
+      const fromRaw = request['from-sequence-number'] ?? 1;
+      const from = Buffer.isBuffer(fromRaw) ? Number(fromRaw.readBigInt64BE()) : Number(fromRaw);
+      const page = queued
+        .map((m, i) => ({ ...m, sequence: i + 1 }))
+        .filter((m) => m.queue === entity && m.sequence >= from && !settled.has(m.messageId))
+        .slice(0, request['message-count'] ?? 1)
+        .map((m) => ({ message: rhea.message.encode({ ...m.raw, message_annotations: { ...m.raw.message_annotations, 'x-opt-sequence-number': m.sequence, 'x-opt-enqueued-time': new Date() } }) }));
+      const answer = page.length ? { statusCode: 200, body: { messages: page } } : { statusCode: 204, body: null };
+      reply?.send({ correlation_id: message.message_id, to: message.reply_to, application_properties: { statusCode: answer.statusCode }, body: answer.body });
+      return;
+    }
     fake.deliveries++;
     const fault = faults.shift();
     if (fault === 'refuse') {
@@ -262,6 +298,7 @@ export async function startFakeServiceBus(opts: { tls?: LoopbackTls } = {}): Pro
       const bytes = Buffer.isBuffer(raw) ? raw : Buffer.isBuffer((raw as { content?: Buffer })?.content) ? (raw as { content: Buffer }).content : null;
       const entry = { queue, messageId, body: bytes ? JSON.parse(bytes.toString('utf8')) : raw };
       fake.messages.push(entry);
+      queued.push({ queue, messageId, raw: message });
       fake.onMessage?.(entry);
     }
     if (fault === 'hold') return; // queued, but the sender never hears of it

@@ -1,8 +1,9 @@
 import type { TokenCredential } from '@azure/identity';
 import { ServiceBusClient, parseServiceBusConnectionString, type ServiceBusClientOptions, type ServiceBusSender } from '@azure/service-bus';
+import Long from 'long';
 import { MailError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
-import type { QueueSender } from '../../core/ports';
+import type { QueueBrowser, QueueSender } from '../../core/ports';
 
 /** Either a connection string (shared access key) or the namespace and a token credential (managed identity). */
 export type ServiceBusConnection = { connectionString: string } | { fullyQualifiedNamespace: string; credential: TokenCredential };
@@ -102,6 +103,43 @@ export class ServiceBusQueueSender<T> implements QueueSender<T> {
     await this.sender?.close();
     await this.client?.close();
     this.sender = null;
+    this.client = null;
+  }
+}
+
+/**
+ * Browsing a Service Bus queue by peeking (nothing is locked or taken): each
+ * browse opens a receiver, peeks a page at a time from the oldest message on, and
+ * closes it. Peeking shows active, locked and deferred messages, not dead-lettered
+ * ones. Needs Listen rights (the Functions app's connection has them; with a token
+ * credential, the Azure Service Bus Data Receiver role its trigger needs anyway).
+ */
+export class ServiceBusQueueBrowser<T> implements QueueBrowser<T> {
+  private client: ServiceBusClient | null = null;
+
+  constructor(private readonly opts: ServiceBusConnection & { queue: string; pageSize?: number; tryTimeoutMs?: number }) {}
+
+  async *browse(): AsyncIterable<T> {
+    this.client ??= serviceBusClient(this.opts, { retryOptions: { maxRetries: 3, timeoutInMs: this.opts.tryTimeoutMs ?? 30_000 } });
+    const receiver = this.client.createReceiver(this.opts.queue);
+    try {
+      // from the oldest on, by sequence number (without one, peeking goes on from where the client's last peek ended)
+      let next = Long.ONE;
+      for (;;) {
+        const page = await receiver.peekMessages(this.opts.pageSize ?? 250, { fromSequenceNumber: next });
+        for (const message of page) yield message.body as T;
+        if (page.length === 0) return;
+        next = (page[page.length - 1].sequenceNumber ?? next).add(1);
+      }
+    } catch (err) {
+      throw new MailError('TemporaryFailure', 'could not browse the queue', { cause: err });
+    } finally {
+      await receiver.close().catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client?.close();
     this.client = null;
   }
 }

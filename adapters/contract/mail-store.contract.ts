@@ -315,5 +315,59 @@ export function mailStoreContract(name: string, make: () => Promise<{ store: Mai
         expect(await store.getUserById(u.id)).toBeNull();
       }),
     );
+
+    it(
+      'referencedBlobKeys: any copy\'s raw key, a draft\'s bytes and files; nothing else; nothing once deleted for good',
+      withStore(async (store) => {
+        const u = await store.createUser({ email: 'u@example.com', name: 'U', passwordHash: 'h', role: 'user' });
+        const v = await store.createUser({ email: 'v@example.com', name: 'V', passwordHash: 'h', role: 'user' });
+        const copy = async (userId: string, inboundId: string, rawBlobKey: string) => {
+          const inbox = (await store.findMailboxBySpecialUse(userId, 'inbox'))!;
+          return (await store.fileMessages([{ userId, mailboxId: inbox.id, inboundId, rawBlobKey, size: 1, receivedAt: 1, summary: summary(inboundId), auth: null }]))[0];
+        };
+        const mine = await copy(u.id, 'in-1', 'raw/shared.eml');
+        await copy(v.id, 'in-1', 'raw/shared.eml');
+        const only = await copy(u.id, 'in-2', 'raw/only-u.eml');
+        const fields = { to: [], cc: [], bcc: [], subject: 'd', text: '', html: null, inReplyTo: null };
+        const files = [1, 2].map((n) => ({ id: `f${n}`, filename: `${n}.txt`, contentType: 'text/plain', size: 1, blobKey: `att/${n}` }));
+        const { message: draft } = await store.saveDraft(u.id, { id: null, fields, attachments: files, rawBlobKey: 'raw/draft-1.eml', size: 1, summary: summary('d') });
+        const everything = ['raw/shared.eml', 'raw/only-u.eml', 'raw/draft-1.eml', 'att/1', 'att/2'];
+        const asked = [...everything, 'raw/nobody.eml', 'att/nobody', ...Array.from({ length: 250 }, (_, i) => `raw/filler-${i}.eml`)];
+        expect([...(await store.referencedBlobKeys(asked))].sort()).toEqual([...everything].sort());
+        expect(await store.referencedBlobKeys([])).toEqual(new Set());
+        // u's copies deleted for good (to Trash, then from Trash): v's copy still refers to the shared bytes
+        for (let i = 0; i < 2; i++) await store.deleteMessages(u.id, [mine.id, only.id, draft.id]);
+        expect([...(await store.referencedBlobKeys(everything))]).toEqual(['raw/shared.eml']);
+      }),
+    );
+
+    it(
+      'drafts carry a version: 1 when created, one up per save; a save expecting another version is PreconditionFailed and changes nothing, also when two race',
+      withStore(async (store) => {
+        const u = await store.createUser({ email: 'u@example.com', name: 'U', passwordHash: 'h', role: 'user' });
+        const fields = (subject: string) => ({ to: [], cc: [], bcc: [], subject, text: '', html: null, inReplyTo: null });
+        const save = (id: string | null, subject: string, expectedVersion?: number) =>
+          store.saveDraft(u.id, { id, expectedVersion, fields: fields(subject), attachments: [], rawBlobKey: `raw/draft-${subject}.eml`, size: 1, summary: summary(subject) });
+        const created = await save(null, 'v1');
+        expect(created).toMatchObject({ version: 1, replacedBlobKey: null });
+        const id = created.message.id;
+        expect(await store.getDraft(u.id, id)).toMatchObject({ id, version: 1, fields: { subject: 'v1' } });
+        expect(await save(id, 'v2', 1)).toMatchObject({ version: 2, replacedBlobKey: 'raw/draft-v1.eml' });
+        await expect(save(id, 'stale', 1)).rejects.toMatchObject({ code: 'PreconditionFailed' });
+        expect(await store.getDraft(u.id, id)).toMatchObject({ version: 2, fields: { subject: 'v2' } });
+        expect((await store.getMessage(u.id, id))!.rawBlobKey).toBe('raw/draft-v2.eml');
+        expect(await save(id, 'v3')).toMatchObject({ version: 3 }); // no expectation: saved over whatever is there
+        // two saves from version 3 at once: one wins, the other is told
+        const raced = await Promise.allSettled([save(id, 'a', 3), save(id, 'b', 3)]);
+        expect(raced.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        expect(raced.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(['PreconditionFailed']);
+        expect((await store.getDraft(u.id, id))!.version).toBe(4);
+        // a flag change is no save: the version stays, and a save expecting it still succeeds
+        await store.updateMessages(u.id, [id], { flagged: true });
+        expect(await save(id, 'v5', 4)).toMatchObject({ version: 5 });
+        expect(await store.getMessage(u.id, id)).toMatchObject({ flagged: true });
+        await expect(save('unknown-draft', 'x', 1)).rejects.toMatchObject({ code: 'NotFound' });
+      }),
+    );
   });
 }

@@ -89,5 +89,27 @@ export function queueContract(name: string, make: (opts: { maxDeliveries: number
         expect(await q.depth()).toBe(1);
       }),
     );
+
+    it(
+      'browse: every live message, waiting or locked, oldest first; completed and dead-lettered ones are gone; nothing is taken',
+      withQueue({ maxDeliveries: 5, lockMs: 60_000 }, async (q) => {
+        const browsed = async () => {
+          const out: number[] = [];
+          for await (const body of q.browse()) out.push(body.n);
+          return out;
+        };
+        expect(await browsed()).toEqual([]);
+        for (let n = 1; n <= 4; n++) await q.send(`m${n}`, { n });
+        const [first, second] = await q.receive(2);
+        expect(await browsed()).toEqual([1, 2, 3, 4]);
+        await q.complete(first);
+        await q.deadLetter(second, 'test');
+        expect(await browsed()).toEqual([3, 4]);
+        expect((await q.receive(10)).map((d) => d.body.n)).toEqual([3, 4]); // browsing took nothing
+        // past a page (SQLite pages by 500)
+        for (let n = 5; n < 530; n++) await q.send(`m${n}`, { n });
+        expect(await browsed()).toEqual(Array.from({ length: 527 }, (_, i) => i + 3));
+      }),
+    );
   });
 }

@@ -1,4 +1,5 @@
 import { normalizeAddress } from '../../core/address';
+import { isDraftFileKey } from '../../core/blob-keys';
 import { MailError } from '../../core/errors';
 import { newId } from '../../core/ids';
 import { decodeCursor, encodeCursor } from '../../core/cursor';
@@ -59,6 +60,10 @@ const MIGRATIONS = [
     token_id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE, expires_at INTEGER NOT NULL);
   CREATE INDEX revoked_tokens_user ON revoked_tokens (user_id, expires_at);
   `,
+  // who refers to a blob: deleting a message and sweeping orphans ask by key
+  `CREATE INDEX messages_blob ON messages (raw_blob_key);`,
+  // a draft's version: saves are compare-and-swap on it (ETag / If-Match)
+  `ALTER TABLE drafts ADD COLUMN version INTEGER NOT NULL DEFAULT 1;`,
 ];
 
 interface DomainRow {
@@ -305,28 +310,32 @@ export const mailStoreWrites = {
   },
   'mail.saveDraft'(
     s: Statements,
-    a: { userId: string; id: string | null; newId: string; fields: DraftFields; attachments: DraftAttachment[]; rawBlobKey: string; size: number; summary: MessageSummary; now: number },
-  ): { message: StoredMessage; replacedBlobKey: string | null } {
+    a: { userId: string; id: string | null; expectedVersion?: number; newId: string; fields: DraftFields; attachments: DraftAttachment[]; rawBlobKey: string; size: number; summary: MessageSummary; now: number },
+  ): { message: StoredMessage; version: number; replacedBlobKey: string | null } {
     const { searchText, ...summary } = a.summary;
     let id = a.id;
     let replacedBlobKey: string | null = null;
+    let version = 1;
     if (id) {
-      const row = s.get('SELECT m.* FROM messages m JOIN drafts d ON d.message_id = m.id WHERE m.id = ? AND m.user_id = ?').get(id, a.userId) as MessageRow | undefined;
+      const row = s.get('SELECT m.*, d.version AS draft_version FROM messages m JOIN drafts d ON d.message_id = m.id WHERE m.id = ? AND m.user_id = ?').get(id, a.userId) as (MessageRow & { draft_version: number }) | undefined;
       if (!row) throw new MailError('NotFound', 'Draft not found');
+      // writes run one at a time on this thread: the check and the update are one step
+      if (a.expectedVersion !== undefined && row.draft_version !== a.expectedVersion) throw new MailError('PreconditionFailed', 'The draft was saved meanwhile: load it again, then retry');
+      version = row.draft_version + 1;
       replacedBlobKey = row.raw_blob_key === a.rawBlobKey ? null : row.raw_blob_key;
       s.get('UPDATE messages SET raw_blob_key = ?, size = ?, summary = ?, received_at = ? WHERE id = ?').run(a.rawBlobKey, a.size, JSON.stringify(summary), a.now, id);
-      s.get('UPDATE drafts SET fields = ?, attachments = ? WHERE message_id = ?').run(JSON.stringify(a.fields), JSON.stringify(a.attachments), id);
+      s.get('UPDATE drafts SET fields = ?, attachments = ?, version = ? WHERE message_id = ?').run(JSON.stringify(a.fields), JSON.stringify(a.attachments), version, id);
       s.get('DELETE FROM messages_fts WHERE rowid = (SELECT rowid FROM messages WHERE id = ?)').run(id);
     } else {
       id = a.newId;
       const drafts = specialMailboxId(s, a.userId, 'drafts');
       s.get('INSERT INTO messages (id, user_id, mailbox_id, inbound_id, raw_blob_key, size, received_at, seen, summary) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)').run(id, a.userId, drafts, `draft:${id}`, a.rawBlobKey, a.size, a.now, JSON.stringify(summary));
-      s.get('INSERT INTO drafts (message_id, user_id, fields, attachments) VALUES (?, ?, ?, ?)').run(id, a.userId, JSON.stringify(a.fields), JSON.stringify(a.attachments));
+      s.get('INSERT INTO drafts (message_id, user_id, fields, attachments, version) VALUES (?, ?, ?, ?, 1)').run(id, a.userId, JSON.stringify(a.fields), JSON.stringify(a.attachments));
       adjustCounts(s, drafts, 1, 0);
     }
     const row = s.get('SELECT rowid AS r, * FROM messages WHERE id = ?').get(id) as MessageRow & { r: number };
     indexMessage(s, row.r, summary, searchText);
-    return { message: toMessage(row), replacedBlobKey };
+    return { message: toMessage(row), version, replacedBlobKey };
   },
   'mail.fileMessages'(s: Statements, items: NewMessage[]): StoredMessage[] {
     const insert = s.get(
@@ -519,17 +528,27 @@ export class SqliteMailStore implements MailStore {
   }
 
   async getDraft(userId: string, id: string): Promise<Draft | null> {
-    const row = this.edb.stmt('SELECT message_id, fields, attachments FROM drafts WHERE message_id = ? AND user_id = ?').get(id, userId) as { message_id: string; fields: string; attachments: string } | undefined;
-    return row ? { id: row.message_id, fields: JSON.parse(row.fields), attachments: JSON.parse(row.attachments) } : null;
+    const row = this.edb.stmt('SELECT message_id, fields, attachments, version FROM drafts WHERE message_id = ? AND user_id = ?').get(id, userId) as { message_id: string; fields: string; attachments: string; version: number } | undefined;
+    return row ? { id: row.message_id, fields: JSON.parse(row.fields), attachments: JSON.parse(row.attachments), version: row.version } : null;
   }
 
-  async saveDraft(userId: string, input: { id: string | null; fields: DraftFields; attachments: DraftAttachment[]; rawBlobKey: string; size: number; summary: MessageSummary }): Promise<{ message: StoredMessage; replacedBlobKey: string | null }> {
+  async saveDraft(userId: string, input: { id: string | null; expectedVersion?: number; fields: DraftFields; attachments: DraftAttachment[]; rawBlobKey: string; size: number; summary: MessageSummary }): Promise<{ message: StoredMessage; version: number; replacedBlobKey: string | null }> {
     return this.edb.write('mail.saveDraft', { userId, ...input, newId: newId(), now: Date.now() });
   }
 
   async getMessage(userId: string, id: string): Promise<StoredMessage | null> {
     const row = this.edb.stmt('SELECT * FROM messages WHERE id = ? AND user_id = ?').get(id, userId) as MessageRow | undefined;
     return row ? toMessage(row) : null;
+  }
+
+  async referencedBlobKeys(keys: string[]): Promise<Set<string>> {
+    const list = JSON.stringify([...new Set(keys)]);
+    const rows = this.edb.stmt('SELECT raw_blob_key AS k FROM messages WHERE raw_blob_key IN (SELECT value FROM json_each(?))').all(list) as Array<{ k: string }>;
+    if (keys.some(isDraftFileKey)) {
+      const files = "SELECT json_extract(f.value, '$.blobKey') AS k FROM drafts d, json_each(d.attachments) f WHERE json_extract(f.value, '$.blobKey') IN (SELECT value FROM json_each(?))";
+      rows.push(...(this.edb.stmt(files).all(list) as Array<{ k: string }>));
+    }
+    return new Set(rows.map((r) => r.k));
   }
 
   /** Reads work, and so do writes: a dead or stuck writer thread makes health say so. */

@@ -121,6 +121,22 @@ export class SqliteQueue<T> implements Queue<T> {
     return rows.map((r) => ({ id: r.id, reason: r.dead_reason, deliveryCount: r.delivery_count }));
   }
 
+  async *browse(): AsyncIterable<T> {
+    const page = this.edb.stmt('SELECT rowid AS r, body FROM queue_messages WHERE queue = ? AND dead = 0 AND rowid > ? ORDER BY rowid LIMIT 500');
+    for (let after = 0; ; ) {
+      const rows = page.all(this.name, after) as Array<{ r: number; body: string }>;
+      for (const row of rows) {
+        try {
+          yield JSON.parse(row.body) as T;
+        } catch {
+          // an unreadable body refers to nothing; the worker dead-letters it
+        }
+      }
+      if (rows.length < 500) return;
+      after = rows[rows.length - 1].r;
+    }
+  }
+
   async depth(): Promise<number> {
     return (this.edb.stmt('SELECT COUNT(*) AS n FROM queue_messages WHERE queue = ? AND dead = 0').get(this.name) as { n: number }).n;
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { json, readJson, removeBlobs, type RouteDef } from '../http-kit';
+import { json, readJson, type RouteDef } from '../http-kit';
 import { IdList } from './schemas';
 
 const BulkBody = z.object({ ids: IdList });
@@ -14,7 +14,7 @@ export const mailsBulkDelete: RouteDef = {
   async handler(app, req, _ctx, principal) {
     const { ids } = await readJson(req, BulkBody, app.limits.maxJsonBytes);
     const result = await app.store.deleteMessages(principal!.sub, ids);
-    await removeBlobs(app, result.orphanedBlobKeys);
+    await app.orphans.release(result.orphanedBlobKeys);
     const done = new Set([...result.trashed, ...result.deleted]);
     return json(200, { trashed: result.trashed, deleted: result.deleted, notFound: ids.filter((id) => !done.has(id)) });
   },

@@ -1,5 +1,5 @@
 import { MailError } from '../../core/errors';
-import { json, removeBlobs, type RouteDef } from '../http-kit';
+import { json, type RouteDef } from '../http-kit';
 
 /** DELETE /api/mails/{id}: to Trash; from Trash, for good (with its raw bytes when no other copy needs them). */
 export const mailsDelete: RouteDef = {
@@ -11,7 +11,7 @@ export const mailsDelete: RouteDef = {
   async handler(app, req, _ctx, principal) {
     const result = await app.store.deleteMessages(principal!.sub, [req.params.id ?? '']);
     if (!result.trashed.length && !result.deleted.length) throw new MailError('NotFound', 'Message not found');
-    await removeBlobs(app, result.orphanedBlobKeys);
+    await app.orphans.release(result.orphanedBlobKeys);
     return json(200, { trashed: result.trashed, deleted: result.deleted });
   },
 };

@@ -1,8 +1,13 @@
+import { draftEtag, isDraftMessage } from '../../core/drafts';
 import { readMessageView } from '../../core/message-reader';
 import { json, type RouteDef } from '../http-kit';
+import { draftFiles } from './draft-view';
 import { openOwnMessage, toListItem } from './mail-view';
 
-/** GET /api/mails/{id}: headers, text, html (each up to a limit, flagged when cut), attachment list, auth results. */
+/**
+ * GET /api/mails/{id}: headers, text, html (each up to a limit, flagged when cut),
+ * attachment list, auth results; a draft adds its fields and files, and its ETag.
+ */
 export const mailsGet: RouteDef = {
   name: 'mails-get',
   methods: ['GET'],
@@ -12,6 +17,8 @@ export const mailsGet: RouteDef = {
   async handler(app, req, _ctx, principal) {
     const { message, raw } = await openOwnMessage(app, principal!.sub, req.params.id);
     const view = await readMessageView(raw);
+    // a draft also shows what it is composed from, and its version as the ETag for the next If-Match
+    const draft = isDraftMessage(message) ? await app.store.getDraft(principal!.sub, message.id) : null;
     return json(200, {
       ...toListItem(message),
       subject: view.summary.subject,
@@ -30,6 +37,7 @@ export const mailsGet: RouteDef = {
       attachments: view.attachments,
       auth: message.auth,
       ...(view.parseError ? { parseError: view.parseError } : {}),
-    });
+      ...(draft ? { draft: draft.fields, draftAttachments: draftFiles(draft) } : {}),
+    }, draft ? { etag: draftEtag(draft.version) } : {});
   },
 };

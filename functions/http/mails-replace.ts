@@ -1,20 +1,22 @@
-import { saveDraft } from '../../core/drafts';
-import { json, readJson, type RouteDef, currentUser } from '../http-kit';
-import { draftView, ownDraft } from './draft-view';
+import { updateDraft } from '../../core/drafts';
+import { ifMatch, readJson, type RouteDef, currentUser } from '../http-kit';
+import { draftResponse } from './draft-view';
 import { DraftBody } from './schemas';
 
-/** PUT /api/mails/{id}: replace a draft's fields (its files stay). Only drafts; anything else is 404. */
+/**
+ * PUT /api/mails/{id}: replace a draft's fields (its files stay). Only drafts;
+ * anything else is 404. With If-Match, 412 when the draft was saved since.
+ */
 export const mailsReplace: RouteDef = {
   name: 'mails-replace',
   methods: ['PUT'],
   route: 'mails/{id}',
   auth: 'user',
-  doc: { summary: "Update a draft's fields", body: DraftBody, success: { status: 200, description: 'The draft' }, errors: ['ValidationFailed', 'MalformedJson', 'Unauthenticated', 'NotFound'] },
+  doc: { summary: "Update a draft's fields (If-Match: its ETag)", body: DraftBody, success: { status: 200, description: 'The draft (ETag: its new version)' }, errors: ['ValidationFailed', 'MalformedJson', 'Unauthenticated', 'NotFound', 'PreconditionFailed'] },
   async handler(app, req, _ctx, principal) {
     const fields = await readJson(req, DraftBody, app.limits.maxJsonBytes);
     const user = await currentUser(app, principal);
-    const draft = await ownDraft(app, user.id, req.params.id);
-    const message = await saveDraft(app, user, draft.id, fields, draft.attachments);
-    return json(200, draftView(message, { ...draft, fields }));
+    const { message, draft } = await updateDraft(app, user, req.params.id ?? '', ifMatch(req), (current) => ({ fields, attachments: current.attachments }));
+    return draftResponse(200, message, draft);
   },
 };

@@ -1,5 +1,5 @@
 import { MailError } from '../../core/errors';
-import { audit, clientIp, removeBlobs, requireAdmin, type RouteDef } from '../http-kit';
+import { audit, clientIp, requireAdmin, type RouteDef } from '../http-kit';
 
 /** DELETE /api/users/{id} (admin): the user, its folders, messages and addresses. Not oneself. */
 export const usersDelete: RouteDef = {
@@ -14,7 +14,7 @@ export const usersDelete: RouteDef = {
     if (id === admin.sub) throw new MailError('Forbidden', 'You cannot delete your own account');
     const { orphanedBlobKeys } = await app.store.deleteUser(id);
     audit(app, 'user.deleted', { userId: id, by: admin.sub, ip: clientIp(req) });
-    await removeBlobs(app, orphanedBlobKeys);
+    await app.orphans.release(orphanedBlobKeys);
     return { status: 204 };
   },
 };

@@ -1,6 +1,7 @@
 import { PassThrough, type Writable } from 'node:stream';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { MailError, surelyNotDone } from '../../core/errors';
+import { blobKeys } from '../../core/blob-keys';
 import { newId } from '../../core/ids';
 import type { Logger } from '../../core/logger';
 import type { BlobStore, QueueSender } from '../../core/ports';
@@ -60,7 +61,7 @@ export function createDataHook(deps: DataHookDeps) {
     const id = newId();
     const receivedAt = Date.now();
     const envelope = envelopeOf(session);
-    const rawBlobKey = `raw/${id}.eml`;
+    const rawBlobKey = blobKeys.inbound(id);
     const log = deps.logger.child({ session: session.id, inboundId: id });
 
     const blobInput = new PassThrough();
