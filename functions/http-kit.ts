@@ -14,6 +14,8 @@ export interface RouteDoc {
   success: { status: number; description: string };
   /** Error codes it may answer with (statuses from core/errors.ts). */
   errors: ErrorCode[];
+  /** It answers a draft's version as an ETag (`drafts`: only when the message is a draft); `ifMatch`: and honours If-Match. */
+  etag?: { ifMatch: boolean; drafts?: boolean };
 }
 
 /** One HTTP trigger: the same definition is mounted by the local host and registered with the Functions host. */

@@ -25,7 +25,11 @@ export function buildOpenApi(routes: RouteDef[], version: string): Record<string
           schema,
         }))
       : [];
-    const responses: Record<string, unknown> = { [route.doc.success.status]: { description: route.doc.success.description } };
+    const etag = route.doc.etag;
+    const headerParams = etag?.ifMatch ? [{ name: 'If-Match', in: 'header', required: false, description: 'The ETag of the draft as last read: a draft saved since is 412 PreconditionFailed', schema: { type: 'string' } }] : [];
+    const success: Record<string, unknown> = { description: route.doc.success.description };
+    if (etag) success.headers = { ETag: { description: `The draft's version ("v<n>")${etag.drafts ? ', when the message is a draft' : ''}: send it as If-Match with the next change`, schema: { type: 'string' } } };
+    const responses: Record<string, unknown> = { [route.doc.success.status]: success };
     for (const code of route.doc.errors) {
       const status = String(ERROR_TABLE[code].http);
       const existing = responses[status] as { description: string } | undefined;
@@ -38,7 +42,7 @@ export function buildOpenApi(routes: RouteDef[], version: string): Record<string
       (paths[path] ??= {})[method.toLowerCase()] = {
         operationId: route.name,
         summary: route.doc.summary,
-        parameters: [...pathParams, ...queryParams],
+        parameters: [...pathParams, ...queryParams, ...headerParams],
         ...(route.doc.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(route.doc.body) } } } } : {}),
         responses,
         ...(route.auth === 'user' ? { security: [{ bearer: [] }] } : { security: [] }),

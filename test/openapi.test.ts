@@ -38,5 +38,13 @@ describe('GET /api/openapi.json', () => {
     expect(doc.paths['/api/mails/{id}'].get.parameters[0]).toMatchObject({ name: 'id', in: 'path', required: true });
     expect(doc.paths['/api/mails/{id}'].get.security).toEqual([{ bearer: [] }]);
     expect(doc.paths['/api/auth/login'].post.responses['429']).toBeDefined();
+    // draft writes take If-Match and answer 412 and an ETag; reads answer the ETag
+    for (const [path, method] of [['/api/mails/{id}', 'put'], ['/api/mails/{id}/attachments', 'post'], ['/api/mails/{id}/attachments/{attachmentId}', 'delete']]) {
+      const op = doc.paths[path][method];
+      expect(op.parameters.find((p: { name: string }) => p.name === 'If-Match'), `${method} ${path}`).toMatchObject({ in: 'header', required: false });
+      expect(op.responses['412'].description).toBe('PreconditionFailed');
+      expect(Object.values(op.responses).some((r) => (r as { headers?: { ETag?: unknown } }).headers?.ETag)).toBe(true);
+    }
+    expect(doc.paths['/api/mails/{id}'].get.responses['200'].headers.ETag).toBeDefined();
   });
 });

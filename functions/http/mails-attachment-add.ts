@@ -21,6 +21,7 @@ export const mailsAttachmentAdd: RouteDef = {
     summary: 'Attach files to a draft (multipart/form-data, field "file")',
     success: { status: 201, description: 'The draft (ETag: its new version)' },
     errors: ['ValidationFailed', 'PayloadTooLarge', 'Unauthenticated', 'NotFound', 'PreconditionFailed'],
+    etag: { ifMatch: true },
   },
   async handler(app, req, _ctx, principal) {
     const user = await currentUser(app, principal);

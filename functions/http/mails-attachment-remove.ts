@@ -13,7 +13,7 @@ export const mailsAttachmentRemove: RouteDef = {
   methods: ['DELETE'],
   route: 'mails/{id}/attachments/{attachmentId}',
   auth: 'user',
-  doc: { summary: 'Remove a file from a draft (If-Match: its ETag)', success: { status: 200, description: 'The draft (ETag: its new version)' }, errors: ['Unauthenticated', 'NotFound', 'PreconditionFailed'] },
+  doc: { summary: 'Remove a file from a draft (If-Match: its ETag)', success: { status: 200, description: 'The draft (ETag: its new version)' }, errors: ['Unauthenticated', 'NotFound', 'PreconditionFailed'], etag: { ifMatch: true } },
   async handler(app, req, _ctx, principal) {
     const user = await currentUser(app, principal);
     let gone: DraftAttachment | undefined;

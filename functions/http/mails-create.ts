@@ -9,7 +9,7 @@ export const mailsCreate: RouteDef = {
   methods: ['POST'],
   route: 'mails',
   auth: 'user',
-  doc: { summary: 'Create a draft', body: DraftBody, success: { status: 201, description: 'The draft (ETag: its version)' }, errors: ['ValidationFailed', 'MalformedJson', 'Unauthenticated'] },
+  doc: { summary: 'Create a draft', body: DraftBody, success: { status: 201, description: 'The draft (ETag: its version)' }, errors: ['ValidationFailed', 'MalformedJson', 'Unauthenticated'], etag: { ifMatch: false } },
   async handler(app, req, _ctx, principal) {
     const fields = await readJson(req, DraftBody, app.limits.maxJsonBytes);
     const user = await currentUser(app, principal);

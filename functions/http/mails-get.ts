@@ -13,7 +13,7 @@ export const mailsGet: RouteDef = {
   methods: ['GET'],
   route: 'mails/{id}',
   auth: 'user',
-  doc: { summary: 'One message: headers, text, html, attachments, auth results', success: { status: 200, description: 'The message' }, errors: ['Unauthenticated', 'NotFound'] },
+  doc: { summary: 'One message: headers, text, html, attachments, auth results', success: { status: 200, description: 'The message' }, errors: ['Unauthenticated', 'NotFound'], etag: { ifMatch: false, drafts: true } },
   async handler(app, req, _ctx, principal) {
     const { message, raw } = await openOwnMessage(app, principal!.sub, req.params.id);
     const view = await readMessageView(raw);

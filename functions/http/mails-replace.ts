@@ -12,7 +12,7 @@ export const mailsReplace: RouteDef = {
   methods: ['PUT'],
   route: 'mails/{id}',
   auth: 'user',
-  doc: { summary: "Update a draft's fields (If-Match: its ETag)", body: DraftBody, success: { status: 200, description: 'The draft (ETag: its new version)' }, errors: ['ValidationFailed', 'MalformedJson', 'Unauthenticated', 'NotFound', 'PreconditionFailed'] },
+  doc: { summary: "Update a draft's fields (If-Match: its ETag)", body: DraftBody, success: { status: 200, description: 'The draft (ETag: its new version)' }, errors: ['ValidationFailed', 'MalformedJson', 'Unauthenticated', 'NotFound', 'PreconditionFailed'], etag: { ifMatch: true } },
   async handler(app, req, _ctx, principal) {
     const fields = await readJson(req, DraftBody, app.limits.maxJsonBytes);
     const user = await currentUser(app, principal);
