@@ -26,4 +26,7 @@ function start() {
   }
 }
 
+// Streams both ways (Functions host 4.28+): a download is piped, not held whole in the
+// worker, and a request body is read only by a handler that got past authentication.
+app.setup({ enableHttpStream: true });
 start();
