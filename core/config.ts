@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -7,6 +8,15 @@ import { z } from 'zod';
 const port = z.coerce.number().int().min(0).max(65535);
 const bytes = z.coerce.number().int().positive();
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+/** `192.0.2.1`, `192.0.2.1:5353`, `2001:db8::1` or `[2001:db8::1]:5353` (what node:dns setServers takes). */
+function isDnsServer(value: string): boolean {
+  const bracketed = /^\[([0-9a-f:.]+)\](?::(\d{1,5}))?$/i.exec(value);
+  if (bracketed) return isIP(bracketed[1]) === 6 && (!bracketed[2] || Number(bracketed[2]) <= 65535);
+  const v4 = /^([\d.]+)(?::(\d{1,5}))?$/.exec(value);
+  if (v4) return isIP(v4[1]) === 4 && (!v4[2] || Number(v4[2]) <= 65535);
+  return isIP(value) === 6;
+}
 
 const connectionString = (mustHave: RegExp, what: string) => z.string().regex(mustHave, `a connection string with ${what}`);
 
@@ -93,6 +103,17 @@ const settings = z.object({
   NIMBUS_SWEEP_INTERVAL_MINUTES: z.coerce.number().min(0).max(7 * 24 * 60).default(60),
   /** Find and log orphans, remove nothing. */
   NIMBUS_SWEEP_DRY_RUN: bool.default(false),
+  // Domains (issue 9): DNS checks and inbound authentication
+  /** true: a DMARC failure under p=reject is refused with 550 5.7.1 at the end of DATA; false: it is filed into Junk (p=quarantine always goes to Junk). */
+  NIMBUS_DMARC_REJECT: bool.default(false),
+  /** How long one DNS query may take (per server) before it counts as a timeout (temperror / "will retry"). */
+  NIMBUS_DNS_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
+  /** DNS servers to ask instead of the system's (comma list of IP or IP:port; [v6]:port). */
+  NIMBUS_DNS_SERVERS: z.string().trim().refine((v) => v.split(',').every((s) => isDnsServer(s.trim())), 'a comma list of IP addresses, each optionally with :port').optional(),
+  // Outbound transport and SendGrid (names fixed with the sending issue, which owns them; domains read them to tell SendGrid's records)
+  NIMBUS_OUTBOUND_TRANSPORT: z.enum(['none', 'smtp', 'sendgrid']).default('none'),
+  NIMBUS_SENDGRID_API_KEY: z.string().min(1).optional(),
+  NIMBUS_SENDGRID_BASE_URL: z.url({ protocol: /^https?$/, error: 'an http(s) URL' }).default('https://api.sendgrid.com'),
 });
 
 type Settings = z.infer<typeof settings>;
@@ -133,6 +154,9 @@ function checkAzureConnections(config: Settings, problem: (variable: keyof Setti
 const REQUIRED_IN_AZURE = ['NIMBUS_JWT_SECRET', 'NIMBUS_SETUP_TOKEN'] as const;
 
 export const configSchema = settings.superRefine((config, ctx) => {
+  if (config.NIMBUS_OUTBOUND_TRANSPORT === 'sendgrid' && !config.NIMBUS_SENDGRID_API_KEY) {
+    ctx.addIssue({ code: 'custom', path: ['NIMBUS_SENDGRID_API_KEY'], message: 'required when NIMBUS_OUTBOUND_TRANSPORT=sendgrid' });
+  }
   if (config.NIMBUS_MODE !== 'azure') return;
   const problem = (variable: string, message: string) => ctx.addIssue({ code: 'custom', path: [variable], message });
   checkAzureConnections(config, problem);
@@ -160,7 +184,7 @@ export const HOST_SETTINGS: ReadonlyArray<string> = [
 ];
 
 /** Settings whose values are never printed or logged. */
-export const SECRET_SETTINGS: ReadonlyArray<keyof Config> = ['NIMBUS_JWT_SECRET', 'NIMBUS_COSMOS_KEY', 'NIMBUS_BLOB_CONNECTION_STRING', 'NIMBUS_SERVICEBUS_CONNECTION', 'NIMBUS_SETUP_TOKEN'];
+export const SECRET_SETTINGS: ReadonlyArray<keyof Config> = ['NIMBUS_JWT_SECRET', 'NIMBUS_COSMOS_KEY', 'NIMBUS_BLOB_CONNECTION_STRING', 'NIMBUS_SERVICEBUS_CONNECTION', 'NIMBUS_SETUP_TOKEN', 'NIMBUS_SENDGRID_API_KEY'];
 const SECRET_KEYS = new Set<keyof Config>(SECRET_SETTINGS);
 
 export class ConfigError extends Error {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CachedDirectory } from './directory';
+import { newDomain } from './domain-schedule';
 import { createLogger } from './logger';
 import { ERROR_TABLE, MailError, toMailError } from './errors';
 import { isId, newId } from './ids';
@@ -190,7 +191,7 @@ describe('CachedDirectory', () => {
         return a === 'u@example.com' ? { userId: 'u1' } : null;
       },
       async getDomain(name: string) {
-        return name === 'example.com' ? { name, createdAt: 0, dkim: null } : null;
+        return name === 'example.com' ? newDomain(name, 0) : null;
       },
     };
     const dir = new CachedDirectory(inner, 30_000, 100, () => now);

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { DkimKey, Domain, Draft, DraftAttachment, DraftFields, Mailbox, MessageSummary, Page, Role, StoredMessage, User, UserSession, UserWithSecret } from './types';
+import type { DkimKey, Domain, DomainCheckState, SendgridDomainAuth, Draft, DraftAttachment, DraftFields, Mailbox, MessageSummary, Page, Role, StoredMessage, User, UserSession, UserWithSecret } from './types';
 
 /**
  * Records: users, domains, mailboxes, messages. Every adapter (SQLite, Cosmos DB)
@@ -7,15 +7,30 @@ import type { DkimKey, Domain, Draft, DraftAttachment, DraftFields, Mailbox, Mes
  * Not-found is `null`, never an exception; SDK errors are wrapped in MailError.
  */
 export interface MailStore {
-  /** First run: creates the domain and its admin in one step; `AlreadySetUp` if any user exists. */
-  setup(input: { domain: string; email: string; name: string; passwordHash: string }): Promise<User>;
+  /** First run: creates the domain (with its DKIM key when given) and its admin in one step; `AlreadySetUp` if any user exists. */
+  setup(input: { domain: string; email: string; name: string; passwordHash: string; dkim?: DkimKey | null }): Promise<User>;
   countUsers(): Promise<number>;
 
-  createDomain(name: string): Promise<Domain>;
+  /** A new domain, status `pending`, first check due at `nextCheckAt` (default: now). `Conflict` when it exists. */
+  createDomain(name: string, init?: { dkim?: DkimKey | null; sendgrid?: SendgridDomainAuth | null; nextCheckAt?: number }): Promise<Domain>;
   getDomain(name: string): Promise<Domain | null>;
   listDomains(): Promise<Domain[]>;
   /** Sets (or replaces) the domain's DKIM key; `NotFound` when the domain is not hosted. */
   setDomainDkim(name: string, key: DkimKey): Promise<void>;
+  /** Sets (or clears) the domain's SendGrid domain authentication; `NotFound` when the domain is not hosted. */
+  setDomainSendgrid(name: string, auth: SendgridDomainAuth | null): Promise<void>;
+  /**
+   * Claims the right to check the domain's DNS until `until` (epoch ms), so two checks
+   * of one domain never run at once, across processes: `busy` while another live
+   * claim holds it (an expired claim is taken over), `missing` when the domain is gone.
+   */
+  claimDomainCheck(name: string, token: string, now: number, until: number): Promise<'claimed' | 'busy' | 'missing'>;
+  /** Stores a check's outcome and releases the claim made with `token` (another's claim is left alone). `NotFound` when gone. */
+  saveDomainCheck(name: string, token: string, state: DomainCheckState): Promise<Domain>;
+  /** Releases the claim made with `token` without storing anything (a check that could not finish). */
+  releaseDomainCheck(name: string, token: string): Promise<void>;
+  /** Removes the domain. `Conflict` (saying how many) while any address (user or alias) is on it; `NotFound` when not hosted. */
+  deleteDomain(name: string): Promise<void>;
 
   /** Creates the user, its address and its default folders. `Conflict` when the address is taken. */
   createUser(input: { email: string; name: string; passwordHash: string; role: Role }): Promise<User>;
@@ -94,6 +109,40 @@ export interface MailStore {
   /** Readiness for /api/health. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** An MX answer, as node:dns gives it. */
+export interface MxRecord {
+  exchange: string;
+  priority: number;
+}
+
+/**
+ * DNS lookups (node:dns/promises in production, a table in tests). Names are
+ * queried as given (A-labels). Failures reject with a DnsError whose `code` is
+ * node's: ENOTFOUND (NXDOMAIN), ENODATA (the name has no record of that type),
+ * ETIMEOUT, ESERVFAIL, EREFUSED, ECONNREFUSED. CNAMEs are followed for every type
+ * but CNAME, as a recursive resolver does.
+ */
+export interface DnsResolver {
+  resolveMx(name: string): Promise<MxRecord[]>;
+  /** Each record as its character-strings (a long TXT record comes split into several). */
+  resolveTxt(name: string): Promise<string[][]>;
+  resolveCname(name: string): Promise<string[]>;
+  resolve4(name: string): Promise<string[]>;
+  resolve6(name: string): Promise<string[]>;
+  /** For SPF's ptr mechanism and %{p} macro. */
+  resolvePtr(name: string): Promise<string[]>;
+}
+
+/** SendGrid's domain authentication (issue 9 asks it for the records to publish; tested against a loopback fake). */
+export interface DomainAuthProvider {
+  /** Creates (or finds) the domain's authentication; its records are CNAMEs the owner publishes. */
+  authenticate(domain: string): Promise<SendgridDomainAuth>;
+  /** Asks the provider to check the records now; true when it finds them valid. */
+  validate(id: number): Promise<boolean>;
+  /** Best effort, when the domain is removed. */
+  remove(id: number): Promise<void>;
 }
 
 /** What the SMTP edge needs of the store: who receives mail here. */

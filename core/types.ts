@@ -2,11 +2,62 @@
 
 export type Role = 'admin' | 'user';
 
-export interface Domain {
+/**
+ * A hosted domain. `name` is the A-label form (IDN as `xn--…`), lower case, no
+ * trailing dot; the API shows the U-label form beside it. The check fields say what
+ * the last DNS check found and when the next one runs (core/domain-schedule.ts).
+ */
+export interface Domain extends DomainCheckState {
   name: string;
   createdAt: number;
   /** The key outbound mail from this domain is signed with; null until one is made. */
   dkim: DkimKey | null;
+  /** SendGrid's domain authentication for this domain (when the outbound transport is SendGrid); null otherwise or until obtained. */
+  sendgrid: SendgridDomainAuth | null;
+}
+
+/** pending: not yet seen right in DNS (up to 72 h); verified; failed: 72 h passed without it; degraded: was verified, DNS drifted. */
+export type DomainStatus = 'pending' | 'verified' | 'failed' | 'degraded';
+/** pending: not checked yet; ok; wrong: present but not as required; missing: absent; error: DNS trouble (timeout, SERVFAIL), retried. */
+export type RecordStatus = 'pending' | 'ok' | 'wrong' | 'missing' | 'error';
+export type RecordType = 'MX' | 'TXT' | 'CNAME' | 'A' | 'AAAA';
+export type RecordPurpose = 'mx' | 'spf' | 'dkim' | 'dmarc' | 'mail-host' | 'sendgrid';
+
+/** A DNS record the domain owner is told to publish. `host` and `value` are exact (A-labels, no trailing dot). */
+export interface DnsRecordSpec {
+  type: RecordType;
+  host: string;
+  value: string;
+  purpose: RecordPurpose;
+}
+
+/** One record's result in a check: what was found and, in words a domain owner understands, what it means. */
+export interface RecordCheck extends DnsRecordSpec {
+  status: RecordStatus;
+  /** The value(s) found, one per line; null when nothing was found. */
+  found: string | null;
+  explanation: string;
+}
+
+/** What the DNS checks keep on a domain (both stores persist it; next check times survive restarts). */
+export interface DomainCheckState {
+  status: DomainStatus;
+  /** Why the domain is failed or degraded (the first failing record's sentence); null otherwise. */
+  reason: string | null;
+  /** The last check's per-record results; empty before the first check. */
+  records: RecordCheck[];
+  /** Checks since the status last changed (drives the backoff). */
+  attempts: number;
+  lastCheckedAt: number | null;
+  nextCheckAt: number | null;
+}
+
+/** SendGrid's domain-authentication entry: the CNAME records it asks for, by its id. */
+export interface SendgridDomainAuth {
+  id: number;
+  records: DnsRecordSpec[];
+  /** Whether SendGrid itself has validated the records. */
+  valid: boolean;
 }
 
 /** A domain's DKIM key pair. The private half never leaves the server: no API answer and no log line holds it. */
@@ -78,10 +129,17 @@ export interface AttachmentInfo {
   inline: boolean;
 }
 
+/** A result word of RFC 8601 (`pass`, `fail`, `softfail`, `neutral`, `none`, `temperror`, `permerror`, …). */
+export type AuthResultWord = string;
+
+/** Inbound authentication of one message (mailauth), as the API shows it, plus the DMARC policy that decides Junk. */
 export interface AuthResults {
-  spf: string;
-  dkim: string;
-  dmarc: string;
+  spf: AuthResultWord;
+  dkim: AuthResultWord;
+  dmarc: AuthResultWord;
+  arc: AuthResultWord;
+  /** The policy the From domain asks for when DMARC fails (`none`, `quarantine`, `reject`); null without a DMARC record. Not shown by the API. */
+  dmarcPolicy?: 'none' | 'quarantine' | 'reject' | null;
 }
 
 /** What the edge learns from the message while it streams in; travels in the queue message. */
@@ -119,6 +177,12 @@ export interface InboundQueueMessage {
   receivedAt: number;
   summary: MessageSummary;
   auth: AuthResults | null;
+  /**
+   * Header fields this host added after the raw bytes were stored (the
+   * Authentication-Results header, known only once the whole message has streamed
+   * in); readers emit them before the blob's bytes. `size` counts them.
+   */
+  rawPrefix?: string | null;
 }
 
 /** One stored copy of a message in one user's mailbox. */
@@ -134,6 +198,8 @@ export interface StoredMessage {
   flagged: boolean;
   summary: MessageSummary;
   auth: AuthResults | null;
+  /** See InboundQueueMessage.rawPrefix: emitted before the blob's bytes by every reader of the raw message. */
+  rawPrefix?: string | null;
 }
 
 /** What the API lists: DESIGN's message summary. */

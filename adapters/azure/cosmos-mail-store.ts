@@ -4,11 +4,12 @@ import type { TokenCredential } from '@azure/identity';
 import { normalizeAddress } from '../../core/address';
 import { isDraftFileKey } from '../../core/blob-keys';
 import { decodeCursor, encodeCursor } from '../../core/cursor';
+import { newDomain } from '../../core/domain-schedule';
 import { MailError } from '../../core/errors';
 import { deterministicId, newId } from '../../core/ids';
 import type { MailStore, MessageQuery, NewMessage } from '../../core/ports';
 import { queryWords, searchTerms } from '../../core/search';
-import { DEFAULT_MAILBOXES, type DkimKey, type Domain, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserSession, type UserWithSecret } from '../../core/types';
+import { DEFAULT_MAILBOXES, type DkimKey, type Domain, type DomainCheckState, type SendgridDomainAuth, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserSession, type UserWithSecret } from '../../core/types';
 import { COSMOS_CONTAINERS, containerRequest } from './cosmos-containers';
 import { DEFAULT_RETRY, type RetryOptions, statusOf, withRetry } from './retry';
 
@@ -66,16 +67,34 @@ interface AddressDoc extends ItemDefinition {
   userId: string;
 }
 
-interface DomainDoc extends ItemDefinition {
+/** A domain; documents written before DNS checks existed lack the check fields (read as a pending domain due now). */
+interface DomainDoc extends ItemDefinition, Partial<Omit<Domain, 'name' | 'createdAt'>> {
   id: string;
   type: 'domain';
   name: string;
   createdAt: number;
-  dkim?: DkimKey | null;
+  /** Who is checking the domain's DNS now, until when (claimDomainCheck). */
+  checkClaim?: string | null;
+  checkClaimUntil?: number | null;
 }
 
 function toDomain(doc: DomainDoc): Domain {
-  return { name: doc.name, createdAt: doc.createdAt, dkim: doc.dkim ?? null };
+  return {
+    name: doc.name,
+    createdAt: doc.createdAt,
+    dkim: doc.dkim ?? null,
+    sendgrid: doc.sendgrid ?? null,
+    status: doc.status ?? 'pending',
+    reason: doc.reason ?? null,
+    records: doc.records ?? [],
+    attempts: doc.attempts ?? 0,
+    lastCheckedAt: doc.lastCheckedAt ?? null,
+    nextCheckAt: doc.nextCheckAt === undefined ? doc.createdAt : doc.nextCheckAt,
+  };
+}
+
+function domainDoc(domain: Domain): DomainDoc {
+  return { id: domainKey(domain.name), type: 'domain', ...domain };
 }
 
 interface MailboxDoc extends ItemDefinition {
@@ -128,6 +147,7 @@ function toMessage(doc: MessageDoc): StoredMessage {
     flagged: doc.flagged,
     summary: doc.summary,
     auth: doc.auth,
+    rawPrefix: doc.rawPrefix ?? null,
   };
 }
 
@@ -275,12 +295,11 @@ export class CosmosMailStore implements MailStore {
 
   // ---- domains and users -------------------------------------------------
 
-  async setup(input: { domain: string; email: string; name: string; passwordHash: string }): Promise<User> {
+  async setup(input: { domain: string; email: string; name: string; passwordHash: string; dkim?: DkimKey | null }): Promise<User> {
     const { directory } = await this.containers();
     if ((await this.countUsers()) > 0) throw new MailError('AlreadySetUp');
     if (!(await this.createOnce(directory, { id: 'setup', type: 'setup', at: Date.now() }))) throw new MailError('AlreadySetUp');
-    const domain = input.domain.toLowerCase();
-    await this.createOnce(directory, { id: domainKey(domain), type: 'domain', name: domain, createdAt: Date.now() } satisfies DomainDoc);
+    await this.createOnce(directory, domainDoc(newDomain(input.domain, Date.now(), { dkim: input.dkim })));
     return this.createUser({ email: input.email, name: input.name, passwordHash: input.passwordHash, role: 'admin' });
   }
 
@@ -290,11 +309,11 @@ export class CosmosMailStore implements MailStore {
     return n ?? 0;
   }
 
-  async createDomain(name: string): Promise<Domain> {
+  async createDomain(name: string, init?: { dkim?: DkimKey | null; sendgrid?: SendgridDomainAuth | null; nextCheckAt?: number }): Promise<Domain> {
     const { directory } = await this.containers();
-    const doc: DomainDoc = { id: domainKey(name.toLowerCase()), type: 'domain', name: name.toLowerCase(), createdAt: Date.now() };
-    if (!(await this.createOnce(directory, doc))) throw new MailError('Conflict', `Domain already exists: ${doc.name}`);
-    return toDomain(doc);
+    const domain = newDomain(name, Date.now(), init);
+    if (!(await this.createOnce(directory, domainDoc(domain)))) throw new MailError('Conflict', `Domain already exists: ${domain.name}`);
+    return domain;
   }
 
   async getDomain(name: string): Promise<Domain | null> {
@@ -309,12 +328,75 @@ export class CosmosMailStore implements MailStore {
     return docs.map(toDomain).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  async setDomainDkim(name: string, key: DkimKey): Promise<void> {
+  /**
+   * Read-modify-write of a domain document under its etag (412: re-read and try
+   * again), so a check's result, a key and a claim never overwrite each other.
+   * `change` returns the new document, or a value to return without writing.
+   */
+  private async updateDomain<R>(name: string, change: (doc: DomainDoc) => { write: DomainDoc; result: R } | { result: R }, missing: () => R): Promise<R> {
     const { directory } = await this.containers();
     const id = domainKey(name.toLowerCase());
-    const doc = await this.read<DomainDoc>(directory, id, id);
-    if (!doc) throw new MailError('NotFound', `Domain not found: ${name}`);
-    await this.call('setDomainDkim', () => directory.items.upsert<DomainDoc>({ ...doc, dkim: key }));
+    for (let attempt = 0; ; attempt++) {
+      const doc = await this.read<DomainDoc>(directory, id, id);
+      if (!doc) return missing();
+      const next = change(doc);
+      if (!('write' in next)) return next.result;
+      try {
+        await this.call('update domain', () => directory.item(id, id).replace(next.write, { accessCondition: { type: 'IfMatch', condition: doc._etag } }));
+        return next.result;
+      } catch (err) {
+        if (statusOf(err) === 404) return missing();
+        if (statusOf(err) !== 412 || attempt >= 10) throw err;
+      }
+    }
+  }
+
+  async setDomainDkim(name: string, key: DkimKey): Promise<void> {
+    await this.updateDomain(name, (doc) => ({ write: { ...doc, dkim: key }, result: undefined }), () => {
+      throw new MailError('NotFound', `Domain not found: ${name}`);
+    });
+  }
+
+  async setDomainSendgrid(name: string, auth: SendgridDomainAuth | null): Promise<void> {
+    await this.updateDomain(name, (doc) => ({ write: { ...doc, sendgrid: auth }, result: undefined }), () => {
+      throw new MailError('NotFound', `Domain not found: ${name}`);
+    });
+  }
+
+  async claimDomainCheck(name: string, token: string, now: number, until: number): Promise<'claimed' | 'busy' | 'missing'> {
+    return this.updateDomain<'claimed' | 'busy' | 'missing'>(
+      name,
+      (doc) => (doc.checkClaim && doc.checkClaim !== token && (doc.checkClaimUntil ?? 0) > now ? { result: 'busy' } : { write: { ...doc, checkClaim: token, checkClaimUntil: until }, result: 'claimed' }),
+      () => 'missing',
+    );
+  }
+
+  async saveDomainCheck(name: string, token: string, state: DomainCheckState): Promise<Domain> {
+    return this.updateDomain(
+      name,
+      (doc) => {
+        const mine = doc.checkClaim === token;
+        const write: DomainDoc = { ...doc, ...state, checkClaim: mine ? null : doc.checkClaim, checkClaimUntil: mine ? null : doc.checkClaimUntil };
+        return { write, result: toDomain(write) };
+      },
+      () => {
+        throw new MailError('NotFound', `Domain not found: ${name}`);
+      },
+    );
+  }
+
+  async releaseDomainCheck(name: string, token: string): Promise<void> {
+    await this.updateDomain(name, (doc) => (doc.checkClaim === token ? { write: { ...doc, checkClaim: null, checkClaimUntil: null }, result: undefined } : { result: undefined }), () => undefined);
+  }
+
+  /** Refuses while addresses are on the domain. A user created on it at the very same moment may still slip in (no cross-document transaction). */
+  async deleteDomain(name: string): Promise<void> {
+    const { directory } = await this.containers();
+    const domain = name.toLowerCase();
+    if (!(await this.getDomain(domain))) throw new MailError('NotFound', `Domain not found: ${domain}`);
+    const [n] = await this.query<number>(directory, "SELECT VALUE COUNT(1) FROM c WHERE c.type = 'address' AND ENDSWITH(c.address, @suffix)", [{ name: '@suffix', value: `@${domain}` }]);
+    if (n) throw new MailError('Conflict', `${domain} still has ${n} address${n === 1 ? '' : 'es'} (users or aliases): remove them first`, { details: { addresses: n } });
+    await this.remove(directory, domainKey(domain), domainKey(domain));
   }
 
   /** The address document is the uniqueness claim: it is written first and undone if the rest fails. */
@@ -592,6 +674,7 @@ export class CosmosMailStore implements MailStore {
       flagged: false,
       summary,
       auth: item.auth,
+      rawPrefix: item.rawPrefix ?? null,
       terms: searchTerms(summary, searchText),
       uncounted: true,
     };

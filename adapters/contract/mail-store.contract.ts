@@ -3,7 +3,7 @@ import { generateDkimKey } from '../../core/dkim';
 import { MailError } from '../../core/errors';
 import type { MailStore, NewMessage } from '../../core/ports';
 import { withFresh } from './harness';
-import type { MessageSummary } from '../../core/types';
+import type { DomainCheckState, MessageSummary } from '../../core/types';
 
 const summary = (subject: string): MessageSummary => ({
   from: { address: 'a@sender.test', name: 'A' },
@@ -90,6 +90,80 @@ export function mailStoreContract(name: string, make: () => Promise<{ store: Mai
     );
 
     it(
+      'domains: a new domain is pending and due now (or when asked), with its key; a check result is kept whole',
+      withStore(async (store) => {
+        const before = Date.now();
+        const key = await generateDkimKey(Date.UTC(2026, 10, 26));
+        const d = await store.createDomain('Checked.example', { dkim: key, nextCheckAt: 5_000 });
+        expect(d).toMatchObject({ name: 'checked.example', status: 'pending', records: [], attempts: 0, lastCheckedAt: null, nextCheckAt: 5_000, reason: null, sendgrid: null, dkim: key });
+        const plain = await store.createDomain('plain.example');
+        expect(plain.nextCheckAt).toBeGreaterThanOrEqual(before);
+        expect(await store.getDomain('plain.example')).toEqual(plain);
+        const state: DomainCheckState = {
+          status: 'degraded',
+          reason: 'TXT checked.example: SPF exists but does not include this server',
+          records: [{ type: 'TXT', host: 'checked.example', value: 'v=spf1 mx ~all', purpose: 'spf', status: 'wrong', found: 'v=spf1 -all', explanation: 'SPF exists but does not include this server' }],
+          attempts: 3,
+          lastCheckedAt: 10_000,
+          nextCheckAt: 20_000,
+        };
+        expect(await store.claimDomainCheck('checked.example', 'tok', 9_000, 60_000)).toBe('claimed');
+        expect(await store.saveDomainCheck('CHECKED.example', 'tok', state)).toEqual({ ...d, ...state });
+        expect(await store.getDomain('checked.example')).toEqual({ ...d, ...state });
+        expect((await store.listDomains()).find((x) => x.name === 'checked.example')).toEqual({ ...d, ...state });
+        const sendgrid = { id: 42, valid: false, records: [{ type: 'CNAME' as const, host: 'em42.checked.example', value: 'u42.wl.sendgrid.net', purpose: 'sendgrid' as const }] };
+        await store.setDomainSendgrid('checked.example', sendgrid);
+        expect((await store.getDomain('checked.example'))).toMatchObject({ sendgrid, ...state, dkim: key });
+        await expect(store.saveDomainCheck('nowhere.example', 'tok', state)).rejects.toMatchObject({ code: 'NotFound' });
+        await expect(store.setDomainSendgrid('nowhere.example', null)).rejects.toMatchObject({ code: 'NotFound' });
+      }),
+    );
+
+    it(
+      'domain check claims: one holder at a time; an expired claim is taken over; saving or releasing frees only the own claim',
+      withStore(async (store) => {
+        await store.createDomain('claims.example');
+        expect(await store.claimDomainCheck('claims.example', 'a', 1_000, 2_000)).toBe('claimed');
+        expect(await store.claimDomainCheck('claims.example', 'b', 1_500, 2_500)).toBe('busy');
+        expect(await store.claimDomainCheck('nowhere.example', 'b', 1_500, 2_500)).toBe('missing');
+        // a dead holder's claim expires
+        expect(await store.claimDomainCheck('claims.example', 'b', 2_001, 3_000)).toBe('claimed');
+        // the late first holder stores its result but does not free b's claim
+        const domain = (await store.getDomain('claims.example'))!;
+        await store.saveDomainCheck('claims.example', 'a', { ...domain, attempts: 1, lastCheckedAt: 2_100 });
+        expect(await store.claimDomainCheck('claims.example', 'c', 2_200, 4_000)).toBe('busy');
+        await store.releaseDomainCheck('claims.example', 'a'); // not a's: no effect
+        expect(await store.claimDomainCheck('claims.example', 'c', 2_200, 4_000)).toBe('busy');
+        await store.saveDomainCheck('claims.example', 'b', { ...domain, attempts: 2, lastCheckedAt: 2_300 });
+        expect(await store.claimDomainCheck('claims.example', 'c', 2_400, 4_000)).toBe('claimed');
+        await store.releaseDomainCheck('claims.example', 'c');
+        expect(await store.claimDomainCheck('claims.example', 'd', 2_500, 4_000)).toBe('claimed');
+        expect((await store.getDomain('claims.example'))?.attempts).toBe(2);
+      }),
+    );
+
+    it(
+      'deleting a domain: Conflict while a user or an alias is on it (saying how many), NotFound when not hosted',
+      withStore(async (store) => {
+        await store.createDomain('gone.example');
+        await store.createDomain('other.example');
+        await store.createDomain('e.example'); // a suffix of other names: must not count their addresses
+        const u = await store.createUser({ email: 'u@gone.example', name: 'U', passwordHash: 'h', role: 'user' });
+        const v = await store.createUser({ email: 'v@other.example', name: 'V', passwordHash: 'h', role: 'user' });
+        await store.addAlias(v.id, 'alias@gone.example');
+        await expect(store.deleteDomain('gone.example')).rejects.toMatchObject({ code: 'Conflict', message: expect.stringContaining('2 addresses') });
+        await store.deleteUser(u.id);
+        await expect(store.deleteDomain('Gone.example')).rejects.toMatchObject({ code: 'Conflict', message: expect.stringContaining('1 address ') });
+        await store.removeAlias(v.id, 'alias@gone.example');
+        await store.deleteDomain('gone.example');
+        expect(await store.getDomain('gone.example')).toBeNull();
+        await store.deleteDomain('e.example');
+        await expect(store.deleteDomain('gone.example')).rejects.toMatchObject({ code: 'NotFound' });
+        expect((await store.listDomains()).map((d) => d.name)).toEqual(['other.example']);
+      }),
+    );
+
+    it(
       'users: unique addresses, lookups by email and id, hash only through getUserByEmail',
       withStore(async (store) => {
         await store.createDomain('example.com');
@@ -141,6 +215,19 @@ export function mailStoreContract(name: string, make: () => Promise<{ store: Mai
         expect(await store.getMessage(u.id, first.id)).toMatchObject({ summary: summary('s1'), size: 123, seen: false, flagged: false, rawBlobKey: 'raw/in-1.eml' });
         expect(await store.getMessage(v.id, first.id)).toBeNull(); // another user's id is not found
         expect(await store.getMailbox(v.id, inboxU.id)).toBeNull();
+        expect(first.rawPrefix ?? null).toBeNull();
+      }),
+    );
+
+    it(
+      'a message keeps its auth results and the header prefix added after its bytes were stored',
+      withStore(async (store) => {
+        const u = await store.createUser({ email: 'u@example.com', name: 'U', passwordHash: 'h', role: 'user' });
+        const junk = (await store.findMailboxBySpecialUse(u.id, 'junk'))!;
+        const auth = { spf: 'pass', dkim: 'fail', dmarc: 'fail', arc: 'none', dmarcPolicy: 'reject' as const };
+        const rawPrefix = 'Authentication-Results: mx.test;\r\n dkim=fail;\r\n spf=pass\r\n';
+        const [m] = await store.fileMessages([{ userId: u.id, mailboxId: junk.id, inboundId: 'in-auth', rawBlobKey: 'raw/a.eml', size: 500, receivedAt: 1, summary: summary('a'), auth, rawPrefix }]);
+        expect(await store.getMessage(u.id, m.id)).toMatchObject({ auth, rawPrefix, mailboxId: junk.id });
       }),
     );
 

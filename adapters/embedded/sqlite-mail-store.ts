@@ -5,7 +5,8 @@ import { newId } from '../../core/ids';
 import { decodeCursor, encodeCursor } from '../../core/cursor';
 import { peopleOf } from '../../core/search';
 import type { MailStore, MessageQuery, NewMessage } from '../../core/ports';
-import { DEFAULT_MAILBOXES, type DkimKey, type Domain, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserSession, type UserWithSecret } from '../../core/types';
+import { newDomain } from '../../core/domain-schedule';
+import { DEFAULT_MAILBOXES, type DkimKey, type Domain, type DomainCheckState, type DomainStatus, type RecordCheck, type SendgridDomainAuth, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserSession, type UserWithSecret } from '../../core/types';
 import type { EmbeddedDb, Statements } from './sqlite';
 
 /** Applied in order, once each: only ever append (a data folder remembers how many it has). */
@@ -64,16 +65,59 @@ const MIGRATIONS = [
   `CREATE INDEX messages_blob ON messages (raw_blob_key);`,
   // a draft's version: saves are compare-and-swap on it (ETag / If-Match)
   `ALTER TABLE drafts ADD COLUMN version INTEGER NOT NULL DEFAULT 1;`,
+  // DNS checks: status, last results (JSON of RecordCheck[]), schedule, SendGrid's records,
+  // and the claim that keeps two checks of one domain apart; messages: the
+  // Authentication-Results header kept beside the streamed raw bytes
+  `
+  ALTER TABLE domains ADD COLUMN status TEXT NOT NULL DEFAULT 'pending';
+  ALTER TABLE domains ADD COLUMN reason TEXT;
+  ALTER TABLE domains ADD COLUMN records TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE domains ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE domains ADD COLUMN last_checked_at INTEGER;
+  ALTER TABLE domains ADD COLUMN next_check_at INTEGER;
+  ALTER TABLE domains ADD COLUMN sendgrid TEXT;
+  ALTER TABLE domains ADD COLUMN check_claim TEXT;
+  ALTER TABLE domains ADD COLUMN check_claim_until INTEGER;
+  UPDATE domains SET next_check_at = created_at;
+  ALTER TABLE messages ADD COLUMN raw_prefix TEXT;
+  `,
 ];
 
 interface DomainRow {
   name: string;
   created_at: number;
   dkim: string | null;
+  status: DomainStatus;
+  reason: string | null;
+  records: string;
+  attempts: number;
+  last_checked_at: number | null;
+  next_check_at: number | null;
+  sendgrid: string | null;
 }
 
+const DOMAIN_COLUMNS = 'name, created_at, dkim, status, reason, records, attempts, last_checked_at, next_check_at, sendgrid';
+
 function toDomain(row: DomainRow): Domain {
-  return { name: row.name, createdAt: row.created_at, dkim: row.dkim ? (JSON.parse(row.dkim) as DkimKey) : null };
+  return {
+    name: row.name,
+    createdAt: row.created_at,
+    dkim: row.dkim ? (JSON.parse(row.dkim) as DkimKey) : null,
+    sendgrid: row.sendgrid ? (JSON.parse(row.sendgrid) as SendgridDomainAuth) : null,
+    status: row.status,
+    reason: row.reason,
+    records: JSON.parse(row.records) as RecordCheck[],
+    attempts: row.attempts,
+    lastCheckedAt: row.last_checked_at,
+    nextCheckAt: row.next_check_at,
+  };
+}
+
+function insertDomain(s: Statements, domain: Domain): boolean {
+  const result = s
+    .get('INSERT OR IGNORE INTO domains (name, created_at, dkim, sendgrid, status, reason, records, attempts, last_checked_at, next_check_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    .run(domain.name, domain.createdAt, domain.dkim ? JSON.stringify(domain.dkim) : null, domain.sendgrid ? JSON.stringify(domain.sendgrid) : null, domain.status, domain.reason, JSON.stringify(domain.records), domain.attempts, domain.lastCheckedAt, domain.nextCheckAt);
+  return result.changes === 1;
 }
 
 /**
@@ -124,6 +168,7 @@ interface MessageRow {
   flagged: number;
   summary: string;
   auth: string | null;
+  raw_prefix: string | null;
 }
 
 function toMessage(row: MessageRow): StoredMessage {
@@ -139,6 +184,7 @@ function toMessage(row: MessageRow): StoredMessage {
     flagged: row.flagged === 1,
     summary: JSON.parse(row.summary),
     auth: row.auth ? JSON.parse(row.auth) : null,
+    rawPrefix: row.raw_prefix ?? null,
   };
 }
 
@@ -225,20 +271,54 @@ function ownRows(s: Statements, userId: string, ids: string[]): MessageRow[] {
 
 /** The store's writes; they run on EmbeddedDb's writer thread. */
 export const mailStoreWrites = {
-  'mail.setup'(s: Statements, input: { domain: string; email: string; name: string; passwordHash: string }): User {
+  'mail.setup'(s: Statements, input: { domain: Domain; email: string; name: string; passwordHash: string }): User {
     const count = (s.get('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
     if (count > 0) throw new MailError('AlreadySetUp');
-    s.get('INSERT OR IGNORE INTO domains (name, created_at) VALUES (?, ?)').run(input.domain.toLowerCase(), Date.now());
-    return insertUser(s, { ...input, role: 'admin' });
+    insertDomain(s, input.domain);
+    return insertUser(s, { email: input.email, name: input.name, passwordHash: input.passwordHash, role: 'admin' });
   },
   'mail.createDomain'(s: Statements, domain: Domain): Domain {
-    const result = s.get('INSERT OR IGNORE INTO domains (name, created_at) VALUES (?, ?)').run(domain.name, domain.createdAt);
-    if (result.changes === 0) throw new MailError('Conflict', `Domain already exists: ${domain.name}`);
+    if (!insertDomain(s, domain)) throw new MailError('Conflict', `Domain already exists: ${domain.name}`);
     return domain;
   },
   'mail.setDomainDkim'(s: Statements, input: { name: string; key: DkimKey }): void {
     const result = s.get('UPDATE domains SET dkim = ? WHERE name = ?').run(JSON.stringify(input.key), input.name);
     if (result.changes === 0) throw new MailError('NotFound', `Domain not found: ${input.name}`);
+  },
+  'mail.setDomainSendgrid'(s: Statements, input: { name: string; auth: SendgridDomainAuth | null }): void {
+    const result = s.get('UPDATE domains SET sendgrid = ? WHERE name = ?').run(input.auth ? JSON.stringify(input.auth) : null, input.name);
+    if (result.changes === 0) throw new MailError('NotFound', `Domain not found: ${input.name}`);
+  },
+  'mail.claimDomainCheck'(s: Statements, a: { name: string; token: string; now: number; until: number }): 'claimed' | 'busy' | 'missing' {
+    const row = s.get('SELECT check_claim, check_claim_until FROM domains WHERE name = ?').get(a.name) as { check_claim: string | null; check_claim_until: number | null } | undefined;
+    if (!row) return 'missing';
+    if (row.check_claim && row.check_claim !== a.token && (row.check_claim_until ?? 0) > a.now) return 'busy';
+    s.get('UPDATE domains SET check_claim = ?, check_claim_until = ? WHERE name = ?').run(a.token, a.until, a.name);
+    return 'claimed';
+  },
+  'mail.saveDomainCheck'(s: Statements, a: { name: string; token: string; state: DomainCheckState }): Domain {
+    const { state } = a;
+    const result = s
+      .get(
+        `UPDATE domains SET status = ?, reason = ?, records = ?, attempts = ?, last_checked_at = ?, next_check_at = ?,
+           check_claim_until = CASE WHEN check_claim = ? THEN NULL ELSE check_claim_until END,
+           check_claim = CASE WHEN check_claim = ? THEN NULL ELSE check_claim END
+         WHERE name = ?`,
+      )
+      .run(state.status, state.reason, JSON.stringify(state.records), state.attempts, state.lastCheckedAt, state.nextCheckAt, a.token, a.token, a.name);
+    if (result.changes === 0) throw new MailError('NotFound', `Domain not found: ${a.name}`);
+    return toDomain(s.get(`SELECT ${DOMAIN_COLUMNS} FROM domains WHERE name = ?`).get(a.name) as DomainRow);
+  },
+  'mail.releaseDomainCheck'(s: Statements, a: { name: string; token: string }): void {
+    s.get('UPDATE domains SET check_claim = NULL, check_claim_until = NULL WHERE name = ? AND check_claim = ?').run(a.name, a.token);
+  },
+  'mail.deleteDomain'(s: Statements, a: { name: string }): void {
+    if (!s.get('SELECT 1 FROM domains WHERE name = ?').get(a.name)) throw new MailError('NotFound', `Domain not found: ${a.name}`);
+    // addresses are stored lower-case; the suffix test is exact (no LIKE wildcards from the name)
+    const suffix = `@${a.name}`;
+    const n = (s.get('SELECT COUNT(*) AS n FROM addresses WHERE substr(address, -?) = ?').get(suffix.length, suffix) as { n: number }).n;
+    if (n > 0) throw new MailError('Conflict', `${a.name} still has ${n} address${n === 1 ? '' : 'es'} (users or aliases): remove them first`, { details: { addresses: n } });
+    s.get('DELETE FROM domains WHERE name = ?').run(a.name);
   },
   'mail.createUser'(s: Statements, input: NewUser): User {
     return insertUser(s, input);
@@ -339,8 +419,8 @@ export const mailStoreWrites = {
   },
   'mail.fileMessages'(s: Statements, items: NewMessage[]): StoredMessage[] {
     const insert = s.get(
-      `INSERT INTO messages (id, user_id, mailbox_id, inbound_id, raw_blob_key, size, received_at, summary, auth)
-       VALUES (@id, @userId, @mailboxId, @inboundId, @rawBlobKey, @size, @receivedAt, @summary, @auth)
+      `INSERT INTO messages (id, user_id, mailbox_id, inbound_id, raw_blob_key, size, received_at, summary, auth, raw_prefix)
+       VALUES (@id, @userId, @mailboxId, @inboundId, @rawBlobKey, @size, @receivedAt, @summary, @auth, @rawPrefix)
        ON CONFLICT (user_id, inbound_id) DO NOTHING`,
     );
     const existing = s.get('SELECT * FROM messages WHERE user_id = ? AND inbound_id = ?');
@@ -358,6 +438,7 @@ export const mailStoreWrites = {
         receivedAt: item.receivedAt,
         summary: JSON.stringify(summary),
         auth: item.auth ? JSON.stringify(item.auth) : null,
+        rawPrefix: item.rawPrefix ?? null,
       });
       if (result.changes === 1) {
         count.run(item.mailboxId);
@@ -374,30 +455,51 @@ export class SqliteMailStore implements MailStore {
     edb.migrate('mail-store', MIGRATIONS);
   }
 
-  async setup(input: { domain: string; email: string; name: string; passwordHash: string }): Promise<User> {
-    return this.edb.write('mail.setup', input);
+  async setup(input: { domain: string; email: string; name: string; passwordHash: string; dkim?: DkimKey | null }): Promise<User> {
+    const { dkim, domain, ...user } = input;
+    return this.edb.write('mail.setup', { ...user, domain: newDomain(domain, Date.now(), { dkim }) });
   }
 
   async countUsers(): Promise<number> {
     return (this.edb.stmt('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
   }
 
-  async createDomain(name: string): Promise<Domain> {
-    return this.edb.write('mail.createDomain', { name: name.toLowerCase(), createdAt: Date.now(), dkim: null });
+  async createDomain(name: string, init?: { dkim?: DkimKey | null; sendgrid?: SendgridDomainAuth | null; nextCheckAt?: number }): Promise<Domain> {
+    return this.edb.write('mail.createDomain', newDomain(name, Date.now(), init));
   }
 
   async getDomain(name: string): Promise<Domain | null> {
-    const row = this.edb.stmt('SELECT name, created_at, dkim FROM domains WHERE name = ?').get(name.toLowerCase()) as DomainRow | undefined;
+    const row = this.edb.stmt(`SELECT ${DOMAIN_COLUMNS} FROM domains WHERE name = ?`).get(name.toLowerCase()) as DomainRow | undefined;
     return row ? toDomain(row) : null;
   }
 
   async listDomains(): Promise<Domain[]> {
-    const rows = this.edb.stmt('SELECT name, created_at, dkim FROM domains ORDER BY name').all() as DomainRow[];
+    const rows = this.edb.stmt(`SELECT ${DOMAIN_COLUMNS} FROM domains ORDER BY name`).all() as DomainRow[];
     return rows.map(toDomain);
   }
 
   async setDomainDkim(name: string, key: DkimKey): Promise<void> {
     await this.edb.write('mail.setDomainDkim', { name: name.toLowerCase(), key });
+  }
+
+  async setDomainSendgrid(name: string, auth: SendgridDomainAuth | null): Promise<void> {
+    await this.edb.write('mail.setDomainSendgrid', { name: name.toLowerCase(), auth });
+  }
+
+  async claimDomainCheck(name: string, token: string, now: number, until: number): Promise<'claimed' | 'busy' | 'missing'> {
+    return this.edb.write('mail.claimDomainCheck', { name: name.toLowerCase(), token, now, until });
+  }
+
+  async saveDomainCheck(name: string, token: string, state: DomainCheckState): Promise<Domain> {
+    return this.edb.write('mail.saveDomainCheck', { name: name.toLowerCase(), token, state });
+  }
+
+  async releaseDomainCheck(name: string, token: string): Promise<void> {
+    await this.edb.write('mail.releaseDomainCheck', { name: name.toLowerCase(), token });
+  }
+
+  async deleteDomain(name: string): Promise<void> {
+    await this.edb.write('mail.deleteDomain', { name: name.toLowerCase() });
   }
 
   async createUser(input: NewUser): Promise<User> {
