@@ -1,9 +1,12 @@
+import { hostname as osHostname } from 'node:os';
+import { SendgridDomainAuthClient } from '../adapters/sendgrid/sendgrid-domain-auth';
 import { createTokenService, type PasswordHasher, type TokenService } from '../core/auth';
+import { DomainService } from '../core/domains';
 import type { Config } from '../core/config';
 import { LoginGuard } from '../core/rate-limit';
 import type { Logger } from '../core/logger';
 import { OrphanSweeper, blobReferenceSources } from '../core/orphans';
-import type { BlobStore, MailStore, QueueBrowser, QueueSender } from '../core/ports';
+import type { BlobStore, DnsResolver, MailStore, QueueBrowser, QueueSender } from '../core/ports';
 import type { InboundQueueMessage } from '../core/types';
 
 /**
@@ -28,14 +31,17 @@ export interface AppContext {
   setup: { code: string | null; fromLoopback: boolean };
   /** Removes blobs nothing refers to: at once after a delete (release), and in periodic sweeps. */
   orphans: OrphanSweeper;
+  /** Hosted domains: creation, DNS records to publish, DNS checks (routes, the local scheduler and the Durable activity). */
+  domains: DomainService;
 }
 
 /** Assembles the context from adapters a host has chosen; the limits come from the config. */
 export function createAppContext(
   config: Config,
-  parts: Pick<AppContext, 'store' | 'blobs' | 'queue' | 'passwords' | 'logger' | 'setup'> & { jwtSecret: string; inboundBrowser: QueueBrowser<InboundQueueMessage> },
+  parts: Pick<AppContext, 'store' | 'blobs' | 'queue' | 'passwords' | 'logger' | 'setup'> & { jwtSecret: string; inboundBrowser: QueueBrowser<InboundQueueMessage>; resolver: DnsResolver; now?: () => number },
 ): AppContext {
-  const { jwtSecret, inboundBrowser, ...adapters } = parts;
+  const { jwtSecret, inboundBrowser, resolver, now, ...adapters } = parts;
+  const sendgrid = config.NIMBUS_OUTBOUND_TRANSPORT === 'sendgrid';
   return {
     ...adapters,
     orphans: new OrphanSweeper(
@@ -49,6 +55,14 @@ export function createAppContext(
       perAccount: config.NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT,
       perAddress: config.NIMBUS_LOGIN_MAX_FAILURES_PER_IP,
       windowMs: 15 * 60_000,
+    }),
+    domains: new DomainService({
+      store: adapters.store,
+      resolver,
+      settings: { mailHost: config.NIMBUS_HOSTNAME ?? osHostname(), sendgrid },
+      domainAuth: sendgrid && config.NIMBUS_SENDGRID_API_KEY ? new SendgridDomainAuthClient({ baseUrl: config.NIMBUS_SENDGRID_BASE_URL, apiKey: config.NIMBUS_SENDGRID_API_KEY }) : null,
+      logger: adapters.logger.child({ component: 'domains' }),
+      now,
     }),
   };
 }

@@ -1,5 +1,6 @@
 import { app } from '@azure/functions';
 import { createAzureAdapters } from '../adapters/azure/compose';
+import { resolverFromConfig } from '../adapters/dns/node-resolver';
 import { PasswordPool } from '../adapters/password-pool';
 import { ConfigError, loadConfig } from '../core/config';
 import { createLogger } from '../core/logger';
@@ -18,7 +19,7 @@ function start() {
     const logger = createLogger(config.NIMBUS_LOG_LEVEL);
     // setup from anywhere needs NIMBUS_SETUP_TOKEN: on a public Function App, no client is "this machine"
     const setup = { code: config.NIMBUS_SETUP_TOKEN!, fromLoopback: false };
-    const context = createAppContext(config, { ...createAzureAdapters(config, logger), passwords: new PasswordPool(), logger, setup, jwtSecret: config.NIMBUS_JWT_SECRET! });
+    const context = createAppContext(config, { ...createAzureAdapters(config, logger), passwords: new PasswordPool(), logger, setup, jwtSecret: config.NIMBUS_JWT_SECRET!, resolver: resolverFromConfig(config) });
     registerFunctions(app, () => context, { sweepIntervalMinutes: config.NIMBUS_SWEEP_INTERVAL_MINUTES });
   } catch (err) {
     if (err instanceof ConfigError) console.error(err.message);

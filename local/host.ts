@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { resolverFromConfig } from '../adapters/dns/node-resolver';
 import { EmbeddedBlobStore } from '../adapters/embedded/embedded-blob-store';
 import { PasswordPool } from '../adapters/password-pool';
 import { EmbeddedDb } from '../adapters/embedded/sqlite';
@@ -8,6 +9,7 @@ import { SqliteMailStore } from '../adapters/embedded/sqlite-mail-store';
 import { SqliteQueue } from '../adapters/embedded/sqlite-queue';
 import type { Config } from '../core/config';
 import { createLogger, type Logger } from '../core/logger';
+import type { DnsResolver } from '../core/ports';
 import type { InboundQueueMessage } from '../core/types';
 import { createAppContext, type AppContext } from '../functions/app-context';
 import { routes } from '../functions/http/routes';
@@ -42,7 +44,15 @@ export interface LocalHost {
  * The one-process host on the embedded adapters: SMTP edge, HTTP API, the inbound
  * queue worker and the periodic orphan sweep. Adapters are chosen here, once.
  */
-export async function startLocalHost(config: Config, opts: { logger?: Logger } = {}): Promise<LocalHost> {
+export interface LocalHostOptions {
+  logger?: Logger;
+  /** DNS for the domain checks and inbound authentication (tests: a table); default node:dns per the settings. */
+  resolver?: DnsResolver;
+  /** The clock of the domain scheduler and checks (tests: a fake one). */
+  now?: () => number;
+}
+
+export async function startLocalHost(config: Config, opts: LocalHostOptions = {}): Promise<LocalHost> {
   const logger = opts.logger ?? createLogger(config.NIMBUS_LOG_LEVEL);
   const dataDir = resolve(config.NIMBUS_DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
@@ -55,7 +65,8 @@ export async function startLocalHost(config: Config, opts: { logger?: Logger } =
   const passwords = new PasswordPool();
   // first-run setup: from this machine, or with a code printed at start (a configured NIMBUS_SETUP_TOKEN, else a one-time one)
   const setupCode = config.NIMBUS_SETUP_TOKEN ?? ((await store.countUsers()) === 0 ? randomBytes(9).toString('base64url') : null);
-  const app = createAppContext(config, { store, blobs, queue, inboundBrowser: queue, passwords, logger, setup: { code: setupCode, fromLoopback: true }, jwtSecret: localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET) });
+  const resolver = opts.resolver ?? resolverFromConfig(config);
+  const app = createAppContext(config, { store, blobs, queue, inboundBrowser: queue, passwords, logger, setup: { code: setupCode, fromLoopback: true }, jwtSecret: localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET), resolver, now: opts.now });
   const edge = createSmtpEdge({ directory: store, blobs, queue, logger }, smtpEdgeOptions(config));
   // uploads may carry a whole message's worth of attachments, plus multipart framing
   const http = createHttpServer(app, routes, {

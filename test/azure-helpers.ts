@@ -1,6 +1,7 @@
 import { HttpRequest, InvocationContext, type HttpFunctionOptions, type HttpResponseInit, type ServiceBusQueueFunctionOptions, type TimerFunctionOptions } from '@azure/functions';
 import { Readable } from 'node:stream';
 import { startAzurite, startCosmosEmulator, startFakeServiceBus, type FakeServiceBus } from '../adapters/azure/emulators';
+import { startLoopbackDnsServer, type LoopbackDnsServer } from '../adapters/dns/loopback-dns-server';
 import { loadConfig, type Config } from '../core/config';
 import type { BlobStore } from '../core/ports';
 import type { FunctionsRegistry } from '../functions/register';
@@ -16,6 +17,8 @@ export interface AzureStack {
   cosmos: Awaited<ReturnType<typeof startCosmosEmulator>>;
   azurite: Awaited<ReturnType<typeof startAzurite>>;
   bus: FakeServiceBus;
+  /** DNS for the edge and the Functions (NIMBUS_DNS_SERVERS points here; an empty table unless a test fills it). */
+  dns: LoopbackDnsServer;
   /** Azure-mode settings pointing at the stand-ins; a fresh database and container per call. */
   config(env?: Record<string, string>): Config;
   /** The same, as environment variables. */
@@ -26,7 +29,7 @@ export interface AzureStack {
 let counter = 0;
 
 export async function startAzureStack(): Promise<AzureStack> {
-  const [cosmos, azurite, bus] = await Promise.all([startCosmosEmulator(), startAzurite(), startFakeServiceBus()]);
+  const [cosmos, azurite, bus, dns] = await Promise.all([startCosmosEmulator(), startAzurite(), startFakeServiceBus(), startLoopbackDnsServer()]);
   const settings = (env: Record<string, string> = {}): Record<string, string> => {
     counter++;
     return {
@@ -44,6 +47,8 @@ export async function startAzureStack(): Promise<AzureStack> {
       NIMBUS_SMTP_PORT: '0',
       NIMBUS_HOSTNAME: 'mx.test',
       NIMBUS_LOG_LEVEL: 'silent',
+      NIMBUS_DNS_SERVERS: dns.address,
+      NIMBUS_DNS_TIMEOUT_MS: '1000',
       ...env,
     };
   };
@@ -51,10 +56,11 @@ export async function startAzureStack(): Promise<AzureStack> {
     cosmos,
     azurite,
     bus,
+    dns,
     config: (env) => loadConfig(settings(env)),
     env: settings,
     async stop() {
-      await Promise.all([cosmos.stop(), azurite.stop(), bus.stop()]);
+      await Promise.all([cosmos.stop(), azurite.stop(), bus.stop(), dns.stop()]);
     },
   };
 }

@@ -8,6 +8,7 @@ import { AzureBlobStore } from '../adapters/azure/azure-blob-store';
 import { createAzureAdapters, type AzureAdapterOptions } from '../adapters/azure/compose';
 import { CosmosMailStore } from '../adapters/azure/cosmos-mail-store';
 import { startFaultProxy } from '../adapters/azure/emulators';
+import { resolverFromConfig } from '../adapters/dns/node-resolver';
 import { PasswordPool } from '../adapters/password-pool';
 import type { Config } from '../core/config';
 import { blobKeys } from '../core/blob-keys';
@@ -60,7 +61,7 @@ async function startShape(env: Record<string, string> = {}, functionsEnv: Record
   const fnConfig = { ...config, ...functionsEnv } as Config;
   const adapters = createAzureAdapters(fnConfig, logger);
   const passwords = new PasswordPool();
-  const context = createAppContext(fnConfig, { ...adapters, passwords, logger: fnLogger, setup: { code: fnConfig.NIMBUS_SETUP_TOKEN!, fromLoopback: false }, jwtSecret: fnConfig.NIMBUS_JWT_SECRET! });
+  const context = createAppContext(fnConfig, { ...adapters, passwords, logger: fnLogger, setup: { code: fnConfig.NIMBUS_SETUP_TOKEN!, fromLoopback: false }, jwtSecret: fnConfig.NIMBUS_JWT_SECRET!, resolver: resolverFromConfig(fnConfig) });
   const registry = new RecordingRegistry();
   registerFunctions(registry, () => context, { sweepIntervalMinutes: fnConfig.NIMBUS_SWEEP_INTERVAL_MINUTES });
   const triggerErrors: unknown[] = [];

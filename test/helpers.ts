@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../core/config';
 import pino from 'pino';
+import { TableResolver } from '../adapters/dns/table-resolver';
 import { createLogger, type Logger } from '../core/logger';
+import type { DnsResolver } from '../core/ports';
 import { startLocalHost, type LocalHost } from '../local/host';
 
 export const PASSWORD = 'correct horse battery';
@@ -17,7 +19,11 @@ export interface TestHost extends LocalHost {
 }
 
 /** A local host on loopback, ports chosen by the OS, data in a fresh temp folder, set up with admin@example.com. */
-export async function startTestHost(env: Record<string, string> = {}, opts: { dataDir?: string; setup?: boolean; logger?: Logger } = {}): Promise<TestHost> {
+/**
+ * Tests never ask the internet's DNS: unless a test gives its own resolver, the host
+ * gets an empty table (every name NXDOMAIN), so SPF/DMARC say `none` at once.
+ */
+export async function startTestHost(env: Record<string, string> = {}, opts: { dataDir?: string; setup?: boolean; resolver?: DnsResolver; logger?: Logger; now?: () => number } = {}): Promise<TestHost> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'nimbus-test-'));
   const config: Config = loadConfig({
     NIMBUS_DATA_DIR: dataDir,
@@ -27,7 +33,7 @@ export async function startTestHost(env: Record<string, string> = {}, opts: { da
     NIMBUS_LOG_LEVEL: 'silent',
     ...env,
   });
-  const host = await startLocalHost(config, { logger: opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });
+  const host = await startLocalHost(config, { logger: opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), resolver: opts.resolver ?? new TableResolver({}), now: opts.now });
   const api = (path: string, init: RequestInit & { token?: string } = {}) => {
     const headers = new Headers(init.headers);
     if (init.token) headers.set('authorization', `Bearer ${init.token}`);

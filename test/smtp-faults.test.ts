@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { startLoopbackDnsServer } from '../adapters/dns/loopback-dns-server';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -198,9 +199,11 @@ describe('queue delivery guarantees', () => {
 
   it('the server process killed (SIGKILL) right after the 250 still delivers after restart', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-kill-'));
+    // its DNS (inbound SPF/DMARC, domain checks) goes to a loopback server, never out
+    const dns = await startLoopbackDnsServer();
     // the real built server in its own process (npm test builds first), worker off so the message waits in the queue
     const child = spawn(process.execPath, [join(__dirname, '..', 'dist', 'local', 'main.js')], {
-      env: { ...process.env, NIMBUS_DATA_DIR: dataDir, NIMBUS_SMTP_PORT: '0', NIMBUS_HTTP_PORT: '0', NIMBUS_WORKER: 'false', NIMBUS_LOG_LEVEL: 'silent' },
+      env: { ...process.env, NIMBUS_DATA_DIR: dataDir, NIMBUS_SMTP_PORT: '0', NIMBUS_HTTP_PORT: '0', NIMBUS_WORKER: 'false', NIMBUS_LOG_LEVEL: 'silent', NIMBUS_DNS_SERVERS: dns.address },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     try {
@@ -223,6 +226,7 @@ describe('queue delivery guarantees', () => {
     } finally {
       child.kill('SIGKILL');
       await once(child, 'exit');
+      await dns.stop();
     }
     const host = await startTestHost({}, { dataDir });
     try {

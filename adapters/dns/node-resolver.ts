@@ -57,3 +57,8 @@ export class NodeDnsResolver implements DnsResolver {
     return this.ask('PTR', name, () => this.resolver.resolvePtr(name));
   }
 }
+
+/** The resolver the settings ask for: NIMBUS_DNS_TIMEOUT_MS, NIMBUS_DNS_SERVERS (else the system's). */
+export function resolverFromConfig(config: { NIMBUS_DNS_TIMEOUT_MS: number; NIMBUS_DNS_SERVERS?: string }): NodeDnsResolver {
+  return new NodeDnsResolver({ timeoutMs: config.NIMBUS_DNS_TIMEOUT_MS, servers: parseDnsServers(config.NIMBUS_DNS_SERVERS) });
+}

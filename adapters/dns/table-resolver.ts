@@ -29,8 +29,12 @@ export class TableResolver implements DnsResolver {
   /** Every question asked, as "TYPE name" (tests count lookups). */
   readonly queries: string[] = [];
 
-  constructor(table: DnsTable = {}, private readonly opts: { delayMs?: number } = {}) {
+  /** Each answer waits this long (tests of slow DNS and of overlapping checks). */
+  delayMs: number;
+
+  constructor(table: DnsTable = {}, opts: { delayMs?: number } = {}) {
     this.replace(table);
+    this.delayMs = opts.delayMs ?? 0;
   }
 
   /** Replaces the whole table (DNS changed). */
@@ -68,7 +72,7 @@ export class TableResolver implements DnsResolver {
 
   private async ask<T>(name: string, type: TableType): Promise<T[]> {
     this.queries.push(`${type} ${normalizeName(name)}`);
-    if (this.opts.delayMs) await new Promise((r) => setTimeout(r, this.opts.delayMs));
+    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     const result = this.answer(name, type);
     if (result instanceof DnsError) throw result;
     return result.records as T[];

@@ -21,6 +21,11 @@ import { usersAliasRemove } from './users-alias-remove';
 import { usersDelete } from './users-delete';
 import { usersList } from './users-list';
 import { usersPassword } from './users-password';
+import { domainsCreate } from './domains-create';
+import { domainsDelete } from './domains-delete';
+import { domainsGet } from './domains-get';
+import { domainsList } from './domains-list';
+import { domainsVerify } from './domains-verify';
 import { health } from './health';
 import { mailboxesList } from './mailboxes-list';
 import { mailsAttachment } from './mails-attachment';
@@ -42,6 +47,11 @@ export const routes: RouteDef[] = [
   usersPassword,
   usersAliasAdd,
   usersAliasRemove,
+  domainsList,
+  domainsCreate,
+  domainsGet,
+  domainsDelete,
+  domainsVerify,
   mailboxesList,
   mailboxesCreate,
   mailboxesUpdate,

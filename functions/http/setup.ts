@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { domainOf } from '../../core/address';
+import { generateDkimKey } from '../../core/dkim';
 import { MailError } from '../../core/errors';
 import { audit, clientIp, isLoopback, json, readJson, type RouteDef } from '../http-kit';
 import type { HttpRequest } from '@azure/functions';
@@ -40,7 +41,7 @@ export const setup: RouteDef = {
   methods: ['POST'],
   route: 'setup',
   auth: 'none',
-  doc: { summary: 'First run only: create the first hosted domain and its admin (from this machine, or with the setup code)', body: SetupBody, success: { status: 201, description: 'The admin and a token' }, errors: ['ValidationFailed', 'MalformedJson', 'AlreadySetUp', 'SetupNotAllowed'] },
+  doc: { summary: 'First run only: create the first hosted domain and its admin (from this machine, or with the setup code)', body: SetupBody, success: { status: 201, description: 'The admin and a token; GET /api/domains/{domain} then tells the DNS records to publish' }, errors: ['ValidationFailed', 'MalformedJson', 'AlreadySetUp', 'SetupNotAllowed'] },
   async handler(app, req) {
     const body = await readJson(req, SetupBody, app.limits.maxJsonBytes);
     if (!setupAllowed(app, req, body.setupCode)) {
@@ -51,7 +52,9 @@ export const setup: RouteDef = {
       throw new MailError('ValidationFailed', `email: must be an address at ${body.domain}`, { details: { field: 'email' } });
     }
     if ((await app.store.countUsers()) > 0) throw new MailError('AlreadySetUp');
-    const user = await app.store.setup({ domain: body.domain, email: body.email, name: body.name, passwordHash: await app.passwords.hash(body.password) });
+    // the first domain gets its DKIM key like any other (SendGrid's records, when it sends, come with its first check)
+    const [passwordHash, dkim] = await Promise.all([app.passwords.hash(body.password), generateDkimKey()]);
+    const user = await app.store.setup({ domain: body.domain, email: body.email, name: body.name, passwordHash, dkim });
     app.setup.code = null; // one time
     audit(app, 'setup', { domain: body.domain, userId: user.id, ip: clientIp(req) });
     return json(201, { user, ...app.tokens.issue(user, 0) });
