@@ -15,6 +15,7 @@ import { createAppContext, type AppContext } from '../functions/app-context';
 import { routes } from '../functions/http/routes';
 import { createSmtpEdge, smtpEdgeOptions, type SmtpEdge } from '../smtp-edge/server';
 import { createHttpServer } from './http-server';
+import { DomainScheduler } from './domain-scheduler';
 import { startSweeps } from './sweeps';
 import { InboundWorker } from './worker';
 
@@ -35,6 +36,8 @@ export interface LocalHost {
   queue: SqliteQueue<InboundQueueMessage>;
   edge: SmtpEdge;
   worker: InboundWorker;
+  /** Runs the DNS checks of hosted domains on their schedule. */
+  scheduler: DomainScheduler;
   smtpPort: number;
   httpPort: number;
   stop(): Promise<void>;
@@ -50,6 +53,8 @@ export interface LocalHostOptions {
   resolver?: DnsResolver;
   /** The clock of the domain scheduler and checks (tests: a fake one). */
   now?: () => number;
+  /** false: the domain scheduler is not started (tests drive it with runDue); a number: its poll interval in ms. */
+  scheduler?: boolean | number;
 }
 
 export async function startLocalHost(config: Config, opts: LocalHostOptions = {}): Promise<LocalHost> {
@@ -77,6 +82,7 @@ export async function startLocalHost(config: Config, opts: LocalHostOptions = {}
     requestTimeoutMs: config.NIMBUS_HTTP_REQUEST_TIMEOUT_MS,
   });
   const worker = new InboundWorker(store, queue, logger.child({ component: 'worker' }));
+  const scheduler = new DomainScheduler(store, app.domains, logger.child({ component: 'domain-scheduler' }), { now: opts.now, pollMs: typeof opts.scheduler === 'number' ? opts.scheduler : undefined });
 
   const smtpAddress = await edge.listen(config.NIMBUS_SMTP_PORT, config.NIMBUS_SMTP_HOST);
   let httpAddress;
@@ -90,6 +96,7 @@ export async function startLocalHost(config: Config, opts: LocalHostOptions = {}
   }
   if (config.NIMBUS_WORKER) worker.start();
   const sweeps = startSweeps(app.orphans, config.NIMBUS_SWEEP_INTERVAL_MINUTES * 60_000, logger.child({ component: 'orphans' }));
+  if (opts.scheduler !== false) scheduler.start();
 
   return {
     app,
@@ -97,12 +104,13 @@ export async function startLocalHost(config: Config, opts: LocalHostOptions = {}
     queue,
     edge,
     worker,
+    scheduler,
     smtpPort: smtpAddress.port,
     httpPort: httpAddress.port,
     async stop() {
       await Promise.all([edge.close(), http.close()]);
       await sweeps.stop();
-      await worker.stop();
+      await Promise.all([worker.stop(), scheduler.stop()]);
       await passwords.close();
       await db.close();
     },

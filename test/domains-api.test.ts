@@ -38,7 +38,7 @@ describe('domain API', () => {
   const privateKeys: string[] = [];
 
   beforeAll(async () => {
-    host = await startTestHost({ NIMBUS_HOSTNAME: 'mx.example.com' }, { resolver: dns, logger: logs.logger });
+    host = await startTestHost({ NIMBUS_HOSTNAME: 'mx.example.com' }, { resolver: dns, logger: logs.logger, scheduler: false });
     const reg = await host.api('/auth/register', { method: 'POST', token: host.token, body: JSON.stringify({ email: 'user@example.com', password: PASSWORD, name: 'User' }) });
     expect(reg.status).toBe(201);
     const login = await host.api('/auth/login', { method: 'POST', body: JSON.stringify({ email: 'user@example.com', password: PASSWORD }) });
@@ -189,7 +189,7 @@ describe('domains with SendGrid as the outbound transport (SendGrid stood in for
 
   beforeAll(async () => {
     sendgrid = await startFakeSendgrid(KEY);
-    host = await startTestHost({ NIMBUS_HOSTNAME: 'mx.example.com', NIMBUS_OUTBOUND_TRANSPORT: 'sendgrid', NIMBUS_SENDGRID_API_KEY: KEY, NIMBUS_SENDGRID_BASE_URL: sendgrid.baseUrl }, { resolver: dns });
+    host = await startTestHost({ NIMBUS_HOSTNAME: 'mx.example.com', NIMBUS_OUTBOUND_TRANSPORT: 'sendgrid', NIMBUS_SENDGRID_API_KEY: KEY, NIMBUS_SENDGRID_BASE_URL: sendgrid.baseUrl }, { resolver: dns, scheduler: false });
   });
   afterAll(async () => {
     await host.destroy();

@@ -23,7 +23,7 @@ export interface TestHost extends LocalHost {
  * Tests never ask the internet's DNS: unless a test gives its own resolver, the host
  * gets an empty table (every name NXDOMAIN), so SPF/DMARC say `none` at once.
  */
-export async function startTestHost(env: Record<string, string> = {}, opts: { dataDir?: string; setup?: boolean; resolver?: DnsResolver; logger?: Logger; now?: () => number } = {}): Promise<TestHost> {
+export async function startTestHost(env: Record<string, string> = {}, opts: { dataDir?: string; setup?: boolean; resolver?: DnsResolver; logger?: Logger; now?: () => number; scheduler?: boolean | number } = {}): Promise<TestHost> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'nimbus-test-'));
   const config: Config = loadConfig({
     NIMBUS_DATA_DIR: dataDir,
@@ -33,7 +33,7 @@ export async function startTestHost(env: Record<string, string> = {}, opts: { da
     NIMBUS_LOG_LEVEL: 'silent',
     ...env,
   });
-  const host = await startLocalHost(config, { logger: opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), resolver: opts.resolver ?? new TableResolver({}), now: opts.now });
+  const host = await startLocalHost(config, { logger: opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), resolver: opts.resolver ?? new TableResolver({}), now: opts.now, scheduler: opts.scheduler });
   const api = (path: string, init: RequestInit & { token?: string } = {}) => {
     const headers = new Headers(init.headers);
     if (init.token) headers.set('authorization', `Bearer ${init.token}`);
