@@ -56,7 +56,7 @@ export class DomainService {
     const now = this.now();
     const dkim = await generateDkimKey(now);
     const sendgrid = this.deps.settings.sendgrid && this.deps.domainAuth ? await this.deps.domainAuth.authenticate(ascii) : null;
-    const domain = await this.deps.store.createDomain(ascii, { dkim, sendgrid, nextCheckAt: now });
+    const domain = await this.deps.store.createDomain(ascii, { dkim, sendgrid, nextCheckAt: now, createdAt: now });
     this.deps.logger.info({ domain: ascii, selector: dkim.selector, sendgrid: sendgrid?.id ?? null }, 'domain added');
     return domain;
   }

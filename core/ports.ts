@@ -11,8 +11,8 @@ export interface MailStore {
   setup(input: { domain: string; email: string; name: string; passwordHash: string; dkim?: DkimKey | null }): Promise<User>;
   countUsers(): Promise<number>;
 
-  /** A new domain, status `pending`, first check due at `nextCheckAt` (default: now). `Conflict` when it exists. */
-  createDomain(name: string, init?: { dkim?: DkimKey | null; sendgrid?: SendgridDomainAuth | null; nextCheckAt?: number }): Promise<Domain>;
+  /** A new domain, status `pending`, first check due at `nextCheckAt` (default: now; `createdAt` default now too: the 72 h run from it). `Conflict` when it exists. */
+  createDomain(name: string, init?: { dkim?: DkimKey | null; sendgrid?: SendgridDomainAuth | null; nextCheckAt?: number; createdAt?: number }): Promise<Domain>;
   getDomain(name: string): Promise<Domain | null>;
   listDomains(): Promise<Domain[]>;
   /** Sets (or replaces) the domain's DKIM key; `NotFound` when the domain is not hosted. */

@@ -1,4 +1,5 @@
 import { app } from '@azure/functions';
+import * as df from 'durable-functions';
 import { createAzureAdapters } from '../adapters/azure/compose';
 import { resolverFromConfig } from '../adapters/dns/node-resolver';
 import { PasswordPool } from '../adapters/password-pool';
@@ -20,7 +21,11 @@ function start() {
     // setup from anywhere needs NIMBUS_SETUP_TOKEN: on a public Function App, no client is "this machine"
     const setup = { code: config.NIMBUS_SETUP_TOKEN!, fromLoopback: false };
     const context = createAppContext(config, { ...createAzureAdapters(config, logger), passwords: new PasswordPool(), logger, setup, jwtSecret: config.NIMBUS_JWT_SECRET!, resolver: resolverFromConfig(config) });
-    registerFunctions(app, () => context, { sweepIntervalMinutes: config.NIMBUS_SWEEP_INTERVAL_MINUTES });
+    registerFunctions(
+      { http: app.http, serviceBusQueue: app.serviceBusQueue, timer: app.timer, orchestration: (name, handler) => df.app.orchestration(name, handler), activity: (name, options) => df.app.activity(name, options) },
+      () => context,
+      { sweepIntervalMinutes: config.NIMBUS_SWEEP_INTERVAL_MINUTES },
+    );
   } catch (err) {
     if (err instanceof ConfigError) console.error(err.message);
     throw err;

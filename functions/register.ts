@@ -1,23 +1,31 @@
 import type { HttpFunctionOptions, ServiceBusQueueFunctionOptions, TimerFunctionOptions } from '@azure/functions';
+import * as df from 'durable-functions';
+import type { ActivityOptions, OrchestrationHandler } from 'durable-functions';
 import type { AppContext } from './app-context';
+import { CHECK_DOMAIN_ACTIVITY, createCheckDomainActivity } from './check-domain.activity';
+import { DOMAIN_TIMER, createDomainTimer } from './domain-timer';
 import { toHandler } from './http-kit';
 import { routes } from './http/routes';
 import { INBOUND_TRIGGER, createInboundTrigger } from './inbound-trigger';
 import { ORPHAN_SWEEP_TRIGGER, createOrphanSweepTrigger, sweepSchedule } from './orphan-sweep-trigger';
+import { VERIFY_DOMAIN_ORCHESTRATION, verifyDomainOrchestrator } from './verify-domain.orchestrator';
 
-/** The part of @azure/functions' `app` that registration uses (a test records it). */
+/** The parts of @azure/functions' `app` and durable-functions' `df.app` that registration uses (a test records it). */
 export interface FunctionsRegistry {
   http(name: string, options: HttpFunctionOptions): void;
   serviceBusQueue(name: string, options: ServiceBusQueueFunctionOptions): void;
   timer(name: string, options: TimerFunctionOptions): void;
+  orchestration(name: string, handler: OrchestrationHandler): void;
+  activity(name: string, options: ActivityOptions): void;
 }
 
 /**
  * Registers every trigger with the Functions host: each HTTP route the local host
  * mounts (same route list, same methods; the host's route prefix is "api"), the
- * Service Bus trigger that files inbound mail, and the orphan sweeper's timer
- * (NIMBUS_SWEEP_INTERVAL_MINUTES; 0 registers none). Later triggers (sending, DNS
- * checks) register here too.
+ * Service Bus trigger that files inbound mail, the orphan sweeper's timer
+ * (NIMBUS_SWEEP_INTERVAL_MINUTES; 0 registers none), and the DNS verification: an
+ * hourly timer with a Durable client that starts one orchestration per due domain,
+ * the orchestrator, and its check activity.
  */
 export function registerFunctions(registry: FunctionsRegistry, getContext: () => AppContext, opts: { sweepIntervalMinutes?: number } = {}): void {
   for (const def of routes) {
@@ -39,4 +47,11 @@ export function registerFunctions(registry: FunctionsRegistry, getContext: () =>
   if (sweepMinutes > 0) {
     registry.timer(ORPHAN_SWEEP_TRIGGER.name, { schedule: sweepSchedule(sweepMinutes), runOnStartup: false, handler: createOrphanSweepTrigger(getContext) });
   }
+  registry.timer(DOMAIN_TIMER.name, {
+    schedule: DOMAIN_TIMER.schedule,
+    extraInputs: [df.input.durableClient()],
+    handler: createDomainTimer(getContext),
+  });
+  registry.orchestration(VERIFY_DOMAIN_ORCHESTRATION, verifyDomainOrchestrator);
+  registry.activity(CHECK_DOMAIN_ACTIVITY, { handler: createCheckDomainActivity(getContext) });
 }

@@ -1,4 +1,5 @@
 import { HttpRequest, InvocationContext, type HttpFunctionOptions, type HttpResponseInit, type ServiceBusQueueFunctionOptions, type TimerFunctionOptions } from '@azure/functions';
+import type { ActivityOptions, OrchestrationHandler } from 'durable-functions';
 import { Readable } from 'node:stream';
 import { startAzurite, startCosmosEmulator, startFakeServiceBus, type FakeServiceBus } from '../adapters/azure/emulators';
 import { startLoopbackDnsServer, type LoopbackDnsServer } from '../adapters/dns/loopback-dns-server';
@@ -78,6 +79,8 @@ export class RecordingRegistry implements FunctionsRegistry {
     this.serviceBusFunctions.set(name, options);
   }
   readonly timerFunctions = new Map<string, TimerFunctionOptions>();
+  readonly orchestrations = new Map<string, OrchestrationHandler>();
+  readonly activities = new Map<string, ActivityOptions>();
   timer(name: string, options: TimerFunctionOptions): void {
     if (this.timerFunctions.has(name)) throw new Error(`function ${name} registered twice`);
     this.timerFunctions.set(name, options);
@@ -88,6 +91,14 @@ export class RecordingRegistry implements FunctionsRegistry {
     const fn = this.timerFunctions.get(name);
     if (!fn) throw new Error(`no function ${name}`);
     await fn.handler({ isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } }, new InvocationContext({ functionName: name, invocationId: `timer-${Date.now()}` }));
+  }
+  orchestration(name: string, handler: OrchestrationHandler): void {
+    if (this.orchestrations.has(name)) throw new Error(`function ${name} registered twice`);
+    this.orchestrations.set(name, handler);
+  }
+  activity(name: string, options: ActivityOptions): void {
+    if (this.activities.has(name)) throw new Error(`function ${name} registered twice`);
+    this.activities.set(name, options);
   }
 
   /** Calls an HTTP function the way the host does: an HttpRequest in, an HttpResponseInit out (body read to bytes). */

@@ -1,6 +1,7 @@
 import type { DnsTable } from '../adapters/dns/table-resolver';
 
 export interface ToldRecord {
+  purpose?: string;
   type: string;
   host: string;
   value: string;

@@ -56,6 +56,9 @@ describe('the Functions app', () => {
 
     for (const fn of registry.httpFunctions.values()) expect(fn.authLevel).toBe('anonymous');
     expect([...registry.serviceBusFunctions.keys()]).toEqual([INBOUND_TRIGGER.name]);
+    expect([...registry.timerFunctions.keys()]).toEqual(['domain-timer']);
+    expect([...registry.orchestrations.keys()]).toEqual(['verify-domain']);
+    expect([...registry.activities.keys()]).toEqual(['check-domain']);
     expect(registry.serviceBusFunctions.get(INBOUND_TRIGGER.name)).toMatchObject({ connection: 'NIMBUS_SERVICEBUS_CONNECTION', queueName: '%NIMBUS_SERVICEBUS_QUEUE%', cardinality: 'one' });
     expect([...registry.timerFunctions.keys()]).toEqual([ORPHAN_SWEEP_TRIGGER.name]);
     expect(registry.timerFunctions.get(ORPHAN_SWEEP_TRIGGER.name)).toMatchObject({ schedule: '0 0 */1 * * *' });
@@ -88,6 +91,8 @@ describe('the Functions app', () => {
     expect(hostJson.version).toBe('2.0');
     expect(hostJson.extensionBundle.id).toBe('Microsoft.Azure.Functions.ExtensionBundle');
     expect(hostJson.extensions.http.routePrefix).toBe('api'); // the routes are registered without it, as the local host mounts them under /api
+    // the DNS verification's Durable task hub lives in the Functions app's own storage account (README says so)
+    expect(hostJson.extensions.durableTask).toMatchObject({ hubName: 'NimbusMail', storageProvider: { type: 'AzureStorage', connectionName: 'AzureWebJobsStorage' } });
     const ignored = readFileSync(resolve(root, '.funcignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     for (const entry of ['/node_modules/', '/dist/', '/test/', '/data/', '/local.settings.json', '*.test.ts']) expect(ignored).toContain(entry);
     // the remote build compiles these: none may be left out

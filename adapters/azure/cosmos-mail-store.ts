@@ -309,9 +309,9 @@ export class CosmosMailStore implements MailStore {
     return n ?? 0;
   }
 
-  async createDomain(name: string, init?: { dkim?: DkimKey | null; sendgrid?: SendgridDomainAuth | null; nextCheckAt?: number }): Promise<Domain> {
+  async createDomain(name: string, init?: { dkim?: DkimKey | null; sendgrid?: SendgridDomainAuth | null; nextCheckAt?: number; createdAt?: number }): Promise<Domain> {
     const { directory } = await this.containers();
-    const domain = newDomain(name, Date.now(), init);
+    const domain = newDomain(name, init?.createdAt ?? Date.now(), init);
     if (!(await this.createOnce(directory, domainDoc(domain)))) throw new MailError('Conflict', `Domain already exists: ${domain.name}`);
     return domain;
   }

@@ -464,8 +464,8 @@ export class SqliteMailStore implements MailStore {
     return (this.edb.stmt('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n;
   }
 
-  async createDomain(name: string, init?: { dkim?: DkimKey | null; sendgrid?: SendgridDomainAuth | null; nextCheckAt?: number }): Promise<Domain> {
-    return this.edb.write('mail.createDomain', newDomain(name, Date.now(), init));
+  async createDomain(name: string, init?: { dkim?: DkimKey | null; sendgrid?: SendgridDomainAuth | null; nextCheckAt?: number; createdAt?: number }): Promise<Domain> {
+    return this.edb.write('mail.createDomain', newDomain(name, init?.createdAt ?? Date.now(), init));
   }
 
   async getDomain(name: string): Promise<Domain | null> {
