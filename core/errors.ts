@@ -15,6 +15,7 @@ export interface ErrorSpec {
 export const ERROR_TABLE = {
   MailboxUnknown: { smtp: 550, enhanced: '5.1.1', http: 404, transient: false, message: 'No such user here' },
   RelayDenied: { smtp: 554, enhanced: '5.7.1', http: 403, transient: false, message: 'Relay access denied' },
+  DmarcRejected: { smtp: 550, enhanced: '5.7.1', http: 403, transient: false, message: "Message rejected: it fails DMARC and the sender domain's policy is reject" },
   BadRecipientAddress: { smtp: 553, enhanced: '5.1.3', http: 400, transient: false, message: 'Bad recipient address syntax' },
   BadSenderAddress: { smtp: 553, enhanced: '5.1.7', http: 400, transient: false, message: 'Bad sender address syntax' },
   MessageTooBig: { smtp: 552, enhanced: '5.3.4', http: 413, transient: false, message: 'Message size exceeds fixed maximum message size' },

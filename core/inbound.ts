@@ -40,7 +40,8 @@ export async function planFiling(store: MailStore, message: InboundQueueMessage,
     }
     if (users.has(hit.userId)) continue; // two addresses of one user: one copy
     users.add(hit.userId);
-    const wanted = message.auth?.dmarc === 'fail' ? 'junk' : 'inbox';
+    // DMARC failed and the From domain asks for quarantine or reject (with NIMBUS_DMARC_REJECT the edge refused p=reject already)
+    const wanted = message.auth?.dmarc === 'fail' && message.auth.dmarcPolicy !== 'none' ? 'junk' : 'inbox';
     const mailboxId = (await lookups.mailboxId(hit.userId, wanted)) ?? (await lookups.mailboxId(hit.userId, 'inbox'));
     if (!mailboxId) throw new MailError('TemporaryFailure', `user ${hit.userId} has no Inbox`);
     items.push({
@@ -52,6 +53,7 @@ export async function planFiling(store: MailStore, message: InboundQueueMessage,
       receivedAt: message.receivedAt,
       summary: message.summary,
       auth: message.auth,
+      rawPrefix: message.rawPrefix ?? null,
     });
   }
   return items;

@@ -72,7 +72,7 @@ export async function startLocalHost(config: Config, opts: LocalHostOptions = {}
   const setupCode = config.NIMBUS_SETUP_TOKEN ?? ((await store.countUsers()) === 0 ? randomBytes(9).toString('base64url') : null);
   const resolver = opts.resolver ?? resolverFromConfig(config);
   const app = createAppContext(config, { store, blobs, queue, inboundBrowser: queue, passwords, logger, setup: { code: setupCode, fromLoopback: true }, jwtSecret: localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET), resolver, now: opts.now });
-  const edge = createSmtpEdge({ directory: store, blobs, queue, logger }, smtpEdgeOptions(config));
+  const edge = createSmtpEdge({ directory: store, blobs, queue, logger, resolver }, smtpEdgeOptions(config));
   // uploads may carry a whole message's worth of attachments, plus multipart framing
   const http = createHttpServer(app, routes, {
     maxBodyBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES,

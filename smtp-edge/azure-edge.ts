@@ -1,4 +1,5 @@
 import { createAzureAdapters, type AzureAdapterOptions } from '../adapters/azure/compose';
+import { resolverFromConfig } from '../adapters/dns/node-resolver';
 import type { Config } from '../core/config';
 import { CachedDirectory } from '../core/directory';
 import type { Logger } from '../core/logger';
@@ -20,7 +21,7 @@ export interface AzureEdge {
 export async function startAzureEdge(config: Config, logger: Logger, options: AzureAdapterOptions = {}): Promise<AzureEdge> {
   const adapters = createAzureAdapters(config, logger, options);
   const directory = new CachedDirectory(adapters.store, config.NIMBUS_DIRECTORY_CACHE_MS);
-  const edge = createSmtpEdge({ directory, blobs: adapters.blobs, queue: adapters.queue, logger }, smtpEdgeOptions(config));
+  const edge = createSmtpEdge({ directory, blobs: adapters.blobs, queue: adapters.queue, logger, resolver: resolverFromConfig(config) }, smtpEdgeOptions(config));
   const address = await edge.listen(config.NIMBUS_SMTP_PORT, config.NIMBUS_SMTP_HOST);
   return {
     edge,

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import type { Config } from '../core/config';
 import type { Logger } from '../core/logger';
-import type { BlobStore, Directory, QueueSender } from '../core/ports';
+import { CachingResolver } from '../core/dns';
+import type { BlobStore, Directory, DnsResolver, QueueSender } from '../core/ports';
 import type { InboundQueueMessage } from '../core/types';
 import { addressMatcher } from '../core/address-match';
 import { installEnhancedCodeReplies } from './enhanced-codes';
@@ -22,6 +23,10 @@ export interface SmtpEdgeOptions {
   /** Addresses and CIDR ranges exempt from the per-address limit. */
   trustedNetworks: string[];
   socketTimeoutMs: number;
+  /** NIMBUS_DMARC_REJECT. */
+  dmarcReject: boolean;
+  /** NIMBUS_DNS_TIMEOUT_MS: the authentication lookups after the last byte get three of these. */
+  dnsTimeoutMs: number;
 }
 
 /** The edge's options from the configuration (both hosts use this). */
@@ -34,6 +39,8 @@ export function smtpEdgeOptions(config: Config): SmtpEdgeOptions {
     maxConnectionsPerIp: config.NIMBUS_SMTP_MAX_CONNECTIONS_PER_IP,
     trustedNetworks: config.NIMBUS_TRUSTED_NETWORKS,
     socketTimeoutMs: config.NIMBUS_SMTP_SOCKET_TIMEOUT_MS,
+    dmarcReject: config.NIMBUS_DMARC_REJECT,
+    dnsTimeoutMs: config.NIMBUS_DNS_TIMEOUT_MS,
   };
 }
 
@@ -44,9 +51,11 @@ export interface SmtpEdge {
 }
 
 /** The MX listener. It wires the hooks and nothing else: policy lives in hooks/. */
-export function createSmtpEdge(deps: { directory: Directory; blobs: BlobStore; queue: QueueSender<InboundQueueMessage>; logger: Logger }, opts: SmtpEdgeOptions): SmtpEdge {
+export function createSmtpEdge(deps: { directory: Directory; blobs: BlobStore; queue: QueueSender<InboundQueueMessage>; logger: Logger; resolver: DnsResolver }, opts: SmtpEdgeOptions): SmtpEdge {
   installEnhancedCodeReplies();
   const logger = deps.logger.child({ component: 'smtp-edge' });
+  // many messages from one sender domain ask the same SPF/DKIM/DMARC questions: answers are kept a minute
+  const auth = { resolver: new CachingResolver(deps.resolver, 60_000), hostname: opts.hostname, deadlineMs: 3 * opts.dnsTimeoutMs, logger };
   const summaries = new SummaryPool();
   const perIp = createConnectionLimit(opts.maxConnectionsPerIp, opts.hostname, addressMatcher(opts.trustedNetworks));
   const server = new SMTPServer({
@@ -70,7 +79,7 @@ export function createSmtpEdge(deps: { directory: Directory; blobs: BlobStore; q
     onConnect: perIp.onConnect,
     onClose: perIp.onClose,
     onRcptTo: createRcptToHook({ directory: deps.directory, logger }),
-    onData: createDataHook({ blobs: deps.blobs, queue: deps.queue, logger, hostname: opts.hostname, maxMessageBytes: opts.maxMessageBytes, createSummaryParser: summaries.createParser }),
+    onData: createDataHook({ blobs: deps.blobs, queue: deps.queue, logger, hostname: opts.hostname, maxMessageBytes: opts.maxMessageBytes, createSummaryParser: summaries.createParser, auth, dmarcReject: opts.dmarcReject }),
   });
   server.on('error', (err) => logger.error({ err }, 'smtp server error'));
 

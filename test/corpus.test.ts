@@ -3,7 +3,7 @@ import { join, relative, resolve } from 'node:path';
 import { simpleParser } from 'mailparser';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listInbox, startTestHost, waitFor, type TestHost } from './helpers';
+import { listInbox, splitAuthResults, startTestHost, waitFor, type TestHost } from './helpers';
 
 /** The project's own copy of the corpus (with its SOURCES.md and LICENSES/): a lone clone tests itself. */
 const CORPUS = resolve(__dirname, 'fixtures', 'corpus');
@@ -62,7 +62,7 @@ describe('the real-world corpus survives SMTP → store → API', () => {
     expect(queuedAs.size).toBe(files.length);
   });
 
-  it('raw bytes read back identical below the Received header; subject and attachments match mailparser', async () => {
+  it('raw bytes read back identical below this host\'s Authentication-Results and Received headers; subject and attachments match mailparser', async () => {
     const items = await waitFor(async () => {
       const list = await listInbox(host);
       return list.length >= files.length ? list : undefined;
@@ -71,7 +71,8 @@ describe('the real-world corpus survives SMTP → store → API', () => {
     expect(items).toHaveLength(files.length);
     const problems: string[] = [];
     for (const item of items) {
-      const raw = Buffer.from(await (await host.api(`/mails/${item.id}/raw`, { token: host.token })).arrayBuffer());
+      const { authResults, rest: raw } = splitAuthResults(Buffer.from(await (await host.api(`/mails/${item.id}/raw`, { token: host.token })).arrayBuffer()));
+      if (!authResults?.startsWith('Authentication-Results: mx.test;')) problems.push(`${item.id}: no Authentication-Results of this host first`);
       // our header ends with its date line; what follows is the message as sent (which may itself start with whitespace)
       const header = /^Received: [^]*? id (\w+)[^]*?;\r\n\t\w{3}, [^\r\n]+\r\n/.exec(raw.toString('latin1'));
       const file = header ? queuedAs.get(header[1]) : undefined;

@@ -147,3 +147,13 @@ export function captureLogger(level = 'info'): { logger: Logger; lines: Array<Re
   const logger = pino({ level }, { write: (line: string) => lines.push(JSON.parse(line)) });
   return { logger, lines };
 }
+
+/**
+ * A stored message as the raw route serves it starts with this host's
+ * Authentication-Results header (inbound mail from outside), then the Received
+ * header, then the message as sent. Splits off the first.
+ */
+export function splitAuthResults(raw: Buffer): { authResults: string | null; rest: Buffer } {
+  const match = /^Authentication-Results: [^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*/.exec(raw.subarray(0, 64 * 1024).toString('latin1'));
+  return match ? { authResults: match[0], rest: raw.subarray(match[0].length) } : { authResults: null, rest: raw };
+}

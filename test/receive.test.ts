@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listInbox, rawSmtp, startTestHost, waitFor, type TestHost } from './helpers';
+import { listInbox, rawSmtp, splitAuthResults, startTestHost, waitFor, type TestHost } from './helpers';
 
 /** Mail from the internet over real loopback sockets, read back through the HTTP API. */
 describe('receive mail end to end', () => {
@@ -77,7 +77,7 @@ with smtplib.SMTP('127.0.0.1', int(sys.argv[1])) as s:
     expect(Buffer.from(await bin.arrayBuffer())).toEqual(Buffer.from([0, 1, ...Buffer.from('binary')]));
   });
 
-  it('prepends one Received header and keeps every other byte (8-bit, bare LF) exactly', async () => {
+  it('prepends this host\'s Authentication-Results and one Received header and keeps every other byte (8-bit, bare LF) exactly', async () => {
     const body = Buffer.concat([
       Buffer.from('From: raw@sender.test\r\nTo: admin@example.com\r\nSubject: exact bytes\r\n\r\n'),
       Buffer.from('8-bit: Grüße, 日本語\r\nbare LF follows\nand a bare CR\rend\r\n..leading dot (stuffed)\r\n', 'utf8'),
@@ -86,7 +86,10 @@ with smtplib.SMTP('127.0.0.1', int(sys.argv[1])) as s:
     expect(replies[5]).toMatch(/^250 2\.6\.0 Ok: queued as (\w+)$/);
     const queued = /queued as (\w+)/.exec(replies[5])![1];
     const item = await waitFor(async () => (await listInbox(host)).find((m) => m.subject === 'exact bytes'));
-    const raw = Buffer.from(await (await host.api(`/mails/${item.id}/raw`, { token: host.token })).arrayBuffer());
+    const served = Buffer.from(await (await host.api(`/mails/${item.id}/raw`, { token: host.token })).arrayBuffer());
+    const { authResults, rest: raw } = splitAuthResults(served);
+    expect(authResults).toMatch(/^Authentication-Results: mx\.test;\r\n dkim=none/);
+    expect(authResults).toContain('spf=none');
     const expected = Buffer.from(body.toString('latin1').replace('\r\n..leading', '\r\n.leading'), 'latin1');
     const headerEnd = raw.indexOf(expected.subarray(0, 20));
     const received = raw.subarray(0, headerEnd).toString();

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { MessageListItem, StoredMessage } from '../../core/types';
 import { MailError } from '../../core/errors';
 import type { AppContext } from '../app-context';
@@ -30,10 +30,33 @@ export async function ownMessage(app: AppContext, userId: string, id: string | u
   return message;
 }
 
-/** The user's message and a stream of its raw bytes (404 as in ownMessage). */
+/** The user's message and a stream of its raw bytes, this host's Authentication-Results first (404 as in ownMessage). */
 export async function openOwnMessage(app: AppContext, userId: string, id: string | undefined): Promise<{ message: StoredMessage; raw: Readable }> {
   const message = await ownMessage(app, userId, id);
-  const raw = await app.blobs.get(message.rawBlobKey);
-  if (!raw) throw new MailError('TemporaryFailure', 'Message body is unavailable');
-  return { message, raw };
+  return { message, raw: await openRaw(app, message) };
+}
+
+/**
+ * The stored message's bytes as a stream: the header this host added after storing
+ * (rawPrefix: Authentication-Results), then the blob. Every reader of a stored raw
+ * message goes through here (openOwnMessage does).
+ */
+export async function openRaw(app: AppContext, message: StoredMessage): Promise<Readable> {
+  const blob = await app.blobs.get(message.rawBlobKey);
+  if (!blob) throw new MailError('TemporaryFailure', 'Message body is unavailable');
+  if (!message.rawPrefix) return blob;
+  const prefix = Buffer.from(message.rawPrefix, 'utf8');
+  return Readable.from(
+    (async function* () {
+      yield prefix;
+      yield* blob;
+    })(),
+    { objectMode: false },
+  );
+}
+
+/** The auth results as the API shows them: the four words (AGREEMENTS), never the internal policy field. */
+export function authView(message: StoredMessage) {
+  const a = message.auth;
+  return a ? { spf: a.spf ?? null, dkim: a.dkim ?? null, dmarc: a.dmarc ?? null, arc: a.arc ?? null } : null;
 }

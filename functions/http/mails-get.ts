@@ -2,7 +2,7 @@ import { draftEtag, isDraftMessage } from '../../core/drafts';
 import { readMessageView } from '../../core/message-reader';
 import { json, type RouteDef } from '../http-kit';
 import { draftFiles } from './draft-view';
-import { openOwnMessage, toListItem } from './mail-view';
+import { authView, openOwnMessage, toListItem } from './mail-view';
 
 /**
  * GET /api/mails/{id}: headers, text, html (each up to a limit, flagged when cut),
@@ -35,7 +35,7 @@ export const mailsGet: RouteDef = {
       textTruncated: view.textTruncated,
       htmlTruncated: view.htmlTruncated,
       attachments: view.attachments,
-      auth: message.auth,
+      auth: authView(message),
       ...(view.parseError ? { parseError: view.parseError } : {}),
       ...(draft ? { draft: draft.fields, draftAttachments: draftFiles(draft) } : {}),
     }, draft ? { etag: draftEtag(draft.version) } : {});

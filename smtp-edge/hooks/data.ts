@@ -7,6 +7,8 @@ import type { Logger } from '../../core/logger';
 import type { BlobStore, QueueSender } from '../../core/ports';
 import { receivedHeader } from '../../core/received';
 import type { Envelope, InboundQueueMessage } from '../../core/types';
+import { AuthResultsFilter } from '../../core/auth-header-filter';
+import { startInboundAuth, type InboundAuthOptions } from '../inbound-auth';
 import { smtpReply } from '../reply';
 import type { SummaryParserFactory } from '../summary-pool';
 
@@ -18,6 +20,10 @@ export interface DataHookDeps {
   maxMessageBytes: number;
   /** core/mime's createSummaryParser, or the same on a thread of its own (SummaryPool). */
   createSummaryParser: SummaryParserFactory;
+  /** Inbound SPF/DKIM/DMARC/ARC for mail from outside (not for authenticated submission); null: not checked. */
+  auth: InboundAuthOptions | null;
+  /** NIMBUS_DMARC_REJECT: a DMARC failure under p=reject is refused (550 5.7.1) instead of filed into Junk. */
+  dmarcReject: boolean;
 }
 
 /** Resolves when `target` can take more (or is gone: a failed consumer must not stall the reader). */
@@ -49,12 +55,21 @@ export function envelopeOf(session: SMTPServerSession): Envelope {
 }
 
 /**
- * DATA: the message streams to the BlobStore (with a Received header in front) and
- * through mailparser at the same time; then one queue message is sent. The reply is
- * 250 only once both the blob and the queue message are durable; any failure before
- * that is 451 4.3.0. The blob is removed when the queue message surely was not sent;
- * when that is unknown (a timeout after the send went out) it is kept, since the
- * message may be queued and filed: a body must never go missing under a record.
+ * DATA: the message streams to the BlobStore (with a Received header in front),
+ * through mailparser and through mailauth at the same time; then one queue message
+ * is sent. The reply is 250 only once both the blob and the queue message are
+ * durable; any failure before that is 451 4.3.0. The blob is removed when the queue
+ * message surely was not sent; when that is unknown (a timeout after the send went
+ * out) it is kept, since the message may be queued and filed: a body must never go
+ * missing under a record.
+ *
+ * Authentication-Results: the verdict is known only after the last byte, when the
+ * blob has already streamed. So the blob gets the message with every incoming
+ * Authentication-Results field that claims this host removed (a filter on the header
+ * block, bounded memory), and this host's own header travels beside it (queue
+ * message → stored message `rawPrefix`); every reader of the raw message emits it
+ * first. The alternatives cost more: buffering the message (25 MB per session) or
+ * writing the blob twice.
  */
 export function createDataHook(deps: DataHookDeps) {
   return (stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): void => {
@@ -66,6 +81,10 @@ export function createDataHook(deps: DataHookDeps) {
 
     const blobInput = new PassThrough();
     blobInput.write(receivedHeader({ envelope, byHost: deps.hostname, id, receivedAt, tls: Boolean(session.secure) }));
+    const arFilter = new AuthResultsFilter(deps.hostname);
+    // mail from outside is authenticated; authenticated submission (session.user) is the sender's own
+    const auth = deps.auth && !session.user ? startInboundAuth(deps.auth, { ip: session.remoteAddress, helo: session.hostNameAppearsAs, sender: envelope.mailFrom }) : null;
+    auth?.input.on('error', () => undefined); // a verifier that gave up (oversized header) yields permerror, never a failed DATA
     const blobPut = deps.blobs.put(rawBlobKey, blobInput);
     blobPut.catch(() => undefined); // awaited below; a rejection before then must not be unhandled
     const { input: parserInput, summary } = deps.createSummaryParser();
@@ -81,19 +100,27 @@ export function createDataHook(deps: DataHookDeps) {
           tooBig = true;
           blobInput.destroy(new MailError('MessageTooBig'));
           parserInput.destroy();
+          auth?.input.destroy();
           continue;
         }
-        const waits = [writeTo(blobInput, chunk), writeTo(parserInput, chunk)].filter(Boolean);
+        const waits = [writeTo(blobInput, arFilter.write(chunk)), writeTo(parserInput, chunk), auth ? writeTo(auth.input, chunk) : undefined].filter(Boolean);
         if (waits.length) await Promise.all(waits);
       }
       if (tooBig || stream.sizeExceeded) {
         await blobPut.catch(() => undefined);
         throw new MailError('MessageTooBig', `Message size exceeds fixed maximum message size of ${deps.maxMessageBytes} bytes`);
       }
-      blobInput.end();
+      blobInput.end(arFilter.end());
       parserInput.end();
-      const [{ size }, parsed] = await Promise.all([blobPut, summary]);
-      const message: InboundQueueMessage = { id, envelope, rawBlobKey, size, receivedAt, summary: parsed, auth: null };
+      auth?.input.end();
+      const [{ size }, parsed, outcome] = await Promise.all([blobPut, summary, auth ? auth.result() : null]);
+      if (outcome && deps.dmarcReject && outcome.auth.dmarc === 'fail' && outcome.auth.dmarcPolicy === 'reject') {
+        await deps.blobs.delete(rawBlobKey).catch((e) => log.error({ err: e }, 'could not remove blob of a rejected message'));
+        log.info({ auth: outcome.auth }, 'DMARC policy reject: message refused');
+        throw new MailError('DmarcRejected');
+      }
+      const rawPrefix = outcome?.header ?? null;
+      const message: InboundQueueMessage = { id, envelope, rawBlobKey, size: size + (rawPrefix ? Buffer.byteLength(rawPrefix) : 0), receivedAt, summary: parsed, auth: outcome?.auth ?? null, rawPrefix };
       try {
         await deps.queue.send(id, message);
       } catch (err) {
@@ -114,8 +141,9 @@ export function createDataHook(deps: DataHookDeps) {
       (err) => {
         blobInput.destroy();
         parserInput.destroy();
+        auth?.input.destroy();
         const reply = smtpReply(err);
-        if (reply.responseCode === 552) log.info({ bytes: stream.byteLength }, 'message too big');
+        if (reply.responseCode === 552 || (err as MailError).code === 'DmarcRejected') log.info({ bytes: stream.byteLength, code: (err as MailError).code }, 'message refused');
         else log.error({ err }, 'message not accepted');
         callback(reply);
       },

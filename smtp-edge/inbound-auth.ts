@@ -1,0 +1,160 @@
+import { PassThrough, type Writable } from 'node:stream';
+import { arc, dkimVerify, dmarc, spf, type ARCResult, type DKIMResult, type DKIMVerifyResult, type DMARCResult, type SPFResult } from 'mailauth';
+import { mailauthResolver } from '../core/dns';
+import type { Logger } from '../core/logger';
+import type { DnsResolver } from '../core/ports';
+import type { AuthResults } from '../core/types';
+
+export interface InboundAuthOptions {
+  /** Through a short cache (CachingResolver): many messages ask the same questions. */
+  resolver: DnsResolver;
+  /** This host: the authserv-id of the Authentication-Results header. */
+  hostname: string;
+  /** After the last byte, how long the remaining lookups may take before what is missing counts as temperror. */
+  deadlineMs: number;
+  logger: Logger;
+}
+
+/** What the edge learns: the result words, the DMARC policy, and the header this host adds. */
+export interface AuthOutcome {
+  auth: AuthResults;
+  /** `Authentication-Results: <host>; ...\r\n`, kept beside the raw bytes (rawPrefix). */
+  header: string;
+}
+
+/** The header block that mailauth holds in memory is capped: a message whose header never ends is not authenticated. */
+export const MAX_AUTH_HEADER_BYTES = 1024 * 1024;
+
+const DKIM_ORDER = ['pass', 'fail', 'temperror', 'permerror', 'neutral', 'none'];
+
+/**
+ * RFC 6376 6.1.3: a body hash that does not verify is PERMFAIL, which RFC 8601
+ * writes `fail`; mailauth says `neutral` for it, so it is corrected here (word and header row).
+ */
+function normalizeDkim(row: DKIMResult): { result: string; info: string } {
+  let result: string = row.status.result;
+  let info = row.info ?? `dkim=${result}`;
+  if (result === 'neutral' && row.status.comment === 'body hash did not verify') {
+    result = 'fail';
+    info = info.replace(/^dkim=neutral/, 'dkim=fail');
+  }
+  if (result === 'policy') result = 'neutral'; // a weak key: not a pass, not proof of forgery
+  return { result, info };
+}
+
+/** One word for all signatures: pass if any signature passed, else the most telling failure. */
+function dkimWord(rows: Array<{ result: string }>): string {
+  if (!rows.length) return 'none';
+  return rows.map((r) => r.result).sort((a, b) => rank(a) - rank(b))[0];
+}
+const rank = (word: string) => (DKIM_ORDER.includes(word) ? DKIM_ORDER.indexOf(word) : DKIM_ORDER.length);
+
+/** Resolves with `fallback` if `work` takes longer than `ms` (or fails). */
+function within<T, F>(work: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(fallback), ms);
+    work.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(fallback);
+      },
+    );
+  });
+}
+
+/**
+ * SPF, DKIM, ARC and DMARC of one inbound message with mailauth, while it streams:
+ * SPF (connecting IP, HELO, MAIL FROM) starts at once; DKIM/ARC hash the message as
+ * its bytes are written to `input` (mailauth keeps only the header block, up to
+ * MAX_AUTH_HEADER_BYTES); DMARC and ARC's verdict follow the last byte. Every
+ * lookup goes through the injected resolver. Never rejects: DNS trouble and
+ * anything unexpected become `temperror`, so authentication can never lose a message.
+ */
+export function startInboundAuth(opts: InboundAuthOptions, client: { ip: string; helo: string; sender: string }): { input: Writable; result: () => Promise<AuthOutcome> } {
+  const resolver = mailauthResolver(opts.resolver);
+  const mta = opts.hostname;
+  const helo = client.helo || client.ip;
+  const spfRun: Promise<SPFResult | null> = spf({ sender: client.sender || undefined, ip: client.ip.replace(/^::ffff:/, ''), helo, mta, resolver }).catch((err) => {
+    opts.logger.warn({ err }, 'SPF check failed');
+    return null;
+  });
+
+  const input = new PassThrough();
+  let headerBytes = 0;
+  let headerDone = false;
+  let tail = Buffer.alloc(0);
+  const counter = new PassThrough();
+  // watch the header block's size; past the cap the verifier is stopped (the message itself goes on)
+  counter.on('data', (chunk: Buffer) => {
+    if (headerDone) return;
+    const seen = Buffer.concat([tail, chunk.subarray(0, Math.min(chunk.length, MAX_AUTH_HEADER_BYTES))]);
+    if (/\r?\n\r?\n/.test(seen.toString('latin1'))) headerDone = true;
+    tail = seen.subarray(-4);
+    headerBytes += chunk.length;
+    if (!headerDone && headerBytes > MAX_AUTH_HEADER_BYTES) input.destroy(new Error('header block too large to authenticate'));
+  });
+  input.pipe(counter);
+  counter.resume();
+  const dkimRun: Promise<DKIMVerifyResult | null> = dkimVerify(input, { resolver, sender: client.sender || undefined }).catch((err) => {
+    opts.logger.warn({ err: (err as Error).message }, 'DKIM verification stopped');
+    return null;
+  });
+
+  const full = (async (): Promise<AuthOutcome> => {
+    const dkimResult = await dkimRun;
+    const r = await (async () => {
+      const spfResult = await spfRun;
+      const arcResult: ARCResult | null = dkimResult ? await arc((dkimResult as DKIMVerifyResult & { arc: Parameters<typeof arc>[0] }).arc, { resolver }).catch(() => null) : null;
+      const dkimRows = (dkimResult?.results ?? []).map(normalizeDkim);
+      let dmarcResult: DMARCResult | false = false;
+      if (dkimResult?.headerFrom?.length) {
+        dmarcResult = await dmarc({
+          headerFrom: dkimResult.headerFrom,
+          spfDomains: spfResult?.status.result === 'pass' && spfResult.domain ? [spfResult.domain] : [],
+          dkimDomains: (dkimResult.results ?? []).filter((r) => r.status.result === 'pass').map((r) => ({ id: r.id, domain: r.signingDomain, aligned: r.status.aligned, underSized: r.status.underSized })),
+          arcResult: arcResult ?? undefined,
+          resolver,
+        } as Parameters<typeof dmarc>[0]).catch(() => false as const);
+      }
+      return { spfResult, arcResult, dkimRows, dmarcResult };
+    })();
+    const words: AuthResults = {
+      spf: r.spfResult?.status.result ?? 'temperror',
+      dkim: dkimResult ? dkimWord(r.dkimRows) : 'permerror',
+      dmarc: r.dmarcResult ? r.dmarcResult.status.result : dkimResult ? (dkimResult.headerFrom?.length ? 'temperror' : 'none') : 'permerror',
+      arc: r.arcResult?.status.result ?? (dkimResult ? 'none' : 'permerror'),
+      dmarcPolicy: r.dmarcResult && ['none', 'quarantine', 'reject'].includes(r.dmarcResult.policy) ? (r.dmarcResult.policy as 'none' | 'quarantine' | 'reject') : null,
+    };
+    const rows = [
+      ...(r.dkimRows.length ? r.dkimRows.map((d) => d.info) : [`dkim=${words.dkim}`]),
+      r.spfResult?.info ?? `spf=${words.spf}`,
+      r.arcResult?.info ?? `arc=${words.arc}`,
+      r.dmarcResult ? r.dmarcResult.info : `dmarc=${words.dmarc}`,
+    ];
+    return { auth: words, header: formatHeader(mta, rows) };
+  })();
+  full.catch(() => undefined); // awaited through result(); never unhandled
+  // the deadline runs from when the edge asks (after the last byte), not from the start of DATA
+  const result = () =>
+    within(full, opts.deadlineMs, null).then((outcome) => {
+      if (outcome) return outcome;
+      opts.logger.warn({ deadlineMs: opts.deadlineMs }, 'authentication lookups timed out; recorded as temperror');
+      return temperror(mta, 'DNS timed out');
+    });
+  return { input, result };
+}
+
+/** Folded rows under this host's authserv-id; nothing in them can end the header (mailauth escapes comments, CR/LF are removed). */
+function formatHeader(mta: string, rows: string[]): string {
+  const clean = rows.map((row) => row.replace(/\r?\n(?![ \t])/g, ' ').replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g, ''));
+  return `Authentication-Results: ${mta};\r\n ${clean.join(';\r\n ')}\r\n`;
+}
+
+function temperror(mta: string, why: string): AuthOutcome {
+  const auth: AuthResults = { spf: 'temperror', dkim: 'temperror', dmarc: 'temperror', arc: 'temperror', dmarcPolicy: null };
+  return { auth, header: formatHeader(mta, [`dkim=temperror (${why})`, `spf=temperror (${why})`, `arc=temperror (${why})`, `dmarc=temperror (${why})`]) };
+}
