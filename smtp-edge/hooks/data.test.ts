@@ -1,0 +1,76 @@
+import { PassThrough } from 'node:stream';
+import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import { describe, expect, it } from 'vitest';
+import { TableResolver } from '../../adapters/dns/table-resolver';
+import { createLogger } from '../../core/logger';
+import { createSummaryParser } from '../../core/mime';
+import type { BlobStore, QueueSender } from '../../core/ports';
+import type { InboundQueueMessage } from '../../core/types';
+import { createDataHook } from './data';
+
+/**
+ * The DATA hook called as smtp-server calls it, with in-memory stand-ins for the
+ * blob store and the queue (their real adapters have their own suites): who is
+ * authenticated decides whether mailauth runs.
+ */
+async function deliver(user: string | undefined) {
+  const blobs = new Map<string, Buffer>();
+  const sent: InboundQueueMessage[] = [];
+  const store = {
+    async put(key: string, source: AsyncIterable<Uint8Array>) {
+      const chunks: Buffer[] = [];
+      for await (const c of source) chunks.push(Buffer.from(c));
+      blobs.set(key, Buffer.concat(chunks));
+      return { size: blobs.get(key)!.length };
+    },
+    async delete(key: string) {
+      blobs.delete(key);
+    },
+  } as unknown as BlobStore;
+  const queue = { send: async (_id: string, m: InboundQueueMessage) => void sent.push(m) } as unknown as QueueSender<InboundQueueMessage>;
+  const resolver = new TableResolver({});
+  const hook = createDataHook({
+    blobs: store,
+    queue,
+    logger: createLogger('silent'),
+    hostname: 'mx.test',
+    maxMessageBytes: 1_000_000,
+    createSummaryParser,
+    auth: { resolver, hostname: 'mx.test', deadlineMs: 5000, logger: createLogger('silent') },
+    dmarcReject: false,
+  });
+  const stream = Object.assign(new PassThrough(), { byteLength: 0, sizeExceeded: false }) as unknown as SMTPServerDataStream;
+  const session = {
+    id: 's1',
+    remoteAddress: '127.0.0.1',
+    clientHostname: '[127.0.0.1]',
+    hostNameAppearsAs: 'client.test',
+    secure: false,
+    user,
+    envelope: { mailFrom: { address: 'me@example.com', args: false }, rcptTo: [{ address: 'you@elsewhere.test', args: false }] },
+  } as unknown as SMTPServerSession;
+  const reply = new Promise<Error | null | undefined>((resolve) => hook(stream, session, (err) => resolve(err)));
+  (stream as unknown as PassThrough).end('Authentication-Results: mx.test; dkim=pass\r\nFrom: me@example.com\r\nSubject: s\r\n\r\nbody\r\n');
+  expect(await reply).toBeFalsy();
+  return { message: sent[0], raw: [...blobs.values()][0].toString(), resolver };
+}
+
+describe('DATA hook and inbound authentication', () => {
+  it('authenticated submission (session.user) is not authenticated again: no lookups, no header, auth null', async () => {
+    const { message, raw, resolver } = await deliver('alice');
+    expect(message.auth).toBeNull();
+    expect(message.rawPrefix).toBeNull();
+    expect(resolver.queries).toEqual([]);
+    expect(raw).not.toContain('Authentication-Results: mx.test'); // a forged one is still removed
+  });
+
+  it('mail from outside is: lookups made, auth words and the header kept beside the blob, size counts the header', async () => {
+    const { message, raw, resolver } = await deliver(undefined);
+    expect(message.auth).toMatchObject({ spf: 'none', dkim: 'none', dmarc: 'none', arc: 'none' });
+    expect(message.rawPrefix).toMatch(/^Authentication-Results: mx\.test;\r\n/);
+    expect(message.size).toBe(Buffer.byteLength(raw) + Buffer.byteLength(message.rawPrefix!));
+    expect(resolver.queries).toContain('TXT example.com');
+    expect(raw.startsWith('Received: ')).toBe(true);
+    expect(raw).not.toContain('dkim=pass');
+  });
+});
