@@ -188,6 +188,8 @@ async function edgeBigMessage(cosmosEndpoint: string) {
       NIMBUS_SMTP_PORT: '0',
       NIMBUS_HOSTNAME: 'mx.bench',
       NIMBUS_LOG_LEVEL: 'info',
+      // bench.ts's loopback DNS server: the edge's authentication lookups never leave the machine
+      ...(process.env.NIMBUS_DNS_SERVERS ? { NIMBUS_DNS_SERVERS: process.env.NIMBUS_DNS_SERVERS } : {}),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -1,4 +1,4 @@
-import { PassThrough, type Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { arc, dkimVerify, dmarc, spf, type ARCResult, type DKIMResult, type DKIMVerifyResult, type DMARCResult, type SPFResult } from 'mailauth';
 import { mailauthResolver } from '../core/dns';
 import type { Logger } from '../core/logger';
@@ -83,23 +83,9 @@ export function startInboundAuth(opts: InboundAuthOptions, client: { ip: string;
     return null;
   });
 
-  const input = new PassThrough();
-  let headerBytes = 0;
-  let headerDone = false;
-  let tail = Buffer.alloc(0);
-  const counter = new PassThrough();
-  // watch the header block's size; past the cap the verifier is stopped (the message itself goes on)
-  counter.on('data', (chunk: Buffer) => {
-    if (headerDone) return;
-    const seen = Buffer.concat([tail, chunk.subarray(0, Math.min(chunk.length, MAX_AUTH_HEADER_BYTES))]);
-    if (/\r?\n\r?\n/.test(seen.toString('latin1'))) headerDone = true;
-    tail = seen.subarray(-4);
-    headerBytes += chunk.length;
-    if (!headerDone && headerBytes > MAX_AUTH_HEADER_BYTES) input.destroy(new Error('header block too large to authenticate'));
-  });
-  input.pipe(counter);
-  counter.resume();
-  const dkimRun: Promise<DKIMVerifyResult | null> = dkimVerify(input, { resolver, sender: client.sender || undefined }).catch((err) => {
+  const sink = new PassThrough(); // what mailauth's verifier reads
+  const input = headerGate(sink);
+  const dkimRun: Promise<DKIMVerifyResult | null> = dkimVerify(sink, { resolver, sender: client.sender || undefined }).catch((err) => {
     opts.logger.warn({ err: (err as Error).message }, 'DKIM verification stopped');
     return null;
   });
@@ -157,4 +143,62 @@ function formatHeader(mta: string, rows: string[]): string {
 function temperror(mta: string, why: string): AuthOutcome {
   const auth: AuthResults = { spf: 'temperror', dkim: 'temperror', dmarc: 'temperror', arc: 'temperror', dmarcPolicy: null };
   return { auth, header: formatHeader(mta, [`dkim=temperror (${why})`, `spf=temperror (${why})`, `arc=temperror (${why})`, `dmarc=temperror (${why})`]) };
+}
+
+const SIGNATURE_FIELD = /^(dkim-signature|arc-seal|arc-message-signature)[ \t]*:/im;
+
+/**
+ * What the edge writes into: passes the message on to the verifier, but only as far
+ * as the verifier needs it. An unsigned message (no DKIM-Signature, no ARC fields) is
+ * authenticated on its header block alone (From for DMARC; SPF needs no content), so
+ * its body is not scanned at all; a signed one goes through whole (the body hashes).
+ * A header block over MAX_AUTH_HEADER_BYTES stops the verifier (permerror).
+ */
+function headerGate(sink: PassThrough): Writable {
+  let mode: 'header' | 'body' | 'skip' = 'header';
+  let header = Buffer.alloc(0);
+  const forward = (chunk: Buffer, callback: (err?: Error | null) => void) => {
+    if (sink.destroyed || sink.writableEnded) return callback();
+    if (sink.write(chunk)) callback();
+    else sink.once('drain', () => callback());
+  };
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      if (mode === 'skip') return callback();
+      if (mode === 'body') return forward(chunk, callback);
+      const before = header.length;
+      header = Buffer.concat([header, chunk]);
+      const text = header.toString('latin1');
+      const blank = /\r?\n\r?\n/.exec(text);
+      if (!blank || blank.index > MAX_AUTH_HEADER_BYTES) {
+        if (header.length > MAX_AUTH_HEADER_BYTES) {
+          mode = 'skip';
+          header = Buffer.alloc(0);
+          sink.destroy(new Error('header block too large to authenticate'));
+          return callback();
+        }
+        return forward(chunk, callback);
+      }
+      const headerEnd = blank.index + blank[0].length;
+      const signed = SIGNATURE_FIELD.test(text.slice(0, headerEnd));
+      header = Buffer.alloc(0);
+      if (signed) {
+        mode = 'body';
+        return forward(chunk, callback);
+      }
+      mode = 'skip';
+      forward(chunk.subarray(0, headerEnd - before), (err) => {
+        sink.end();
+        callback(err);
+      });
+    },
+    final(callback) {
+      if (!sink.writableEnded && !sink.destroyed) sink.end();
+      callback();
+    },
+    destroy(err, callback) {
+      if (!sink.writableEnded) sink.destroy(err ?? undefined);
+      callback(err);
+    },
+  });
 }

@@ -13,7 +13,7 @@ import { createDataHook } from './data';
  * blob store and the queue (their real adapters have their own suites): who is
  * authenticated decides whether mailauth runs.
  */
-async function deliver(user: string | undefined) {
+async function deliver(user: string | undefined, message = 'Authentication-Results: mx.test; dkim=pass\r\nFrom: me@example.com\r\nSubject: s\r\n\r\nbody\r\n') {
   const blobs = new Map<string, Buffer>();
   const sent: InboundQueueMessage[] = [];
   const store = {
@@ -34,7 +34,7 @@ async function deliver(user: string | undefined) {
     queue,
     logger: createLogger('silent'),
     hostname: 'mx.test',
-    maxMessageBytes: 1_000_000,
+    maxMessageBytes: 5_000_000,
     createSummaryParser,
     auth: { resolver, hostname: 'mx.test', deadlineMs: 5000, logger: createLogger('silent') },
     dmarcReject: false,
@@ -50,7 +50,10 @@ async function deliver(user: string | undefined) {
     envelope: { mailFrom: { address: 'me@example.com', args: false }, rcptTo: [{ address: 'you@elsewhere.test', args: false }] },
   } as unknown as SMTPServerSession;
   const reply = new Promise<Error | null | undefined>((resolve) => hook(stream, session, (err) => resolve(err)));
-  (stream as unknown as PassThrough).end('Authentication-Results: mx.test; dkim=pass\r\nFrom: me@example.com\r\nSubject: s\r\n\r\nbody\r\n');
+  // in the pieces smtp-server hands over
+  const bytes = Buffer.from(message);
+  for (let i = 0; i < bytes.length; i += 65_536) (stream as unknown as PassThrough).write(bytes.subarray(i, i + 65_536));
+  (stream as unknown as PassThrough).end();
   expect(await reply).toBeFalsy();
   return { message: sent[0], raw: [...blobs.values()][0].toString(), resolver };
 }
@@ -72,5 +75,12 @@ describe('DATA hook and inbound authentication', () => {
     expect(resolver.queries).toContain('TXT example.com');
     expect(raw.startsWith('Received: ')).toBe(true);
     expect(raw).not.toContain('dkim=pass');
+  });
+
+  it('a header block over 1 MB is not authenticated (permerror) but the message is kept whole', async () => {
+    const big = `X-Big: ${'a'.repeat(1_200_000)}\r\nFrom: me@example.com\r\nSubject: big\r\n\r\nbody\r\n`;
+    const { message, raw } = await deliver(undefined, big);
+    expect(message.auth).toMatchObject({ dkim: 'permerror', dmarc: 'permerror', spf: 'none' });
+    expect(raw.endsWith(big)).toBe(true);
   });
 });
