@@ -133,6 +133,55 @@ describe('Durable DNS verification', () => {
     expect(history?.status).toBe('verified');
   });
 
+  it('the same orchestrator under durable-functions\' own replay engine (history as the extension sends it): two failures, timers at 5 and 15 minutes, then verified', async () => {
+    // the SDK's orchestration runner (what df.app.orchestration registers), fed the event history the Durable extension would send
+    const { Orchestrator } = require('durable-functions/lib/src/orchestrations/Orchestrator') as { Orchestrator: new (fn: unknown) => { listen(): (trigger: unknown, context: unknown) => Promise<{ isDone: boolean; output: unknown; actions: Array<Array<{ actionType: number; functionName?: string; input?: unknown; fireAt?: Date }>> }> } };
+    const run = new Orchestrator(registry.orchestrations.get(VERIFY_DOMAIN_ORCHESTRATION)!).listen();
+    const activity = registry.activities.get(CHECK_DOMAIN_ACTIVITY)!;
+    const told = await addDomain('replayed.example');
+    dns.replace({});
+    const t0 = clock;
+    const history: Array<Record<string, unknown>> = [
+      { EventType: 12, EventId: -1, IsPlayed: false, Timestamp: new Date(t0).toISOString() },
+      { EventType: 0, EventId: -1, IsPlayed: false, Timestamp: new Date(t0).toISOString(), Name: VERIFY_DOMAIN_ORCHESTRATION, Input: JSON.stringify({ name: 'replayed.example' }) },
+    ];
+    const timers: number[] = [];
+    const statuses: string[] = [];
+    let handled = 0;
+    for (let episode = 0; episode < 20; episode++) {
+      const state = await run(
+        { history, input: { name: 'replayed.example' }, instanceId: 'domain-replayed.example', isReplaying: episode > 0, upperSchemaVersion: 0, parentInstanceId: '', maximumShortTimerDuration: '6.00:00:00', longRunningTimerIntervalDuration: '3.00:00:00', defaultHttpAsyncRequestSleepTimeMillseconds: 30000 },
+        new InvocationContext({ functionName: VERIFY_DOMAIN_ORCHESTRATION }),
+      );
+      if (state.isDone) {
+        expect(state.output).toMatchObject({ name: 'replayed.example', status: 'verified' });
+        break;
+      }
+      const actions = state.actions.flat().slice(handled);
+      expect(actions).toHaveLength(1);
+      const action = actions[0];
+      const id = handled++;
+      if (action.functionName) {
+        expect(action.functionName).toBe(CHECK_DOMAIN_ACTIVITY);
+        if (statuses.length === 2) dns.replace(publishTold(told));
+        const out = (await activity.handler(typeof action.input === 'string' ? JSON.parse(action.input) : action.input, new InvocationContext({ functionName: CHECK_DOMAIN_ACTIVITY }))) as CheckDomainOutput;
+        statuses.push(out.status);
+        history.push({ EventType: 4, EventId: id, IsPlayed: false, Timestamp: new Date(clock).toISOString(), Name: CHECK_DOMAIN_ACTIVITY });
+        history.push({ EventType: 12, EventId: -1, IsPlayed: false, Timestamp: new Date(clock).toISOString() });
+        history.push({ EventType: 5, EventId: -1, IsPlayed: false, Timestamp: new Date(clock).toISOString(), TaskScheduledId: id, Result: JSON.stringify(out) });
+      } else {
+        const fireAt = new Date(action.fireAt!).getTime();
+        timers.push(fireAt);
+        history.push({ EventType: 10, EventId: id, IsPlayed: false, Timestamp: new Date(clock).toISOString(), FireAt: new Date(fireAt).toISOString() });
+        clock = fireAt;
+        history.push({ EventType: 12, EventId: -1, IsPlayed: false, Timestamp: new Date(clock).toISOString() });
+        history.push({ EventType: 11, EventId: -1, IsPlayed: false, Timestamp: new Date(clock).toISOString(), TimerId: id, FireAt: new Date(fireAt).toISOString() });
+      }
+    }
+    expect(statuses).toEqual(['pending', 'pending', 'verified']);
+    expect(timers).toEqual([t0 + 5 * MIN, t0 + 20 * MIN]);
+  });
+
   it('the timer trigger is registered hourly with a Durable client input, and starts no second instance of a running orchestration', async () => {
     const timer = registry.timerFunctions.get(DOMAIN_TIMER.name)!;
     expect(timer.schedule).toBe('0 0 * * * *');
