@@ -78,7 +78,7 @@ export async function apiBench(count: number, write: (line: string) => void): Pr
     write(`  seeded ${count} messages through the MailStore in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 
     const child = spawn(process.execPath, [join(__dirname, '..', 'local', 'main.js')], {
-      env: { ...process.env, NIMBUS_DATA_DIR: dataDir, NIMBUS_SMTP_PORT: '0', NIMBUS_HTTP_PORT: '0', NIMBUS_LOG_LEVEL: 'warn', NIMBUS_LOGIN_MAX_FAILURES_PER_IP: '1000000' },
+      env: { ...process.env, NIMBUS_DATA_DIR: dataDir, NIMBUS_SMTP_PORT: '0', NIMBUS_SUBMISSION_PORT: '0', NIMBUS_SUBMISSION_TLS_PORT: '0', NIMBUS_HTTP_PORT: '0', NIMBUS_LOG_LEVEL: 'warn', NIMBUS_LOGIN_MAX_FAILURES_PER_IP: '1000000' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     try {

@@ -186,6 +186,8 @@ async function edgeBigMessage(cosmosEndpoint: string) {
       NIMBUS_JWT_SECRET: 'bench-secret-bench-secret-bench-secret-00',
       NIMBUS_SETUP_TOKEN: 'bench-setup-token-0123',
       NIMBUS_SMTP_PORT: '0',
+      NIMBUS_SUBMISSION_PORT: '0',
+      NIMBUS_SUBMISSION_TLS_PORT: '0',
       NIMBUS_HOSTNAME: 'mx.bench',
       NIMBUS_LOG_LEVEL: 'info',
       // bench.ts's loopback DNS server: the edge's authentication lookups never leave the machine

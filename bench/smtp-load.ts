@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 
 /** A minimal SMTP client for load: lockstep commands (as MX peers send them), no parsing beyond reply codes. */
-class Session {
+export class Session {
   private buffer = '';
   private waiting: Array<{ resolve: (line: string) => void; reject: (err: Error) => void }> = [];
   private lines: string[] = [];

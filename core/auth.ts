@@ -2,7 +2,9 @@ import bcrypt from 'bcryptjs';
 import jwt from 'jsonwebtoken';
 import { randomBytes } from 'node:crypto';
 import { MailError } from './errors';
-import type { Role, User } from './types';
+import type { MailStore } from './ports';
+import type { LoginGuard } from './rate-limit';
+import type { Role, User, UserWithSecret } from './types';
 
 /** bcrypt cost; 10 is ~70 ms per hash on this class of machine. */
 export const BCRYPT_ROUNDS = 10;
@@ -90,4 +92,27 @@ export function createTokenService(secret: string, ttlSeconds: number): TokenSer
       }
     },
   };
+}
+
+/**
+ * One password check as API login and SMTP AUTH both make it: reserved with the login
+ * guard before the lookup and the hash (a blocked account or address learns nothing
+ * from trying), the same time spent for an unknown user as for a wrong password.
+ * The user when the password is right, null when not; `RateLimited` over the limits.
+ */
+export async function checkLogin(
+  deps: { store: Pick<MailStore, 'getUserByEmail'>; passwords: PasswordHasher; loginGuard: LoginGuard },
+  account: string,
+  password: string,
+  clientAddress: string,
+): Promise<UserWithSecret | null> {
+  const email = account.trim().toLowerCase();
+  const seen: { user: UserWithSecret | null } = { user: null };
+  const outcome = await deps.loginGuard.attempt(email, clientAddress, async () => {
+    seen.user = await deps.store.getUserByEmail(email);
+    if (seen.user) return deps.passwords.verify(password, seen.user.passwordHash);
+    await deps.passwords.burn(password);
+    return false;
+  });
+  return outcome === 'ok' ? seen.user : null;
 }

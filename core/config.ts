@@ -110,10 +110,42 @@ const settings = z.object({
   NIMBUS_DNS_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
   /** DNS servers to ask instead of the system's (comma list of IP or IP:port; [v6]:port). */
   NIMBUS_DNS_SERVERS: z.string().trim().refine((v) => v.split(',').every((s) => isDnsServer(s.trim())), 'a comma list of IP addresses, each optionally with :port').optional(),
-  // Outbound transport and SendGrid (names fixed with the sending issue, which owns them; domains read them to tell SendGrid's records)
+
+  // ---- sending (issue 8): submission listeners, TLS, outbound transport, retries, limits ----
+  /** Submission with STARTTLS (mail clients); AUTH required. */
+  NIMBUS_SUBMISSION_PORT: port.default(2587),
+  /** Submission with implicit TLS (port 465 style); AUTH required. */
+  NIMBUS_SUBMISSION_TLS_PORT: port.default(2465),
+  /** PEM certificate (chain) and key for STARTTLS and implicit TLS; locally a self-signed pair is made in the data folder when unset. */
+  NIMBUS_TLS_CERT_FILE: z.string().min(1).optional(),
+  NIMBUS_TLS_KEY_FILE: z.string().min(1).optional(),
+  /** Allow AUTH without TLS from any client (NIMBUS_TRUSTED_NETWORKS may always). */
+  NIMBUS_SMTP_ALLOW_INSECURE_AUTH: bool.default(false),
+  /** How foreign recipients are reached: none (held), smtp (a relay), sendgrid (the v3 API). */
   NIMBUS_OUTBOUND_TRANSPORT: z.enum(['none', 'smtp', 'sendgrid']).default('none'),
+  NIMBUS_RELAY_HOST: z.string().min(1).optional(),
+  NIMBUS_RELAY_PORT: port.default(587),
+  /** true: implicit TLS (usually port 465); false: STARTTLS, required when a user is set. */
+  NIMBUS_RELAY_SECURE: bool.default(false),
+  NIMBUS_RELAY_USER: z.string().min(1).optional(),
+  NIMBUS_RELAY_PASSWORD: z.string().min(1).optional(),
+  /** Connect, greeting and idle timeout towards the relay. */
+  NIMBUS_RELAY_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
   NIMBUS_SENDGRID_API_KEY: z.string().min(1).optional(),
   NIMBUS_SENDGRID_BASE_URL: z.url({ protocol: /^https?$/, error: 'an http(s) URL' }).default('https://api.sendgrid.com'),
+  /** The Service Bus queue of outbound deliveries (Azure shape). */
+  NIMBUS_SERVICEBUS_OUTBOUND_QUEUE: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,259}$/, 'a queue name').default('outbound'),
+  /** How long a message is retried before it bounces. */
+  NIMBUS_OUTBOUND_LIFETIME_HOURS: z.coerce.number().positive().max(24 * 30).default(72),
+  /** Waits between delivery attempts, in seconds; the last one repeats until the lifetime ends. */
+  NIMBUS_OUTBOUND_RETRY_SCHEDULE: z
+    .string()
+    .regex(/^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$/, 'a comma list of seconds, e.g. 60,300,900,3600,10800')
+    .transform((v) => v.split(',').map((s) => Math.round(Number(s) * 1000)))
+    .refine((list) => list.every((ms) => ms > 0), 'every wait must be above 0')
+    .default([60_000, 300_000, 900_000, 3_600_000, 10_800_000]),
+  /** Messages one user may send per hour (API and SMTP together, per process); 0 = no limit. */
+  NIMBUS_SEND_MAX_PER_HOUR: z.coerce.number().int().min(0).default(500),
 });
 
 type Settings = z.infer<typeof settings>;
@@ -154,14 +186,20 @@ function checkAzureConnections(config: Settings, problem: (variable: keyof Setti
 const REQUIRED_IN_AZURE = ['NIMBUS_JWT_SECRET', 'NIMBUS_SETUP_TOKEN'] as const;
 
 export const configSchema = settings.superRefine((config, ctx) => {
-  if (config.NIMBUS_OUTBOUND_TRANSPORT === 'sendgrid' && !config.NIMBUS_SENDGRID_API_KEY) {
-    ctx.addIssue({ code: 'custom', path: ['NIMBUS_SENDGRID_API_KEY'], message: 'required when NIMBUS_OUTBOUND_TRANSPORT=sendgrid' });
-  }
-  if (config.NIMBUS_MODE !== 'azure') return;
   const problem = (variable: string, message: string) => ctx.addIssue({ code: 'custom', path: [variable], message });
+  checkSendingSettings(config, problem);
+  if (config.NIMBUS_MODE !== 'azure') return;
   checkAzureConnections(config, problem);
   for (const key of REQUIRED_IN_AZURE) if (config[key] === undefined) problem(key, 'required when NIMBUS_MODE=azure');
 });
+
+/** Sending's settings that only make sense together (issue 8). */
+function checkSendingSettings(config: Settings, problem: (variable: keyof Settings, message: string) => void): void {
+  if (Boolean(config.NIMBUS_TLS_CERT_FILE) !== Boolean(config.NIMBUS_TLS_KEY_FILE)) problem(config.NIMBUS_TLS_CERT_FILE ? 'NIMBUS_TLS_KEY_FILE' : 'NIMBUS_TLS_CERT_FILE', 'set both NIMBUS_TLS_CERT_FILE and NIMBUS_TLS_KEY_FILE, or neither');
+  if (config.NIMBUS_OUTBOUND_TRANSPORT === 'smtp' && !config.NIMBUS_RELAY_HOST) problem('NIMBUS_RELAY_HOST', 'required when NIMBUS_OUTBOUND_TRANSPORT=smtp');
+  if (Boolean(config.NIMBUS_RELAY_USER) !== Boolean(config.NIMBUS_RELAY_PASSWORD)) problem(config.NIMBUS_RELAY_USER ? 'NIMBUS_RELAY_PASSWORD' : 'NIMBUS_RELAY_USER', 'set both NIMBUS_RELAY_USER and NIMBUS_RELAY_PASSWORD, or neither');
+  if (config.NIMBUS_OUTBOUND_TRANSPORT === 'sendgrid' && !config.NIMBUS_SENDGRID_API_KEY) problem('NIMBUS_SENDGRID_API_KEY', 'required when NIMBUS_OUTBOUND_TRANSPORT=sendgrid');
+}
 
 export type Config = z.infer<typeof configSchema>;
 /** Every setting's name: the keys of local.settings.example.json. */
@@ -184,7 +222,7 @@ export const HOST_SETTINGS: ReadonlyArray<string> = [
 ];
 
 /** Settings whose values are never printed or logged. */
-export const SECRET_SETTINGS: ReadonlyArray<keyof Config> = ['NIMBUS_JWT_SECRET', 'NIMBUS_COSMOS_KEY', 'NIMBUS_BLOB_CONNECTION_STRING', 'NIMBUS_SERVICEBUS_CONNECTION', 'NIMBUS_SETUP_TOKEN', 'NIMBUS_SENDGRID_API_KEY'];
+export const SECRET_SETTINGS: ReadonlyArray<keyof Config> = ['NIMBUS_JWT_SECRET', 'NIMBUS_COSMOS_KEY', 'NIMBUS_BLOB_CONNECTION_STRING', 'NIMBUS_SERVICEBUS_CONNECTION', 'NIMBUS_SETUP_TOKEN', 'NIMBUS_RELAY_PASSWORD', 'NIMBUS_SENDGRID_API_KEY'];
 const SECRET_KEYS = new Set<keyof Config>(SECRET_SETTINGS);
 
 export class ConfigError extends Error {

@@ -5,15 +5,27 @@ import { newId } from './ids';
 import { createSummaryParser } from './mime';
 import type { OrphanSweeper } from './orphans';
 import type { BlobStore, MailStore } from './ports';
-import type { Draft, DraftAttachment, DraftFields, StoredMessage, User } from './types';
+import type { AddressValue, Draft, DraftAttachment, DraftFields, MessageSummary, StoredMessage, User } from './types';
 
-/** Composes a draft into RFC 5322 bytes, from the user's own address, keeping Bcc (it is needed to send). */
-export async function composeDraft(user: User, fields: DraftFields, attachments: DraftAttachment[], blobs: BlobStore): Promise<Buffer> {
-  const files = await Promise.all(
-    attachments.map(async (a) => ({ filename: a.filename, contentType: a.contentType, content: (await blobs.getBuffer(a.blobKey)) ?? Buffer.alloc(0) })),
-  );
+export interface MimeFile {
+  filename: string;
+  contentType: string;
+  content: Buffer;
+}
+
+/**
+ * Composes RFC 5322 bytes with nodemailer's MailComposer. A draft keeps its Bcc
+ * (it is needed to send); a message being sent leaves it out (the envelope carries it).
+ */
+export function composeMime(
+  from: AddressValue,
+  fields: DraftFields,
+  files: MimeFile[],
+  opts: { keepBcc: boolean; messageId?: string; date?: Date },
+): Promise<Buffer> {
+  const references = fields.references?.length ? fields.references : fields.inReplyTo ? [fields.inReplyTo] : undefined;
   const node = new MailComposer({
-    from: { name: user.name, address: user.email },
+    from,
     to: fields.to,
     cc: fields.cc,
     bcc: fields.bcc,
@@ -21,11 +33,30 @@ export async function composeDraft(user: User, fields: DraftFields, attachments:
     text: fields.text,
     html: fields.html ?? undefined,
     inReplyTo: fields.inReplyTo ?? undefined,
-    references: fields.inReplyTo ?? undefined,
+    references,
+    messageId: opts.messageId,
+    date: opts.date,
     attachments: files,
   }).compile();
-  node.keepBcc = true;
+  node.keepBcc = opts.keepBcc;
   return node.build();
+}
+
+/** A draft's files as MailComposer takes them (their bytes are blobs of their own). */
+export function draftFileContents(attachments: DraftAttachment[], blobs: BlobStore): Promise<MimeFile[]> {
+  return Promise.all(attachments.map(async (a) => ({ filename: a.filename, contentType: a.contentType, content: (await blobs.getBuffer(a.blobKey)) ?? Buffer.alloc(0) })));
+}
+
+/** Composes a draft into RFC 5322 bytes, from the user's own address, keeping Bcc (it is needed to send). */
+export async function composeDraft(user: User, fields: DraftFields, attachments: DraftAttachment[], blobs: BlobStore): Promise<Buffer> {
+  return composeMime({ name: user.name, address: user.email }, fields, await draftFileContents(attachments, blobs), { keepBcc: true });
+}
+
+/** The summary of composed bytes, as the edge makes it for inbound mail. */
+export async function summarize(raw: Buffer): Promise<MessageSummary> {
+  const parser = createSummaryParser();
+  parser.input.end(raw);
+  return parser.summary;
 }
 
 /** What a draft save needs of the app. */
@@ -39,7 +70,7 @@ export interface DraftDeps {
  * Saves a draft (new when `id` is null): composes it, summarizes it like inbound
  * mail, stores the bytes, then the record (a compare-and-swap on `expectedVersion`
  * when given); the previous bytes are released after, the new ones on failure.
- * Sending (a later issue) takes the stored draft and its fields from here.
+ * Sending (core/outbound.ts) composes the stored fields and files afresh.
  */
 export async function saveDraft(
   deps: DraftDeps,
@@ -50,9 +81,7 @@ export async function saveDraft(
   expectedVersion?: number,
 ): Promise<{ message: StoredMessage; version: number }> {
   const raw = await composeDraft(user, fields, attachments, deps.blobs);
-  const parser = createSummaryParser();
-  parser.input.end(raw);
-  const summary = await parser.summary;
+  const summary = await summarize(raw);
   const rawBlobKey = blobKeys.draft(newId());
   await deps.blobs.put(rawBlobKey, raw);
   let saved: Awaited<ReturnType<MailStore['saveDraft']>>;

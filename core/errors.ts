@@ -40,6 +40,10 @@ export const ERROR_TABLE = {
   PayloadTooLarge: { smtp: 552, enhanced: '5.3.4', http: 413, transient: false, message: 'Request body too large' },
   RateLimited: { smtp: 421, enhanced: '4.7.0', http: 429, transient: true, message: 'Too many failed attempts; try again later' },
   Internal: { smtp: 451, enhanced: '4.3.0', http: 500, transient: true, message: 'Internal error' },
+  // sending (submission and the send API)
+  SenderNotOwned: { smtp: 553, enhanced: '5.7.1', http: 403, transient: false, message: 'Sender address is not yours' },
+  EncryptionRequired: { smtp: 538, enhanced: '5.7.11', http: 403, transient: false, message: 'Encryption required: use STARTTLS (or port 465) before AUTH' },
+  SendRateLimited: { smtp: 451, enhanced: '4.7.1', http: 429, transient: true, message: 'Too many messages sent in the last hour; try again later' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_TABLE;

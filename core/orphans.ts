@@ -1,7 +1,7 @@
 import { isInboundKey } from './blob-keys';
 import type { Logger } from './logger';
 import type { BlobInfo, BlobStore, MailStore, QueueBrowser } from './ports';
-import type { InboundQueueMessage } from './types';
+import type { InboundQueueMessage, OutboundQueueMessage } from './types';
 
 /**
  * Blobs nothing refers to any more, and their removal. A blob is referred to by a
@@ -48,6 +48,8 @@ export function queueReferences<T>(name: string, queue: QueueBrowser<T>, keysOf:
 /** The queues (and other holders) whose messages refer to blobs. */
 export interface ReferenceHolders {
   inbound: QueueBrowser<InboundQueueMessage>;
+  /** Deliveries waiting (and scheduled retries): their bytes outlive a Sent copy deleted meanwhile. */
+  outbound: QueueBrowser<OutboundQueueMessage>;
 }
 
 /**
@@ -57,7 +59,8 @@ export interface ReferenceHolders {
  * referencedBlobKeys.
  */
 export function blobReferenceSources(holders: ReferenceHolders): BlobReferenceSource[] {
-  return [queueReferences('inbound queue', holders.inbound, (m) => (typeof m?.rawBlobKey === 'string' ? [m.rawBlobKey] : []), isInboundKey)];
+  const rawKey = (m: { rawBlobKey?: unknown } | null | undefined) => (typeof m?.rawBlobKey === 'string' ? [m.rawBlobKey] : []);
+  return [queueReferences('inbound queue', holders.inbound, rawKey, isInboundKey), queueReferences('outbound queue', holders.outbound, rawKey, isInboundKey)];
 }
 
 export interface SweepSettings {

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { DkimKey, Domain, DomainCheckState, SendgridDomainAuth, Draft, DraftAttachment, DraftFields, Mailbox, MessageSummary, Page, Role, StoredMessage, User, UserSession, UserWithSecret } from './types';
+import type { DeliveryStatus, DkimKey, Domain, DomainCheckState, SendgridDomainAuth, Draft, DraftAttachment, DraftFields, Mailbox, MessageSummary, Page, Role, StoredMessage, User, UserSession, UserWithSecret } from './types';
 
 /**
  * Records: users, domains, mailboxes, messages. Every adapter (SQLite, Cosmos DB)
@@ -88,6 +88,12 @@ export interface MailStore {
    */
   deleteMessages(userId: string, ids: string[]): Promise<{ trashed: string[]; deleted: string[]; orphanedBlobKeys: string[] }>;
 
+  /**
+   * Merges recipients' delivery states into a sent message's `delivery` (by recipient;
+   * others stay). A message that is gone (deleted by its owner) is not an error: false.
+   */
+  updateDelivery(userId: string, messageId: string, updates: DeliveryStatus[]): Promise<boolean>;
+
   getDraft(userId: string, id: string): Promise<Draft | null>;
   /**
    * Creates (id null; version 1) or replaces a draft in the user's Drafts folder
@@ -159,8 +165,8 @@ export interface MessageQuery {
   q?: string;
 }
 
-/** A copy to file: a stored message before it has an id and flags. */
-export type NewMessage = Omit<StoredMessage, 'id' | 'seen' | 'flagged'>;
+/** A copy to file: a stored message before it has an id and flags (`seen` for a sender's own copy in Sent). */
+export type NewMessage = Omit<StoredMessage, 'id' | 'seen' | 'flagged'> & { seen?: boolean };
 
 /** Raw messages and attachments. `get` of a missing key is `null` in every adapter. */
 export interface BlobStore {
@@ -200,8 +206,9 @@ export interface QueueSender<T> {
    * Durable once resolved; idempotent on the message id (duplicate detection).
    * Rejects with TemporaryFailure whose `outcome` is `not-done` only when the message
    * surely was not queued; otherwise (`unknown`, or not said) it may have been.
+   * `notBefore` (epoch ms) schedules it: no receiver sees it earlier (Service Bus's scheduled enqueue time).
    */
-  send(id: string, body: T): Promise<void>;
+  send(id: string, body: T, opts?: { notBefore?: number }): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -241,4 +248,32 @@ export interface Queue<T> extends QueueSender<T>, QueueBrowser<T> {
   depth(): Promise<number>;
   /** Called after a successful send, so a worker in the same process can wake at once. */
   onSend?(listener: () => void): void;
+}
+
+/** What one delivery attempt did for one recipient. */
+export interface DeliveryOutcome {
+  recipient: string;
+  /**
+   * sent: the next hop took it. temporary: try again later (4xx, network, timeout, 429/5xx).
+   * permanent: it will never work (5xx reply, 400/413): bounce. held: no transport is configured.
+   * misconfigured: our own setup is wrong (a rejected key or relay login): keep it deferred, never bounce.
+   */
+  outcome: 'sent' | 'temporary' | 'permanent' | 'held' | 'misconfigured';
+  /** The remote reply or the error, for the sender to read. */
+  detail: string;
+  /** The next hop asked to wait at least this long (SendGrid's X-RateLimit-Reset). */
+  retryAfterMs?: number;
+}
+
+/**
+ * How mail for foreign recipients leaves: an SMTP relay, SendGrid, or nowhere.
+ * Every adapter passes adapters/contract/outbound-transport.contract.ts.
+ */
+export interface OutboundTransport {
+  readonly name: 'none' | 'smtp' | 'sendgrid';
+  /** Hands one message to the next hop for these recipients; never throws for a delivery fault (it is an outcome). */
+  send(input: { mailFrom: string; recipients: string[]; raw: Buffer }): Promise<DeliveryOutcome[]>;
+  /** For /api/health: 'none' when nothing is configured, 'misconfigured' after the next hop refused our credentials. */
+  health(): { status: 'ok' | 'none' | 'misconfigured'; detail: string | null };
+  close(): Promise<void>;
 }

@@ -1,3 +1,4 @@
+import type { Config } from './config';
 import { MailError } from './errors';
 
 /**
@@ -122,4 +123,48 @@ export class LoginGuard {
     }
     return ok ? 'ok' : 'wrong';
   }
+}
+
+/**
+ * Messages per sender per hour (API and SMTP submission together), in a sliding
+ * window. `take` counts a message when there is room; `check` only looks. In memory:
+ * one process's view, like the login guard.
+ */
+export class SendLimiter {
+  private readonly sent = new Map<string, number[]>();
+  constructor(
+    /** 0: no limit. */
+    readonly maxPerHour: number,
+    private readonly windowMs = 3_600_000,
+  ) {}
+
+  /** Milliseconds until `sender` may send again (0: now). */
+  check(sender: string, now = Date.now()): number {
+    if (this.maxPerHour <= 0) return 0;
+    const list = (this.sent.get(sender) ?? []).filter((t) => t > now - this.windowMs);
+    if (list.length) this.sent.set(sender, list);
+    else this.sent.delete(sender);
+    return list.length < this.maxPerHour ? 0 : list[list.length - this.maxPerHour] + this.windowMs - now;
+  }
+
+  /** Counts one message, or throws `SendRateLimited` (with retryAfterSeconds) when the hour is full. */
+  take(sender: string, now = Date.now()): void {
+    const waitMs = this.check(sender, now);
+    if (waitMs > 0) throw new MailError('SendRateLimited', undefined, { details: { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } });
+    if (this.maxPerHour <= 0) return;
+    const list = this.sent.get(sender) ?? [];
+    list.push(now);
+    this.sent.set(sender, list);
+    if (this.sent.size > 100_000) for (const key of [...this.sent.keys()]) this.check(key, now);
+  }
+}
+
+/** The login limits from the settings (each process that checks passwords makes one: the host, the Functions app, the Azure edge). */
+export function loginGuardFromConfig(config: Config): LoginGuard {
+  return new LoginGuard({
+    perAccountAndAddress: config.NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS,
+    perAccount: config.NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT,
+    perAddress: config.NIMBUS_LOGIN_MAX_FAILURES_PER_IP,
+    windowMs: 15 * 60_000,
+  });
 }

@@ -200,6 +200,46 @@ export interface StoredMessage {
   auth: AuthResults | null;
   /** See InboundQueueMessage.rawPrefix: emitted before the blob's bytes by every reader of the raw message. */
   rawPrefix?: string | null;
+  /** Sent copies only: where each recipient's delivery stands. */
+  delivery?: DeliveryStatus[] | null;
+}
+
+/** One recipient of a sent message. */
+export type DeliveryState = 'queued' | 'sent' | 'deferred' | 'failed' | 'held';
+
+export interface DeliveryStatus {
+  recipient: string;
+  status: DeliveryState;
+  /** Delivery attempts made so far (0 while queued). */
+  attempts: number;
+  /** Epoch ms of the next attempt, for a deferred recipient. */
+  nextAttemptAt: number | null;
+  /** The remote server's reply or the transport's error; null while nothing happened yet. */
+  detail: string | null;
+}
+
+/**
+ * One outbound queue message: the recipients of one foreign domain of one sent
+ * message. The raw bytes stay in the BlobStore (claim check); the DKIM signature
+ * made at submission travels with it and is put in front of them at delivery.
+ */
+export interface OutboundQueueMessage {
+  /** The queue message id of this attempt (`<submission id>.<domain index>.<attempt>`). */
+  id: string;
+  /** The submission id, shared by all domains of one message. */
+  submissionId: string;
+  userId: string;
+  /** The sender's copy in Sent, whose `delivery` is updated. */
+  sentMessageId: string;
+  /** MAIL FROM; empty for a bounce (never bounced again). */
+  mailFrom: string;
+  recipients: string[];
+  rawBlobKey: string;
+  dkimSignature: string | null;
+  /** When the message was submitted: the lifetime counts from here. */
+  submittedAt: number;
+  /** Attempts made before this one. */
+  attempts: number;
 }
 
 /** What the API lists: DESIGN's message summary. */
@@ -232,6 +272,8 @@ export interface DraftFields {
   text: string;
   html: string | null;
   inReplyTo: string | null;
+  /** The thread's Message-IDs, oldest first (a reply's References); In-Reply-To alone when absent. */
+  references?: string[];
 }
 
 /** A file attached to a draft; its bytes are a blob of their own until the draft is sent. */

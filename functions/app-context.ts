@@ -3,11 +3,12 @@ import { SendgridDomainAuthClient } from '../adapters/sendgrid/sendgrid-domain-a
 import { createTokenService, type PasswordHasher, type TokenService } from '../core/auth';
 import { DomainService } from '../core/domains';
 import type { Config } from '../core/config';
-import { LoginGuard } from '../core/rate-limit';
 import type { Logger } from '../core/logger';
 import { OrphanSweeper, blobReferenceSources } from '../core/orphans';
-import type { BlobStore, DnsResolver, MailStore, QueueBrowser, QueueSender } from '../core/ports';
-import type { InboundQueueMessage } from '../core/types';
+import type { DeliverDeps, OutboundPolicy, SubmitDeps } from '../core/outbound';
+import type { BlobStore, DnsResolver, MailStore, OutboundTransport, QueueBrowser, QueueSender } from '../core/ports';
+import { LoginGuard, SendLimiter, loginGuardFromConfig } from '../core/rate-limit';
+import type { InboundQueueMessage, OutboundQueueMessage } from '../core/types';
 
 /**
  * Everything a handler may use, built once at start-up by the host (local/ or the
@@ -33,29 +34,54 @@ export interface AppContext {
   orphans: OrphanSweeper;
   /** Hosted domains: creation, DNS records to publish, DNS checks (routes, the local scheduler and the Durable activity). */
   domains: DomainService;
+  /** Sending: the outbound queue, the hourly limit per sender (shared with SMTP submission in one process), the transport (its health; the worker/trigger sends). */
+  sending: {
+    outboundQueue: QueueSender<OutboundQueueMessage>;
+    sendLimiter: SendLimiter;
+    transport: OutboundTransport;
+    policy: OutboundPolicy;
+    hostname: string;
+    maxRecipients: number;
+  };
+}
+
+/** The retry schedule and lifetime from the settings. */
+export function outboundPolicy(config: Config): OutboundPolicy {
+  return { scheduleMs: config.NIMBUS_OUTBOUND_RETRY_SCHEDULE, lifetimeMs: config.NIMBUS_OUTBOUND_LIFETIME_HOURS * 3_600_000 };
 }
 
 /** Assembles the context from adapters a host has chosen; the limits come from the config. */
 export function createAppContext(
   config: Config,
-  parts: Pick<AppContext, 'store' | 'blobs' | 'queue' | 'passwords' | 'logger' | 'setup'> & { jwtSecret: string; inboundBrowser: QueueBrowser<InboundQueueMessage>; resolver: DnsResolver; now?: () => number },
+  parts: Pick<AppContext, 'store' | 'blobs' | 'queue' | 'passwords' | 'logger' | 'setup'> & {
+    jwtSecret: string;
+    inboundBrowser: QueueBrowser<InboundQueueMessage>;
+    resolver: DnsResolver;
+    now?: () => number;
+    outboundQueue: QueueSender<OutboundQueueMessage>;
+    outboundBrowser: QueueBrowser<OutboundQueueMessage>;
+    transport: OutboundTransport;
+  },
 ): AppContext {
-  const { jwtSecret, inboundBrowser, resolver, now, ...adapters } = parts;
+  const { jwtSecret, inboundBrowser, resolver, now, outboundQueue, outboundBrowser, transport, ...adapters } = parts;
   const sendgrid = config.NIMBUS_OUTBOUND_TRANSPORT === 'sendgrid';
   return {
     ...adapters,
     orphans: new OrphanSweeper(
-      { store: parts.store, blobs: parts.blobs, sources: blobReferenceSources({ inbound: inboundBrowser }), logger: parts.logger.child({ component: 'orphans' }) },
+      { store: parts.store, blobs: parts.blobs, sources: blobReferenceSources({ inbound: inboundBrowser, outbound: outboundBrowser }), logger: parts.logger.child({ component: 'orphans' }) },
       { graceMs: config.NIMBUS_ORPHAN_GRACE_HOURS * 3_600_000, dryRun: config.NIMBUS_SWEEP_DRY_RUN },
     ),
     tokens: createTokenService(jwtSecret, config.NIMBUS_JWT_TTL_SECONDS),
     limits: { maxJsonBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES, maxAttachmentBytes: config.NIMBUS_MAX_ATTACHMENT_BYTES, maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES },
-    loginGuard: new LoginGuard({
-      perAccountAndAddress: config.NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS,
-      perAccount: config.NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT,
-      perAddress: config.NIMBUS_LOGIN_MAX_FAILURES_PER_IP,
-      windowMs: 15 * 60_000,
-    }),
+    loginGuard: loginGuardFromConfig(config),
+    sending: {
+      outboundQueue,
+      transport,
+      sendLimiter: new SendLimiter(config.NIMBUS_SEND_MAX_PER_HOUR),
+      policy: outboundPolicy(config),
+      hostname: config.NIMBUS_HOSTNAME ?? osHostname(),
+      maxRecipients: config.NIMBUS_MAX_RECIPIENTS,
+    },
     domains: new DomainService({
       store: adapters.store,
       resolver,
@@ -65,4 +91,15 @@ export function createAppContext(
       now,
     }),
   };
+}
+
+/** What core/outbound.ts needs to take a message in (the API's send, SMTP submission). */
+export function submitDeps(app: AppContext): SubmitDeps {
+  return { store: app.store, blobs: app.blobs, logger: app.logger, inboundQueue: app.queue, outboundQueue: app.sending.outboundQueue, sendLimiter: app.sending.sendLimiter };
+}
+
+/** What core/outbound.ts needs to deliver (the local worker, the Azure trigger). */
+export function deliverDeps(app: AppContext): DeliverDeps {
+  const { transport, outboundQueue, policy, hostname } = app.sending;
+  return { store: app.store, blobs: app.blobs, logger: app.logger.child({ component: 'outbound' }), transport, outboundQueue, policy, hostname };
 }

@@ -8,7 +8,7 @@ import type { MailStore } from '../core/ports';
 export const INBOUND_TRIGGER = { name: 'inbound-file', connection: 'NIMBUS_SERVICEBUS_CONNECTION', queueName: '%NIMBUS_SERVICEBUS_QUEUE%' } as const;
 
 /** The host hands over a JSON body already parsed; a body sent as bytes or text is parsed here. */
-function decodeBody(message: unknown): unknown {
+export function decodeBody(message: unknown): unknown {
   try {
     if (Buffer.isBuffer(message) || message instanceof Uint8Array) return JSON.parse(Buffer.from(message).toString('utf8'));
     if (typeof message === 'string') return JSON.parse(message);

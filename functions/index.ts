@@ -2,6 +2,7 @@ import { app } from '@azure/functions';
 import * as df from 'durable-functions';
 import { createAzureAdapters } from '../adapters/azure/compose';
 import { resolverFromConfig } from '../adapters/dns/node-resolver';
+import { createOutboundTransport } from '../adapters/outbound/compose';
 import { PasswordPool } from '../adapters/password-pool';
 import { ConfigError, loadConfig } from '../core/config';
 import { createLogger } from '../core/logger';
@@ -20,7 +21,7 @@ function start() {
     const logger = createLogger(config.NIMBUS_LOG_LEVEL);
     // setup from anywhere needs NIMBUS_SETUP_TOKEN: on a public Function App, no client is "this machine"
     const setup = { code: config.NIMBUS_SETUP_TOKEN!, fromLoopback: false };
-    const context = createAppContext(config, { ...createAzureAdapters(config, logger), passwords: new PasswordPool(), logger, setup, jwtSecret: config.NIMBUS_JWT_SECRET!, resolver: resolverFromConfig(config) });
+    const context = createAppContext(config, { ...createAzureAdapters(config, logger), passwords: new PasswordPool(), logger, setup, jwtSecret: config.NIMBUS_JWT_SECRET!, resolver: resolverFromConfig(config), transport: createOutboundTransport(config) });
     registerFunctions(
       { http: app.http, serviceBusQueue: app.serviceBusQueue, timer: app.timer, orchestration: (name, handler) => df.app.orchestration(name, handler), activity: (name, options) => df.app.activity(name, options) },
       () => context,

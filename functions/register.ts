@@ -9,6 +9,7 @@ import { routes } from './http/routes';
 import { INBOUND_TRIGGER, createInboundTrigger } from './inbound-trigger';
 import { ORPHAN_SWEEP_TRIGGER, createOrphanSweepTrigger, sweepSchedule } from './orphan-sweep-trigger';
 import { VERIFY_DOMAIN_ORCHESTRATION, verifyDomainOrchestrator } from './verify-domain.orchestrator';
+import { OUTBOUND_TRIGGER, createOutboundTrigger } from './outbound-trigger';
 
 /** The parts of @azure/functions' `app` and durable-functions' `df.app` that registration uses (a test records it). */
 export interface FunctionsRegistry {
@@ -22,10 +23,10 @@ export interface FunctionsRegistry {
 /**
  * Registers every trigger with the Functions host: each HTTP route the local host
  * mounts (same route list, same methods; the host's route prefix is "api"), the
- * Service Bus trigger that files inbound mail, the orphan sweeper's timer
- * (NIMBUS_SWEEP_INTERVAL_MINUTES; 0 registers none), and the DNS verification: an
- * hourly timer with a Durable client that starts one orchestration per due domain,
- * the orchestrator, and its check activity.
+ * Service Bus triggers that file inbound mail and deliver outbound mail, the orphan
+ * sweeper's timer (NIMBUS_SWEEP_INTERVAL_MINUTES; 0 registers none), and the DNS
+ * verification: an hourly timer with a Durable client that starts one orchestration
+ * per due domain, the orchestrator, and its check activity.
  */
 export function registerFunctions(registry: FunctionsRegistry, getContext: () => AppContext, opts: { sweepIntervalMinutes?: number } = {}): void {
   for (const def of routes) {
@@ -42,6 +43,12 @@ export function registerFunctions(registry: FunctionsRegistry, getContext: () =>
     queueName: INBOUND_TRIGGER.queueName,
     cardinality: 'one',
     handler: createInboundTrigger(getContext),
+  });
+  registry.serviceBusQueue(OUTBOUND_TRIGGER.name, {
+    connection: OUTBOUND_TRIGGER.connection,
+    queueName: OUTBOUND_TRIGGER.queueName,
+    cardinality: 'one',
+    handler: createOutboundTrigger(getContext),
   });
   const sweepMinutes = opts.sweepIntervalMinutes ?? 60;
   if (sweepMinutes > 0) {

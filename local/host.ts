@@ -1,22 +1,27 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { resolverFromConfig } from '../adapters/dns/node-resolver';
 import { EmbeddedBlobStore } from '../adapters/embedded/embedded-blob-store';
+import { createOutboundTransport } from '../adapters/outbound/compose';
 import { PasswordPool } from '../adapters/password-pool';
 import { EmbeddedDb } from '../adapters/embedded/sqlite';
 import { SqliteMailStore } from '../adapters/embedded/sqlite-mail-store';
 import { SqliteQueue } from '../adapters/embedded/sqlite-queue';
+import { loadTlsMaterial, type TlsMaterial } from '../adapters/tls-certificate';
 import type { Config } from '../core/config';
 import { createLogger, type Logger } from '../core/logger';
 import type { DnsResolver } from '../core/ports';
-import type { InboundQueueMessage } from '../core/types';
-import { createAppContext, type AppContext } from '../functions/app-context';
+import { createSubmission, processOutbound } from '../core/outbound';
+import type { InboundQueueMessage, OutboundQueueMessage } from '../core/types';
+import { createAppContext, deliverDeps, submitDeps, type AppContext } from '../functions/app-context';
 import { routes } from '../functions/http/routes';
-import { createSmtpEdge, smtpEdgeOptions, type SmtpEdge } from '../smtp-edge/server';
+import { createSmtpEdge, smtpEdgeOptions, type ListenerPorts, type SmtpEdge, type SmtpEdgeOptions } from '../smtp-edge/server';
 import { createHttpServer } from './http-server';
 import { DomainScheduler } from './domain-scheduler';
 import { startSweeps } from './sweeps';
+import { OutboundWorker } from './outbound-worker';
 import { InboundWorker } from './worker';
 
 /** Local mode only: the JWT key lives in the data folder (mode 0600) when not configured. */
@@ -34,18 +39,26 @@ export interface LocalHost {
   db: EmbeddedDb;
   /** The inbound queue with its consumer side (the HTTP handlers see only the sender). */
   queue: SqliteQueue<InboundQueueMessage>;
+  /** Foreign recipients' deliveries and their scheduled retries. */
+  outboundQueue: SqliteQueue<OutboundQueueMessage>;
   edge: SmtpEdge;
   worker: InboundWorker;
   /** Runs the DNS checks of hosted domains on their schedule. */
   scheduler: DomainScheduler;
+  outboundWorker: OutboundWorker;
+  /** MX listener (kept under its old name). */
   smtpPort: number;
+  ports: ListenerPorts;
   httpPort: number;
+  tls: TlsMaterial;
   stop(): Promise<void>;
 }
 
 /**
- * The one-process host on the embedded adapters: SMTP edge, HTTP API, the inbound
- * queue worker and the periodic orphan sweep. Adapters are chosen here, once.
+ * The one-process host on the embedded adapters: SMTP edge (MX and submission),
+ * HTTP API, the inbound and outbound workers and the periodic orphan sweep.
+ * Adapters are chosen here, once. `edge` overrides edge options (tests stand for a
+ * remote client on loopback with it).
  */
 export interface LocalHostOptions {
   logger?: Logger;
@@ -55,24 +68,31 @@ export interface LocalHostOptions {
   now?: () => number;
   /** false: the domain scheduler is not started (tests drive it with runDue); a number: its poll interval in ms. */
   scheduler?: boolean | number;
+  /** Overrides of the SMTP edge's options (tests stand for a remote client on loopback with it). */
+  edge?: Partial<SmtpEdgeOptions>;
 }
 
 export async function startLocalHost(config: Config, opts: LocalHostOptions = {}): Promise<LocalHost> {
   const logger = opts.logger ?? createLogger(config.NIMBUS_LOG_LEVEL);
   const dataDir = resolve(config.NIMBUS_DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
+  const tls = await loadTlsMaterial({ certFile: config.NIMBUS_TLS_CERT_FILE, keyFile: config.NIMBUS_TLS_KEY_FILE, dataDir, hostname: config.NIMBUS_HOSTNAME ?? osHostname() });
   const db = new EmbeddedDb(join(dataDir, 'nimbus.db'));
   db.onWriterDeath = (err, restarting) =>
     logger.error({ err }, restarting ? 'database writer thread died; restarting it (writes meanwhile answer 4xx)' : 'database writer thread keeps dying; writes stay off (health: degraded)');
   const store = new SqliteMailStore(db);
   const blobs = new EmbeddedBlobStore(db, dataDir, config.NIMBUS_BLOB_INLINE_MAX_BYTES);
   const queue = new SqliteQueue<InboundQueueMessage>(db, 'inbound', { maxDeliveries: config.NIMBUS_QUEUE_MAX_DELIVERIES, lockMs: config.NIMBUS_QUEUE_LOCK_MS });
+  // a delivery may wait on a slow relay for several timeouts: its lock must outlast them
+  const outboundQueue = new SqliteQueue<OutboundQueueMessage>(db, 'outbound', { maxDeliveries: config.NIMBUS_QUEUE_MAX_DELIVERIES, lockMs: Math.max(config.NIMBUS_QUEUE_LOCK_MS, 5 * config.NIMBUS_RELAY_TIMEOUT_MS) });
+  const transport = createOutboundTransport(config);
   const passwords = new PasswordPool();
   // first-run setup: from this machine, or with a code printed at start (a configured NIMBUS_SETUP_TOKEN, else a one-time one)
   const setupCode = config.NIMBUS_SETUP_TOKEN ?? ((await store.countUsers()) === 0 ? randomBytes(9).toString('base64url') : null);
   const resolver = opts.resolver ?? resolverFromConfig(config);
-  const app = createAppContext(config, { store, blobs, queue, inboundBrowser: queue, passwords, logger, setup: { code: setupCode, fromLoopback: true }, jwtSecret: localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET), resolver, now: opts.now });
-  const edge = createSmtpEdge({ directory: store, blobs, queue, logger, resolver }, smtpEdgeOptions(config));
+  const app = createAppContext(config, { store, blobs, queue, inboundBrowser: queue, passwords, logger, setup: { code: setupCode, fromLoopback: true }, jwtSecret: localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET), resolver, now: opts.now, outboundQueue, outboundBrowser: outboundQueue, transport });
+  const submission = createSubmission({ ...submitDeps(app), passwords, loginGuard: app.loginGuard });
+  const edge = createSmtpEdge({ directory: store, blobs, queue, submission, logger, resolver }, { ...smtpEdgeOptions(config, tls), ...opts.edge });
   // uploads may carry a whole message's worth of attachments, plus multipart framing
   const http = createHttpServer(app, routes, {
     maxBodyBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES,
@@ -83,18 +103,25 @@ export async function startLocalHost(config: Config, opts: LocalHostOptions = {}
   });
   const worker = new InboundWorker(store, queue, logger.child({ component: 'worker' }));
   const scheduler = new DomainScheduler(store, app.domains, logger.child({ component: 'domain-scheduler' }), { now: opts.now, pollMs: typeof opts.scheduler === 'number' ? opts.scheduler : undefined });
+  const delivery = deliverDeps(app);
+  const outboundWorker = new OutboundWorker(outboundQueue, (message) => processOutbound(delivery, message), logger.child({ component: 'outbound-worker' }));
 
-  const smtpAddress = await edge.listen(config.NIMBUS_SMTP_PORT, config.NIMBUS_SMTP_HOST);
+  let ports: ListenerPorts;
   let httpAddress;
   try {
+    ports = await edge.listen({ mx: config.NIMBUS_SMTP_PORT, submission: config.NIMBUS_SUBMISSION_PORT, submissionTls: config.NIMBUS_SUBMISSION_TLS_PORT }, config.NIMBUS_SMTP_HOST);
     httpAddress = await http.listen(config.NIMBUS_HTTP_PORT, config.NIMBUS_HTTP_HOST);
   } catch (err) {
     await edge.close();
     await passwords.close();
+    await transport.close();
     await db.close();
     throw err;
   }
-  if (config.NIMBUS_WORKER) worker.start();
+  if (config.NIMBUS_WORKER) {
+    worker.start();
+    outboundWorker.start();
+  }
   const sweeps = startSweeps(app.orphans, config.NIMBUS_SWEEP_INTERVAL_MINUTES * 60_000, logger.child({ component: 'orphans' }));
   if (opts.scheduler !== false) scheduler.start();
 
@@ -102,16 +129,21 @@ export async function startLocalHost(config: Config, opts: LocalHostOptions = {}
     app,
     db,
     queue,
+    outboundQueue,
     edge,
     worker,
     scheduler,
-    smtpPort: smtpAddress.port,
+    outboundWorker,
+    smtpPort: ports.mx,
+    ports,
     httpPort: httpAddress.port,
+    tls,
     async stop() {
       await Promise.all([edge.close(), http.close()]);
       await sweeps.stop();
-      await Promise.all([worker.stop(), scheduler.stop()]);
+      await Promise.all([worker.stop(), scheduler.stop(), outboundWorker.stop()]);
       await passwords.close();
+      await transport.close();
       await db.close();
     },
   };

@@ -22,10 +22,17 @@ async function main(): Promise<void> {
   // under `npm start`, npm does not pass signals on: stop when npm goes away
   stopOnSignals(stop, logger, 'shutting down', { followParent: process.env.npm_lifecycle_event === 'start' });
   const api = `http://${config.NIMBUS_HTTP_HOST}:${host.httpPort}/api`;
+  const tls =
+    host.tls.source === 'configured'
+      ? `certificate from ${host.tls.path}`
+      : `self-signed certificate ${host.tls.source === 'generated' ? 'generated now' : 'made on the first start'} in ${host.tls.path} (clients will warn; set NIMBUS_TLS_CERT_FILE and NIMBUS_TLS_KEY_FILE for a real one)`;
   process.stdout.write(
     `Nimbus Mail is running (data in ${config.NIMBUS_DATA_DIR})\n` +
       `  SMTP  ${config.NIMBUS_SMTP_HOST}:${host.smtpPort}\n` +
-      `  HTTP  ${api}\n`,
+      `  HTTP  ${api}\n` +
+      `  Submission  ${config.NIMBUS_SMTP_HOST}:${host.ports.submission} (STARTTLS), ${config.NIMBUS_SMTP_HOST}:${host.ports.submissionTls} (TLS); AUTH with your email and password\n` +
+      `  TLS   ${tls}\n` +
+      `  Outbound  ${config.NIMBUS_OUTBOUND_TRANSPORT === 'none' ? 'none: mail to other domains is held (set NIMBUS_OUTBOUND_TRANSPORT=smtp or sendgrid)' : config.NIMBUS_OUTBOUND_TRANSPORT}\n`,
   );
   if ((await host.app.store.countUsers()) === 0) {
     process.stdout.write(

@@ -11,7 +11,7 @@ async function main(): Promise<void> {
   const config = loadConfig({ ...process.env, NIMBUS_MODE: 'azure' });
   const logger = createLogger(config.NIMBUS_LOG_LEVEL, 'nimbus-edge');
   const edge = await startAzureEdge(config, logger);
-  logger.info({ host: config.NIMBUS_SMTP_HOST, port: edge.port }, 'SMTP edge listening');
+  logger.info({ host: config.NIMBUS_SMTP_HOST, port: edge.port, submissionPort: edge.ports.submission, submissionTlsPort: edge.ports.submissionTls }, 'SMTP edge listening');
   stopOnSignals(() => edge.stop(), logger, 'shutting down: finishing open sessions');
 }
 

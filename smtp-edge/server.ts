@@ -1,24 +1,28 @@
-import { SMTPServer } from 'smtp-server';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import type { AddressInfo } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import type { Config } from '../core/config';
 import type { Logger } from '../core/logger';
 import { CachingResolver } from '../core/dns';
+import type { SubmissionPort } from '../core/outbound';
 import type { BlobStore, Directory, DnsResolver, QueueSender } from '../core/ports';
 import type { InboundQueueMessage } from '../core/types';
 import { addressMatcher } from '../core/address-match';
 import { installEnhancedCodeReplies } from './enhanced-codes';
+import { createAuthHook } from './hooks/auth';
 import { createConnectionLimit } from './hooks/connect';
 import { createDataHook } from './hooks/data';
+import { createMailFromHook } from './hooks/mail-from';
 import { createRcptToHook } from './hooks/rcpt-to';
 import { SummaryPool } from './summary-pool';
+import { installTlsAuthPolicy } from './tls-auth-policy';
 
 export interface SmtpEdgeOptions {
   hostname: string;
   maxMessageBytes: number;
   maxRecipients: number;
   maxClients: number;
-  /** Open connections allowed per client address; 0 = no limit. */
+  /** Open connections allowed per client address (all listeners together); 0 = no limit. */
   maxConnectionsPerIp: number;
   /** Addresses and CIDR ranges exempt from the per-address limit. */
   trustedNetworks: string[];
@@ -27,10 +31,14 @@ export interface SmtpEdgeOptions {
   dmarcReject: boolean;
   /** NIMBUS_DNS_TIMEOUT_MS: the authentication lookups after the last byte get three of these. */
   dnsTimeoutMs: number;
+  /** The certificate offered by STARTTLS and the implicit-TLS listener. */
+  tls: { key: Buffer; cert: Buffer };
+  /** Whether a client may AUTH before TLS: NIMBUS_SMTP_ALLOW_INSECURE_AUTH, else only from NIMBUS_TRUSTED_NETWORKS (loopback by default). */
+  plainAuthAllowed: (remoteAddress: string) => boolean;
 }
 
-/** The edge's options from the configuration (both hosts use this). */
-export function smtpEdgeOptions(config: Config): SmtpEdgeOptions {
+/** The edge's options from the configuration and the certificate (both hosts use this). */
+export function smtpEdgeOptions(config: Config, tls: { key: Buffer; cert: Buffer }): SmtpEdgeOptions {
   return {
     hostname: config.NIMBUS_HOSTNAME ?? osHostname(),
     maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES,
@@ -41,62 +49,124 @@ export function smtpEdgeOptions(config: Config): SmtpEdgeOptions {
     socketTimeoutMs: config.NIMBUS_SMTP_SOCKET_TIMEOUT_MS,
     dmarcReject: config.NIMBUS_DMARC_REJECT,
     dnsTimeoutMs: config.NIMBUS_DNS_TIMEOUT_MS,
+    tls,
+    // a client on this machine (or a network the operator trusts, as Postfix's $mynetworks) gains nothing from TLS
+    plainAuthAllowed: config.NIMBUS_SMTP_ALLOW_INSECURE_AUTH ? () => true : addressMatcher(config.NIMBUS_TRUSTED_NETWORKS),
   };
 }
 
+/** The three listeners: MX (STARTTLS offered, AUTH after it), submission with STARTTLS, submission with implicit TLS. */
+export type ListenerName = 'mx' | 'submission' | 'submissionTls';
+export type ListenerPorts = Record<ListenerName, number>;
+
+export interface SmtpEdgeDeps {
+  directory: Directory;
+  blobs: BlobStore;
+  queue: QueueSender<InboundQueueMessage>;
+  /** AUTH and sending (core/outbound.ts); everything the edge may do for a logged-in user. */
+  submission: SubmissionPort;
+  logger: Logger;
+  /** DNS for the inbound SPF/DKIM/DMARC checks. */
+  resolver: DnsResolver;
+}
+
 export interface SmtpEdge {
+  servers: Record<ListenerName, SMTPServer>;
+  /** The MX listener (as before the submission listeners came). */
   server: SMTPServer;
-  listen(port: number, host: string): Promise<AddressInfo>;
+  /** Opens every listener on `host`; resolves with the ports they got (0 asks the OS). */
+  listen(ports: ListenerPorts, host: string): Promise<ListenerPorts>;
   close(): Promise<void>;
 }
 
-/** The MX listener. It wires the hooks and nothing else: policy lives in hooks/. */
-export function createSmtpEdge(deps: { directory: Directory; blobs: BlobStore; queue: QueueSender<InboundQueueMessage>; logger: Logger; resolver: DnsResolver }, opts: SmtpEdgeOptions): SmtpEdge {
+function listenOne(server: SMTPServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.server.once('error', onError);
+    server.listen(port, host, () => {
+      server.server.off('error', onError);
+      resolve((server.server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/**
+ * The SMTP edge: it wires the hooks and nothing else (policy lives in hooks/ and
+ * core/). Mail from the internet and mail from logged-in users share the same hooks;
+ * what differs per listener is only whether AUTH is required and whether TLS is
+ * implicit. AUTH is offered once the connection is encrypted (or from loopback).
+ */
+export function createSmtpEdge(deps: SmtpEdgeDeps, opts: SmtpEdgeOptions): SmtpEdge {
   installEnhancedCodeReplies();
+  installTlsAuthPolicy();
   const logger = deps.logger.child({ component: 'smtp-edge' });
   // many messages from one sender domain ask the same SPF/DKIM/DMARC questions: answers are kept a minute
   const auth = { resolver: new CachingResolver(deps.resolver, 60_000), hostname: opts.hostname, deadlineMs: 3 * opts.dnsTimeoutMs, logger };
   const summaries = new SummaryPool();
   const perIp = createConnectionLimit(opts.maxConnectionsPerIp, opts.hostname, addressMatcher(opts.trustedNetworks));
-  const server = new SMTPServer({
-    name: opts.hostname,
-    banner: 'Nimbus Mail ESMTP',
-    size: opts.maxMessageBytes,
-    maxRecipients: opts.maxRecipients,
-    maxClients: opts.maxClients,
-    socketTimeout: opts.socketTimeoutMs,
-    closeTimeout: 5_000,
-    // AUTH and STARTTLS come with the submission listener (sending issue). Until then
-    // nobody authenticates, so foreign recipients are always refused (no open relay);
-    // smtp-server's bundled certificate is public, so offering STARTTLS with it would be theatre.
-    authOptional: true,
-    disabledCommands: ['AUTH'],
-    hideSTARTTLS: true,
-    hideENHANCEDSTATUSCODES: false,
-    // reverse DNS of every client costs a lookup per connection; the Received header uses the IP
-    disableReverseLookup: true,
-    logger: false,
+  const hooks = {
     onConnect: perIp.onConnect,
     onClose: perIp.onClose,
+    onAuth: createAuthHook({ submission: deps.submission, logger }),
+    onMailFrom: createMailFromHook({ submission: deps.submission, logger }),
     onRcptTo: createRcptToHook({ directory: deps.directory, logger }),
-    onData: createDataHook({ blobs: deps.blobs, queue: deps.queue, logger, hostname: opts.hostname, maxMessageBytes: opts.maxMessageBytes, createSummaryParser: summaries.createParser, auth, dmarcReject: opts.dmarcReject }),
-  });
-  server.on('error', (err) => logger.error({ err }, 'smtp server error'));
+    onData: createDataHook({ blobs: deps.blobs, queue: deps.queue, submission: deps.submission, logger, hostname: opts.hostname, maxMessageBytes: opts.maxMessageBytes, createSummaryParser: summaries.createParser, auth, dmarcReject: opts.dmarcReject }),
+  };
+  const make = (listener: { authOptional: boolean; secure: boolean }) => {
+    const options: SMTPServerOptions & { plainAuthAllowed: (ip: string) => boolean } = {
+      name: opts.hostname,
+      banner: 'Nimbus Mail ESMTP',
+      size: opts.maxMessageBytes,
+      maxRecipients: opts.maxRecipients,
+      maxClients: opts.maxClients,
+      socketTimeout: opts.socketTimeoutMs,
+      closeTimeout: 5_000,
+      key: opts.tls.key,
+      cert: opts.tls.cert,
+      secure: listener.secure,
+      authOptional: listener.authOptional,
+      authMethods: ['PLAIN', 'LOGIN'],
+      // smtp-server's own check is per server; ours is per connection (tls-auth-policy.ts)
+      allowInsecureAuth: true,
+      plainAuthAllowed: opts.plainAuthAllowed,
+      authRequiredMessage: '5.7.0 Authentication required',
+      hideENHANCEDSTATUSCODES: false,
+      // reverse DNS of every client costs a lookup per connection; the Received header uses the IP
+      disableReverseLookup: true,
+      logger: false,
+      ...hooks,
+    };
+    const server = new SMTPServer(options);
+    server.on('error', (err) => logger.error({ err }, 'smtp server error'));
+    return server;
+  };
+  const servers: Record<ListenerName, SMTPServer> = {
+    // mail from the internet needs no AUTH; a logged-in client may relay here too
+    mx: make({ authOptional: true, secure: false }),
+    submission: make({ authOptional: false, secure: false }),
+    submissionTls: make({ authOptional: false, secure: true }),
+  };
 
   return {
-    server,
-    listen(port, host) {
-      return new Promise((resolve, reject) => {
-        const onError = (err: Error) => reject(err);
-        server.server.once('error', onError);
-        server.listen(port, host, () => {
-          server.server.off('error', onError);
-          resolve(server.server.address() as AddressInfo);
-        });
-      });
+    servers,
+    server: servers.mx,
+    async listen(ports, host) {
+      const names = Object.keys(servers) as ListenerName[];
+      const opened: ListenerName[] = [];
+      const result = {} as ListenerPorts;
+      try {
+        for (const name of names) {
+          result[name] = await listenOne(servers[name], ports[name], host);
+          opened.push(name);
+        }
+      } catch (err) {
+        await Promise.all(opened.map((name) => new Promise<void>((resolve) => servers[name].close(() => resolve()))));
+        throw err;
+      }
+      return result;
     },
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all(Object.values(servers).map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
       await summaries.close();
     },
   };

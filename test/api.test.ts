@@ -158,6 +158,6 @@ describe('HTTP API', () => {
   it('health: every adapter ready', async () => {
     const res = await host.api('/health');
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok', checks: { store: 'ok', blobs: 'ok', queue: 'ok' } });
+    expect(await res.json()).toEqual({ status: 'ok', checks: { store: 'ok', blobs: 'ok', queue: 'ok', outboundQueue: 'ok', outbound: 'none' }, outbound: { transport: 'none', status: 'none', detail: expect.stringContaining('held') } });
   });
 });

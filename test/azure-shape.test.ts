@@ -6,6 +6,7 @@ import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AzureBlobStore } from '../adapters/azure/azure-blob-store';
 import { createAzureAdapters, type AzureAdapterOptions } from '../adapters/azure/compose';
+import { createOutboundTransport } from '../adapters/outbound/compose';
 import { CosmosMailStore } from '../adapters/azure/cosmos-mail-store';
 import { startFaultProxy } from '../adapters/azure/emulators';
 import { resolverFromConfig } from '../adapters/dns/node-resolver';
@@ -61,7 +62,8 @@ async function startShape(env: Record<string, string> = {}, functionsEnv: Record
   const fnConfig = { ...config, ...functionsEnv } as Config;
   const adapters = createAzureAdapters(fnConfig, logger);
   const passwords = new PasswordPool();
-  const context = createAppContext(fnConfig, { ...adapters, passwords, logger: fnLogger, setup: { code: fnConfig.NIMBUS_SETUP_TOKEN!, fromLoopback: false }, jwtSecret: fnConfig.NIMBUS_JWT_SECRET!, resolver: resolverFromConfig(fnConfig) });
+  const transport = createOutboundTransport(fnConfig);
+  const context = createAppContext(fnConfig, { ...adapters, passwords, logger: fnLogger, setup: { code: fnConfig.NIMBUS_SETUP_TOKEN!, fromLoopback: false }, jwtSecret: fnConfig.NIMBUS_JWT_SECRET!, resolver: resolverFromConfig(fnConfig), transport });
   const registry = new RecordingRegistry();
   registerFunctions(registry, () => context, { sweepIntervalMinutes: fnConfig.NIMBUS_SWEEP_INTERVAL_MINUTES });
   const triggerErrors: unknown[] = [];
@@ -87,7 +89,7 @@ async function startShape(env: Record<string, string> = {}, functionsEnv: Record
       stack.bus.onMessage = null;
       await edge.stop();
       await passwords.close();
-      await Promise.all([adapters.queue.close(), adapters.store.close(), adapters.inboundBrowser.close()]);
+      await Promise.all([adapters.queue.close(), adapters.outboundQueue.close(), adapters.store.close(), adapters.inboundBrowser.close(), adapters.outboundBrowser.close(), transport.close()]);
     },
   };
 }

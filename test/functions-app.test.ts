@@ -7,6 +7,7 @@ import { HttpRequest } from '@azure/functions';
 import { clientIp } from '../functions/http-kit';
 import { INBOUND_TRIGGER } from '../functions/inbound-trigger';
 import { ORPHAN_SWEEP_TRIGGER, sweepSchedule } from '../functions/orphan-sweep-trigger';
+import { OUTBOUND_TRIGGER } from '../functions/outbound-trigger';
 import { registerFunctions } from '../functions/register';
 import { RecordingRegistry } from './azure-helpers';
 import { startTestHost, type TestHost } from './helpers';
@@ -55,11 +56,12 @@ describe('the Functions app', () => {
     expect(unknown.status).toBe(404);
 
     for (const fn of registry.httpFunctions.values()) expect(fn.authLevel).toBe('anonymous');
-    expect([...registry.serviceBusFunctions.keys()]).toEqual([INBOUND_TRIGGER.name]);
+    expect([...registry.serviceBusFunctions.keys()]).toEqual([INBOUND_TRIGGER.name, OUTBOUND_TRIGGER.name]);
     expect([...registry.timerFunctions.keys()].sort()).toEqual(['domain-timer', 'orphan-sweep']);
     expect([...registry.orchestrations.keys()]).toEqual(['verify-domain']);
     expect([...registry.activities.keys()]).toEqual(['check-domain']);
     expect(registry.serviceBusFunctions.get(INBOUND_TRIGGER.name)).toMatchObject({ connection: 'NIMBUS_SERVICEBUS_CONNECTION', queueName: '%NIMBUS_SERVICEBUS_QUEUE%', cardinality: 'one' });
+    expect(registry.serviceBusFunctions.get(OUTBOUND_TRIGGER.name)).toMatchObject({ connection: 'NIMBUS_SERVICEBUS_CONNECTION', queueName: '%NIMBUS_SERVICEBUS_OUTBOUND_QUEUE%', cardinality: 'one' });
     expect(registry.timerFunctions.has(ORPHAN_SWEEP_TRIGGER.name)).toBe(true);
     expect(registry.timerFunctions.get(ORPHAN_SWEEP_TRIGGER.name)).toMatchObject({ schedule: '0 0 */1 * * *' });
   });

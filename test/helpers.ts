@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,9 @@ import pino from 'pino';
 import { TableResolver } from '../adapters/dns/table-resolver';
 import { createLogger, type Logger } from '../core/logger';
 import type { DnsResolver } from '../core/ports';
+import { selfSignedCertificate } from '../adapters/tls-certificate';
 import { startLocalHost, type LocalHost } from '../local/host';
+import type { SmtpEdgeOptions } from '../smtp-edge/server';
 
 export const PASSWORD = 'correct horse battery';
 
@@ -18,22 +20,44 @@ export interface TestHost extends LocalHost {
   destroy(): Promise<void>;
 }
 
+let certificate: Promise<{ certFile: string; keyFile: string; cert: string }> | null = null;
+
+/**
+ * One self-signed certificate for mx.test per test process, as files (NIMBUS_TLS_CERT_FILE /
+ * NIMBUS_TLS_KEY_FILE): every test host offers STARTTLS with it, and clients that check
+ * certificates trust it with `ca`. (A host without these settings makes its own on first start.)
+ */
+export function testCertificate(): Promise<{ certFile: string; keyFile: string; cert: string }> {
+  certificate ??= selfSignedCertificate('mx.test').then(({ key, cert }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'nimbus-test-tls-'));
+    writeFileSync(join(dir, 'cert.pem'), cert);
+    writeFileSync(join(dir, 'key.pem'), key, { mode: 0o600 });
+    return { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem'), cert };
+  });
+  return certificate;
+}
+
 /** A local host on loopback, ports chosen by the OS, data in a fresh temp folder, set up with admin@example.com. */
 /**
  * Tests never ask the internet's DNS: unless a test gives its own resolver, the host
  * gets an empty table (every name NXDOMAIN), so SPF/DMARC say `none` at once.
  */
-export async function startTestHost(env: Record<string, string> = {}, opts: { dataDir?: string; setup?: boolean; resolver?: DnsResolver; logger?: Logger; now?: () => number; scheduler?: boolean | number } = {}): Promise<TestHost> {
+export async function startTestHost(env: Record<string, string> = {}, opts: { dataDir?: string; setup?: boolean; resolver?: DnsResolver; logger?: Logger; now?: () => number; scheduler?: boolean | number; edge?: Partial<SmtpEdgeOptions> } = {}): Promise<TestHost> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'nimbus-test-'));
+  const tls = await testCertificate();
   const config: Config = loadConfig({
     NIMBUS_DATA_DIR: dataDir,
     NIMBUS_SMTP_PORT: '0',
+    NIMBUS_SUBMISSION_PORT: '0',
+    NIMBUS_SUBMISSION_TLS_PORT: '0',
+    NIMBUS_TLS_CERT_FILE: tls.certFile,
+    NIMBUS_TLS_KEY_FILE: tls.keyFile,
     NIMBUS_HTTP_PORT: '0',
     NIMBUS_HOSTNAME: 'mx.test',
     NIMBUS_LOG_LEVEL: 'silent',
     ...env,
   });
-  const host = await startLocalHost(config, { logger: opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), resolver: opts.resolver ?? new TableResolver({}), now: opts.now, scheduler: opts.scheduler });
+  const host = await startLocalHost(config, { logger: opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), resolver: opts.resolver ?? new TableResolver({}), now: opts.now, scheduler: opts.scheduler, edge: opts.edge });
   const api = (path: string, init: RequestInit & { token?: string } = {}) => {
     const headers = new Headers(init.headers);
     if (init.token) headers.set('authorization', `Bearer ${init.token}`);
@@ -79,6 +103,7 @@ export interface ListItem {
   to: Array<{ address: string; name: string }>;
   hasAttachments: boolean;
   snippet: string;
+  seen: boolean;
 }
 
 export async function listInbox(host: TestHost, token = host.token): Promise<ListItem[]> {

@@ -203,7 +203,7 @@ describe('queue delivery guarantees', () => {
     const dns = await startLoopbackDnsServer();
     // the real built server in its own process (npm test builds first), worker off so the message waits in the queue
     const child = spawn(process.execPath, [join(__dirname, '..', 'dist', 'local', 'main.js')], {
-      env: { ...process.env, NIMBUS_DATA_DIR: dataDir, NIMBUS_SMTP_PORT: '0', NIMBUS_HTTP_PORT: '0', NIMBUS_WORKER: 'false', NIMBUS_LOG_LEVEL: 'silent', NIMBUS_DNS_SERVERS: dns.address },
+      env: { ...process.env, NIMBUS_DATA_DIR: dataDir, NIMBUS_SMTP_PORT: '0', NIMBUS_SUBMISSION_PORT: '0', NIMBUS_SUBMISSION_TLS_PORT: '0', NIMBUS_HTTP_PORT: '0', NIMBUS_WORKER: 'false', NIMBUS_LOG_LEVEL: 'silent', NIMBUS_DNS_SERVERS: dns.address },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     try {

@@ -1,7 +1,7 @@
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { ConfigError, type Config } from '../../core/config';
 import type { Logger } from '../../core/logger';
-import type { InboundQueueMessage } from '../../core/types';
+import type { InboundQueueMessage, OutboundQueueMessage } from '../../core/types';
 import { AzureBlobStore, type AzureBlobConnection } from './azure-blob-store';
 import { CosmosMailStore } from './cosmos-mail-store';
 import { ServiceBusQueueBrowser, ServiceBusQueueSender, type ServiceBusConnection, type ServiceBusSenderOptions } from './service-bus';
@@ -35,12 +35,17 @@ export function createAzureAdapters(config: Config, logger: Logger, opts: AzureA
   const cosmosAuth = config.NIMBUS_COSMOS_KEY !== undefined ? { key: config.NIMBUS_COSMOS_KEY } : { credential: credential() };
   const blobAuth: AzureBlobConnection = config.NIMBUS_BLOB_CONNECTION_STRING !== undefined ? { connectionString: config.NIMBUS_BLOB_CONNECTION_STRING } : { accountUrl: blobs, credential: credential() };
   const busAuth: ServiceBusConnection = config.NIMBUS_SERVICEBUS_CONNECTION !== undefined ? { connectionString: config.NIMBUS_SERVICEBUS_CONNECTION } : { fullyQualifiedNamespace: bus, credential: credential() };
+  const busSetting = 'connectionString' in busAuth ? 'NIMBUS_SERVICEBUS_CONNECTION' : 'NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace';
   return {
     store: settingCheck(config.NIMBUS_COSMOS_KEY !== undefined ? 'NIMBUS_COSMOS_KEY' : 'NIMBUS_COSMOS_ENDPOINT', () => new CosmosMailStore({ endpoint, ...cosmosAuth, database: config.NIMBUS_COSMOS_DATABASE })),
     blobs: settingCheck('connectionString' in blobAuth ? 'NIMBUS_BLOB_CONNECTION_STRING' : 'NIMBUS_BLOB_ACCOUNT_URL', () => new AzureBlobStore({ ...blobAuth, container: config.NIMBUS_BLOB_CONTAINER })),
-    queue: settingCheck('connectionString' in busAuth ? 'NIMBUS_SERVICEBUS_CONNECTION' : 'NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace', () => new ServiceBusQueueSender<InboundQueueMessage>({ ...busAuth, queue: config.NIMBUS_SERVICEBUS_QUEUE, ...opts.serviceBus }, logger.child({ component: 'service-bus' }))),
+    queue: settingCheck(busSetting, () => new ServiceBusQueueSender<InboundQueueMessage>({ ...busAuth, queue: config.NIMBUS_SERVICEBUS_QUEUE, ...opts.serviceBus }, logger.child({ component: 'service-bus' }))),
     /** Peeks the inbound queue (the orphan sweeper's question: which blobs do waiting messages need); needs Listen rights (Data Receiver role). */
     inboundBrowser: new ServiceBusQueueBrowser<InboundQueueMessage>({ ...busAuth, queue: config.NIMBUS_SERVICEBUS_QUEUE }),
+    /** Outbound deliveries and their scheduled retries (sent by the API, the edge's submissions and the outbound trigger). */
+    outboundQueue: settingCheck(busSetting, () => new ServiceBusQueueSender<OutboundQueueMessage>({ ...busAuth, queue: config.NIMBUS_SERVICEBUS_OUTBOUND_QUEUE, ...opts.serviceBus }, logger.child({ component: 'service-bus-outbound' }))),
+    /** Peeks the outbound queue: a message waiting for delivery keeps its bytes from the orphan sweeper. */
+    outboundBrowser: new ServiceBusQueueBrowser<OutboundQueueMessage>({ ...busAuth, queue: config.NIMBUS_SERVICEBUS_OUTBOUND_QUEUE }),
   };
 }
 

@@ -17,7 +17,7 @@ export interface CosmosContainerDefinition {
  * - `directory`, partition `/id`: domains, addresses and users, read by point reads.
  * - `mail`, partition `/userId`: a user's folders, folder-name claims and messages.
  *   The composite indexes serve the list orders (keyset pages newest first); summary,
- *   auth results and draft fields are only read back, so they are not indexed.
+ *   auth results, draft fields and a sent copy's delivery states are only read back, so they are not indexed.
  */
 export const COSMOS_CONTAINERS: ReadonlyArray<CosmosContainerDefinition> = [
   { id: 'directory', partitionKey: { paths: ['/id'], kind: 'Hash', version: 2 } },
@@ -28,7 +28,7 @@ export const COSMOS_CONTAINERS: ReadonlyArray<CosmosContainerDefinition> = [
       indexingMode: 'consistent',
       automatic: true,
       includedPaths: [{ path: '/*' }],
-      excludedPaths: [{ path: '/summary/*' }, { path: '/auth/*' }, { path: '/draft/*' }, { path: '/"_etag"/?' }],
+      excludedPaths: [{ path: '/summary/*' }, { path: '/auth/*' }, { path: '/draft/*' }, { path: '/delivery/*' }, { path: '/"_etag"/?' }],
       compositeIndexes: [
         [
           { path: '/mailboxId', order: 'ascending' },

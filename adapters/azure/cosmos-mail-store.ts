@@ -5,11 +5,12 @@ import { normalizeAddress } from '../../core/address';
 import { isDraftFileKey } from '../../core/blob-keys';
 import { decodeCursor, encodeCursor } from '../../core/cursor';
 import { newDomain } from '../../core/domain-schedule';
+import { mergeDelivery } from '../../core/delivery';
 import { MailError } from '../../core/errors';
 import { deterministicId, newId } from '../../core/ids';
 import type { MailStore, MessageQuery, NewMessage } from '../../core/ports';
 import { queryWords, searchTerms } from '../../core/search';
-import { DEFAULT_MAILBOXES, type DkimKey, type Domain, type DomainCheckState, type SendgridDomainAuth, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserSession, type UserWithSecret } from '../../core/types';
+import { DEFAULT_MAILBOXES, type DeliveryStatus, type DkimKey, type Domain, type DomainCheckState, type SendgridDomainAuth, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserSession, type UserWithSecret } from '../../core/types';
 import { COSMOS_CONTAINERS, containerRequest } from './cosmos-containers';
 import { DEFAULT_RETRY, type RetryOptions, statusOf, withRetry } from './retry';
 
@@ -135,7 +136,7 @@ function toMailbox(doc: MailboxDoc): Mailbox {
 }
 
 function toMessage(doc: MessageDoc): StoredMessage {
-  return {
+  const message: StoredMessage = {
     id: doc.id,
     userId: doc.userId,
     mailboxId: doc.mailboxId,
@@ -149,6 +150,8 @@ function toMessage(doc: MessageDoc): StoredMessage {
     auth: doc.auth,
     rawPrefix: doc.rawPrefix ?? null,
   };
+  if (doc.delivery) message.delivery = doc.delivery;
+  return message;
 }
 
 function isConflict(err: unknown): boolean {
@@ -670,7 +673,7 @@ export class CosmosMailStore implements MailStore {
       rawBlobKey: item.rawBlobKey,
       size: item.size,
       receivedAt: item.receivedAt,
-      seen: false,
+      seen: item.seen ?? false,
       flagged: false,
       summary,
       auth: item.auth,
@@ -678,6 +681,7 @@ export class CosmosMailStore implements MailStore {
       terms: searchTerms(summary, searchText),
       uncounted: true,
     };
+    if (item.delivery) doc.delivery = item.delivery;
     const stored = (await this.createOnce(mail, doc)) ? doc : await this.messageDoc(item.userId, doc.id);
     if (!stored) throw new MailError('TemporaryFailure', 'filed message vanished');
     if (stored.uncounted) {
@@ -791,6 +795,29 @@ export class CosmosMailStore implements MailStore {
     });
     const draftFiles = docs.flatMap((d) => d.draft?.attachments.map((a) => a.blobKey) ?? []);
     return unused.filter((k): k is string => k !== null).concat(draftFiles);
+  }
+
+  /** Read, merge, replace under the etag; a concurrent update (another domain's attempt) re-reads and merges again. */
+  async updateDelivery(userId: string, messageId: string, updates: DeliveryStatus[]): Promise<boolean> {
+    const { mail } = await this.containers();
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const doc = await this.messageDoc(userId, messageId);
+      if (!doc) return false;
+      const next: MessageDoc = { ...doc, delivery: mergeDelivery(doc.delivery ?? [], updates) };
+      const replaced = await this.call('update delivery', async () => {
+        try {
+          await mail.item(doc.id, userId).replace(next, { accessCondition: { type: 'IfMatch', condition: doc._etag } });
+          return true;
+        } catch (err) {
+          if (statusOf(err) === 412) return false;
+          if (statusOf(err) === 404) return null;
+          throw err;
+        }
+      });
+      if (replaced === null) return false;
+      if (replaced) return true;
+    }
+    throw new MailError('TemporaryFailure', 'delivery state kept changing under the update');
   }
 
   // ---- drafts -----------------------------------------------------------

@@ -185,7 +185,10 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
  * `hold` queues it but never settles it (the sender times out, not knowing);
  * `drop` queues it and cuts the connection before settling. Peeking (the
  * management link's peek-message operation) browses the messages not yet settled
- * by the test's stand-in consumer (`settle`). Connect with
+ * by the test's stand-in consumer (`settle`). A message with the
+ * `x-opt-scheduled-enqueue-time` annotation (the SDK's scheduledEnqueueTimeUtc) is
+ * accepted at once and peekable, but recorded and handed to onMessage only at that
+ * time, as Service Bus holds a scheduled message. Connect with
  * `Endpoint=sb://127.0.0.1:<port>;...;UseDevelopmentEmulator=true` (plain TCP), or
  * with `tls` at `127.0.0.1:<port>` and a token credential (AMQPS, as the SDK always
  * uses with a namespace). `tokens` records every put-token (type, audience, token):
@@ -198,7 +201,10 @@ export interface FakeServiceBus extends Emulator {
   connectionString: string;
   /** host:port, the value of NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace for this endpoint. */
   namespace: string;
-  messages: Array<{ queue: string; messageId: string; body: unknown }>;
+  /** Messages as they become visible (a scheduled one at its time), with that time. */
+  messages: Array<{ queue: string; messageId: string; body: unknown; scheduledFor?: number; visibleAt: number }>;
+  /** Scheduled messages accepted and not yet visible. */
+  scheduled: Array<{ queue: string; messageId: string; scheduledFor: number }>;
   tokens: Array<{ type: string; audience: string; token: string }>;
   /** Deliveries that arrived, refused and duplicate ones included. */
   deliveries: number;
@@ -206,7 +212,7 @@ export interface FakeServiceBus extends Emulator {
   script(faults: DeliveryFault[], refusalCondition?: string): void;
   /** Rejects the next `count` deliveries with `condition` (0: none). */
   refuse(count: number, condition?: string): void;
-  /** Called for each message queued (not for duplicates). */
+  /** Called for each message queued (not for duplicates) when it becomes visible: at once, or at its scheduled enqueue time. */
   onMessage: ((m: { queue: string; messageId: string; body: unknown }) => void) | null;
   /** The consumer is done with it (completed or dead-lettered): peeking no longer shows it. */
   settle(messageId: string): void;
@@ -225,10 +231,12 @@ export async function startFakeServiceBus(opts: { tls?: LoopbackTls } = {}): Pro
   const settled = new Set<string>();
   let faults: DeliveryFault[] = [];
   let condition = 'com.microsoft:server-busy';
+  const timers = new Set<NodeJS.Timeout>();
   const fake: FakeServiceBus = {
     connectionString: '',
     namespace: '',
     messages: [],
+    scheduled: [],
     tokens: [],
     deliveries: 0,
     onMessage: null,
@@ -293,13 +301,29 @@ export async function startFakeServiceBus(opts: { tls?: LoopbackTls } = {}): Pro
       return;
     }
     const messageId = String(message.message_id);
-    if (!fake.messages.some((m) => m.queue === queue && m.messageId === messageId)) {
+    if (!queued.some((m) => m.queue === queue && m.messageId === messageId)) {
       const raw = message.body as { content?: Buffer } | Buffer | unknown;
       const bytes = Buffer.isBuffer(raw) ? raw : Buffer.isBuffer((raw as { content?: Buffer })?.content) ? (raw as { content: Buffer }).content : null;
-      const entry = { queue, messageId, body: bytes ? JSON.parse(bytes.toString('utf8')) : raw };
-      fake.messages.push(entry);
+      const body = bytes ? JSON.parse(bytes.toString('utf8')) : raw;
+      const annotation = (message.message_annotations as Record<string, unknown> | undefined)?.['x-opt-scheduled-enqueue-time'];
+      const scheduledFor = annotation instanceof Date ? annotation.getTime() : typeof annotation === 'number' ? annotation : undefined;
       queued.push({ queue, messageId, raw: message });
-      fake.onMessage?.(entry);
+      const enqueue = () => {
+        const entry = { queue, messageId, body, visibleAt: Date.now(), ...(scheduledFor !== undefined ? { scheduledFor } : {}) };
+        fake.messages.push(entry);
+        fake.onMessage?.(entry);
+      };
+      if (scheduledFor === undefined || scheduledFor <= Date.now()) enqueue();
+      else {
+        const pending = { queue, messageId, scheduledFor };
+        fake.scheduled.push(pending);
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          fake.scheduled.splice(fake.scheduled.indexOf(pending), 1);
+          enqueue();
+        }, scheduledFor - Date.now());
+        timers.add(timer);
+      }
     }
     if (fault === 'hold') return; // queued, but the sender never hears of it
     if (fault === 'drop') {
@@ -320,6 +344,7 @@ export async function startFakeServiceBus(opts: { tls?: LoopbackTls } = {}): Pro
   });
   fake.stop = () =>
     new Promise<void>((resolve) => {
+      for (const timer of timers) clearTimeout(timer);
       for (const socket of sockets) socket.destroy();
       server.close(() => resolve());
     });

@@ -70,13 +70,15 @@ export class ServiceBusQueueSender<T> implements QueueSender<T> {
     return this.sender;
   }
 
-  async send(id: string, body: T): Promise<void> {
+  async send(id: string, body: T, opts: { notBefore?: number } = {}): Promise<void> {
+    // a scheduled message travels with the x-opt-scheduled-enqueue-time annotation; Service Bus holds it until then
+    const scheduled = opts.notBefore !== undefined && opts.notBefore > Date.now() ? { scheduledEnqueueTimeUtc: new Date(opts.notBefore) } : {};
     const tries = 1 + (this.opts.maxRetries ?? 3);
     const baseMs = this.opts.retryDelayMs ?? 200;
     let mayBeQueued = false;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.getSender().sendMessages({ messageId: id, body, contentType: 'application/json' });
+        await this.getSender().sendMessages({ messageId: id, body, contentType: 'application/json', ...scheduled });
         if (mayBeQueued) this.logger?.warn({ messageId: id, attempt }, 'service bus send succeeded after a try whose outcome was unknown (duplicate detection drops a second copy)');
         return;
       } catch (err) {

@@ -456,5 +456,47 @@ export function mailStoreContract(name: string, make: () => Promise<{ store: Mai
         await expect(save('unknown-draft', 'x', 1)).rejects.toMatchObject({ code: 'NotFound' });
       }),
     );
+
+    it(
+      'sent copies: filed read, with a delivery list; updateDelivery merges by recipient, in parallel too; unknown or other users\' ids answer false',
+      withStore(async (store) => {
+        const u = await store.createUser({ email: 'u@example.com', name: 'U', passwordHash: 'h', role: 'user' });
+        const v = await store.createUser({ email: 'v@example.com', name: 'V', passwordHash: 'h', role: 'user' });
+        const sent = (await store.findMailboxBySpecialUse(u.id, 'sent'))!;
+        const queued = (recipient: string) => ({ recipient, status: 'queued' as const, attempts: 0, nextAttemptAt: null, detail: null });
+        const [copy] = await store.fileMessages([
+          { userId: u.id, mailboxId: sent.id, inboundId: 'sent:1', rawBlobKey: 'raw/s1', size: 5, receivedAt: 1000, summary: summary('out'), auth: null, seen: true, delivery: ['a@x.test', 'b@x.test', 'c@y.test'].map(queued) },
+        ]);
+        expect(copy).toMatchObject({ seen: true, mailboxId: sent.id });
+        expect(await store.getMailbox(u.id, sent.id)).toMatchObject({ total: 1, unread: 0 });
+        expect((await store.getMessage(u.id, copy.id))?.delivery?.map((d) => d.status)).toEqual(['queued', 'queued', 'queued']);
+        // mail filed without a delivery list has none
+        const inbox = (await store.findMailboxBySpecialUse(u.id, 'inbox'))!;
+        const [plain] = await store.fileMessages([{ userId: u.id, mailboxId: inbox.id, inboundId: 'in:1', rawBlobKey: 'raw/i1', size: 5, receivedAt: 1000, summary: summary('in'), auth: null }]);
+        expect((await store.getMessage(u.id, plain.id))?.delivery ?? null).toBeNull();
+        expect((await store.getMailbox(u.id, inbox.id))?.unread).toBe(1);
+
+        // two domains' attempts report at once: neither update is lost
+        const at = 5_000_000;
+        const results = await Promise.all([
+          store.updateDelivery(u.id, copy.id, [{ recipient: 'A@x.test', status: 'sent', attempts: 1, nextAttemptAt: null, detail: '250 ok' }, { recipient: 'b@x.test', status: 'failed', attempts: 1, nextAttemptAt: null, detail: '550 no such user' }]),
+          store.updateDelivery(u.id, copy.id, [{ recipient: 'c@y.test', status: 'deferred', attempts: 1, nextAttemptAt: at, detail: '451 later' }]),
+        ]);
+        expect(results).toEqual([true, true]);
+        const after = (await store.getMessage(u.id, copy.id))!.delivery!;
+        expect(after.map((d) => [d.recipient.toLowerCase(), d.status, d.attempts, d.nextAttemptAt, d.detail])).toEqual([
+          ['a@x.test', 'sent', 1, null, '250 ok'],
+          ['b@x.test', 'failed', 1, null, '550 no such user'],
+          ['c@y.test', 'deferred', 1, at, '451 later'],
+        ]);
+        expect(await store.updateDelivery(v.id, copy.id, [queued('a@x.test')])).toBe(false);
+        expect(await store.updateDelivery(u.id, 'no-such-message', [queued('a@x.test')])).toBe(false);
+        expect((await store.getMessage(u.id, copy.id))!.delivery!.find((d) => d.recipient.toLowerCase() === 'a@x.test')?.status).toBe('sent');
+        // a sent copy is idempotent on its inbound id like any other copy
+        const [again] = await store.fileMessages([{ userId: u.id, mailboxId: sent.id, inboundId: 'sent:1', rawBlobKey: 'raw/s1', size: 5, receivedAt: 1000, summary: summary('out'), auth: null, seen: true, delivery: [] }]);
+        expect(again.id).toBe(copy.id);
+        expect(await store.getMailbox(u.id, sent.id)).toMatchObject({ total: 1, unread: 0 });
+      }),
+    );
   });
 }

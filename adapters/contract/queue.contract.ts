@@ -68,6 +68,30 @@ export function queueContract(name: string, make: (opts: { maxDeliveries: number
     );
 
     it(
+      'a message sent with notBefore stays hidden until then; one in the past is visible at once',
+      withQueue({ maxDeliveries: 5, lockMs: 60_000 }, async (q) => {
+        const notBefore = Date.now() + 1500;
+        await q.send('later', { n: 1 }, { notBefore });
+        await q.send('past', { n: 2 }, { notBefore: Date.now() - 1000 });
+        expect(await q.depth()).toBe(2);
+        // polled until it shows: it must not show before its time (a loaded machine may only make it later)
+        const first = (await q.receive(10)).map((d) => d.id);
+        expect(first).toContain('past');
+        const seen = [...first];
+        let laterAt = first.includes('later') ? Date.now() : 0;
+        while (!laterAt) {
+          await new Promise((r) => setTimeout(r, 20));
+          for (const d of await q.receive(10)) {
+            seen.push(d.id);
+            if (d.id === 'later') laterAt = Date.now();
+          }
+        }
+        expect(seen.sort()).toEqual(['later', 'past']);
+        expect(laterAt).toBeGreaterThanOrEqual(notBefore);
+      }),
+    );
+
+    it(
       'dead letter: explicit, and after max deliveries, without blocking other messages',
       withQueue({ maxDeliveries: 2, lockMs: 60_000 }, async (q) => {
         await q.send('poison', { n: 0 });

@@ -3,10 +3,11 @@ import { isDraftFileKey } from '../../core/blob-keys';
 import { MailError } from '../../core/errors';
 import { newId } from '../../core/ids';
 import { decodeCursor, encodeCursor } from '../../core/cursor';
+import { mergeDelivery } from '../../core/delivery';
 import { peopleOf } from '../../core/search';
 import type { MailStore, MessageQuery, NewMessage } from '../../core/ports';
 import { newDomain } from '../../core/domain-schedule';
-import { DEFAULT_MAILBOXES, type DkimKey, type Domain, type DomainCheckState, type DomainStatus, type RecordCheck, type SendgridDomainAuth, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserSession, type UserWithSecret } from '../../core/types';
+import { DEFAULT_MAILBOXES, type DeliveryStatus, type DkimKey, type Domain, type DomainCheckState, type DomainStatus, type RecordCheck, type SendgridDomainAuth, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserSession, type UserWithSecret } from '../../core/types';
 import type { EmbeddedDb, Statements } from './sqlite';
 
 /** Applied in order, once each: only ever append (a data folder remembers how many it has). */
@@ -81,6 +82,8 @@ const MIGRATIONS = [
   UPDATE domains SET next_check_at = created_at;
   ALTER TABLE messages ADD COLUMN raw_prefix TEXT;
   `,
+  // a sent copy's per-recipient delivery states (JSON of DeliveryStatus[])
+  `ALTER TABLE messages ADD COLUMN delivery TEXT;`,
 ];
 
 interface DomainRow {
@@ -169,10 +172,11 @@ interface MessageRow {
   summary: string;
   auth: string | null;
   raw_prefix: string | null;
+  delivery: string | null;
 }
 
 function toMessage(row: MessageRow): StoredMessage {
-  return {
+  const message: StoredMessage = {
     id: row.id,
     userId: row.user_id,
     mailboxId: row.mailbox_id,
@@ -186,7 +190,10 @@ function toMessage(row: MessageRow): StoredMessage {
     auth: row.auth ? JSON.parse(row.auth) : null,
     rawPrefix: row.raw_prefix ?? null,
   };
+  if (row.delivery) message.delivery = JSON.parse(row.delivery) as DeliveryStatus[];
+  return message;
 }
+
 
 interface UserRow {
   id: string;
@@ -417,15 +424,22 @@ export const mailStoreWrites = {
     indexMessage(s, row.r, summary, searchText);
     return { message: toMessage(row), version, replacedBlobKey };
   },
+  'mail.updateDelivery'(s: Statements, a: { userId: string; messageId: string; updates: DeliveryStatus[] }): boolean {
+    const row = s.get('SELECT delivery FROM messages WHERE id = ? AND user_id = ?').get(a.messageId, a.userId) as { delivery: string | null } | undefined;
+    if (!row) return false;
+    const merged = mergeDelivery(row.delivery ? (JSON.parse(row.delivery) as DeliveryStatus[]) : [], a.updates);
+    s.get('UPDATE messages SET delivery = ? WHERE id = ?').run(JSON.stringify(merged), a.messageId);
+    return true;
+  },
   'mail.fileMessages'(s: Statements, items: NewMessage[]): StoredMessage[] {
     const insert = s.get(
-      `INSERT INTO messages (id, user_id, mailbox_id, inbound_id, raw_blob_key, size, received_at, summary, auth, raw_prefix)
-       VALUES (@id, @userId, @mailboxId, @inboundId, @rawBlobKey, @size, @receivedAt, @summary, @auth, @rawPrefix)
+      `INSERT INTO messages (id, user_id, mailbox_id, inbound_id, raw_blob_key, size, received_at, seen, summary, auth, raw_prefix, delivery)
+       VALUES (@id, @userId, @mailboxId, @inboundId, @rawBlobKey, @size, @receivedAt, @seen, @summary, @auth, @rawPrefix, @delivery)
        ON CONFLICT (user_id, inbound_id) DO NOTHING`,
     );
     const existing = s.get('SELECT * FROM messages WHERE user_id = ? AND inbound_id = ?');
     // every write that adds, removes, moves or (un)reads a message keeps these counters right
-    const count = s.get('UPDATE mailboxes SET total = total + 1, unread = unread + 1 WHERE id = ?');
+    const count = s.get('UPDATE mailboxes SET total = total + 1, unread = unread + ? WHERE id = ?');
     return items.map((item) => {
       const { searchText, ...summary } = item.summary;
       const result = insert.run({
@@ -436,12 +450,14 @@ export const mailStoreWrites = {
         rawBlobKey: item.rawBlobKey,
         size: item.size,
         receivedAt: item.receivedAt,
+        seen: item.seen ? 1 : 0,
         summary: JSON.stringify(summary),
         auth: item.auth ? JSON.stringify(item.auth) : null,
         rawPrefix: item.rawPrefix ?? null,
+        delivery: item.delivery ? JSON.stringify(item.delivery) : null,
       });
       if (result.changes === 1) {
-        count.run(item.mailboxId);
+        count.run(item.seen ? 0 : 1, item.mailboxId);
         indexMessage(s, result.lastInsertRowid, summary, searchText);
       }
       return toMessage(existing.get(item.userId, item.inboundId) as MessageRow);
@@ -627,6 +643,10 @@ export class SqliteMailStore implements MailStore {
     const items = rows.slice(0, limit).map(toMessage);
     const last = items[items.length - 1];
     return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.receivedAt, last.id) : null };
+  }
+
+  async updateDelivery(userId: string, messageId: string, updates: DeliveryStatus[]): Promise<boolean> {
+    return this.edb.write('mail.updateDelivery', { userId, messageId, updates });
   }
 
   async getDraft(userId: string, id: string): Promise<Draft | null> {

@@ -26,8 +26,8 @@ interface Locked {
 
 /** The queue's writes; they run on EmbeddedDb's writer thread. */
 export const queueWrites = {
-  'queue.send'(s: Statements, a: { queue: string; id: string; body: string; now: number }): void {
-    s.get('INSERT INTO queue_messages (queue, id, body, enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (queue, id) DO NOTHING').run(a.queue, a.id, a.body, a.now, a.now);
+  'queue.send'(s: Statements, a: { queue: string; id: string; body: string; now: number; visibleAt: number }): void {
+    s.get('INSERT INTO queue_messages (queue, id, body, enqueued_at, visible_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (queue, id) DO NOTHING').run(a.queue, a.id, a.body, a.now, a.visibleAt);
   },
   /** Locks up to `max` visible messages; one received too often is dead-lettered instead. */
   'queue.receive'(s: Statements, a: { queue: string; max: number; lockMs: number; maxDeliveries: number }): Row[] {
@@ -77,8 +77,9 @@ export class SqliteQueue<T> implements Queue<T> {
     edb.db.prepare('UPDATE queue_messages SET lock_token = NULL, visible_at = 0 WHERE queue = ? AND lock_token IS NOT NULL AND dead = 0').run(name);
   }
 
-  async send(id: string, body: T): Promise<void> {
-    await this.edb.write('queue.send', { queue: this.name, id, body: JSON.stringify(body), now: Date.now() });
+  async send(id: string, body: T, opts: { notBefore?: number } = {}): Promise<void> {
+    const now = Date.now();
+    await this.edb.write('queue.send', { queue: this.name, id, body: JSON.stringify(body), now, visibleAt: Math.max(now, opts.notBefore ?? now) });
     for (const listener of this.listeners) listener();
   }
 

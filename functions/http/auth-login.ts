@@ -1,6 +1,6 @@
 import { z } from 'zod';
+import { checkLogin } from '../../core/auth';
 import { isMailError, MailError } from '../../core/errors';
-import type { UserWithSecret } from '../../core/types';
 import { audit, clientIp, json, readJson, type RouteDef } from '../http-kit';
 
 const LoginBody = z.object({
@@ -20,23 +20,15 @@ export const authLogin: RouteDef = {
     const account = body.email.toLowerCase();
     const ip = clientIp(req);
     // the attempt is reserved before the lookup and the hash: a blocked account or address learns nothing from trying
-    const seen: { user: UserWithSecret | null } = { user: null };
-    const outcome = await app.loginGuard
-      .attempt(account, ip, async () => {
-        seen.user = await app.store.getUserByEmail(account);
-        if (seen.user) return app.passwords.verify(body.password, seen.user.passwordHash);
-        await app.passwords.burn(body.password); // the same time as a wrong password: no one learns who exists
-        return false;
-      })
-      .catch((err) => {
-        if (isMailError(err) && err.code === 'RateLimited') audit(app, 'login.locked-out', { account, ip });
-        throw err;
-      });
-    if (outcome !== 'ok' || !seen.user) {
+    const found = await checkLogin(app, account, body.password, ip).catch((err) => {
+      if (isMailError(err) && err.code === 'RateLimited') audit(app, 'login.locked-out', { account, ip });
+      throw err;
+    });
+    if (!found) {
       audit(app, 'login.failed', { account, ip });
       throw new MailError('InvalidCredentials');
     }
-    const { passwordHash: _secret, tokenVersion, ...user } = seen.user;
+    const { passwordHash: _secret, tokenVersion, ...user } = found;
     audit(app, 'login', { userId: user.id, ip });
     return json(200, { ...app.tokens.issue(user, tokenVersion), user });
   },

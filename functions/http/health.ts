@@ -13,9 +13,11 @@ export const health: RouteDef = {
         () => 'ok',
         () => 'unavailable',
       );
-    const [store, blobs, queue] = await Promise.all([check(app.store.ping()), check(app.blobs.ping()), check(app.queue.ping())]);
-    const checks = { store, blobs, queue };
-    const ok = Object.values(checks).every((v) => v === 'ok');
-    return json(ok ? 200 : 503, { status: ok ? 'ok' : 'degraded', checks });
+    const [store, blobs, queue, outboundQueue] = await Promise.all([check(app.store.ping()), check(app.blobs.ping()), check(app.queue.ping()), check(app.sending.outboundQueue.ping())]);
+    // the transport as this process last saw it: 'none' is a choice (mail to other domains is held), 'misconfigured' is not
+    const transport = app.sending.transport.health();
+    const checks = { store, blobs, queue, outboundQueue, outbound: transport.status };
+    const ok = [store, blobs, queue, outboundQueue].every((v) => v === 'ok') && transport.status !== 'misconfigured';
+    return json(ok ? 200 : 503, { status: ok ? 'ok' : 'degraded', checks, outbound: { transport: app.sending.transport.name, status: transport.status, detail: transport.detail } });
   },
 };

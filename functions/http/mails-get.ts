@@ -3,6 +3,7 @@ import { readMessageView } from '../../core/message-reader';
 import { json, type RouteDef } from '../http-kit';
 import { draftFiles } from './draft-view';
 import { authView, openOwnMessage, toListItem } from './mail-view';
+import { deliveryView } from './send-kit';
 
 /**
  * GET /api/mails/{id}: headers, text, html (each up to a limit, flagged when cut),
@@ -13,7 +14,7 @@ export const mailsGet: RouteDef = {
   methods: ['GET'],
   route: 'mails/{id}',
   auth: 'user',
-  doc: { summary: 'One message: headers, text, html, attachments, auth results', success: { status: 200, description: 'The message' }, errors: ['Unauthenticated', 'NotFound'], etag: { ifMatch: false, drafts: true } },
+  doc: { summary: 'One message: headers, text, html, attachments, auth results; a sent message also each recipient\'s delivery', success: { status: 200, description: 'The message' }, errors: ['Unauthenticated', 'NotFound'], etag: { ifMatch: false, drafts: true } },
   async handler(app, req, _ctx, principal) {
     const { message, raw } = await openOwnMessage(app, principal!.sub, req.params.id);
     const view = await readMessageView(raw);
@@ -38,6 +39,7 @@ export const mailsGet: RouteDef = {
       auth: authView(message),
       ...(view.parseError ? { parseError: view.parseError } : {}),
       ...(draft ? { draft: draft.fields, draftAttachments: draftFiles(draft) } : {}),
+      ...(message.delivery ? { delivery: message.delivery.map(deliveryView) } : {}),
     }, draft ? { etag: draftEtag(draft.version) } : {});
   },
 };

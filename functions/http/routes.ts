@@ -13,6 +13,8 @@ import { mailsDelete } from './mails-delete';
 import { mailsUpdate } from './mails-update';
 import { mailsCreate } from './mails-create';
 import { mailsReplace } from './mails-replace';
+import { mailsSend } from './mails-send';
+import { send } from './send';
 import { mailsAttachmentAdd } from './mails-attachment-add';
 import { mailsAttachmentRemove } from './mails-attachment-remove';
 import { createOpenApiRoute } from './openapi';
@@ -68,6 +70,8 @@ export const routes: RouteDef[] = [
   mailsAttachment,
   mailsAttachmentAdd,
   mailsAttachmentRemove,
+  mailsSend,
+  send,
   health,
 ];
 routes.push(createOpenApiRoute(routes));

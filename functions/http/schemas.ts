@@ -22,8 +22,11 @@ export const MessagePatch = z
 
 export const toStorePatch = (p: z.infer<typeof MessagePatch>) => ({ seen: p.seen, flagged: p.flagged, mailboxId: p.mailbox });
 
-const Address = z.union([Email, z.object({ address: Email, name: z.string().trim().max(200).default('') })]).transform((a) => (typeof a === 'string' ? { address: a, name: '' } : a));
-const AddressList = z.array(Address).max(100).default([]);
+/** A Message-ID as In-Reply-To and References carry it: <local@domain>, no spaces or line breaks. */
+export const MessageIdField = z.string().trim().max(998).regex(/^<[^<>\s]+>$/, 'must be a Message-ID like <id@example.com>');
+
+export const Address = z.union([Email, z.object({ address: Email, name: z.string().trim().max(200).default('') })]).transform((a) => (typeof a === 'string' ? { address: a, name: '' } : a));
+export const AddressList = z.array(Address).max(100).default([]);
 
 /** A draft's fields, as POST /api/mails and PUT /api/mails/{id} take them. */
 export const DraftBody = z.object({
@@ -33,5 +36,6 @@ export const DraftBody = z.object({
   subject: z.string().max(998).default(''),
   text: z.string().default(''),
   html: z.string().nullable().default(null),
-  inReplyTo: z.string().max(998).nullable().default(null),
+  inReplyTo: MessageIdField.nullable().default(null),
+  references: z.array(MessageIdField).max(100).default([]),
 });

@@ -68,6 +68,9 @@ var containers = [
           path: '/draft/*'
         }
         {
+          path: '/delivery/*'
+        }
+        {
           path: '/"_etag"/?'
         }
       ]

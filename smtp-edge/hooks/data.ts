@@ -1,6 +1,6 @@
 import { PassThrough, type Writable } from 'node:stream';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import { MailError, surelyNotDone } from '../../core/errors';
+import { MailError, isMailError, surelyNotDone } from '../../core/errors';
 import { blobKeys } from '../../core/blob-keys';
 import { newId } from '../../core/ids';
 import type { Logger } from '../../core/logger';
@@ -9,12 +9,16 @@ import { receivedHeader } from '../../core/received';
 import type { Envelope, InboundQueueMessage } from '../../core/types';
 import { AuthResultsFilter } from '../../core/auth-header-filter';
 import { startInboundAuth, type InboundAuthOptions } from '../inbound-auth';
+import type { SubmissionPort } from '../../core/outbound';
 import { smtpReply } from '../reply';
+import { sessionUser } from './mail-from';
 import type { SummaryParserFactory } from '../summary-pool';
 
 export interface DataHookDeps {
   blobs: BlobStore;
   queue: QueueSender<InboundQueueMessage>;
+  /** Authenticated sessions hand their message here instead (sending); absent: MX only. */
+  submission?: SubmissionPort;
   logger: Logger;
   hostname: string;
   maxMessageBytes: number;
@@ -50,7 +54,7 @@ export function envelopeOf(session: SMTPServerSession): Envelope {
     remoteAddress: session.remoteAddress,
     clientHostname: session.clientHostname,
     helo: session.hostNameAppearsAs,
-    authUser: session.user ? String(session.user) : null,
+    authUser: sessionUser(session)?.email ?? (session.user ? String(session.user) : null),
   };
 }
 
@@ -70,6 +74,11 @@ export function envelopeOf(session: SMTPServerSession): Envelope {
  * message → stored message `rawPrefix`); every reader of the raw message emits it
  * first. The alternatives cost more: buffering the message (25 MB per session) or
  * writing the blob twice.
+ *
+ * An authenticated session is a submission: its bytes are stored as the client sent
+ * them (no Received header; Authentication-Results claiming this host removed as
+ * always) and handed to core/outbound.ts (From check, signing, Sent copy, queues),
+ * which answers for the blob from then on; 250 once it is done.
  */
 export function createDataHook(deps: DataHookDeps) {
   return (stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): void => {
@@ -79,8 +88,9 @@ export function createDataHook(deps: DataHookDeps) {
     const rawBlobKey = blobKeys.inbound(id);
     const log = deps.logger.child({ session: session.id, inboundId: id });
 
+    const user = deps.submission ? sessionUser(session) : null;
     const blobInput = new PassThrough();
-    blobInput.write(receivedHeader({ envelope, byHost: deps.hostname, id, receivedAt, tls: Boolean(session.secure) }));
+    if (!user) blobInput.write(receivedHeader({ envelope, byHost: deps.hostname, id, receivedAt, tls: Boolean(session.secure) }));
     const arFilter = new AuthResultsFilter(deps.hostname);
     // mail from outside is authenticated; authenticated submission (session.user) is the sender's own
     const auth = deps.auth && !session.user ? startInboundAuth(deps.auth, { ip: session.remoteAddress, helo: session.hostNameAppearsAs, sender: envelope.mailFrom }) : null;
@@ -114,6 +124,11 @@ export function createDataHook(deps: DataHookDeps) {
       parserInput.end();
       auth?.input.end();
       const [{ size }, parsed, outcome] = await Promise.all([blobPut, summary, auth ? auth.result() : null]);
+      if (user && deps.submission) {
+        const client = { remoteAddress: envelope.remoteAddress, clientHostname: envelope.clientHostname, helo: envelope.helo };
+        const result = await deps.submission.submit({ user, mailFrom: envelope.mailFrom, recipients: envelope.rcptTo, rawBlobKey, size, summary: parsed, receivedAt, client });
+        return result.id;
+      }
       if (outcome && deps.dmarcReject && outcome.auth.dmarc === 'fail' && outcome.auth.dmarcPolicy === 'reject') {
         await deps.blobs.delete(rawBlobKey).catch((e) => log.error({ err: e }, 'could not remove blob of a rejected message'));
         log.info({ auth: outcome.auth }, 'DMARC policy reject: message refused');
@@ -144,6 +159,7 @@ export function createDataHook(deps: DataHookDeps) {
         auth?.input.destroy();
         const reply = smtpReply(err);
         if (reply.responseCode === 552 || (err as MailError).code === 'DmarcRejected') log.info({ bytes: stream.byteLength, code: (err as MailError).code }, 'message refused');
+        else if (isMailError(err) && err.code !== 'TemporaryFailure') log.info({ code: err.code }, 'message refused');
         else log.error({ err }, 'message not accepted');
         callback(reply);
       },

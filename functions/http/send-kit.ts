@@ -1,0 +1,39 @@
+import { decideRecipient } from '../../core/directory';
+import { MailError, isMailError } from '../../core/errors';
+import { sendComposed, type Outgoing, type SubmitResult } from '../../core/outbound';
+import type { DeliveryStatus, User } from '../../core/types';
+import { submitDeps, type AppContext } from '../app-context';
+
+/** A recipient's delivery as the API shows it (times as ISO strings). */
+export function deliveryView(d: DeliveryStatus) {
+  return { recipient: d.recipient, status: d.status, attempts: d.attempts, nextAttemptAt: d.nextAttemptAt === null ? null : new Date(d.nextAttemptAt).toISOString(), detail: d.detail };
+}
+
+/**
+ * The API side of sending: recipients checked as SMTP would (an unknown address on a
+ * hosted domain is 400 now rather than a bounce later; no more than the per-message
+ * limit), then core/outbound.ts. Its sending errors become the API's: a From that is
+ * not the user's is 403 Forbidden, the hourly limit 429 RateLimited with Retry-After.
+ */
+export async function sendForUser(app: AppContext, user: User, outgoing: Outgoing): Promise<{ status: number; body: { id: string; delivery: ReturnType<typeof deliveryView>[] } }> {
+  const { to, cc, bcc } = outgoing.fields;
+  const all = [...to, ...cc, ...bcc];
+  if (all.length > app.sending.maxRecipients) throw new MailError('ValidationFailed', `to: at most ${app.sending.maxRecipients} recipients per message`, { details: { field: 'to' } });
+  for (const address of all) {
+    try {
+      await decideRecipient(app.store, address.address, true);
+    } catch (err) {
+      if (isMailError(err) && err.code === 'MailboxUnknown') throw new MailError('ValidationFailed', `to: ${err.message}`, { details: { field: 'to' } });
+      throw err;
+    }
+  }
+  let result: SubmitResult;
+  try {
+    result = await sendComposed({ ...submitDeps(app), maxMessageBytes: app.limits.maxMessageBytes }, user, outgoing);
+  } catch (err) {
+    if (isMailError(err) && err.code === 'SenderNotOwned') throw new MailError('Forbidden', err.message);
+    if (isMailError(err) && err.code === 'SendRateLimited') throw new MailError('RateLimited', err.message, { details: err.details });
+    throw err;
+  }
+  return { status: 202, body: { id: result.sent.id, delivery: result.delivery.map(deliveryView) } };
+}

@@ -1,0 +1,119 @@
+import nodemailer from 'nodemailer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAzureAdapters } from '../adapters/azure/compose';
+import { TableResolver } from '../adapters/dns/table-resolver';
+import { startSendGridFake, type SendGridFake } from '../adapters/outbound/loopback-peers';
+import { createOutboundTransport } from '../adapters/outbound/compose';
+import { PasswordPool } from '../adapters/password-pool';
+import { createLogger } from '../core/logger';
+import { createAppContext } from '../functions/app-context';
+import { INBOUND_TRIGGER } from '../functions/inbound-trigger';
+import { OUTBOUND_TRIGGER } from '../functions/outbound-trigger';
+import { registerFunctions } from '../functions/register';
+import { startAzureEdge, type AzureEdge } from '../smtp-edge/azure-edge';
+import { RecordingRegistry, startAzureStack, type AzureStack } from './azure-helpers';
+import { PASSWORD, waitFor } from './helpers';
+
+/**
+ * Sending in the Azure shape, end to end in one process: the send API (a registered
+ * HTTP function) → the real @azure/service-bus sender → the test AMQP endpoint (it
+ * honours x-opt-scheduled-enqueue-time) → the registered outbound trigger → SendGrid
+ * through @sendgrid/mail, its base URL on a loopback fake. The edge container's
+ * submission listener takes mail from nodemailer the same way. Simulated, because they
+ * cannot run here: Service Bus itself (adapters/azure/emulators.ts), the Functions
+ * host's dispatch (RecordingRegistry), SendGrid (a loopback fake of its v3 endpoint).
+ */
+const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+
+describe('Azure shape: sending through Service Bus and SendGrid', () => {
+  let stack: AzureStack;
+  let fake: SendGridFake;
+  let registry: RecordingRegistry;
+  let edge: AzureEdge;
+  let token: string;
+  let stop: () => Promise<void>;
+  const triggerErrors: unknown[] = [];
+  /** When the outbound trigger ran, per Service Bus message id. */
+  const outboundRuns: Array<{ messageId: string; at: number }> = [];
+
+  beforeAll(async () => {
+    [stack, fake] = await Promise.all([startAzureStack(), startSendGridFake()]);
+    const config = stack.config({ NIMBUS_OUTBOUND_TRANSPORT: 'sendgrid', NIMBUS_SENDGRID_API_KEY: 'SG.azure-test', NIMBUS_SENDGRID_BASE_URL: fake.baseUrl, NIMBUS_OUTBOUND_RETRY_SCHEDULE: '1.5', NIMBUS_SUBMISSION_PORT: '0', NIMBUS_SUBMISSION_TLS_PORT: '0' });
+    const adapters = createAzureAdapters(config, logger);
+    const passwords = new PasswordPool();
+    const transport = createOutboundTransport(config);
+    const context = createAppContext(config, { ...adapters, passwords, logger, setup: { code: config.NIMBUS_SETUP_TOKEN!, fromLoopback: false }, jwtSecret: config.NIMBUS_JWT_SECRET!, resolver: new TableResolver({}), transport });
+    registry = new RecordingRegistry();
+    registerFunctions(registry, () => context);
+    // the Functions host's dispatch: each queue's messages to its trigger, as they become visible
+    stack.bus.onMessage = (m) => {
+      const trigger = m.queue === 'outbound' ? OUTBOUND_TRIGGER.name : INBOUND_TRIGGER.name;
+      if (m.queue === 'outbound') outboundRuns.push({ messageId: m.messageId, at: Date.now() });
+      registry.deliver(trigger, m.body, { messageId: m.messageId, deliveryCount: 1 }).catch((err) => triggerErrors.push(err));
+    };
+    edge = await startAzureEdge(config, logger);
+    const setup = await registry.call('setup', { method: 'POST', body: { domain: 'example.com', email: 'admin@example.com', password: PASSWORD, name: 'Admin', setupCode: config.NIMBUS_SETUP_TOKEN } });
+    expect(setup.status).toBe(201);
+    token = setup.json.token;
+    stop = async () => {
+      stack.bus.onMessage = null;
+      await edge.stop();
+      await passwords.close();
+      await Promise.all([adapters.queue.close(), adapters.outboundQueue.close(), adapters.inboundBrowser.close(), adapters.outboundBrowser.close(), adapters.store.close()]);
+    };
+  }, 90_000);
+  afterAll(async () => {
+    await stop?.();
+    await Promise.all([stack?.stop(), fake?.stop()]);
+  });
+
+  const delivery = async (id: string) => (await registry.call('mails-get', { method: 'GET', params: { id }, token })).json.delivery as Array<{ recipient: string; status: string; attempts: number; detail: string }>;
+
+  it('API send → Service Bus → outbound trigger → SendGrid; a 503 schedules a retry that is delivered after its time, then sent', async () => {
+    const answers = [{ status: 503, body: { errors: [{ message: 'try later' }] } }];
+    fake.answer = () => answers.shift() ?? { status: 202 };
+    const res = await registry.call('send', { method: 'POST', token, body: { to: ['pat@elsewhere.test'], subject: 'from the functions app', text: 'Hello from Azure', inReplyTo: '<up@elsewhere.test>' } });
+    expect(res.status).toBe(202);
+    const { id } = res.json as { id: string };
+
+    const deferred = await waitFor(async () => ((await delivery(id))[0].status === 'deferred' ? delivery(id) : undefined), 30_000);
+    expect(deferred[0]).toMatchObject({ attempts: 1, detail: 'SendGrid 503: try later' });
+    const sent = await waitFor(async () => ((await delivery(id))[0].status === 'sent' ? delivery(id) : undefined), 30_000);
+    expect(sent[0]).toMatchObject({ attempts: 2, detail: 'SendGrid 202 accepted' });
+    expect(triggerErrors).toEqual([]);
+
+    // two outbound messages: the first attempt, and the retry scheduled for 1.5 s later and not run before then
+    const queued = stack.bus.messages.filter((m) => m.queue === 'outbound' && (m.body as { submissionId: string }).submissionId);
+    const mine = queued.filter((m) => (m.body as { sentMessageId: string }).sentMessageId === id);
+    expect(mine.map((m) => (m.body as { attempts: number }).attempts)).toEqual([0, 1]);
+    const retry = mine[1];
+    expect(retry.scheduledFor).toBeDefined();
+    const ranAt = outboundRuns.find((r) => r.messageId === retry.messageId)!.at;
+    expect(ranAt).toBeGreaterThanOrEqual(retry.scheduledFor!);
+    expect(retry.scheduledFor! - (mine[0].visibleAt ?? 0)).toBeGreaterThanOrEqual(1_000);
+
+    const posted = fake.requests.filter((r) => r.body?.subject === 'from the functions app');
+    expect(posted).toHaveLength(2);
+    expect(posted[1].body).toMatchObject({ personalizations: [{ to: [{ email: 'pat@elsewhere.test' }] }], from: { email: 'admin@example.com', name: 'Admin' }, headers: { 'In-Reply-To': '<up@elsewhere.test>' } });
+  }, 60_000);
+
+  it('the edge container takes submissions too: AUTH on its submission port, out through the same queue and trigger', async () => {
+    fake.answer = () => ({ status: 202 });
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: edge.ports.submissionTls, secure: true, auth: { user: 'admin@example.com', pass: PASSWORD }, tls: { rejectUnauthorized: false } }); // its certificate is the process's own self-signed one
+    const info = await transport.sendMail({ from: 'admin@example.com', to: 'quinn@elsewhere.test, admin@example.com', subject: 'through the edge', text: 'submitted in Azure' });
+    expect(info.response).toMatch(/^250 /);
+    const request = await waitFor(() => fake.requests.find((r) => r.body?.subject === 'through the edge'), 30_000);
+    expect(request.body.personalizations).toEqual([{ to: [{ email: 'quinn@elsewhere.test' }] }]);
+    // the copy to the hosted recipient went through the inbound queue and its trigger
+    const inbox = await waitFor(async () => {
+      const items = (await registry.call('mails-list', { method: 'GET', token })).json.items as Array<{ subject: string }>;
+      return items.find((m) => m.subject === 'through the edge');
+    }, 30_000);
+    expect(inbox).toBeDefined();
+    const wrong = await nodemailer
+      .createTransport({ host: '127.0.0.1', port: edge.ports.submissionTls, secure: true, auth: { user: 'admin@example.com', pass: 'wrong password' }, tls: { rejectUnauthorized: false } })
+      .sendMail({ from: 'admin@example.com', to: 'quinn@elsewhere.test', subject: 'x', text: 'x' })
+      .then(() => null, (err: { response?: string }) => err.response);
+    expect(wrong).toMatch(/^535 5\.7\.8 /);
+  }, 60_000);
+});
