@@ -120,8 +120,8 @@ param functionMaximumInstances int = 100
 @maxValue(30)
 param edgeMaxReplicas int = 3
 
-@description('Expose SMTP submission (587 -> 2587 with STARTTLS, 465 -> 2465 with implicit TLS) on the edge. Turn it on once the edge listens on those ports (sending, issue 8).')
-param exposeSubmissionPorts bool = false
+@description('Expose SMTP submission (587 -> 2587 with STARTTLS, 465 -> 2465 with implicit TLS) on the edge, for mail clients.')
+param exposeSubmissionPorts bool = true
 
 @description('Storage redundancy of the account holding the raw messages, the Functions host state and the deployment packages.')
 @allowed([
@@ -286,6 +286,7 @@ module roles 'app/roles.bicep' = {
     cosmosAccountName: cosmos.outputs.accountName
     serviceBusNamespaceName: serviceBus.outputs.name
     inboundQueueName: inboundQueueName
+    outboundQueueName: outboundQueueName
     keyVaultName: keyVault.outputs.name
     registryName: registry.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
@@ -327,6 +328,8 @@ module api 'app/api.bicep' = {
     mailContainerName: mailContainerName
     serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
     inboundQueueName: inboundQueueName
+    outboundQueueName: outboundQueueName
+    sendGridKeyUri: empty(sendGridApiKey) ? '' : keyVault.outputs.sendGridKeyUri
     jwtKeyUri: keyVault.outputs.jwtKeyUri
     setupTokenUri: keyVault.outputs.setupTokenUri
   }
@@ -366,6 +369,7 @@ module edge 'app/edge.bicep' = {
     mailContainerName: mailContainerName
     serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
     inboundQueueName: inboundQueueName
+    outboundQueueName: outboundQueueName
     jwtKeyUri: keyVault.outputs.jwtKeyUri
     setupTokenUri: keyVault.outputs.setupTokenUri
   }
@@ -394,6 +398,7 @@ output NIMBUS_BLOB_ACCOUNT_URL string = storage.outputs.blobEndpoint
 output NIMBUS_BLOB_CONTAINER string = mailContainerName
 output NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace string = serviceBus.outputs.fullyQualifiedNamespace
 output NIMBUS_SERVICEBUS_QUEUE string = inboundQueueName
+output NIMBUS_SERVICEBUS_OUTBOUND_QUEUE string = outboundQueueName
 output NIMBUS_SERVICEBUS_OUTBOUND_QUEUE string = outboundQueueName
 output NIMBUS_JWT_KEY_URI string = keyVault.outputs.jwtKeyUri
 output NIMBUS_SENDGRID_KEY_URI string = keyVault.outputs.sendGridKeyUri

@@ -110,7 +110,7 @@ describe('infra/: app settings and the config schema cannot drift', () => {
     const settings = functionAppSettings();
     const env = edgeEnv();
     const fromKeyVault = ['NIMBUS_JWT_SECRET', 'NIMBUS_SETUP_TOKEN'];
-    for (const secret of SECRET_SETTINGS.filter((s) => !fromKeyVault.includes(s))) {
+    for (const secret of SECRET_SETTINGS.filter((s) => !fromKeyVault.includes(s) && s !== 'NIMBUS_SENDGRID_API_KEY')) {
       expect(Object.keys(settings)).not.toContain(secret);
       expect(env.map((e) => e.name)).not.toContain(secret);
     }
@@ -118,6 +118,10 @@ describe('infra/: app settings and the config schema cannot drift', () => {
       const value = settings[name];
       expect(isExpr(value) && value.expr).toMatch(/^'@Microsoft\.KeyVault\(SecretUri=\$\{\w+\}\)'$/);
     }
+    // the SendGrid key (sending): a Key Vault reference when one was provisioned, else empty (transport none)
+    const sendGrid = settings.NIMBUS_SENDGRID_API_KEY;
+    expect(isExpr(sendGrid) && sendGrid.expr).toBe("empty(sendGridKeyUri) ? '' : '@Microsoft.KeyVault(SecretUri=${sendGridKeyUri})'");
+    expect(env.map((e) => e.name)).not.toContain('NIMBUS_SENDGRID_API_KEY');
     expect(env.find((e) => e.name === 'NIMBUS_JWT_SECRET')).toEqual({ name: 'NIMBUS_JWT_SECRET', secretRef: 'jwt-secret' });
     expect(env.find((e) => e.name === 'NIMBUS_SETUP_TOKEN')).toEqual({ name: 'NIMBUS_SETUP_TOKEN', secretRef: 'setup-token' });
     const secrets = readResources(read('app/edge.bicep'), 'Microsoft.App/containerApps')[0].body.properties as Record<string, Record<string, BicepValue>>;

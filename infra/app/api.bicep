@@ -67,6 +67,12 @@ param serviceBusNamespace string
 @description('NIMBUS_SERVICEBUS_QUEUE.')
 param inboundQueueName string
 
+@description('NIMBUS_SERVICEBUS_OUTBOUND_QUEUE: outbound deliveries and their scheduled retries.')
+param outboundQueueName string
+
+@description('Versionless Key Vault URI of the SendGrid API key (NIMBUS_SENDGRID_API_KEY is a reference to it); empty: no key, NIMBUS_OUTBOUND_TRANSPORT=none (mail to other domains is held).')
+param sendGridKeyUri string
+
 @description('Versionless Key Vault URI of the JWT key (NIMBUS_JWT_SECRET is a reference to it).')
 param jwtKeyUri string
 
@@ -168,6 +174,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     NIMBUS_SERVICEBUS_CONNECTION__credential: 'managedidentity'
     NIMBUS_SERVICEBUS_CONNECTION__clientId: identityClientId
     NIMBUS_SERVICEBUS_QUEUE: inboundQueueName
+    NIMBUS_SERVICEBUS_OUTBOUND_QUEUE: outboundQueueName
+    // Azure blocks outbound port 25: foreign mail leaves through SendGrid once its key is in Key Vault
+    NIMBUS_OUTBOUND_TRANSPORT: empty(sendGridKeyUri) ? 'none' : 'sendgrid'
+    NIMBUS_SENDGRID_API_KEY: empty(sendGridKeyUri) ? '' : '@Microsoft.KeyVault(SecretUri=${sendGridKeyUri})'
     NIMBUS_JWT_SECRET: '@Microsoft.KeyVault(SecretUri=${jwtKeyUri})'
     NIMBUS_SETUP_TOKEN: '@Microsoft.KeyVault(SecretUri=${setupTokenUri})'
   }

@@ -56,6 +56,9 @@ param serviceBusNamespace string
 @description('NIMBUS_SERVICEBUS_QUEUE.')
 param inboundQueueName string
 
+@description('NIMBUS_SERVICEBUS_OUTBOUND_QUEUE: where the submission listeners put mail for other domains.')
+param outboundQueueName string
+
 @description('Versionless Key Vault URI of the JWT key.')
 param jwtKeyUri string
 
@@ -163,6 +166,10 @@ resource edge 'Microsoft.App/containerApps@2024-03-01' = {
             {
               name: 'NIMBUS_SERVICEBUS_QUEUE'
               value: inboundQueueName
+            }
+            {
+              name: 'NIMBUS_SERVICEBUS_OUTBOUND_QUEUE'
+              value: outboundQueueName
             }
             {
               name: 'NIMBUS_JWT_SECRET'

@@ -5,7 +5,7 @@
 //        and sender on the namespace (inbound trigger, outbound queue); Key Vault Secrets User;
 //        Monitoring Metrics Publisher on Application Insights (telemetry without the key).
 //   edge (container app): Cosmos DB data reader (recipient lookups only); Storage Blob Data
-//        Contributor on the mail container only; Service Bus data sender on the inbound queue only;
+//        Contributor on the mail container only; Service Bus data sender on the inbound and outbound queues only (submission);
 //        Key Vault Secrets User; AcrPull on the registry.
 //   the person running azd (optional): data access for `func start` against Azure, and Key Vault
 //        Secrets User so that azd reads the JWT key back on the next provision.
@@ -39,6 +39,9 @@ param serviceBusNamespaceName string
 
 @description('Queue the edge sends accepted mail to.')
 param inboundQueueName string
+
+@description('Queue the edge sends submitted mail for other domains to.')
+param outboundQueueName string
 
 @description('Key Vault of the secrets.')
 param keyVaultName string
@@ -91,6 +94,11 @@ resource serviceBus 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
 resource inboundQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = {
   parent: serviceBus
   name: inboundQueueName
+}
+
+resource outboundQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = {
+  parent: serviceBus
+  name: outboundQueueName
 }
 
 resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
@@ -174,6 +182,16 @@ resource edgeBlobRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 resource edgeQueueRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(inboundQueue.id, edgePrincipalId, role.serviceBusDataSender)
   scope: inboundQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.serviceBusDataSender)
+    principalId: edgePrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource edgeOutboundQueueRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(outboundQueue.id, edgePrincipalId, role.serviceBusDataSender)
+  scope: outboundQueue
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.serviceBusDataSender)
     principalId: edgePrincipalId
