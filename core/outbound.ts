@@ -279,9 +279,9 @@ export async function processOutbound(deps: DeliverDeps, message: OutboundQueueM
   const attempts = message.attempts + 1;
   const raw = await deps.blobs.getBuffer(message.rawBlobKey);
   if (!raw) {
-    // the sender deleted the message (from Trash) before it could go: nothing left to send, nobody to tell but the status
-    log.warn('message bytes are gone; recipients marked failed');
-    await deps.store.updateDelivery(message.userId, message.sentMessageId, message.recipients.map((r) => ({ recipient: r, status: 'failed', attempts, nextAttemptAt: null, detail: 'the message was deleted before it could be sent' })));
+    // the bytes are kept while this message waits (the orphan sweeper asks the outbound queue): lost, not deleted
+    log.error('message bytes are gone; recipients marked failed');
+    await deps.store.updateDelivery(message.userId, message.sentMessageId, message.recipients.map((r) => ({ recipient: r, status: 'failed', attempts, nextAttemptAt: null, detail: 'the message's bytes are gone; it cannot be sent' })));
     return;
   }
   const signed = message.dkimSignature ? Buffer.concat([Buffer.from(message.dkimSignature), raw]) : raw;

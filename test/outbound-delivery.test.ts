@@ -111,13 +111,13 @@ describe('outbound delivery decisions', () => {
     expect((await bounces()).length).toBe(before + 1);
   });
 
-  it('a message whose bytes the sender deleted meanwhile: failed with that reason, nothing sent', async () => {
+  it('a message whose bytes are gone (lost storage): failed with that reason, nothing sent', async () => {
     const message = await prepare();
     await blobs.delete(message.rawBlobKey);
     const transport = new ScriptedTransport({ outcome: 'sent', detail: '250 ok' });
     await processOutbound(deps(transport), message);
     expect(transport.calls).toBe(0);
-    expect((await store.getMessage(user.id, message.sentMessageId))!.delivery![0]).toMatchObject({ status: 'failed', detail: 'the message was deleted before it could be sent' });
+    expect((await store.getMessage(user.id, message.sentMessageId))!.delivery![0]).toMatchObject({ status: 'failed', detail: 'the message's bytes are gone; it cannot be sent' });
   });
 
   it('a bounce: the status from the reply (4.4.7 when expired), no header injection from a hostile reply', () => {
