@@ -2,6 +2,7 @@ import { isOutboundQueueMessage } from '../core/outbound';
 import type { Logger } from '../core/logger';
 import type { Queue, QueueDelivery } from '../core/ports';
 import type { OutboundQueueMessage } from '../core/types';
+import { QueueLoop } from './queue-loop';
 
 /**
  * The local stand-in for the outbound Service Bus trigger: keeps up to `concurrency`
@@ -11,10 +12,7 @@ import type { OutboundQueueMessage } from '../core/types';
  * unavailable) is abandoned with backoff and tried again; a body that is not an
  * outbound message is dead-lettered at once.
  */
-export class OutboundWorker {
-  private running = false;
-  private loop: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
+export class OutboundWorker extends QueueLoop {
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
@@ -23,62 +21,31 @@ export class OutboundWorker {
     private readonly logger: Logger,
     private readonly opts: { concurrency: number; idlePollMs: number; retryBaseMs: number } = { concurrency: 16, idlePollMs: 500, retryBaseMs: 1000 },
   ) {
+    super(opts.idlePollMs);
     queue.onSend?.(() => this.wake());
   }
 
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
-  }
-
-  /** Stops taking new work and waits for the deliveries in flight. */
-  async stop(): Promise<void> {
-    this.running = false;
-    this.wake();
-    await this.loop;
-    await Promise.all(this.inFlight);
-    this.loop = null;
-  }
-
-  wake(): void {
-    const wake = this.wakeUp;
-    this.wakeUp = null;
-    wake?.();
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      const free = this.opts.concurrency - this.inFlight.size;
-      let deliveries: QueueDelivery<OutboundQueueMessage>[] = [];
-      if (free > 0) {
-        try {
-          deliveries = await this.queue.receive(free);
-        } catch (err) {
-          this.logger.error({ err }, 'outbound queue receive failed');
-        }
-      }
-      for (const d of deliveries) {
-        const task = this.handle(d).finally(() => {
-          this.inFlight.delete(task);
-          this.wake();
-        });
-        this.inFlight.add(task);
-      }
-      if (deliveries.length === 0 || this.inFlight.size >= this.opts.concurrency) {
-        // a scheduled retry becomes visible without a send: poll for it
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            this.wakeUp = null;
-            resolve();
-          }, this.opts.idlePollMs);
-          this.wakeUp = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
+  protected async turn(): Promise<boolean> {
+    const free = this.opts.concurrency - this.inFlight.size;
+    if (free <= 0) return false; // a finished delivery wakes the loop
+    let deliveries: QueueDelivery<OutboundQueueMessage>[] = [];
+    try {
+      deliveries = await this.queue.receive(free);
+    } catch (err) {
+      this.logger.error({ err }, 'outbound queue receive failed');
     }
+    for (const d of deliveries) {
+      const task = this.handle(d).finally(() => {
+        this.inFlight.delete(task);
+        this.wake();
+      });
+      this.inFlight.add(task);
+    }
+    return deliveries.length > 0 && this.inFlight.size < this.opts.concurrency;
+  }
+
+  protected async drain(): Promise<void> {
+    await Promise.all(this.inFlight);
   }
 
   private async handle(d: QueueDelivery<OutboundQueueMessage>): Promise<void> {

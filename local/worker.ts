@@ -2,6 +2,7 @@ import { fileInbound, isInboundQueueMessage } from '../core/inbound';
 import type { Logger } from '../core/logger';
 import type { MailStore, Queue, QueueDelivery } from '../core/ports';
 import type { InboundQueueMessage } from '../core/types';
+import { QueueLoop } from './queue-loop';
 
 export interface WorkerOptions {
   batchSize?: number;
@@ -16,10 +17,7 @@ export interface WorkerOptions {
  * batches and files them. A batch is filed in one store call (one group commit); if
  * that fails, each message is tried alone so one bad message cannot hold up others.
  */
-export class InboundWorker {
-  private running = false;
-  private loop: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
+export class InboundWorker extends QueueLoop {
   private readonly opts: Required<WorkerOptions>;
 
   constructor(
@@ -28,52 +26,22 @@ export class InboundWorker {
     private readonly logger: Logger,
     opts: WorkerOptions = {},
   ) {
-    this.opts = { batchSize: 64, idlePollMs: 500, retryBaseMs: 1000, retryMaxMs: 5 * 60_000, ...opts };
+    const all = { batchSize: 64, idlePollMs: 500, retryBaseMs: 1000, retryMaxMs: 5 * 60_000, ...opts };
+    super(all.idlePollMs);
+    this.opts = all;
     queue.onSend?.(() => this.wake());
   }
 
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    this.wake();
-    await this.loop;
-    this.loop = null;
-  }
-
-  wake(): void {
-    const wake = this.wakeUp;
-    this.wakeUp = null;
-    wake?.();
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      let deliveries: QueueDelivery<InboundQueueMessage>[] = [];
-      try {
-        deliveries = await this.queue.receive(this.opts.batchSize);
-      } catch (err) {
-        this.logger.error({ err }, 'queue receive failed');
-      }
-      if (deliveries.length === 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            this.wakeUp = null;
-            resolve();
-          }, this.opts.idlePollMs);
-          this.wakeUp = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        continue;
-      }
-      await this.processBatch(deliveries);
+  protected async turn(): Promise<boolean> {
+    let deliveries: QueueDelivery<InboundQueueMessage>[] = [];
+    try {
+      deliveries = await this.queue.receive(this.opts.batchSize);
+    } catch (err) {
+      this.logger.error({ err }, 'queue receive failed');
     }
+    if (deliveries.length === 0) return false;
+    await this.processBatch(deliveries);
+    return true;
   }
 
   /** Files one batch; exposed for tests that drive the worker step by step. */

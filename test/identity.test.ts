@@ -78,6 +78,8 @@ describe('managed identity (DefaultAzureCredential, no keys)', () => {
         NIMBUS_SETUP_TOKEN: 'test-setup-token-0123',
         NIMBUS_SMTP_HOST: '127.0.0.1',
         NIMBUS_SMTP_PORT: '0',
+        NIMBUS_SUBMISSION_PORT: '0',
+        NIMBUS_SUBMISSION_TLS_PORT: '0',
         NIMBUS_HOSTNAME: 'mx.test',
         NIMBUS_LOG_LEVEL: 'info',
       },

@@ -28,7 +28,7 @@ describe('npm start in the background', () => {
     // as README says: `npm start &`, then `kill` of the process the shell shows (npm's)
     const npm = spawn('npm', ['start', '--silent'], {
       cwd: root,
-      env: { ...process.env, NIMBUS_DATA_DIR: dataDir, NIMBUS_SMTP_PORT: '0', NIMBUS_HTTP_PORT: '0', NIMBUS_LOG_LEVEL: 'silent', NIMBUS_HOSTNAME: 'mx.test' },
+      env: { ...process.env, NIMBUS_DATA_DIR: dataDir, NIMBUS_SMTP_PORT: '0', NIMBUS_SUBMISSION_PORT: '0', NIMBUS_SUBMISSION_TLS_PORT: '0', NIMBUS_HTTP_PORT: '0', NIMBUS_LOG_LEVEL: 'silent', NIMBUS_HOSTNAME: 'mx.test' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

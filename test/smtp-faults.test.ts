@@ -213,7 +213,7 @@ describe('queue delivery guarantees', () => {
         const smtp = /SMTP {2}127\.0\.0\.1:(\d+)/.exec(out);
         const http = /HTTP {2}http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
         return smtp && http ? { smtp: Number(smtp[1]), http: Number(http[1]) } : undefined;
-      });
+      }, 30_000); // a loaded machine: the process starts (and makes its certificate) slowly
       const setup = await fetch(`http://127.0.0.1:${ports.http}/api/setup`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -230,7 +230,7 @@ describe('queue delivery guarantees', () => {
     }
     const host = await startTestHost({}, { dataDir });
     try {
-      await waitFor(async () => (await listInbox(host)).find((m) => m.subject === 'killed after 250'));
+      await waitFor(async () => (await listInbox(host)).find((m) => m.subject === 'killed after 250'), 30_000);
     } finally {
       await host.destroy();
     }
