@@ -281,7 +281,7 @@ export async function processOutbound(deps: DeliverDeps, message: OutboundQueueM
   if (!raw) {
     // the bytes are kept while this message waits (the orphan sweeper asks the outbound queue): lost, not deleted
     log.error('message bytes are gone; recipients marked failed');
-    await deps.store.updateDelivery(message.userId, message.sentMessageId, message.recipients.map((r) => ({ recipient: r, status: 'failed', attempts, nextAttemptAt: null, detail: 'the message's bytes are gone; it cannot be sent' })));
+    await deps.store.updateDelivery(message.userId, message.sentMessageId, message.recipients.map((r) => ({ recipient: r, status: 'failed', attempts, nextAttemptAt: null, detail: "the message's bytes are gone; it cannot be sent" })));
     return;
   }
   const signed = message.dkimSignature ? Buffer.concat([Buffer.from(message.dkimSignature), raw]) : raw;

@@ -117,7 +117,7 @@ describe('outbound delivery decisions', () => {
     const transport = new ScriptedTransport({ outcome: 'sent', detail: '250 ok' });
     await processOutbound(deps(transport), message);
     expect(transport.calls).toBe(0);
-    expect((await store.getMessage(user.id, message.sentMessageId))!.delivery![0]).toMatchObject({ status: 'failed', detail: 'the message's bytes are gone; it cannot be sent' });
+    expect((await store.getMessage(user.id, message.sentMessageId))!.delivery![0]).toMatchObject({ status: 'failed', detail: "the message's bytes are gone; it cannot be sent" });
   });
 
   it('a bounce: the status from the reply (4.4.7 when expired), no header injection from a hostile reply', () => {
