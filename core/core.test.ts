@@ -254,3 +254,18 @@ describe('login guard', () => {
     expect(await guard.attempt('a@x.test', 'ip', async () => true)).toBe('ok');
   });
 });
+
+describe('login guard: right passwords in parallel', () => {
+  it('attempts beyond the room wait for those in progress: right passwords all go through, wrong ones stop at the limit', async () => {
+    const guard = new LoginGuard({ perAccountAndAddress: 3, perAccount: 10, perAddress: 10, windowMs: 60_000 });
+    const slow = (result: boolean) => async () => {
+      await new Promise((r) => setTimeout(r, 10));
+      return result;
+    };
+    const right = await Promise.all(Array.from({ length: 12 }, () => guard.attempt('a@x.test', '192.0.2.1', slow(true))));
+    expect(right).toEqual(Array(12).fill('ok'));
+    const mixed = await Promise.allSettled(Array.from({ length: 12 }, () => guard.attempt('a@x.test', '192.0.2.1', slow(false))));
+    expect(mixed.filter((o) => o.status === 'fulfilled')).toHaveLength(3);
+    expect(mixed.filter((o) => o.status === 'rejected' && (o.reason as MailError).code === 'RateLimited')).toHaveLength(9);
+  });
+});

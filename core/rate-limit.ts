@@ -4,8 +4,8 @@ import { MailError } from './errors';
 /**
  * Counts failures per key in a sliding window: once `max` failures fall inside
  * `windowMs`, the key is blocked until the oldest of them leaves the window.
- * Attempts still in progress (`reserve` without `settle` yet) count as failures,
- * so many attempts started at once cannot all slip under the limit.
+ * Attempts still in progress (`reserve` without `release` yet) take room as if they
+ * had failed (`full`), so many attempts started at once cannot all slip under the limit.
  * In memory: one process's view (each Functions instance keeps its own).
  */
 export class FailureLimiter {
@@ -17,14 +17,15 @@ export class FailureLimiter {
     private readonly windowMs: number,
   ) {}
 
-  /** Milliseconds until `key` may try again; 0 when it may now. */
+  /** Milliseconds until `key` may try again (its failures alone reach the limit); 0 when it may. */
   blockedFor(key: string, now = Date.now()): number {
     const list = this.prune(key, now);
-    const used = list.length + (this.pending.get(key) ?? 0);
-    if (used < this.max) return 0;
-    // all slots taken by attempts in progress: they settle within a second or so
-    if (list.length < this.max) return 1000;
-    return list[list.length - this.max] + this.windowMs - now;
+    return list.length < this.max ? 0 : list[list.length - this.max] + this.windowMs - now;
+  }
+
+  /** No room to start another attempt now: failures and attempts in progress fill the limit. */
+  full(key: string, now = Date.now()): boolean {
+    return this.prune(key, now).length + (this.pending.get(key) ?? 0) >= this.max;
   }
 
   fail(key: string, now = Date.now()): void {
@@ -88,8 +89,14 @@ export class LoginGuard {
   readonly accountAndAddress: FailureLimiter;
   readonly account: FailureLimiter;
   readonly address: FailureLimiter;
+  /** Attempts waiting for one in progress to finish (see attempt). */
+  private waiters: Array<() => void> = [];
 
-  constructor(limits: LoginGuardLimits) {
+  constructor(
+    limits: LoginGuardLimits,
+    /** How long an attempt may wait for room (attempts in progress to finish) before it is refused. */
+    private readonly maxWaitMs = 10_000,
+  ) {
     this.accountAndAddress = new FailureLimiter(limits.perAccountAndAddress, limits.windowMs);
     this.account = new FailureLimiter(limits.perAccount, limits.windowMs);
     this.address = new FailureLimiter(limits.perAddress, limits.windowMs);
@@ -99,6 +106,12 @@ export class LoginGuard {
    * Runs `check` (the bcrypt comparison) unless a limit is reached; `RateLimited`
    * (with `retryAfterSeconds`) when one is. A wrong password counts against all three
    * keys; a right one clears the (account, address) failures.
+   *
+   * When attempts in progress fill the room the failures leave, a new attempt waits
+   * for them to finish and looks again: after wrong guesses the limit is reached and
+   * it is refused, after right passwords it goes ahead. So N guesses at once get at
+   * most the limit of checks, while N right logins at once (a mail client opening
+   * several connections) all succeed.
    */
   async attempt(account: string, address: string, check: () => Promise<boolean>): Promise<PasswordCheckOutcome> {
     const keys: Array<[FailureLimiter, string]> = [
@@ -106,9 +119,16 @@ export class LoginGuard {
       [this.account, account.toLowerCase()],
       [this.address, address],
     ];
-    // checked and reserved in one synchronous step: nothing can interleave between them
-    const waitMs = Math.max(...keys.map(([limiter, key]) => limiter.blockedFor(key)));
-    if (waitMs > 0) throw new MailError('RateLimited', undefined, { details: { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } });
+    const deadline = Date.now() + this.maxWaitMs;
+    for (;;) {
+      // looked at and reserved in one synchronous step: nothing can interleave between them
+      const waitMs = Math.max(...keys.map(([limiter, key]) => limiter.blockedFor(key)));
+      if (waitMs > 0) throw new MailError('RateLimited', undefined, { details: { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } });
+      if (!keys.some(([limiter, key]) => limiter.full(key))) break;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new MailError('RateLimited', undefined, { details: { retryAfterSeconds: 1 } });
+      await this.nextRelease(left);
+    }
     for (const [limiter, key] of keys) limiter.reserve(key);
     let ok: boolean | null = null; // null: the check itself failed (a fault is nobody's guess)
     try {
@@ -120,8 +140,23 @@ export class LoginGuard {
         limiter.release(key);
       }
       if (ok) keys[0][0].reset(keys[0][1]);
+      const waiting = this.waiters;
+      this.waiters = [];
+      for (const wake of waiting) wake();
     }
     return ok ? 'ok' : 'wrong';
+  }
+
+  /** Resolves when an attempt in progress finishes, or after `ms`. */
+  private nextRelease(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.waiters.push(done);
+    });
   }
 }
 
