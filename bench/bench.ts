@@ -1,38 +1,33 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLoopbackDnsServer } from '../adapters/dns/loopback-dns-server';
 import { apiBench } from './api-bench';
 import { azureBench } from './azure-bench';
 import { memMb, resetPeak, startServerProcess, stopServerProcess, type ServerProcess } from './server-process';
+import { ingestBench } from './ingest-bench';
 import { sendBench } from './send-bench';
-import { makeAttachmentMessage, makeMessage, percentile, runLoad, type LoadResult } from './smtp-load';
+import { makeAttachmentMessage, makeMessage, runLoad } from './smtp-load';
 
 /**
  * `npm run bench`: drives the real local host (its own process, as `npm start` runs
- * it) with parallel SMTP sessions, and the same load against a bare smtp-server that
- * discards the data (the baseline), in the same run. Everything on 127.0.0.1.
+ * it) and Postfix under the same load in the same run (ingest-bench.ts), then a 25 MB
+ * message, the API on a big mailbox, sending, and the Azure adapters on the emulators.
+ * Everything on 127.0.0.1.
  */
 const QUICK = process.argv.includes('--quick');
-/** `--only load`, `--only big`, `--only api`, `--only send` or `--only azure`: run one part. */
+/** `--only ingest` (or `load`), `big`, `api`, `send` or `azure`: run one part. */
 const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 200);
-const TICK = 100; // USER_HZ on Linux
 const PASSWORD = 'bench password 123';
 
 type Server = ServerProcess;
 
-function startServer(kind: 'nimbus' | 'bare'): Promise<Server> {
-  const dist = join(__dirname, '..');
-  const entry = kind === 'nimbus' ? join(dist, 'local', 'main.js') : join(dist, 'bench', 'bare-smtp-server.js');
-  return startServerProcess(entry, { dataDir: kind === 'nimbus', http: kind === 'nimbus', env: { NIMBUS_SMTP_MAX_CLIENTS: '5000', NIMBUS_SMTP_MAX_CONNECTIONS_PER_IP: '0' } });
+function startServer(): Promise<Server> {
+  return startServerProcess(join(__dirname, '..', 'local', 'main.js'), { dataDir: true, http: true });
 }
 
 const stopServer = stopServerProcess;
 
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICK; // utime + stime
-}
 
 async function api(server: Server, path: string, init: RequestInit & { token?: string } = {}): Promise<any> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -51,52 +46,6 @@ async function inboxTotal(server: Server, token: string): Promise<number> {
   return out.items.find((m: { specialUse: string }) => m.specialUse === 'inbox').total;
 }
 
-interface Row {
-  scenario: string;
-  server: string;
-  accepted: number;
-  endToEnd: number | null;
-  p50: number;
-  p99: number;
-  cpuPerMsg: number;
-  peakRssMb: number;
-  failures: number;
-}
-
-async function measure(kind: 'nimbus' | 'bare', size: number, perConnection: number, total: number): Promise<Row> {
-  const server = await startServer(kind);
-  try {
-    const token = kind === 'nimbus' ? await setup(server) : '';
-    const message = makeMessage(size, `bench ${size}`);
-    // warm-up (JIT, SQLite cache), not counted
-    await runLoad({ port: server.smtpPort, total: 200, concurrency: 50, perConnection, message, rcpt: 'admin@example.com' });
-    const before = kind === 'nimbus' ? await inboxTotal(server, token) : 0;
-    const cpu0 = cpuMs(server.child.pid!);
-    const t0 = Date.now();
-    const load: LoadResult = await runLoad({ port: server.smtpPort, total, concurrency: CONCURRENCY, perConnection, message, rcpt: 'admin@example.com' });
-    let endToEnd: number | null = null;
-    if (kind === 'nimbus') {
-      while ((await inboxTotal(server, token)) < before + load.messages) await new Promise((r) => setTimeout(r, 10));
-      endToEnd = load.messages / ((Date.now() - t0) / 1000);
-    }
-    const cpu = cpuMs(server.child.pid!) - cpu0;
-    if (load.failures) process.stderr.write(`  ${load.failures} failures, first: ${load.firstError}\n`);
-    return {
-      scenario: `${size >= 1024 ? Math.round(size / 1024) + ' KB' : size + ' B'}, ${perConnection === 1 ? '1 msg/connection' : `${perConnection} msgs/connection`}`,
-      server: kind === 'nimbus' ? 'Nimbus (durable)' : 'bare smtp-server',
-      accepted: load.messages / load.seconds,
-      endToEnd,
-      p50: percentile(load.latenciesMs, 50),
-      p99: percentile(load.latenciesMs, 99),
-      cpuPerMsg: cpu / Math.max(1, load.messages),
-      peakRssMb: memMb(server.child.pid!, 'VmHWM'),
-      failures: load.failures,
-    };
-  } finally {
-    await stopServer(server);
-  }
-}
-
 interface BigResult {
   beforeMb: number;
   peakMb: number;
@@ -107,7 +56,7 @@ interface BigResult {
 }
 
 async function bigMessage(shape: 'attachment' | 'text'): Promise<BigResult> {
-  const server = await startServer('nimbus');
+  const server = await startServer();
   try {
     const token = await setup(server);
     await runLoad({ port: server.smtpPort, total: 200, concurrency: 50, perConnection: 1, message: makeMessage(4096, 'warm'), rcpt: 'admin@example.com' });
@@ -145,27 +94,15 @@ async function bigMessage(shape: 'attachment' | 'text'): Promise<BigResult> {
 const fmt = (n: number | null, digits = 0) => (n === null || Number.isNaN(n) ? '-' : n.toFixed(digits));
 
 async function main(): Promise<void> {
-  const totals = { 4096: QUICK ? 1000 : 4000, [100 * 1024]: QUICK ? 600 : 2000 } as Record<number, number>;
-  process.stdout.write(`Nimbus Mail SMTP benchmark: ${CONCURRENCY} parallel sessions, loopback, ${QUICK ? 'quick' : 'full'} run, node ${process.version}\n`);
+  process.stdout.write(`Nimbus Mail benchmark: loopback, ${QUICK ? 'quick' : 'full'} run, node ${process.version}\n`);
   process.stdout.write('Durable = fsync before 250 (SQLite WAL synchronous=FULL; files fsync + dir fsync). End-to-end = until visible through GET /api/mailboxes.\n');
   // the servers authenticate every message (SPF, DKIM, DMARC): their DNS is a loopback server answering as a
   // sender domain would (SPF allows 127.0.0.1, DMARC p=none); the edge keeps answers a minute, as a local resolver would
   const dns = await startLoopbackDnsServer({ 'sender.test': { TXT: ['v=spf1 ip4:127.0.0.1 -all'] }, '_dmarc.sender.test': { TXT: ['v=DMARC1; p=none'] } });
   process.env.NIMBUS_DNS_SERVERS = dns.address;
-  process.stdout.write(`Inbound authentication on (mailauth: SPF, DKIM, ARC, DMARC; DNS from ${dns.address}); the bare smtp-server does none.\n\n`);
-  const rows: Row[] = [];
-  for (const size of ONLY && ONLY !== 'load' ? [] : [4096, 100 * 1024]) {
-    for (const perConnection of [1, 20]) {
-      const nimbus = await measure('nimbus', size, perConnection, totals[size]);
-      const bare = await measure('bare', size, perConnection, totals[size]);
-      rows.push(nimbus, bare);
-      process.stdout.write(
-        `${nimbus.scenario.padEnd(26)} accepted ${fmt(nimbus.accepted).padStart(5)} msg/s  end-to-end ${fmt(nimbus.endToEnd).padStart(5)} msg/s  ` +
-          `p50 ${fmt(nimbus.p50, 1)} ms  p99 ${fmt(nimbus.p99, 1)} ms  cpu ${fmt(nimbus.cpuPerMsg, 2)} ms/msg  peak RSS ${fmt(nimbus.peakRssMb)} MB  | ` +
-          `bare smtp-server ${fmt(bare.accepted)} msg/s, cpu ${fmt(bare.cpuPerMsg, 2)} ms/msg  | ratio accepted ${fmt(nimbus.accepted / bare.accepted, 2)}, end-to-end ${fmt((nimbus.endToEnd ?? 0) / bare.accepted, 2)}\n`,
-      );
-    }
-  }
+  process.stdout.write(`Inbound authentication on (mailauth: SPF, DKIM, ARC, DMARC; DNS from ${dns.address}); Postfix does none.\n\n`);
+  const sessions = (process.env.BENCH_SESSIONS ?? '200,500').split(',').map(Number);
+  const ingest = ONLY && ONLY !== 'ingest' && ONLY !== 'load' ? [] : await ingestBench({ quick: QUICK, sessions }, (line) => process.stdout.write(line));
   const big: Record<string, BigResult> = {};
   for (const shape of ONLY && ONLY !== 'big' ? [] : (['attachment', 'text'] as const)) {
     const b = (big[shape] = await bigMessage(shape));
@@ -191,8 +128,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\nAzure adapters on the local EMULATORS (not Azure's figures), ${count} messages in one mailbox, SQLite doing the same in this run:\n`);
     azure = await azureBench(count, (line) => process.stdout.write(line));
   }
-  process.stdout.write('\nReference (from the issue, measured elsewhere on this class of machine, not by this run): Postfix 3.7 into Maildir ~620 msg/s at 4 KB, ~420 at 100 KB; target 1.5x: ~930 and ~630 end-to-end.\n');
-  if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ rows, big, api, send, azure }, null, 2));
+  if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ ingest, big, api, send, azure }, null, 2));
   await dns.stop();
 }
 

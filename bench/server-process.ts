@@ -17,9 +17,9 @@ export interface ServerProcess {
 }
 
 /** Starts `entry` (a built file under dist/) and waits for the ports it prints; `dataDir` true gives it a fresh data folder. */
-export async function startServerProcess(entry: string, opts: { env?: Record<string, string>; dataDir?: boolean; http?: boolean } = {}): Promise<ServerProcess> {
+export async function startServerProcess(entry: string, opts: { env?: Record<string, string>; dataDir?: boolean; http?: boolean; nodeArgs?: string[] } = {}): Promise<ServerProcess> {
   const dataDir = opts.dataDir ? mkdtempSync(join(tmpdir(), 'nimbus-process-')) : null;
-  const child = spawn(process.execPath, [entry], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), entry], {
     env: { ...process.env, NIMBUS_DATA_DIR: dataDir ?? '', NIMBUS_SMTP_PORT: '0', NIMBUS_SUBMISSION_PORT: '0', NIMBUS_SUBMISSION_TLS_PORT: '0', NIMBUS_HTTP_PORT: '0', NIMBUS_LOG_LEVEL: 'warn', NIMBUS_HOSTNAME: 'mx.bench', ...opts.env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -15,6 +15,7 @@ import { createDataHook } from './hooks/data';
 import { createMailFromHook } from './hooks/mail-from';
 import { createRcptToHook } from './hooks/rcpt-to';
 import { SummaryPool } from './summary-pool';
+import { installGreetingDelay } from './greeting-delay';
 import { installTlsAuthPolicy } from './tls-auth-policy';
 
 export interface SmtpEdgeOptions {
@@ -27,6 +28,8 @@ export interface SmtpEdgeOptions {
   /** Addresses and CIDR ranges exempt from the per-address limit. */
   trustedNetworks: string[];
   socketTimeoutMs: number;
+  /** NIMBUS_SMTP_GREETING_DELAY_MS: the early-talker pause before the greeting (greeting-delay.ts). */
+  greetingDelayMs: number;
   /** NIMBUS_DMARC_REJECT. */
   dmarcReject: boolean;
   /** NIMBUS_DNS_TIMEOUT_MS: the authentication lookups after the last byte get three of these. */
@@ -47,6 +50,7 @@ export function smtpEdgeOptions(config: Config, tls: { key: Buffer; cert: Buffer
     maxConnectionsPerIp: config.NIMBUS_SMTP_MAX_CONNECTIONS_PER_IP,
     trustedNetworks: config.NIMBUS_TRUSTED_NETWORKS,
     socketTimeoutMs: config.NIMBUS_SMTP_SOCKET_TIMEOUT_MS,
+    greetingDelayMs: config.NIMBUS_SMTP_GREETING_DELAY_MS,
     dmarcReject: config.NIMBUS_DMARC_REJECT,
     dnsTimeoutMs: config.NIMBUS_DNS_TIMEOUT_MS,
     tls,
@@ -99,6 +103,7 @@ function listenOne(server: SMTPServer, port: number, host: string): Promise<numb
 export function createSmtpEdge(deps: SmtpEdgeDeps, opts: SmtpEdgeOptions): SmtpEdge {
   installEnhancedCodeReplies();
   installTlsAuthPolicy();
+  installGreetingDelay();
   const logger = deps.logger.child({ component: 'smtp-edge' });
   // many messages from one sender domain ask the same SPF/DKIM/DMARC questions: answers are kept a minute
   const auth = { resolver: new CachingResolver(deps.resolver, 60_000), hostname: opts.hostname, deadlineMs: 3 * opts.dnsTimeoutMs, logger };
@@ -113,7 +118,7 @@ export function createSmtpEdge(deps: SmtpEdgeDeps, opts: SmtpEdgeOptions): SmtpE
     onData: createDataHook({ blobs: deps.blobs, queue: deps.queue, submission: deps.submission, logger, hostname: opts.hostname, maxMessageBytes: opts.maxMessageBytes, createSummaryParser: summaries.createParser, auth, dmarcReject: opts.dmarcReject }),
   };
   const make = (listener: { authOptional: boolean; secure: boolean }) => {
-    const options: SMTPServerOptions & { plainAuthAllowed: (ip: string) => boolean } = {
+    const options: SMTPServerOptions & { plainAuthAllowed: (ip: string) => boolean; greetingDelayMs: number } = {
       name: opts.hostname,
       banner: 'Nimbus Mail ESMTP',
       size: opts.maxMessageBytes,
@@ -129,6 +134,7 @@ export function createSmtpEdge(deps: SmtpEdgeDeps, opts: SmtpEdgeOptions): SmtpE
       // smtp-server's own check is per server; ours is per connection (tls-auth-policy.ts)
       allowInsecureAuth: true,
       plainAuthAllowed: opts.plainAuthAllowed,
+      greetingDelayMs: opts.greetingDelayMs,
       authRequiredMessage: '5.7.0 Authentication required',
       hideENHANCEDSTATUSCODES: false,
       // reverse DNS of every client costs a lookup per connection; the Received header uses the IP

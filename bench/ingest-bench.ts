@@ -1,0 +1,125 @@
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { makeMessage, runLoad } from './smtp-load';
+import { memMb, resetPeak, startServerProcess, stopServerProcess, type ServerProcess } from './server-process';
+
+/**
+ * `npm run bench -- --only ingest`: MX ingest, Nimbus against Postfix in the same run
+ * on the same machine (issue 13): one message per connection, N parallel sessions,
+ * end to end = from the first connection until every message is durable and visible
+ * (Nimbus: through GET /api/mailboxes; Postfix: delivered into its Maildir). Both are
+ * driven by Postfix's own load generator (smtp-source) when Postfix is installed, so the
+ * client costs the same on both sides; without Postfix the peer is reported as not run
+ * and Nimbus is driven by the bench's Node client. Nimbus runs with the defaults a
+ * production user gets (inbound authentication on, the 100 ms early-talker pause).
+ */
+const PASSWORD = 'bench password 123';
+const TICK = 100; // USER_HZ on Linux
+const PEER = join(__dirname, '..', '..', 'bench', 'peers', 'postfix-peer.sh');
+const SMTP_SOURCE = ['/usr/sbin/smtp-source', '/usr/bin/smtp-source'].find((p) => existsSync(p)) ?? null;
+
+export interface IngestRow {
+  sessions: number;
+  size: number;
+  count: number;
+  nimbus: { acceptPerSec: number; endToEndPerSec: number; cpuMsPerMsg: number; peakRssMb: number; driver: string };
+  postfix: { acceptPerSec: number; endToEndPerSec: number } | { error: string };
+  ratio: number | null;
+}
+
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICK; // utime + stime, all threads
+}
+
+async function api(server: ServerProcess, path: string, init: RequestInit & { token?: string } = {}): Promise<any> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (init.token) headers.authorization = `Bearer ${init.token}`;
+  return (await fetch(`http://127.0.0.1:${server.httpPort}/api${path}`, { ...init, headers })).json();
+}
+
+async function inboxTotal(server: ServerProcess, token: string): Promise<number> {
+  const out = await api(server, '/mailboxes', { token });
+  return out.items.find((m: { specialUse: string }) => m.specialUse === 'inbox').total;
+}
+
+/** smtp-source: `count` messages of `size` bytes over `sessions` parallel connections, one message each. */
+function smtpSource(port: number, size: number, count: number, sessions: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(SMTP_SOURCE!, ['-s', String(sessions), '-m', String(count), '-l', String(size), '-f', 'bench@sender.test', '-t', 'admin@example.com', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`smtp-source exited ${code}: ${err.split('\n')[0]}`))));
+  });
+}
+
+async function nimbusIngest(size: number, count: number, sessions: number): Promise<IngestRow['nimbus']> {
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const server = await startServerProcess(join(__dirname, '..', 'local', 'main.js'), { dataDir: true, http: true, nodeArgs });
+  try {
+    const setup = await api(server, '/setup', { method: 'POST', body: JSON.stringify({ domain: 'example.com', email: 'admin@example.com', password: PASSWORD, name: 'Bench' }) });
+    const token = setup.token as string;
+    // warm-up (JIT, SQLite cache), not counted
+    await runLoad({ port: server.smtpPort, total: 300, concurrency: 50, perConnection: 1, message: makeMessage(size, 'warm-up'), rcpt: 'admin@example.com' });
+    while ((await inboxTotal(server, token)) < 300) await new Promise((r) => setTimeout(r, 20));
+    const pid = server.child.pid!;
+    resetPeak(pid);
+    const cpu0 = cpuMs(pid);
+    const t0 = Date.now();
+    let driver: string;
+    if (SMTP_SOURCE) {
+      driver = 'smtp-source';
+      await smtpSource(server.smtpPort, size, count, sessions);
+    } else {
+      driver = 'node client';
+      const load = await runLoad({ port: server.smtpPort, total: count, concurrency: sessions, perConnection: 1, message: makeMessage(size, 'ingest'), rcpt: 'admin@example.com' });
+      if (load.failures) throw new Error(`${load.failures} messages refused, first: ${load.firstError}`);
+    }
+    const accepted = Date.now();
+    while ((await inboxTotal(server, token)) < 300 + count) await new Promise((r) => setTimeout(r, 10));
+    const done = Date.now();
+    return {
+      acceptPerSec: count / ((accepted - t0) / 1000),
+      endToEndPerSec: count / ((done - t0) / 1000),
+      cpuMsPerMsg: (cpuMs(pid) - cpu0) / count,
+      peakRssMb: memMb(pid, 'VmHWM'),
+      driver,
+    };
+  } finally {
+    await stopServerProcess(server);
+  }
+}
+
+async function postfixIngest(size: number, count: number, sessions: number): Promise<IngestRow['postfix']> {
+  if (!SMTP_SOURCE) return { error: 'not run: Postfix is not installed (apt-get install -y postfix)' };
+  try {
+    const { stdout } = await promisify(execFile)('bash', [PEER, 'ingest', String(size), String(count), String(sessions)], { timeout: 1_200_000 });
+    return JSON.parse(stdout.trim().split('\n').pop()!) as { acceptPerSec: number; endToEndPerSec: number };
+  } catch (err) {
+    return { error: `not run: ${(err as Error).message.split('\n')[0]}` };
+  }
+}
+
+export async function ingestBench(opts: { quick: boolean; sessions: number[] }, write: (line: string) => void): Promise<IngestRow[]> {
+  const rows: IngestRow[] = [];
+  write(`MX ingest, one message per connection, Nimbus (defaults; durable and visible in the API) against Postfix 3.7 into Maildir (fsync), same machine, same run; driver: ${SMTP_SOURCE ? 'smtp-source for both' : 'the bench client (smtp-source missing)'}\n`);
+  for (const sessions of opts.sessions) {
+    for (const size of [4096, 100 * 1024]) {
+      const count = opts.quick ? (size === 4096 ? 2000 : 1000) : size === 4096 ? 8000 : 4000;
+      const nimbus = await nimbusIngest(size, count, sessions);
+      const postfix = await postfixIngest(size, count, sessions);
+      const ratio = 'error' in postfix ? null : nimbus.endToEndPerSec / postfix.endToEndPerSec;
+      rows.push({ sessions, size, count, nimbus, postfix, ratio });
+      const label = `${sessions} sessions, ${size === 4096 ? '4 KB' : '100 KB'}, ${count} msgs`;
+      write(
+        `  ${label.padEnd(32)} Nimbus ${nimbus.endToEndPerSec.toFixed(0).padStart(5)} msg/s end to end (accepted ${nimbus.acceptPerSec.toFixed(0)})  cpu ${nimbus.cpuMsPerMsg.toFixed(2)} ms/msg  peak RSS ${nimbus.peakRssMb.toFixed(0)} MB  | ` +
+          ('error' in postfix ? `Postfix ${postfix.error}` : `Postfix ${postfix.endToEndPerSec.toFixed(0).padStart(5)} msg/s (accepted ${postfix.acceptPerSec.toFixed(0)})  | ratio ${ratio!.toFixed(2)} (goal 1.5)`) +
+          '\n',
+      );
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,44 @@
+import { connect } from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startTestHost, type TestHost } from './helpers';
+
+/** Connects, optionally talks at once, and resolves with the first reply line and when it came. */
+function firstLine(port: number, talkAtOnce: boolean): Promise<{ line: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const socket = connect(port, '127.0.0.1', () => {
+      if (talkAtOnce) socket.write('EHLO early.test\r\n');
+    });
+    let buffer = '';
+    socket.on('data', (d) => {
+      buffer += d.toString();
+      const nl = buffer.indexOf('\r\n');
+      if (nl >= 0) {
+        resolve({ line: buffer.slice(0, nl), ms: Date.now() - t0 });
+        socket.destroy();
+      }
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('the pause before the SMTP greeting (early-talker detection)', () => {
+  const hosts: TestHost[] = [];
+  afterAll(async () => Promise.all(hosts.map((h) => h.destroy())));
+
+  it('by default a client that talks before the greeting is refused: 421 You talk too soon', async () => {
+    const host = await startTestHost();
+    hosts.push(host);
+    expect((await firstLine(host.smtpPort, false)).line).toMatch(/^220 /);
+    expect((await firstLine(host.smtpPort, true)).line).toMatch(/^421 .*You talk too soon/);
+  });
+
+  it('the pause is a setting: a longer one holds the greeting back at least that long, and still catches early talkers', async () => {
+    const slow = await startTestHost({ NIMBUS_SMTP_GREETING_DELAY_MS: '400' });
+    hosts.push(slow);
+    const held = await firstLine(slow.smtpPort, false);
+    expect(held.line).toMatch(/^220 /);
+    expect(held.ms).toBeGreaterThanOrEqual(390);
+    expect((await firstLine(slow.smtpPort, true)).line).toMatch(/^421 .*You talk too soon/);
+  });
+});
