@@ -70,8 +70,8 @@ export function summaryFromHeaders(headers: Headers | undefined, limits = true):
   };
 }
 
-/** How much of a single-part text body the summary parser reads; the snippet needs far less. */
-export const TEXT_BODY_CAP = 64 * 1024;
+/** How much of a text body (single-part, or each text part) the summary parser reads: the search text is its first 4 KB of plain text; 16 KB leaves room for markup and encodings. */
+export const TEXT_BODY_CAP = 16 * 1024;
 const HEADER_SCAN_LIMIT = 1024 * 1024;
 
 /**

@@ -140,7 +140,7 @@ function formatHeader(mta: string, rows: string[]): string {
   return `Authentication-Results: ${mta};\r\n ${clean.join(';\r\n ')}\r\n`;
 }
 
-function temperror(mta: string, why: string): AuthOutcome {
+export function temperror(mta: string, why: string): AuthOutcome {
   const auth: AuthResults = { spf: 'temperror', dkim: 'temperror', dmarc: 'temperror', arc: 'temperror', dmarcPolicy: null };
   return { auth, header: formatHeader(mta, [`dkim=temperror (${why})`, `spf=temperror (${why})`, `arc=temperror (${why})`, `dmarc=temperror (${why})`]) };
 }

@@ -14,7 +14,8 @@ import { createConnectionLimit } from './hooks/connect';
 import { createDataHook } from './hooks/data';
 import { createMailFromHook } from './hooks/mail-from';
 import { createRcptToHook } from './hooks/rcpt-to';
-import { SummaryPool } from './summary-pool';
+import { AnalysisPool } from './analysis-pool';
+import { installFastDataScan } from './data-scan';
 import { installGreetingDelay } from './greeting-delay';
 import { installTlsAuthPolicy } from './tls-auth-policy';
 
@@ -104,10 +105,12 @@ export function createSmtpEdge(deps: SmtpEdgeDeps, opts: SmtpEdgeOptions): SmtpE
   installEnhancedCodeReplies();
   installTlsAuthPolicy();
   installGreetingDelay();
+  installFastDataScan();
   const logger = deps.logger.child({ component: 'smtp-edge' });
   // many messages from one sender domain ask the same SPF/DKIM/DMARC questions: answers are kept a minute
-  const auth = { resolver: new CachingResolver(deps.resolver, 60_000), hostname: opts.hostname, deadlineMs: 3 * opts.dnsTimeoutMs, logger };
-  const summaries = new SummaryPool();
+  // the summary and the authentication run on the analysis thread; its DNS questions are answered here,
+  // and many messages from one sender domain ask the same SPF/DKIM/DMARC questions: answers are kept a minute
+  const analyses = new AnalysisPool({ auth: { resolver: new CachingResolver(deps.resolver, 60_000), hostname: opts.hostname, deadlineMs: 3 * opts.dnsTimeoutMs }, logger });
   const perIp = createConnectionLimit(opts.maxConnectionsPerIp, opts.hostname, addressMatcher(opts.trustedNetworks));
   const hooks = {
     onConnect: perIp.onConnect,
@@ -115,7 +118,7 @@ export function createSmtpEdge(deps: SmtpEdgeDeps, opts: SmtpEdgeOptions): SmtpE
     onAuth: createAuthHook({ submission: deps.submission, logger }),
     onMailFrom: createMailFromHook({ submission: deps.submission, logger }),
     onRcptTo: createRcptToHook({ directory: deps.directory, logger }),
-    onData: createDataHook({ blobs: deps.blobs, queue: deps.queue, submission: deps.submission, logger, hostname: opts.hostname, maxMessageBytes: opts.maxMessageBytes, createSummaryParser: summaries.createParser, auth, dmarcReject: opts.dmarcReject }),
+    onData: createDataHook({ blobs: deps.blobs, queue: deps.queue, submission: deps.submission, logger, hostname: opts.hostname, maxMessageBytes: opts.maxMessageBytes, analyze: analyses.analyze, dmarcReject: opts.dmarcReject }),
   };
   const make = (listener: { authOptional: boolean; secure: boolean }) => {
     const options: SMTPServerOptions & { plainAuthAllowed: (ip: string) => boolean; greetingDelayMs: number } = {
@@ -173,7 +176,7 @@ export function createSmtpEdge(deps: SmtpEdgeDeps, opts: SmtpEdgeOptions): SmtpE
     },
     async close() {
       await Promise.all(Object.values(servers).map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
-      await summaries.close();
+      await analyses.close();
     },
   };
 }

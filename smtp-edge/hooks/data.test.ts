@@ -3,9 +3,9 @@ import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { describe, expect, it } from 'vitest';
 import { TableResolver } from '../../adapters/dns/table-resolver';
 import { createLogger } from '../../core/logger';
-import { createSummaryParser } from '../../core/mime';
 import type { BlobStore, QueueSender } from '../../core/ports';
 import type { InboundQueueMessage } from '../../core/types';
+import { inProcessAnalyzer } from '../message-analysis';
 import { createDataHook } from './data';
 
 /**
@@ -35,8 +35,7 @@ async function deliver(user: string | undefined, message = 'Authentication-Resul
     logger: createLogger('silent'),
     hostname: 'mx.test',
     maxMessageBytes: 5_000_000,
-    createSummaryParser,
-    auth: { resolver, hostname: 'mx.test', deadlineMs: 5000, logger: createLogger('silent') },
+    analyze: inProcessAnalyzer({ resolver, hostname: 'mx.test', deadlineMs: 5000, logger: createLogger('silent') }),
     dmarcReject: false,
   });
   const stream = Object.assign(new PassThrough(), { byteLength: 0, sizeExceeded: false }) as unknown as SMTPServerDataStream;

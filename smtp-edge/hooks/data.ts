@@ -8,11 +8,10 @@ import type { BlobStore, QueueSender } from '../../core/ports';
 import { receivedHeader } from '../../core/received';
 import type { Envelope, InboundQueueMessage } from '../../core/types';
 import { AuthResultsFilter } from '../../core/auth-header-filter';
-import { startInboundAuth, type InboundAuthOptions } from '../inbound-auth';
 import type { SubmissionPort } from '../../core/outbound';
 import { smtpReply } from '../reply';
 import { sessionUser } from './mail-from';
-import type { SummaryParserFactory } from '../summary-pool';
+import type { MessageAnalyzer } from '../message-analysis';
 
 export interface DataHookDeps {
   blobs: BlobStore;
@@ -22,10 +21,11 @@ export interface DataHookDeps {
   logger: Logger;
   hostname: string;
   maxMessageBytes: number;
-  /** core/mime's createSummaryParser, or the same on a thread of its own (SummaryPool). */
-  createSummaryParser: SummaryParserFactory;
-  /** Inbound SPF/DKIM/DMARC/ARC for mail from outside (not for authenticated submission); null: not checked. */
-  auth: InboundAuthOptions | null;
+  /**
+   * The summary and, for mail from outside (not authenticated submission), SPF/DKIM/DMARC/ARC:
+   * the analysis thread (AnalysisPool) in the edge, inProcessAnalyzer in tests.
+   */
+  analyze: MessageAnalyzer;
   /** NIMBUS_DMARC_REJECT: a DMARC failure under p=reject is refused (550 5.7.1) instead of filed into Junk. */
   dmarcReject: boolean;
 }
@@ -92,13 +92,12 @@ export function createDataHook(deps: DataHookDeps) {
     const blobInput = new PassThrough();
     if (!user) blobInput.write(receivedHeader({ envelope, byHost: deps.hostname, id, receivedAt, tls: Boolean(session.secure) }));
     const arFilter = new AuthResultsFilter(deps.hostname);
-    // mail from outside is authenticated; authenticated submission (session.user) is the sender's own
-    const auth = deps.auth && !session.user ? startInboundAuth(deps.auth, { ip: session.remoteAddress, helo: session.hostNameAppearsAs, sender: envelope.mailFrom }) : null;
-    auth?.input.on('error', () => undefined); // a verifier that gave up (oversized header) yields permerror, never a failed DATA
     const blobPut = deps.blobs.put(rawBlobKey, blobInput);
     blobPut.catch(() => undefined); // awaited below; a rejection before then must not be unhandled
-    const { input: parserInput, summary } = deps.createSummaryParser();
-    parserInput.on('error', () => undefined); // mailparser errors surface as summary.parseError
+    // mail from outside is authenticated; authenticated submission (session.user) is the sender's own
+    const analysis = deps.analyze(session.user ? null : { ip: session.remoteAddress, helo: session.hostNameAppearsAs, sender: envelope.mailFrom });
+    const analysisInput = analysis.input;
+    analysisInput.on('error', () => undefined); // the analyses report their own trouble (parseError, permerror)
 
     const run = async (): Promise<string> => {
       let bytes = 0;
@@ -109,11 +108,10 @@ export function createDataHook(deps: DataHookDeps) {
         if (bytes > deps.maxMessageBytes) {
           tooBig = true;
           blobInput.destroy(new MailError('MessageTooBig'));
-          parserInput.destroy();
-          auth?.input.destroy();
+          analysisInput.destroy();
           continue;
         }
-        const waits = [writeTo(blobInput, arFilter.write(chunk)), writeTo(parserInput, chunk), auth ? writeTo(auth.input, chunk) : undefined].filter(Boolean);
+        const waits = [writeTo(blobInput, arFilter.write(chunk)), writeTo(analysisInput, chunk)].filter(Boolean);
         if (waits.length) await Promise.all(waits);
       }
       if (tooBig || stream.sizeExceeded) {
@@ -121,9 +119,8 @@ export function createDataHook(deps: DataHookDeps) {
         throw new MailError('MessageTooBig', `Message size exceeds fixed maximum message size of ${deps.maxMessageBytes} bytes`);
       }
       blobInput.end(arFilter.end());
-      parserInput.end();
-      auth?.input.end();
-      const [{ size }, parsed, outcome] = await Promise.all([blobPut, summary, auth ? auth.result() : null]);
+      analysisInput.end();
+      const [{ size }, parsed, outcome] = await Promise.all([blobPut, analysis.summary, analysis.auth ? analysis.auth() : null]);
       if (user && deps.submission) {
         const client = { remoteAddress: envelope.remoteAddress, clientHostname: envelope.clientHostname, helo: envelope.helo };
         const result = await deps.submission.submit({ user, mailFrom: envelope.mailFrom, recipients: envelope.rcptTo, rawBlobKey, size, summary: parsed, receivedAt, client });
@@ -155,8 +152,7 @@ export function createDataHook(deps: DataHookDeps) {
       },
       (err) => {
         blobInput.destroy();
-        parserInput.destroy();
-        auth?.input.destroy();
+        analysisInput.destroy();
         const reply = smtpReply(err);
         if (reply.responseCode === 552 || (err as MailError).code === 'DmarcRejected') log.info({ bytes: stream.byteLength, code: (err as MailError).code }, 'message refused');
         else if (isMailError(err) && err.code !== 'TemporaryFailure') log.info({ code: err.code }, 'message refused');

@@ -1,0 +1,104 @@
+import type { Writable } from 'node:stream';
+import { parentPort, workerData } from 'node:worker_threads';
+import { DnsError } from '../core/dns';
+import type { Logger } from '../core/logger';
+import type { DnsResolver } from '../core/ports';
+import type { AuthOutcome } from './inbound-auth';
+import { inProcessAnalyzer, type AuthClient } from './message-analysis';
+
+/**
+ * The analysis thread behind AnalysisPool: per message in flight, mailparser (the
+ * summary) and, for mail from outside, mailauth (SPF, DKIM, ARC, DMARC). Its event
+ * loop does nothing else, so this work runs on the second core and the main thread
+ * only speaks SMTP and streams bytes. DNS questions go to the main thread, which owns
+ * the resolver (and its cache); answers come back as messages.
+ */
+type Msg =
+  | { t: 's'; id: number; client: AuthClient | null }
+  | { t: 'e' | 'a'; id: number }
+  | { t: 'c'; id: number; data: Uint8Array }
+  | { t: 'dnsr'; q: number; value?: unknown; error?: { code: string } };
+
+const port = parentPort!;
+const options = workerData as { auth: { hostname: string; deadlineMs: number } | null };
+const inputs = new Map<number, Writable>();
+const authResults = new Map<number, () => Promise<AuthOutcome>>();
+/** Bytes written but not yet acknowledged because the analysis asked to wait (one 'drain' listener per message). */
+const unacked = new Map<number, number>();
+
+/** The DnsResolver port, answered by the main thread. */
+const questions = new Map<number, { resolve: (v: any) => void; reject: (e: unknown) => void; name: string; rrtype: string }>();
+let nextQuestion = 1;
+const ask = (method: keyof DnsResolver, rrtype: string) => (name: string) =>
+  new Promise<any>((resolve, reject) => {
+    const q = nextQuestion++;
+    questions.set(q, { resolve, reject, name, rrtype });
+    port.postMessage({ t: 'dns', q, method, name });
+  });
+const resolver: DnsResolver = {
+  resolveMx: ask('resolveMx', 'MX'),
+  resolveTxt: ask('resolveTxt', 'TXT'),
+  resolveCname: ask('resolveCname', 'CNAME'),
+  resolve4: ask('resolve4', 'A'),
+  resolve6: ask('resolve6', 'AAAA'),
+  resolvePtr: ask('resolvePtr', 'PTR'),
+};
+
+/** The verifier logs only warnings; they go to the main thread's logger. */
+const logger = {
+  warn: (obj: Record<string, unknown>, msg?: string) => port.postMessage({ t: 'log', obj: JSON.parse(JSON.stringify(obj, (_k, v) => (v instanceof Error ? v.message : v))), msg }),
+} as unknown as Logger;
+
+const analyze = inProcessAnalyzer(options.auth ? { resolver, hostname: options.auth.hostname, deadlineMs: options.auth.deadlineMs, logger } : null);
+
+function forget(id: number): void {
+  inputs.delete(id);
+  authResults.delete(id);
+  unacked.delete(id);
+}
+
+port.on('message', (m: Msg) => {
+  if (m.t === 'dnsr') {
+    const question = questions.get(m.q);
+    if (!question) return;
+    questions.delete(m.q);
+    if (m.error) question.reject(DnsError.from(m.error, question.name, question.rrtype));
+    else question.resolve(m.value);
+    return;
+  }
+  if (m.t === 's') {
+    const analysis = analyze(m.client);
+    inputs.set(m.id, analysis.input);
+    if (analysis.auth) authResults.set(m.id, analysis.auth);
+    analysis.summary.then((summary) => port.postMessage({ id: m.id, summary }));
+    return;
+  }
+  const input = inputs.get(m.id);
+  if (!input) return;
+  if (m.t === 'c') {
+    const bytes = m.data.byteLength;
+    const ack = () => port.postMessage({ id: m.id, ack: bytes });
+    if (input.destroyed || input.writableEnded) return ack();
+    const waiting = unacked.get(m.id);
+    const accepted = input.write(Buffer.from(m.data.buffer, m.data.byteOffset, bytes));
+    if (waiting !== undefined) unacked.set(m.id, waiting + bytes);
+    else if (accepted) ack();
+    else {
+      unacked.set(m.id, bytes);
+      input.once('drain', () => {
+        port.postMessage({ id: m.id, ack: unacked.get(m.id) ?? 0 });
+        unacked.delete(m.id);
+      });
+    }
+  } else if (m.t === 'e') {
+    input.end();
+    // the lookup deadline runs from the last byte, as in the edge's own thread
+    const auth = authResults.get(m.id);
+    if (auth) auth().then((outcome) => port.postMessage({ id: m.id, auth: outcome }));
+    inputs.delete(m.id);
+    unacked.delete(m.id);
+  } else {
+    input.destroy();
+    forget(m.id);
+  }
+});
