@@ -69,18 +69,8 @@ export class AuthResultsFilter {
       this.line = [];
       this.lineBytes = 0;
       const continuation = text[0] === 0x20 || text[0] === 0x09;
-      if (!continuation) {
-        this.finishField(out);
-        if (this.isArStart(text)) {
-          this.field = 'hold';
-          this.held = [];
-          this.heldBytes = 0;
-          this.holdMore(text, out);
-        } else {
-          this.field = 'pass';
-          out.push(text);
-        }
-      } else if (this.field === 'hold') this.holdMore(text, out);
+      if (!continuation) this.startField(text, out);
+      else if (this.field === 'hold') this.holdMore(text, out);
       else if (this.field === 'pass') out.push(text);
       if (this.field === 'hold') {
         // still undecided after this much: not an honest header
@@ -117,6 +107,11 @@ export class AuthResultsFilter {
       else if (this.field === 'hold') this.holdMore(text, out);
       return;
     }
+    this.startField(text, out);
+  }
+
+  /** A new header field begins with `text`: an Authentication-Results field is held until its authserv-id shows, any other passes. */
+  private startField(text: Buffer, out: Buffer[]): void {
     this.finishField(out);
     if (this.isArStart(text)) {
       this.field = 'hold';

@@ -25,8 +25,8 @@ export interface MessageAnalysis {
 /** `client` null: no authentication (authenticated submission, or none configured). */
 export type MessageAnalyzer = (client: AuthClient | null) => MessageAnalysis;
 
-/** Resolves when `target` can take more (or is gone: a consumer that gave up must not stall the others). */
-function whenWritable(target: Writable, chunk: Buffer): Promise<void> | null {
+/** Writes `chunk`; resolves when `target` can take more (or is gone: a consumer that gave up must not stall the others); null when it can at once. */
+export function whenWritable(target: Writable, chunk: Buffer): Promise<void> | null {
   if (target.destroyed || target.writableEnded) return null;
   if (target.write(chunk)) return null;
   return new Promise((resolve) => {

@@ -1,4 +1,4 @@
-import { PassThrough, type Writable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { MailError, isMailError, surelyNotDone } from '../../core/errors';
 import { blobKeys } from '../../core/blob-keys';
@@ -11,7 +11,7 @@ import { AuthResultsFilter } from '../../core/auth-header-filter';
 import type { SubmissionPort } from '../../core/outbound';
 import { smtpReply } from '../reply';
 import { sessionUser } from './mail-from';
-import type { MessageAnalyzer } from '../message-analysis';
+import { whenWritable, type MessageAnalyzer } from '../message-analysis';
 
 export interface DataHookDeps {
   blobs: BlobStore;
@@ -28,23 +28,6 @@ export interface DataHookDeps {
   analyze: MessageAnalyzer;
   /** NIMBUS_DMARC_REJECT: a DMARC failure under p=reject is refused (550 5.7.1) instead of filed into Junk. */
   dmarcReject: boolean;
-}
-
-/** Resolves when `target` can take more (or is gone: a failed consumer must not stall the reader). */
-function writeTo(target: Writable, chunk: Buffer): Promise<void> | undefined {
-  if (target.destroyed || target.writableEnded) return undefined;
-  if (target.write(chunk)) return undefined;
-  return new Promise((resolve) => {
-    const done = () => {
-      target.off('drain', done);
-      target.off('close', done);
-      target.off('error', done);
-      resolve();
-    };
-    target.on('drain', done);
-    target.on('close', done);
-    target.on('error', done);
-  });
 }
 
 export function envelopeOf(session: SMTPServerSession): Envelope {
@@ -111,7 +94,7 @@ export function createDataHook(deps: DataHookDeps) {
           analysisInput.destroy();
           continue;
         }
-        const waits = [writeTo(blobInput, arFilter.write(chunk)), writeTo(analysisInput, chunk)].filter(Boolean);
+        const waits = [whenWritable(blobInput, arFilter.write(chunk)), whenWritable(analysisInput, chunk)].filter(Boolean);
         if (waits.length) await Promise.all(waits);
       }
       if (tooBig || stream.sizeExceeded) {
