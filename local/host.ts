@@ -22,6 +22,7 @@ import { createHttpServer } from './http-server';
 import { DomainScheduler } from './domain-scheduler';
 import { startSweeps } from './sweeps';
 import { OutboundWorker } from './outbound-worker';
+import { createStaticSite, defaultWebmailDir } from './static-files';
 import { InboundWorker } from './worker';
 
 /** Local mode only: the JWT key lives in the data folder (mode 0600) when not configured. */
@@ -70,6 +71,8 @@ export interface LocalHostOptions {
   scheduler?: boolean | number;
   /** Overrides of the SMTP edge's options (tests stand for a remote client on loopback with it). */
   edge?: Partial<SmtpEdgeOptions>;
+  /** The built webmail served at / (default: webmail/dist of this checkout). */
+  webmailDir?: string;
 }
 
 export async function startLocalHost(config: Config, opts: LocalHostOptions = {}): Promise<LocalHost> {
@@ -100,6 +103,7 @@ export async function startLocalHost(config: Config, opts: LocalHostOptions = {}
     trustedProxies: config.NIMBUS_TRUSTED_PROXIES,
     headersTimeoutMs: config.NIMBUS_HTTP_HEADERS_TIMEOUT_MS,
     requestTimeoutMs: config.NIMBUS_HTTP_REQUEST_TIMEOUT_MS,
+    site: createStaticSite(opts.webmailDir ?? defaultWebmailDir()),
   });
   const worker = new InboundWorker(store, queue, logger.child({ component: 'worker' }));
   const scheduler = new DomainScheduler(store, app.domains, logger.child({ component: 'domain-scheduler' }), { now: opts.now, pollMs: typeof opts.scheduler === 'number' ? opts.scheduler : undefined });

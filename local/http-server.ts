@@ -97,6 +97,8 @@ export interface HttpServerOptions {
   /** How long a client may take to send its headers, and its whole request. */
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /** Serves every path outside /api (the webmail). */
+  site?: (req: IncomingMessage, res: ServerResponse, pathname: string) => Promise<void>;
 }
 
 /**
@@ -145,6 +147,10 @@ export function createHttpServer(app: AppContext, routes: RouteDef[], opts: Http
     if (headers['x-forwarded-for'] !== undefined) headers['x-original-forwarded-for'] = headers['x-forwarded-for'];
     headers['x-forwarded-for'] = line.ip = clientAddress(req.socket.remoteAddress ?? 'unknown', headers['x-forwarded-for'], isTrustedProxy);
     const headerSource = { get: (name: string) => headers[name.toLowerCase()] ?? null };
+    if (opts.site && url.pathname !== '/api' && !url.pathname.startsWith('/api/')) {
+      line.route = 'webmail';
+      return opts.site(req, res, url.pathname);
+    }
 
     let pathMatched = false;
     for (const m of mounted) {

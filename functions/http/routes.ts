@@ -35,10 +35,12 @@ import { mailsGet } from './mails-get';
 import { mailsList } from './mails-list';
 import { mailsRaw } from './mails-raw';
 import { setup } from './setup';
+import { setupStatus } from './setup-status';
 
 /** Every HTTP trigger. The local host mounts this list; the Functions entry registers it with app.http. */
 export const routes: RouteDef[] = [
   setup,
+  setupStatus,
   authLogin,
   authLogout,
   authMe,

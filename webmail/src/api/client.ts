@@ -1,0 +1,265 @@
+/**
+ * The one typed API client. Every call goes through `call`, whose path, method, query
+ * and body are checked against `openapi.gen.ts` (generated from the server's OpenAPI
+ * document); answers are typed in `types.ts`. URLs are relative (`/api/...`), so the
+ * same build works behind the local host and behind the Function App.
+ */
+import { createStore } from '../store';
+import type { components, paths } from './openapi.gen';
+import type { DomainView, DraftView, Mailbox, MessageListItem, MessageView, Page, SendResult, Session, User } from './types';
+
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+type Path = keyof paths;
+type MethodOf<P extends Path> = { [M in Method]: paths[P][M] extends undefined ? never : M }[Method];
+type Operation<P extends Path, M extends Method> = NonNullable<paths[P][M]>;
+type QueryOf<P extends Path, M extends Method> = Operation<P, M> extends { parameters: { query?: infer Q } } ? NonNullable<Q> : never;
+type BodyOf<P extends Path, M extends Method> = Operation<P, M> extends { requestBody: { content: { 'application/json': infer B } } } ? B : never;
+type PathParams<P> = P extends `${string}{${infer K}}${infer Rest}` ? { [key in K]: string } & PathParams<Rest> : unknown;
+
+/** The server's codes (generated), the agreed one of the hardening issue (412 on a stale draft), and the client's own. */
+export type ErrorCode = components['schemas']['Error']['code'] | 'PreconditionFailed' | 'Network' | 'Timeout' | 'Unknown';
+
+/** Every failure the client reports: the API's `{error, code}` with its status, or a network fault (status 0). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+  /** The server could not be reached, timed out, or answered that it is temporarily unable to. */
+  get unreachable(): boolean {
+    return this.status === 0 || this.status === 502 || this.status === 503 || this.status === 504;
+  }
+}
+
+// ---- session: the token lives in localStorage so every tab shares it and a reload keeps it ----
+
+const SESSION_KEY = 'nimbus.session';
+
+function readSession(): Session | null {
+  try {
+    const s = JSON.parse(localStorage.getItem(SESSION_KEY) ?? 'null') as Session | null;
+    return s && typeof s.token === 'string' && s.user ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The signed-in user and token, or null. */
+export const session = createStore<Session | null>(readSession());
+/** True after the server answered 401 to a signed-in request: the app asks for the password again, in place. */
+export const sessionExpired = createStore(false);
+/** Whether the last requests reached the server; the shell shows a banner with a retry when not. */
+export const connection = createStore<{ down: boolean; message: string }>({ down: false, message: '' });
+
+export function saveSession(s: Session | null): void {
+  if (s) localStorage.setItem(SESSION_KEY, JSON.stringify(s));
+  else localStorage.removeItem(SESSION_KEY);
+  session.set(s);
+  sessionExpired.set(false);
+}
+
+// another tab signed in or out
+window.addEventListener('storage', (e) => {
+  if (e.key === SESSION_KEY) session.set(readSession());
+});
+
+const token = () => readSession()?.token ?? null;
+
+// ---- requests ----
+
+interface CallOptions {
+  params?: Record<string, string>;
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Requests without a token (login, setup) never expire the session. */
+  auth?: boolean;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+function buildUrl(path: string, params: Record<string, string> = {}, query: CallOptions['query'] = {}): string {
+  const filled = path.replace(/\{(\w+)\}/g, (_, k: string) => encodeURIComponent(params[k] ?? ''));
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') qs.set(k, String(v));
+  const s = qs.toString();
+  return s ? `${filled}?${s}` : filled;
+}
+
+async function errorFrom(res: Response): Promise<ApiError> {
+  let body: { error?: unknown; code?: unknown } & Record<string, unknown> = {};
+  try {
+    body = (await res.json()) as typeof body;
+  } catch {
+    // not JSON: a proxy's error page, or a body cut short
+  }
+  const message = typeof body.error === 'string' ? body.error : res.status >= 500 ? 'The server had a problem. Please try again.' : `Request failed (${res.status})`;
+  const retryAfter = Number(res.headers.get('retry-after'));
+  return new ApiError(res.status, (typeof body.code === 'string' ? body.code : 'Unknown') as ErrorCode, message, { ...body, ...(retryAfter ? { retryAfterSeconds: retryAfter } : {}) });
+}
+
+/** Any request to the API: bearer token, timeout, `{error, code}` errors, 401 → session expired. */
+export async function callPath(method: Method, path: string, opts: CallOptions = {}): Promise<Response> {
+  const headers: Record<string, string> = { ...opts.headers };
+  const auth = opts.auth !== false;
+  const bearer = auth ? token() : null;
+  if (bearer) headers.authorization = `Bearer ${bearer}`;
+  let body: BodyInit | undefined;
+  if (opts.body instanceof FormData) body = opts.body;
+  else if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    headers['content-type'] = 'application/json';
+  }
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), opts.timeoutMs ?? 30_000);
+  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout.signal]) : timeout.signal;
+  let res: Response;
+  try {
+    res = await fetch(buildUrl(path, opts.params, opts.query), { method: method.toUpperCase(), headers, body, signal });
+  } catch (err) {
+    if (opts.signal?.aborted) throw err;
+    const timedOut = timeout.signal.aborted;
+    const e = new ApiError(0, timedOut ? 'Timeout' : 'Network', timedOut ? 'The server is taking too long to answer.' : "Can't reach the server. Check your connection.");
+    connection.set({ down: true, message: e.message });
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (res.ok) {
+    if (connection.get().down) connection.set({ down: false, message: '' });
+    return res;
+  }
+  const error = await errorFrom(res);
+  if (error.unreachable) connection.set({ down: true, message: error.message });
+  else if (connection.get().down) connection.set({ down: false, message: '' });
+  if (res.status === 401 && auth && bearer) sessionExpired.set(true);
+  throw error;
+}
+
+/** A request checked against the generated OpenAPI types: the path must exist with this method, and so must its query and body fields. */
+export function call<P extends Path, M extends MethodOf<P>>(
+  method: M,
+  path: P,
+  opts: Omit<CallOptions, 'params' | 'query' | 'body'> & { params?: PathParams<P>; query?: QueryOf<P, M>; body?: BodyOf<P, M> } = {},
+): Promise<Response> {
+  return callPath(method, path, opts as CallOptions);
+}
+
+const json = async <T>(res: Promise<Response>): Promise<T> => (await (await res).json()) as T;
+const done = async (res: Promise<Response>): Promise<void> => void (await res);
+
+/** Bytes of an attachment or raw message (authenticated), for a download link or an image preview. */
+export async function fetchBlob(path: string): Promise<Blob> {
+  return (await callPath('get', path, { timeoutMs: 120_000 })).blob();
+}
+
+/**
+ * Uploads files to a draft with progress (fetch cannot report upload progress, so this
+ * one request uses XMLHttpRequest); errors are the same ApiError as everywhere else.
+ */
+export function uploadToDraft(draftId: string, file: File, onProgress: (fraction: number) => void, signal?: AbortSignal): Promise<DraftView> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', buildUrl('/api/mails/{id}/attachments', { id: draftId }));
+    const bearer = token();
+    if (bearer) xhr.setRequestHeader('authorization', `Bearer ${bearer}`);
+    xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
+    xhr.onload = () => {
+      const res = new Response(xhr.status === 204 ? null : xhr.responseText, { status: xhr.status, headers: { 'content-type': xhr.getResponseHeader('content-type') ?? '', 'retry-after': xhr.getResponseHeader('retry-after') ?? '' } });
+      if (res.ok) {
+        onProgress(1);
+        resolve(res.json() as Promise<DraftView>);
+        return;
+      }
+      void errorFrom(res).then((error) => {
+        if (xhr.status === 401 && bearer) sessionExpired.set(true);
+        reject(error);
+      });
+    };
+    xhr.onerror = () => reject(new ApiError(0, 'Network', "Can't reach the server. Check your connection."));
+    xhr.onabort = () => reject(new DOMException('Upload cancelled', 'AbortError'));
+    signal?.addEventListener('abort', () => xhr.abort());
+    const form = new FormData();
+    form.append('file', file, file.name);
+    xhr.send(form);
+  });
+}
+
+export type ListQuery = QueryOf<'/api/mails', 'get'>;
+export type DraftBody = BodyOf<'/api/mails', 'post'>;
+
+/** The draft's version, when the server gives one (hardening issue: ETag / If-Match on draft writes). */
+const etagOf = (res: Response) => res.headers.get('etag');
+
+export const api = {
+  setupNeeded: async () => (await json<{ needed: boolean }>(call('get', '/api/setup', { auth: false }))).needed,
+  setup: (body: BodyOf<'/api/setup', 'post'>) => json<Session>(call('post', '/api/setup', { body, auth: false })),
+  login: (body: BodyOf<'/api/auth/login', 'post'>) => json<Session>(call('post', '/api/auth/login', { body, auth: false })),
+  me: () => json<User>(call('get', '/api/auth/me')),
+  changePassword: (body: BodyOf<'/api/auth/password', 'post'>) => done(call('post', '/api/auth/password', { body })),
+  /** Revokes the token on servers that have the route (hardening issue); elsewhere signing out is local. */
+  logout: () => done(callPath('post', '/api/auth/logout')),
+
+  mailboxes: async () => (await json<{ items: Mailbox[] }>(call('get', '/api/mailboxes'))).items,
+  createMailbox: (name: string) => json<Mailbox>(call('post', '/api/mailboxes', { body: { name } })),
+  renameMailbox: (id: string, name: string) => json<Mailbox>(call('patch', '/api/mailboxes/{id}', { params: { id }, body: { name } })),
+  deleteMailbox: (id: string, moveToTrash: boolean) => done(call('delete', '/api/mailboxes/{id}', { params: { id }, query: { moveToTrash: moveToTrash ? 'true' : 'false' } })),
+
+  listMails: (query: ListQuery, signal?: AbortSignal) => json<Page<MessageListItem>>(call('get', '/api/mails', { query, signal })),
+  getMail: (id: string, signal?: AbortSignal) => json<MessageView>(call('get', '/api/mails/{id}', { params: { id }, signal })),
+  updateMail: (id: string, body: BodyOf<'/api/mails/{id}', 'patch'>) => json<MessageListItem>(call('patch', '/api/mails/{id}', { params: { id }, body })),
+  updateMails: (body: BodyOf<'/api/mails', 'patch'>) => json<{ items: MessageListItem[]; notFound: string[] }>(call('patch', '/api/mails', { body })),
+  deleteMails: (ids: string[]) => json<{ trashed: string[]; deleted: string[]; notFound: string[] }>(call('delete', '/api/mails', { body: { ids } })),
+
+  createDraft: async (body: DraftBody) => {
+    const res = await call('post', '/api/mails', { body });
+    return { draft: (await res.json()) as DraftView, etag: etagOf(res) };
+  },
+  saveDraft: async (id: string, body: DraftBody, etag: string | null) => {
+    const res = await call('put', '/api/mails/{id}', { params: { id }, body, headers: etag ? { 'if-match': etag } : {} });
+    return { draft: (await res.json()) as DraftView, etag: etagOf(res) };
+  },
+  removeAttachment: (id: string, attachmentId: string) => json<DraftView>(call('delete', '/api/mails/{id}/attachments/{attachmentId}', { params: { id, attachmentId } })),
+  attachmentUrl: (id: string, attachmentId: string) => buildUrl('/api/mails/{id}/attachments/{attachmentId}', { id, attachmentId }),
+  rawUrl: (id: string) => buildUrl('/api/mails/{id}/raw', { id }),
+  /** Sending issue (agreed shape): 202 {id, delivery}. */
+  send: (draftId: string) => json<SendResult>(callPath('post', '/api/mails/{id}/send', { params: { id: draftId } })),
+
+  users: async () => (await json<{ items: User[] }>(call('get', '/api/users'))).items,
+  createUser: (body: BodyOf<'/api/auth/register', 'post'>) => json<User>(call('post', '/api/auth/register', { body })),
+  deleteUser: (id: string) => done(call('delete', '/api/users/{id}', { params: { id } })),
+  addAlias: (id: string, address: string) => json<{ userId: string; aliases: string[] }>(call('post', '/api/users/{id}/aliases', { params: { id }, body: { address } })),
+  removeAlias: (id: string, address: string) => done(call('delete', '/api/users/{id}/aliases/{address}', { params: { id, address } })),
+  /** Hardening issue (agreed shape): admin password reset → 204. */
+  resetPassword: (id: string, password: string) => done(callPath('post', '/api/users/{id}/password', { params: { id }, body: { password } })),
+
+  /** Domains issue (agreed shapes). */
+  domains: async () => (await json<{ items: DomainView[] }>(callPath('get', '/api/domains'))).items,
+  createDomain: (name: string) => json<DomainView>(callPath('post', '/api/domains', { body: { name } })),
+  deleteDomain: (name: string) => done(callPath('delete', '/api/domains/{name}', { params: { name } })),
+  verifyDomain: (name: string) => json<DomainView>(callPath('post', '/api/domains/{name}/verify', { params: { name }, timeoutMs: 60_000 })),
+};
+
+/** What this server offers, read from its OpenAPI document: screens for routes it lacks are hidden or explain why. */
+export interface Capabilities {
+  send: boolean;
+  domains: boolean;
+  logout: boolean;
+  passwordReset: boolean;
+}
+
+export async function loadCapabilities(): Promise<Capabilities> {
+  const doc = await json<{ paths: Record<string, Record<string, unknown>> }>(callPath('get', '/api/openapi.json', { auth: false }));
+  const has = (path: string, method: string) => Boolean(doc.paths?.[path]?.[method]);
+  return {
+    send: has('/api/mails/{id}/send', 'post'),
+    domains: has('/api/domains', 'get'),
+    logout: has('/api/auth/logout', 'post'),
+    passwordReset: has('/api/users/{id}/password', 'post'),
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * What the API answers. Requests (paths, query parameters, bodies) are typed by
+ * `openapi.gen.ts`, generated from the server's OpenAPI document. The document names
+ * no response schemas, so the answers are typed here from the server's own domain
+ * types (`core/types.ts`, imported as types only: nothing of the server is bundled),
+ * so a change there breaks the webmail's type check instead of drifting silently.
+ * The shapes of routes that other branches are adding (sending, domains) follow
+ * the project's cross-branch agreements and are marked as such.
+ */
+import type { AddressValue, AttachmentInfo, DraftFields, Mailbox as StoredMailbox, MessageListItem, Page, User as StoredUser } from '../../../core/types';
+
+export type { AddressValue, AttachmentInfo, MessageListItem, Page };
+export type Mailbox = Omit<StoredMailbox, 'userId'>;
+export type User = StoredUser & { aliases: string[] };
+export type Session = { token: string; expiresAt: string; user: StoredUser };
+
+/** A file on a draft (`DraftAttachment` without its storage key). */
+export interface DraftFile {
+  id: string;
+  filename: string;
+  contentType: string;
+  size: number;
+}
+
+/** POST/PUT /api/mails and the draft attachment routes. */
+export type DraftView = MessageListItem & { draft: DraftFields; attachments: DraftFile[] };
+
+/** One auth result word per method (issue 9 adds arc and allows null). */
+export type AuthWord = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'temperror' | 'permerror' | 'policy' | string;
+export interface AuthView {
+  spf: AuthWord | null;
+  dkim: AuthWord | null;
+  dmarc: AuthWord | null;
+  arc?: AuthWord | null;
+}
+
+/** Per-recipient delivery of a sent message (sending issue: agreed shape). */
+export interface DeliveryStatus {
+  recipient: string;
+  status: 'queued' | 'sent' | 'deferred' | 'failed' | 'held';
+  attempts: number;
+  nextAttemptAt: string | null;
+  detail: string | null;
+}
+
+/** GET /api/mails/{id}. */
+export type MessageView = MessageListItem & {
+  cc: AddressValue[];
+  replyTo: AddressValue[];
+  messageId: string | null;
+  inReplyTo: string | null;
+  references: string[];
+  headers: Array<{ name: string; value: string }>;
+  text: string | null;
+  html: string | null;
+  attachments: AttachmentInfo[];
+  auth: AuthView | null;
+  /** Set on drafts: the editable fields and the files (with the ids the attachment routes take). */
+  draft: (DraftFields & { attachments: DraftFile[] }) | null;
+  /** Set on sent messages once sending has landed. */
+  delivery?: DeliveryStatus[];
+};
+
+/** POST /api/mails/{id}/send and POST /api/send → 202 (sending issue: agreed shape). */
+export interface SendResult {
+  id: string;
+  delivery: DeliveryStatus[];
+}
+
+/** A domain as GET /api/domains shows it (domains issue: agreed shape). */
+export interface DomainRecord {
+  type: string;
+  host: string;
+  value: string;
+  purpose: string;
+  status: 'pending' | 'ok' | 'wrong' | 'missing' | 'error';
+  found: string | string[] | null;
+  explanation: string;
+}
+export interface DomainView {
+  name: string;
+  unicodeName: string;
+  status: 'pending' | 'verified' | 'failed' | 'degraded';
+  createdAt: string | number;
+  lastCheckedAt: string | number | null;
+  nextCheckAt: string | number | null;
+  records: DomainRecord[];
+}

@@ -1,0 +1,66 @@
+import { useState, type FormEvent } from 'react';
+import { api, saveSession } from '../api/client';
+import { describeError } from '../ui/ErrorNotice';
+
+/** First run (the server has no users): the first domain and its administrator. */
+export function SetupPage({ onDone }: { onDone(): void }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [domain, setDomain] = useState('');
+  const [local, setLocal] = useState('admin');
+  const submit = async (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const data = new FormData(e.currentTarget);
+    if (data.get('password') !== data.get('confirm')) return setError('The passwords do not match.');
+    setBusy(true);
+    setError(null);
+    try {
+      const d = domain.trim().toLowerCase();
+      saveSession(await api.setup({ domain: d, email: `${local.trim().toLowerCase()}@${d}`, password: String(data.get('password')), name: String(data.get('name')).trim() }));
+      onDone();
+    } catch (err) {
+      setError((err as { code?: string }).code === 'AlreadySetUp' ? 'This server is already set up. Reload the page and sign in.' : describeError(err));
+      setBusy(false);
+    }
+  };
+  return (
+    <main className="auth-page">
+      <div className="brand">Nimbus Mail</div>
+      <form className="auth-form" onSubmit={submit} aria-labelledby="setup-title">
+        <h1 id="setup-title">Set up your mail server</h1>
+        <p className="muted">Name the domain you receive mail for, and create its first account. That account can add more users later.</p>
+        <div className="field">
+          <label htmlFor="setup-domain">Your domain</label>
+          <input id="setup-domain" name="domain" required placeholder="example.com" value={domain} onChange={(e) => setDomain(e.target.value)} autoFocus />
+        </div>
+        <div className="field">
+          <label htmlFor="setup-local">Your address</label>
+          <div className="address-compose">
+            <input id="setup-local" name="local" required value={local} onChange={(e) => setLocal(e.target.value)} aria-describedby="setup-at" />
+            <span id="setup-at">@{domain.trim().toLowerCase() || 'your domain'}</span>
+          </div>
+        </div>
+        <div className="field">
+          <label htmlFor="setup-name">Your name</label>
+          <input id="setup-name" name="name" required autoComplete="name" />
+        </div>
+        <div className="field">
+          <label htmlFor="setup-password">Password (at least 8 characters)</label>
+          <input id="setup-password" name="password" type="password" minLength={8} required autoComplete="new-password" />
+        </div>
+        <div className="field">
+          <label htmlFor="setup-confirm">Password again</label>
+          <input id="setup-confirm" name="confirm" type="password" minLength={8} required autoComplete="new-password" />
+        </div>
+        {error && (
+          <p className="field-error" role="alert">
+            {error}
+          </p>
+        )}
+        <button type="submit" className="primary wide" disabled={busy}>
+          {busy ? 'Setting up…' : 'Create and sign in'}
+        </button>
+      </form>
+    </main>
+  );
+}
