@@ -7,20 +7,8 @@ import { join } from 'node:path';
 import { EmbeddedDb } from '../adapters/embedded/sqlite';
 import { SqliteMailStore } from '../adapters/embedded/sqlite-mail-store';
 import { hashPassword } from '../core/auth';
-import type { NewMessage } from '../core/ports';
+import { seedMailbox } from './seed';
 import { percentile } from './smtp-load';
-
-const WORDS = 'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu invoice meeting report budget travel lunch project deadline review update'.split(' ');
-
-function sentence(seed: number, words: number): string {
-  let out = '';
-  let x = seed;
-  for (let i = 0; i < words; i++) {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    out += WORDS[x % WORDS.length] + ' ';
-  }
-  return out.trim();
-}
 
 export async function timed(n: number, fn: () => Promise<unknown>): Promise<number[]> {
   const out: number[] = [];
@@ -32,12 +20,23 @@ export async function timed(n: number, fn: () => Promise<unknown>): Promise<numb
   return out;
 }
 
+/** The built local host (its own process, as `npm start` runs it) on a mailbox seeded with `count` messages. */
+export interface SeededServer {
+  count: number;
+  port: number;
+  /** `http://127.0.0.1:<port>/api` */
+  base: string;
+  email: string;
+  password: string;
+  login(): Promise<string>;
+}
+
 /**
- * API figures on a mailbox of `count` messages, seeded straight through the MailStore:
- * first-page list latency, search latency, login throughput. The server runs in its own
- * process (the built local host); requests come one at a time from this one, on loopback.
+ * Seeds a mailbox of `count` messages straight through the MailStore, starts the built
+ * server on it, waits until the body text is indexed (so search figures are of a
+ * finished index), runs `fn`, stops the server and removes the data.
  */
-export async function apiBench(count: number, write: (line: string) => void): Promise<Record<string, unknown>> {
+export async function withSeededServer<T>(count: number, write: (line: string) => void, fn: (server: SeededServer) => Promise<T>): Promise<T> {
   const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-api-bench-'));
   const password = 'bench password 123';
   try {
@@ -46,34 +45,7 @@ export async function apiBench(count: number, write: (line: string) => void): Pr
     const store = new SqliteMailStore(db);
     const user = await store.setup({ domain: 'example.com', email: 'admin@example.com', name: 'Bench', passwordHash: await hashPassword(password) });
     const inbox = (await store.findMailboxBySpecialUse(user.id, 'inbox'))!;
-    const batch = 2000;
-    for (let start = 0; start < count; start += batch) {
-      const items: NewMessage[] = [];
-      for (let i = start; i < Math.min(count, start + batch); i++) {
-        const subject = `${sentence(i, 5)} #${i}`;
-        items.push({
-          userId: user.id,
-          mailboxId: inbox.id,
-          inboundId: `seed-${i}`,
-          rawBlobKey: `raw/seed-${i}.eml`,
-          size: 4096,
-          receivedAt: 1_700_000_000_000 + i * 1000,
-          summary: {
-            from: { address: `sender${i % 500}@example.net`, name: `Sender ${i % 500}` },
-            to: [{ address: 'admin@example.com', name: 'Bench' }],
-            cc: [],
-            subject,
-            date: 1_700_000_000_000 + i * 1000,
-            messageId: `<seed-${i}@example.net>`,
-            attachments: [],
-            snippet: sentence(i + 7, 30).slice(0, 200),
-            searchText: sentence(i + 7, 150) + (i % 1000 === 0 ? ' zanzibar' : ''),
-          },
-          auth: null,
-        });
-      }
-      await store.fileMessages(items);
-    }
+    await seedMailbox(store, user.id, inbox.id, count);
     await db.close();
     write(`  seeded ${count} messages through the MailStore in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 
@@ -90,7 +62,7 @@ export async function apiBench(count: number, write: (line: string) => void): Pr
         if (child.exitCode !== null) throw new Error(`server did not start: ${out}`);
         await new Promise((r) => setTimeout(r, 20));
       }
-      // body text is indexed in the background: measure search on a finished index, and say how long it took
+      // body text is indexed in the background: measure on a finished index, and say how long it took
       const t1 = Date.now();
       const reader = new Database(join(dataDir, 'nimbus.db'), { readonly: true });
       try {
@@ -100,43 +72,12 @@ export async function apiBench(count: number, write: (line: string) => void): Pr
       }
       write(`  body text of ${count} messages indexed in the background in ${((Date.now() - t1) / 1000).toFixed(1)} s\n`);
       const base = `http://127.0.0.1:${port}/api`;
-      const loginOnce = async () => {
-        const res = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'admin@example.com', password }) });
+      const login = async () => {
+        const res = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: user.email, password }) });
         if (res.status !== 200) throw new Error(`login ${res.status}`);
         return ((await res.json()) as { token: string }).token;
       };
-      const token = await loginOnce();
-      const get = async (path: string): Promise<number> => {
-        const res = await fetch(base + path, { headers: { authorization: `Bearer ${token}` } });
-        if (res.status !== 200) throw new Error(`${path}: ${res.status}`);
-        return ((await res.json()) as { items: unknown[] }).items.length;
-      };
-      await timed(20, async () => void (await get('/mails?limit=50'))); // warm-up
-      const list = await timed(300, async () => void (await get('/mails?limit=50')));
-      const deep = await timed(100, async () => void (await get('/mails?limit=50&unread=true')));
-      const searches: Record<string, number[]> = {};
-      const hits: Record<string, number> = {};
-      for (const q of ['zanzibar', 'invoice deadline', 'sender42', 'sierra tango uniform']) {
-        hits[q] = await get(`/mails?q=${encodeURIComponent(q)}&limit=50`);
-        searches[q] = await timed(50, async () => void (await get(`/mails?q=${encodeURIComponent(q)}&limit=50`)));
-      }
-      const fmt = (v: number[]) => `p50 ${percentile(v, 50).toFixed(1)} ms, p99 ${percentile(v, 99).toFixed(1)} ms`;
-      write(`  first page (50) of the Inbox: ${fmt(list)}; first unread page: ${fmt(deep)}\n`);
-      for (const [q, v] of Object.entries(searches)) write(`  search q="${q}" (first page: ${hits[q]} hits): ${fmt(v)}\n`);
-
-      const seconds = 5;
-      let logins = 0;
-      const until = Date.now() + seconds * 1000;
-      await Promise.all(
-        Array.from({ length: 4 }, async () => {
-          while (Date.now() < until) {
-            await loginOnce();
-            logins++;
-          }
-        }),
-      );
-      write(`  login throughput (bcrypt cost 10, 4 clients in parallel): ${(logins / seconds).toFixed(1)} logins/s\n`);
-      return { count, list, deep, searches, loginsPerSecond: logins / seconds };
+      return await fn({ count, port, base, email: user.email, password, login });
     } finally {
       child.kill('SIGTERM');
       await once(child, 'exit');
@@ -144,4 +85,43 @@ export async function apiBench(count: number, write: (line: string) => void): Pr
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * API figures on the seeded mailbox: first-page list latency, search latency, login
+ * throughput. Requests come one at a time from this process, on loopback.
+ */
+export async function apiFigures(server: SeededServer, write: (line: string) => void): Promise<Record<string, unknown>> {
+  const token = await server.login();
+  const get = async (path: string): Promise<number> => {
+    const res = await fetch(server.base + path, { headers: { authorization: `Bearer ${token}` } });
+    if (res.status !== 200) throw new Error(`${path}: ${res.status}`);
+    return ((await res.json()) as { items: unknown[] }).items.length;
+  };
+  await timed(20, async () => void (await get('/mails?limit=50'))); // warm-up
+  const list = await timed(300, async () => void (await get('/mails?limit=50')));
+  const deep = await timed(100, async () => void (await get('/mails?limit=50&unread=true')));
+  const searches: Record<string, number[]> = {};
+  const hits: Record<string, number> = {};
+  for (const q of ['zanzibar', 'invoice deadline', 'sender42', 'sierra tango uniform']) {
+    hits[q] = await get(`/mails?q=${encodeURIComponent(q)}&limit=50`);
+    searches[q] = await timed(50, async () => void (await get(`/mails?q=${encodeURIComponent(q)}&limit=50`)));
+  }
+  const fmt = (v: number[]) => `p50 ${percentile(v, 50).toFixed(1)} ms, p99 ${percentile(v, 99).toFixed(1)} ms`;
+  write(`  first page (50) of the Inbox: ${fmt(list)}; first unread page: ${fmt(deep)}\n`);
+  for (const [q, v] of Object.entries(searches)) write(`  search q="${q}" (first page: ${hits[q]} hits): ${fmt(v)}\n`);
+
+  const seconds = 5;
+  let logins = 0;
+  const until = Date.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (Date.now() < until) {
+        await server.login();
+        logins++;
+      }
+    }),
+  );
+  write(`  login throughput (bcrypt cost 10, 4 clients in parallel): ${(logins / seconds).toFixed(1)} logins/s\n`);
+  return { count: server.count, list, deep, searches, loginsPerSecond: logins / seconds };
 }

@@ -1,12 +1,13 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLoopbackDnsServer } from '../adapters/dns/loopback-dns-server';
-import { apiBench } from './api-bench';
+import { apiFigures, withSeededServer } from './api-bench';
 import { azureBench } from './azure-bench';
 import { memMb, resetPeak, startServerProcess, stopServerProcess, type ServerProcess } from './server-process';
 import { ingestBench } from './ingest-bench';
 import { sendBench } from './send-bench';
 import { makeAttachmentMessage, makeMessage, runLoad } from './smtp-load';
+import { webmailFirstPage, webmailJsSize } from './webmail-bench';
 
 /**
  * `npm run bench`: drives the real local host (its own process, as `npm start` runs
@@ -15,7 +16,7 @@ import { makeAttachmentMessage, makeMessage, runLoad } from './smtp-load';
  * Everything on 127.0.0.1.
  */
 const QUICK = process.argv.includes('--quick');
-/** `--only ingest` (or `load`), `big`, `api`, `send` or `azure`: run one part. */
+/** `--only ingest` (or `load`), `big`, `api`, `webmail`, `send` or `azure`: run one part. */
 const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 200);
 const PASSWORD = 'bench password 123';
@@ -110,10 +111,16 @@ async function main(): Promise<void> {
     for (const r of b.reads) process.stdout.write(`  read back: ${r.what} ${r.status} in ${fmt(r.seconds, 2)} s, RSS +${fmt(r.growthMb)} MB at peak\n`);
   }
   let api: Record<string, unknown> | null = null;
-  if (!ONLY || ONLY === 'api') {
-    const count = QUICK ? 20_000 : 100_000;
-    process.stdout.write(`\nHTTP API on a mailbox of ${count} messages:\n`);
-    api = await apiBench(count, (line) => process.stdout.write(line));
+  let webmail: Record<string, unknown> | null = null;
+  if (!ONLY || ONLY === 'api' || ONLY === 'webmail') {
+    // BENCH_MAILBOX: another mailbox size (a small one checks that the part runs)
+    const count = Number(process.env.BENCH_MAILBOX) || (QUICK ? 20_000 : 100_000);
+    const write = (line: string) => process.stdout.write(line);
+    process.stdout.write(`\nA mailbox of ${count} messages (${ONLY === 'api' ? 'HTTP API' : ONLY === 'webmail' ? 'webmail' : 'HTTP API, then webmail'}):\n`);
+    await withSeededServer(count, write, async (server) => {
+      if (!ONLY || ONLY === 'api') api = await apiFigures(server, write);
+      if (!ONLY || ONLY === 'webmail') webmail = { js: webmailJsSize(write), firstPage: await webmailFirstPage(server, QUICK ? 3 : 10, write) };
+    });
   }
   let send: Record<string, unknown> | null = null;
   if (!ONLY || ONLY === 'send') {
@@ -128,7 +135,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\nAzure adapters on the local EMULATORS (not Azure's figures), ${count} messages in one mailbox, SQLite doing the same in this run:\n`);
     azure = await azureBench(count, (line) => process.stdout.write(line));
   }
-  if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ ingest, big, api, send, azure }, null, 2));
+  if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ ingest, big, api, webmail, send, azure }, null, 2));
   await dns.stop();
 }
 

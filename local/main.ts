@@ -30,19 +30,20 @@ async function main(): Promise<void> {
     `Nimbus Mail is running (data in ${config.NIMBUS_DATA_DIR})\n` +
       `  SMTP  ${config.NIMBUS_SMTP_HOST}:${host.smtpPort}\n` +
       `  HTTP  ${api}\n` +
+      `  Web   http://${config.NIMBUS_HTTP_HOST}:${host.httpPort}/ (the webmail)\n` +
       `  Submission  ${config.NIMBUS_SMTP_HOST}:${host.ports.submission} (STARTTLS), ${config.NIMBUS_SMTP_HOST}:${host.ports.submissionTls} (TLS); AUTH with your email and password\n` +
       `  TLS   ${tls}\n` +
       `  Outbound  ${config.NIMBUS_OUTBOUND_TRANSPORT === 'none' ? 'none: mail to other domains is held (set NIMBUS_OUTBOUND_TRANSPORT=smtp or sendgrid)' : config.NIMBUS_OUTBOUND_TRANSPORT}\n`,
   );
   if ((await host.app.store.countUsers()) === 0) {
     process.stdout.write(
-      `\nFirst run: create your domain and admin account (from this machine):\n` +
+      `\nFirst run: open the webmail on this machine to create your domain and admin account, or:\n` +
         `  curl -s -X POST ${api}/setup -H 'content-type: application/json' \\\n` +
         `    -d '{"domain":"example.com","email":"admin@example.com","password":"change-me-please","name":"Admin"}'\n` +
         // a configured NIMBUS_SETUP_TOKEN is a secret and is not printed; a one-time code made now is
         (config.NIMBUS_SETUP_TOKEN
-          ? `From another machine, add "setupCode" with the value of NIMBUS_SETUP_TOKEN.\n`
-          : `From another machine, add "setupCode":"${host.app.setup.code}" (one time; a new code at each start until setup is done).\n`),
+          ? `From another machine, give the value of NIMBUS_SETUP_TOKEN as the webmail's setup code, or add it as "setupCode".\n`
+          : `From another machine, give the setup code ${host.app.setup.code} in the webmail, or add "setupCode":"${host.app.setup.code}" (one time; a new code at each start until setup is done).\n`),
     );
   }
 }

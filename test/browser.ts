@@ -1,16 +1,8 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../bench/chromium';
 import type { TestHost } from './helpers';
-
-/**
- * The browser suites drive Debian's Chromium (`apt-get install chromium`; `.ci/run`
- * installs it) with playwright-core: no browser download. Headless, each launch on a
- * fresh temporary profile (playwright makes one per launch), with the flags that keep
- * Chromium off the network: everything it talks to is the test host on 127.0.0.1.
- */
-export const CHROMIUM = process.env.NIMBUS_CHROMIUM ?? '/usr/bin/chromium';
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 
 /** Screenshots of the main screens (git-ignored; README names the folder). */
 export const SCREENSHOT_DIR = join(__dirname, '..', 'test-output', 'screenshots');
@@ -18,10 +10,8 @@ export const SCREENSHOT_DIR = join(__dirname, '..', 'test-output', 'screenshots'
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
 
-export async function launchBrowser(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (.ci/run does), or set NIMBUS_CHROMIUM`);
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
-}
+/** Debian's Chromium, headless, fresh profile, off the network (bench/chromium.ts). */
+export const launchBrowser = launchChromium;
 
 export interface Watched {
   context: BrowserContext;

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, loadCapabilities, saveSession, session, sessionExpired, type ApiError, type Capabilities } from '../api/client';
-import type { User } from '../api/types';
+import type { Mailbox, User } from '../api/types';
 import { LoginPage, SessionExpiredDialog } from '../auth/Login';
 import { SetupPage } from '../auth/Setup';
 import { useStore } from '../store';
@@ -8,7 +8,7 @@ import { describeError } from '../ui/ErrorNotice';
 import { navigate, parseRoute, useLocation } from './router';
 import { Shell } from './Shell';
 
-type Boot = { kind: 'loading' } | { kind: 'error'; error: ApiError } | { kind: 'setup' | 'login'; caps: Capabilities } | { kind: 'ready'; caps: Capabilities; me: User };
+type Boot = { kind: 'loading' } | { kind: 'error'; error: ApiError } | { kind: 'setup' | 'login'; caps: Capabilities } | { kind: 'ready'; caps: Capabilities; me: User; boxes: Mailbox[] | null };
 
 /**
  * Start-up: what the server offers, then who is signed in. The server down or slow
@@ -27,17 +27,21 @@ export function App() {
   const start = useCallback(async () => {
     setBoot({ kind: 'loading' });
     try {
-      const caps = await loadCapabilities();
       if (session.get()) {
+        // one round trip: what the server offers, who I am, my folders
+        const [caps, me, boxes] = await Promise.allSettled([loadCapabilities(), api.me(), api.mailboxes()]);
         try {
-          setBoot({ kind: 'ready', caps, me: await api.me() });
+          if (caps.status === 'rejected') throw caps.reason;
+          if (me.status === 'rejected') throw me.reason;
+          setBoot({ kind: 'ready', caps: caps.value, me: me.value, boxes: boxes.status === 'fulfilled' ? boxes.value : null });
           return;
         } catch (err) {
           if ((err as ApiError).status !== 401) throw err;
           saveSession(null); // an old token: sign in again
         }
       }
-      setBoot({ kind: (await api.setupNeeded()) ? 'setup' : 'login', caps });
+      const [caps, needed] = await Promise.all([loadCapabilities(), api.setupNeeded()]);
+      setBoot({ kind: needed ? 'setup' : 'login', caps });
     } catch (err) {
       setBoot({ kind: 'error', error: err as ApiError });
     }
@@ -87,11 +91,11 @@ export function App() {
   }
   if (boot.kind === 'setup') return <SetupPage onDone={() => navigate('/mail/inbox', { replace: true })} />;
   if (boot.kind !== 'ready' || !current) return <LoginPage />;
-  const { me, caps } = boot;
+  const { me, caps, boxes } = boot;
   return (
     <>
       <div className="app-root" inert={expired}>
-        <Shell me={me} capabilities={caps} route={route} />
+        <Shell me={me} capabilities={caps} route={route} initialMailboxes={boxes} />
       </div>
       {expired && <SessionExpiredDialog email={current.user.email} />}
     </>

@@ -16,8 +16,8 @@ import { mailPath, navigate, type Route } from './router';
 /** How often the folder counts are fetched (new mail shows up within this). Tests may shorten it. */
 const POLL_MS = Number(localStorage.getItem('nimbus.pollMs')) || 10_000;
 
-function useMailboxes() {
-  const [boxes, setBoxes] = useState<Mailbox[] | null>(null);
+function useMailboxes(initial: Mailbox[] | null) {
+  const [boxes, setBoxes] = useState<Mailbox[] | null>(initial);
   const [error, setError] = useState<ApiError | null>(null);
   const inFlight = useRef(false);
   const refresh = useCallback(async () => {
@@ -33,7 +33,7 @@ function useMailboxes() {
     }
   }, []);
   useEffect(() => {
-    void refresh();
+    if (!initial) void refresh();
     const timer = setInterval(() => document.visibilityState !== 'hidden' && void refresh(), POLL_MS);
     const onVisible = () => document.visibilityState === 'visible' && void refresh();
     document.addEventListener('visibilitychange', onVisible);
@@ -62,8 +62,8 @@ const isTyping = (el: EventTarget | null) => {
 };
 
 /** The signed-in app: top bar with search, folders, the page, toasts, the connection banner, shortcuts. */
-export function Shell({ me, capabilities, route }: { me: User; capabilities: Capabilities; route: Route }) {
-  const { boxes, error, refresh, setBoxes } = useMailboxes();
+export function Shell({ me, capabilities, route, initialMailboxes }: { me: User; capabilities: Capabilities; route: Route; initialMailboxes: Mailbox[] | null }) {
+  const { boxes, error, refresh, setBoxes } = useMailboxes(initialMailboxes);
   const conn = useStore(connection);
   const [compose, setCompose] = useState<{ init: ComposeInit; key: number } | null>(() => {
     const init = restoredCompose(me.id);

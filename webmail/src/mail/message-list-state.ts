@@ -17,7 +17,7 @@ export class MessageListController {
   /** Set once the first page has arrived. */
   loaded = false;
   private cursor: string | null = null;
-  private wanted = 50;
+  private wanted = 1;
   private disposed = false;
   private ids = new Set<string>();
 
@@ -126,7 +126,7 @@ export function useMessageList(mailbox: string | null, q: string): MessageListCo
   const [, bump] = useReducer((n: number) => n + 1, 0);
   const controller = useMemo(() => (mailbox || q ? new MessageListController({ mailbox: mailbox ?? undefined, q: q || undefined }, bump) : null), [mailbox, q]);
   useEffect(() => {
-    controller?.ensure(50);
+    controller?.ensure(0); // the first page
     return () => controller?.dispose();
   }, [controller]);
   return controller;

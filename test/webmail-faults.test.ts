@@ -1,0 +1,165 @@
+import nodemailer from 'nodemailer';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routes } from '../functions/http/routes';
+import { apiJson, appUrl, launchBrowser, openContext, screenshot, signIn } from './browser';
+import { PASSWORD, startTestHost, waitFor, type TestHost } from './helpers';
+
+// the callbacks given to page.evaluate run in Chromium; this project compiles without DOM types
+declare const localStorage: any;
+
+const hasSend = routes.some((r) => r.route === 'mails/{id}/send' && r.methods.includes('POST'));
+
+async function draftsOf(host: TestHost, token = host.token): Promise<any[]> {
+  const drafts = (await apiJson(host, '/mailboxes', { token })).items.find((m: { specialUse: string }) => m.specialUse === 'drafts');
+  const items = (await apiJson(host, `/mails?mailbox=${drafts.id}`, { token })).items;
+  return Promise.all(items.map((m: { id: string }) => apiJson(host, `/mails/${m.id}`, { token })));
+}
+
+describe('webmail under faults: server down or slow, session lost, refused uploads and sends', () => {
+  let host: TestHost;
+  let browser: Browser;
+  beforeAll(async () => {
+    // small attachment limit so that a 413 is cheap to provoke
+    host = await startTestHost({ NIMBUS_MAX_ATTACHMENT_BYTES: '4096' });
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await host?.destroy();
+  });
+
+  it('the API unreachable at start: a message and a retry, never a blank page', async () => {
+    const { page, context } = await openContext(browser);
+    await context.route('**/api/**', (route) => route.abort('connectionrefused'));
+    await page.goto(appUrl(host, '/mail/inbox'));
+    await page.getByRole('alert').filter({ hasText: 'Nimbus Mail is not available right now' }).waitFor();
+    expect(await page.getByRole('alert').innerText()).toContain("Can't reach the server");
+    await screenshot(page, 'desktop-server-down');
+    await context.unroute('**/api/**');
+    await page.getByRole('button', { name: 'Try again' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  });
+
+  it('the server stops mid-session: a banner with a retry; when it is back the app carries on, no reload', async () => {
+    const { page } = await openContext(browser, { pollMs: 300 });
+    await signIn(page, host);
+    await page.getByRole('heading', { name: 'Inbox', exact: true }).waitFor();
+    await page.evaluate(() => ((globalThis as { marker?: string }).marker = 'same page'));
+    const { httpPort, smtpPort, dataDir } = host;
+    await host.stop();
+    try {
+      const banner = page.getByRole('alert').filter({ hasText: "Can't reach the server" });
+      await banner.waitFor({ timeout: 15_000 });
+      expect(await page.getByRole('heading', { name: 'Inbox', exact: true }).isVisible()).toBe(true); // still the app
+      await page.getByRole('button', { name: 'Retry now' }).click(); // still down: the banner stays
+      await page.waitForTimeout(500);
+      expect(await banner.isVisible()).toBe(true);
+    } finally {
+      // the same server back on the same ports and data
+      const back = await startTestHost({ NIMBUS_HTTP_PORT: String(httpPort), NIMBUS_SMTP_PORT: String(smtpPort), NIMBUS_MAX_ATTACHMENT_BYTES: '4096' }, { dataDir });
+      host = back;
+    }
+    // back: the next poll finds it and the banner goes
+    await page.getByRole('alert').filter({ hasText: "Can't reach the server" }).waitFor({ state: 'detached', timeout: 15_000 });
+    await nodemailer.createTransport({ host: '127.0.0.1', port: host.smtpPort, secure: false, ignoreTLS: true }).sendMail({ from: 'back@elsewhere.test', to: 'admin@example.com', subject: 'After the outage', text: 'hello again' });
+    await page.getByTestId('message-row').filter({ hasText: 'After the outage' }).waitFor({ timeout: 20_000 });
+    expect(await page.evaluate(() => (globalThis as { marker?: string }).marker)).toBe('same page');
+  });
+
+  it('a slow API: the list says it is loading, then shows the messages', async () => {
+    await nodemailer.createTransport({ host: '127.0.0.1', port: host.smtpPort, secure: false, ignoreTLS: true }).sendMail({ from: 'slow@elsewhere.test', to: 'admin@example.com', subject: 'Worth the wait', text: 'slowly' });
+    await waitFor(async () => (await apiJson(host, '/mails?q=wait', { token: host.token })).items?.length || undefined);
+    const { page, context } = await openContext(browser);
+    let delayed = 0;
+    await context.route('**/api/mails?*', async (route) => {
+      delayed++;
+      await new Promise((r) => setTimeout(r, 2500));
+      await route.continue();
+    });
+    await signIn(page, host);
+    await page.getByRole('status').filter({ hasText: 'Loading messages…' }).waitFor();
+    await page.getByTestId('message-row').filter({ hasText: 'Worth the wait' }).waitFor({ timeout: 20_000 });
+    expect(delayed).toBeGreaterThan(0);
+  });
+
+  it('a 401 mid-session: sign in again over the app, and the draft being written is kept and then saved', async () => {
+    const { page } = await openContext(browser);
+    await signIn(page, host);
+    await page.getByRole('button', { name: 'Compose' }).click();
+    await page.getByLabel('To').fill('friend@elsewhere.test');
+    await page.getByLabel('Subject').fill('Written across a lost session');
+    await page.getByLabel('Message', { exact: true }).fill('First half.');
+    await page.getByTestId('save-state').filter({ hasText: 'Draft saved' }).waitFor({ timeout: 15_000 });
+    // the token stops being valid (as when it expires or is revoked): the server answers 401
+    await page.evaluate(() => {
+      const s = JSON.parse(localStorage.getItem('nimbus.session'));
+      localStorage.setItem('nimbus.session', JSON.stringify({ ...s, token: `${s.token}x` }));
+    });
+    await page.getByLabel('Message', { exact: true }).pressSequentially(' Second half.');
+    const dialog = page.getByRole('dialog', { name: 'Sign in again' });
+    await dialog.waitFor({ timeout: 15_000 });
+    await screenshot(page, 'desktop-session-expired');
+    expect(await page.getByLabel('Message', { exact: true }).inputValue()).toBe('First half. Second half.');
+    await dialog.getByLabel('Password').fill(PASSWORD);
+    await dialog.getByRole('button', { name: 'Sign in' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    expect(await page.getByLabel('Message', { exact: true }).inputValue()).toBe('First half. Second half.');
+    await expect.poll(async () => (await draftsOf(host)).map((d) => d.draft.text), { timeout: 15_000 }).toContain('First half. Second half.');
+    // and a reload brings the compose back from this browser's storage
+    await page.reload();
+    await page.getByRole('heading', { name: 'New message' }).waitFor();
+    expect(await page.getByLabel('Subject').inputValue()).toBe('Written across a lost session');
+    await page.keyboard.press('Escape');
+  });
+
+  it('a 413 on an attachment: the error is shown beside the file, the other files and the draft are kept', async () => {
+    const { page } = await openContext(browser);
+    await signIn(page, host);
+    await page.getByRole('button', { name: 'Compose' }).click();
+    await page.getByLabel('To').fill('friend@elsewhere.test');
+    await page.getByLabel('Subject').fill('Files, one too big');
+    await page.getByLabel('Message', { exact: true }).fill('Two files attached.');
+    await page.getByTestId('attach-input').setInputFiles([
+      { name: 'big.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(8192, 1) },
+      { name: 'small.txt', mimeType: 'text/plain', buffer: Buffer.from('small') },
+    ]);
+    const failed = page.getByRole('alert').filter({ hasText: 'big.bin' });
+    await failed.waitFor({ timeout: 15_000 });
+    expect(await failed.innerText()).toMatch(/Not attached: too large/);
+    await page.getByRole('button', { name: 'Remove small.txt' }).waitFor({ timeout: 15_000 });
+    await screenshot(page, 'desktop-upload-too-large');
+    expect(await page.getByLabel('Subject').inputValue()).toBe('Files, one too big');
+    expect(await page.getByLabel('Message', { exact: true }).inputValue()).toBe('Two files attached.');
+    const draft = await waitFor(async () => (await draftsOf(host)).find((d) => d.draft.subject === 'Files, one too big'));
+    expect(draft.draft.attachments.map((a: { filename: string }) => a.filename)).toEqual(['small.txt']);
+    expect(draft.draft.text).toBe('Two files attached.');
+  });
+
+  it.runIf(hasSend)('a send that fails: the error is shown, the message stays open and in Drafts', async () => {
+    const { page, context } = await openContext(browser);
+    // the send route answers a temporary failure (as when the queue is down)
+    await context.route('**/api/mails/*/send', (route) => route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: 'Temporary local problem, please try again later', code: 'TemporaryFailure' }) }));
+    await signIn(page, host);
+    await page.getByRole('button', { name: 'Compose' }).click();
+    await page.getByLabel('To').fill('friend@elsewhere.test');
+    await page.getByLabel('Subject').fill('Will not go out');
+    await page.getByLabel('Message', { exact: true }).fill('Body kept.');
+    await page.getByRole('button', { name: 'Send', exact: true }).click();
+    await page.getByRole('alert').filter({ hasText: 'Not sent' }).waitFor();
+    expect(await page.getByLabel('Message', { exact: true }).inputValue()).toBe('Body kept.');
+    const draft = await waitFor(async () => (await draftsOf(host)).find((d) => d.draft.subject === 'Will not go out'));
+    expect(draft.draft.text).toBe('Body kept.');
+  });
+
+  it.runIf(!hasSend)('sending not on this server: no Send button, an honest note, the message is kept in Drafts', async () => {
+    const { page } = await openContext(browser);
+    await signIn(page, host);
+    await page.getByRole('button', { name: 'Compose' }).click();
+    await page.getByText('Sending is not available on this server yet.').waitFor();
+    expect(await page.getByRole('button', { name: 'Send', exact: true }).count()).toBe(0);
+    await page.getByLabel('Subject').fill('Kept for later');
+    await page.getByRole('button', { name: 'Save draft' }).click();
+    await waitFor(async () => (await draftsOf(host)).find((d) => d.draft.subject === 'Kept for later'));
+  });
+});
