@@ -160,6 +160,13 @@ describe('webmail in Chromium: first run, reading, replying, files, search, keyb
       await page.getByRole('button', { name: 'Close (the draft is kept)' }).click();
       await page.getByRole('link', { name: 'Drafts' }).click();
       await row(page, 'Re: Lunch on Friday?').waitFor();
+      // a draft opens in compose, as it was left
+      await row(page, 'Re: Lunch on Friday?').getByRole('link').click();
+      await page.getByRole('heading', { name: 'Draft', exact: true }).waitFor();
+      expect(await page.getByLabel('Subject').inputValue()).toBe('Re: Lunch on Friday?');
+      expect((await page.getByLabel('Message', { exact: true }).inputValue()).startsWith('Friday works. ')).toBe(true);
+      expect(await page.locator('.chip').allInnerTexts()).toEqual([expect.stringContaining('bob@example.com')]);
+      await page.keyboard.press('Escape');
       expect(bobToken).not.toBe('');
     }
     expect(offsite).toEqual([]);
@@ -278,7 +285,7 @@ describe('webmail in Chromium: first run, reading, replying, files, search, keyb
     await row(page, 'Keyboard 3').waitFor({ state: 'detached' });
     await expect.poll(openedId).toBe(ids[1]);
     const trash = (await apiJson(host, '/mailboxes', { token: adminToken })).items.find((m: { specialUse: string }) => m.specialUse === 'trash');
-    expect((await apiJson(host, `/mails/${ids[0]}`, { token: adminToken })).mailbox).toBe(trash.id);
+    await expect.poll(async () => (await apiJson(host, `/mails/${ids[0]}`, { token: adminToken })).mailbox).toBe(trash.id);
 
     // Tab from the top reaches the search, compose, the folders, a message row and the reader's actions; the focus ring shows
     await page.goto(appUrl(host, `/mail/inbox/${ids[1]}`));

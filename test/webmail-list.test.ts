@@ -97,7 +97,7 @@ describe('webmail message list in Chromium: a big folder, bulk actions, drag and
     await row(page, 'Bulk 4').waitFor({ state: 'detached' });
     await row(page, 'Bulk 2').waitFor({ state: 'detached' });
     const projectsId = (await apiJson(host, '/mailboxes', { token: host.token })).items.find((m: { name: string }) => m.name === 'Projects').id;
-    expect((await apiJson(host, `/mails?mailbox=${projectsId}`, { token: host.token })).items.map((m: { subject: string }) => m.subject).sort()).toEqual(['Bulk 2', 'Bulk 4']);
+    await expect.poll(async () => (await apiJson(host, `/mails?mailbox=${projectsId}`, { token: host.token })).items.map((m: { subject: string }) => m.subject).sort()).toEqual(['Bulk 2', 'Bulk 4']);
 
     // drag one onto the folder
     await row(page, 'Bulk 3').dragTo(page.getByTestId('folder-Projects'));
@@ -132,5 +132,33 @@ describe('webmail message list in Chromium: a big folder, bulk actions, drag and
     await row(page, 'Bulk 1').waitFor();
     expect((await apiJson(host, '/mails', { token: host.token })).items.map((m: { subject: string }) => m.subject)).toContain('Bulk 1');
     expect(await page.evaluate(() => document.title)).toMatch(/Inbox – Nimbus Mail$/);
+  });
+
+  it('the reader shows the authentication results a message carries, as badges', async () => {
+    // filed as the inbound worker does, with results (the checks themselves come with the domains issue)
+    const raw = Buffer.from('From: Bank <statements@bank.test>\r\nTo: admin@example.com\r\nSubject: Your statement\r\nMessage-ID: <s1@bank.test>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\nYour statement is ready.\r\n');
+    await host.app.blobs.put('raw/auth-badges.eml', raw);
+    const [stored] = await host.app.store.fileMessages([
+      {
+        userId: user.id,
+        mailboxId: inboxId,
+        inboundId: 'auth-badges',
+        rawBlobKey: 'raw/auth-badges.eml',
+        size: raw.length,
+        receivedAt: Date.now(),
+        summary: { from: { address: 'statements@bank.test', name: 'Bank' }, to: [{ address: 'admin@example.com', name: '' }], cc: [], subject: 'Your statement', date: Date.now(), messageId: '<s1@bank.test>', attachments: [], snippet: 'Your statement is ready.' },
+        auth: { spf: 'pass', dkim: 'fail', dmarc: 'none' },
+      },
+    ]);
+    const { page } = await openContext(browser);
+    await signIn(page, host, `/mail/inbox/${stored.id}`);
+    const badges = page.getByRole('list', { name: 'Sender authentication' });
+    await badges.waitFor();
+    expect(await badges.getByRole('listitem').allInnerTexts()).toEqual(['SPF pass', 'DKIM fail', 'DMARC none']);
+    expect(await badges.getByRole('listitem').evaluateAll((items: any[]) => items.map((i) => i.className))).toEqual(['badge pass', 'badge fail', 'badge other']);
+    // a message without results shows none
+    await page.goto(page.url().replace(stored.id, (await apiJson(host, '/mails?q=Bulk', { token: host.token })).items[0].id));
+    await page.getByRole('heading', { name: /^Bulk/ }).waitFor();
+    expect(await page.getByRole('list', { name: 'Sender authentication' }).count()).toBe(0);
   });
 });

@@ -201,6 +201,7 @@ export function Compose({ init, user, capabilities, onClose, onOpenSent }: { ini
   const discard = () =>
     void enqueue(async () => {
       try {
+        dirty.current = false; // nothing to save on the way out
         if (draftId.current) await api.deleteMails([draftId.current]);
         localStorage.removeItem(composeStorageKey(user.id));
         onClose();
@@ -257,7 +258,7 @@ export function Compose({ init, user, capabilities, onClose, onOpenSent }: { ini
   // leaving with unsaved changes (another compose replaced this one): save them
   useEffect(
     () => () => {
-      if (dirty.current && draftId.current) void saveNow().catch(() => undefined);
+      if (dirty.current) void saveNow().catch(() => undefined);
     },
     [saveNow],
   );

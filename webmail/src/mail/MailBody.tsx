@@ -67,7 +67,6 @@ export function HtmlBody({ message, allowRemote, onBlocked, onMailto }: { messag
       fit();
       const doc = iframe.contentDocument;
       if (!doc) return;
-      doc.addEventListener('load', fit, true); // images finishing
       doc.addEventListener('click', (e) => {
         const a = (e.target as Element | null)?.closest?.('a');
         const href = a?.getAttribute('href') ?? '';
