@@ -221,6 +221,35 @@ describe('webmail in Chromium: first run, reading, replying, files, search, keyb
     expect(pageErrors).toEqual([]);
   });
 
+  it('addresses: completion from recent correspondents (keyboard), invalid ones marked and never saved', async () => {
+    const { page } = await openContext(browser);
+    await signIn(page, host, '/mail/inbox', adminToken);
+    // reading a message makes its people recent correspondents
+    await row(page, 'Lunch on Friday?').getByRole('link').click();
+    await page.getByRole('heading', { name: 'Lunch on Friday?' }).waitFor();
+    await page.keyboard.press('c');
+    const to = page.getByRole('combobox', { name: 'To' });
+    await to.pressSequentially('bo');
+    const option = page.getByRole('listbox', { name: 'Suggestions for To' }).getByRole('option');
+    await option.first().waitFor();
+    expect(await option.allInnerTexts()).toEqual([expect.stringContaining('bob@example.com')]);
+    await to.press('Enter');
+    expect(await page.locator('.chip').allInnerTexts()).toEqual([expect.stringContaining('Bob Builder <bob@example.com>')]);
+    await to.pressSequentially('not-an-address');
+    await to.press('Enter');
+    await page.getByText('Not a valid address: not-an-address').waitFor();
+    expect(await to.getAttribute('aria-invalid')).toBe('true');
+    await page.getByLabel('Subject').fill('Checked addresses');
+    await expect
+      .poll(async () => {
+        const found = (await apiJson(host, '/mails?q=Checked%20addresses', { token: adminToken })).items[0];
+        return found ? (await apiJson(host, `/mails/${found.id}`, { token: adminToken })).draft.to : null;
+      }, { timeout: 15_000 })
+      .toEqual([{ address: 'bob@example.com', name: 'Bob Builder' }]);
+    await page.getByRole('button', { name: 'Discard' }).click();
+    await page.getByRole('heading', { name: 'New message' }).waitFor({ state: 'detached' });
+  });
+
   it('search finds a message (the API q, every folder), and says so when nothing matches', async () => {
     const { page } = await openContext(browser);
     await signIn(page, host, '/mail/inbox', adminToken);
