@@ -183,10 +183,13 @@ export function toHandler(route: RouteDef, app: AppContext, opts: { accessLog?: 
 }
 
 /**
- * Headers every API answer carries, in both shapes: no MIME sniffing, and nothing
- * kept by a shared or browser cache (every answer is someone's mail or session).
+ * Headers every API answer carries, in both shapes: no MIME sniffing, nothing kept by
+ * a shared or browser cache (every answer is someone's mail or session), and a policy
+ * under which an answer opened in a browser (a download, the raw message) runs and
+ * loads nothing.
  */
 export const API_SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'; sandbox",
   'x-content-type-options': 'nosniff',
   'cache-control': 'no-store',
   'referrer-policy': 'no-referrer',

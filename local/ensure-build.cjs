@@ -1,8 +1,9 @@
 // `npm start` runs this first: build what is missing or older than its sources:
 // the server (tsc → dist/) and the webmail (vite → webmail/dist/, served at /).
 const { statSync, readdirSync, existsSync } = require('node:fs');
-const { dirname, join } = require('node:path');
+const { join } = require('node:path');
 const { execFileSync } = require('node:child_process');
+const { buildWebmail } = require('./webmail-build.cjs');
 
 const root = join(__dirname, '..');
 function newest(dir, test) {
@@ -30,18 +31,8 @@ if (!built || Math.max(...sources.map((d) => newest(d, (name) => name.endsWith('
 const webmail = join(root, 'webmail');
 const page = join(webmail, 'dist', 'index.html');
 const pageBuilt = builtAt(page);
-const webmailSources = Math.max(newest(webmail, () => true), builtAt(join(root, 'core', 'types.ts')), builtAt(join(root, 'package-lock.json')));
+const webmailSources = Math.max(existsSync(webmail) ? newest(webmail, () => true) : 0, builtAt(join(root, 'core', 'types.ts')), builtAt(join(root, 'package-lock.json')));
 if (!pageBuilt || webmailSources > pageBuilt) {
-  let vite = null;
-  try {
-    vite = join(dirname(require.resolve('vite/package.json')), 'bin', 'vite.js');
-  } catch {
-    // installed without dev dependencies
-  }
-  if (!vite) {
-    process.stdout.write(pageBuilt ? 'The webmail may be out of date: vite is not installed (npm install).\n' : 'The webmail is not built and vite is not installed: run `npm install`, then `npm start` again. The API works meanwhile.\n');
-  } else {
-    process.stdout.write('Building the webmail (vite)...\n');
-    execFileSync(process.execPath, [vite, 'build', '--config', join(webmail, 'vite.config.mts'), '--logLevel', 'warn'], { stdio: 'inherit', cwd: root });
-  }
+  process.stdout.write('Building the webmail (vite)...\n');
+  buildWebmail();
 }

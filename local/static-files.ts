@@ -1,37 +1,29 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
+/** The project root: the first folder up from here with a package.json (works from the sources and from dist/). */
+function projectRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
 /**
- * The webmail's headers. The HTML mail the app shows lives in a sandboxed srcdoc
+ * The webmail's headers, from webmail/security-headers.json (the Static Web App config is
+ * written from the same file). The HTML mail the app shows lives in a sandboxed srcdoc
  * iframe, which inherits this policy: no inline script anywhere (`script-src 'self'`),
- * inline styles allowed (mail needs them), images from anywhere (the app itself
- * blocks remote images until the user allows them, and adds a stricter policy inside
- * the frame), nothing framed by others, no plugins, no <base>.
+ * inline styles allowed (mail needs them), images from anywhere (the app itself blocks
+ * remote images until the user allows them, and sets a stricter policy inside the
+ * frame), nothing framed by others, no plugins, no <base>.
  */
-export const WEBMAIL_SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'content-security-policy': [
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' data: blob: http: https:",
-    "font-src 'self' data: http: https:",
-    "media-src 'none'",
-    "connect-src 'self'",
-    "frame-src 'self' blob:",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-  ].join('; '),
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'x-frame-options': 'DENY',
-  'cross-origin-opener-policy': 'same-origin',
-};
+export function webmailSecurityHeaders(file = join(projectRoot(), 'webmail', 'security-headers.json')): Record<string, string> {
+  const spec = JSON.parse(readFileSync(file, 'utf8')) as { contentSecurityPolicy: string[]; headers: Record<string, string> };
+  return { 'content-security-policy': spec.contentSecurityPolicy.join('; '), ...spec.headers };
+}
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -54,9 +46,7 @@ const COMPRESSIBLE = new Set(['.html', '.js', '.mjs', '.css', '.json', '.map', '
 
 /** The built webmail of this checkout: `webmail/dist` under the project root (found from here, source or dist/). */
 export function defaultWebmailDir(): string {
-  let dir = __dirname;
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return join(dir, 'webmail', 'dist');
+  return join(projectRoot(), 'webmail', 'dist');
 }
 
 interface CachedFile {
@@ -72,7 +62,7 @@ interface CachedFile {
  * for any other path so deep links work. Files are read once and kept (the build is
  * small), re-read when their mtime changes.
  */
-export function createStaticSite(root: string): (req: IncomingMessage, res: ServerResponse, pathname: string) => Promise<void> {
+export function createStaticSite(root: string, securityHeaders: Record<string, string> = webmailSecurityHeaders()): (req: IncomingMessage, res: ServerResponse, pathname: string) => Promise<void> {
   const base = resolve(root);
   const cache = new Map<string, CachedFile>();
 
@@ -98,7 +88,7 @@ export function createStaticSite(root: string): (req: IncomingMessage, res: Serv
   }
 
   function send(req: IncomingMessage, res: ServerResponse, status: number, headers: Record<string, string>, body: string | Buffer): void {
-    res.writeHead(status, { ...WEBMAIL_SECURITY_HEADERS, ...headers, 'content-length': String(Buffer.byteLength(body)) });
+    res.writeHead(status, { ...securityHeaders, ...headers, 'content-length': String(Buffer.byteLength(body)) });
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
@@ -137,7 +127,7 @@ export function createStaticSite(root: string): (req: IncomingMessage, res: Serv
     };
     if (file.gzip) headers.vary = 'accept-encoding';
     if (req.headers['if-none-match'] === file.etag) {
-      res.writeHead(304, { ...WEBMAIL_SECURITY_HEADERS, ...headers });
+      res.writeHead(304, { ...securityHeaders, ...headers });
       return void res.end();
     }
     if (file.gzip && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {

@@ -396,6 +396,16 @@ describe('webmail in Chromium: first run, reading, replying, files, search, keyb
     await carol.waitFor({ state: 'detached' });
     expect((await apiJson(host, '/users', { token: adminToken })).items.map((u: { email: string }) => u.email)).not.toContain('carol@example.com');
 
+    // a password reset: Bob's sessions end, the new password works
+    expect((await host.api('/auth/me', { token: bobToken })).status).toBe(200);
+    await page.getByTestId('user-row').filter({ hasText: 'bob@example.com' }).getByRole('button', { name: 'Reset password' }).click();
+    const reset = page.getByRole('dialog', { name: 'New password for bob@example.com' });
+    await reset.getByLabel('New password').fill('a brand new password');
+    await reset.getByRole('button', { name: 'Set password' }).click();
+    await reset.waitFor({ state: 'detached' });
+    await expect.poll(async () => (await host.api('/auth/me', { token: bobToken })).status).toBe(401);
+    expect((await host.api('/auth/login', { method: 'POST', body: JSON.stringify({ email: 'bob@example.com', password: 'a brand new password' }) })).status).toBe(200);
+
     await page.getByRole('navigation', { name: 'Folders' }).getByRole('link', { name: 'Domains' }).click();
     await page.getByRole('heading', { name: 'Domains' }).waitFor();
     if (hasDomains) {
@@ -414,5 +424,16 @@ describe('webmail in Chromium: first run, reading, replying, files, search, keyb
     await page.goto(appUrl(host, '/settings'));
     await page.getByRole('heading', { name: 'Change password' }).waitFor();
     await screenshot(page, 'desktop-settings');
+  });
+
+  it('signing out ends the session on the server too, and the page asks to sign in', async () => {
+    const token = (await apiJson(host, '/auth/login', { method: 'POST', body: JSON.stringify({ email: 'admin@example.com', password: PASSWORD }) })).token;
+    const { page } = await openContext(browser);
+    await signIn(page, host, '/mail/inbox', token);
+    await page.getByRole('button', { name: /Account menu/ }).click();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    expect((await host.api('/auth/me', { token })).status).toBe(401);
+    expect(await page.evaluate(() => window.localStorage.getItem('nimbus.session'))).toBeNull();
   });
 });

@@ -164,3 +164,32 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
     await waitFor(async () => (await draftsOf(host)).find((d) => d.draft.subject === 'Kept for later'));
   });
 });
+
+describe('webmail first run from another machine', () => {
+  it('asks for the setup code the server printed, refuses a wrong one, and sets up with the right one', async () => {
+    const host = await startTestHost({}, { setup: false });
+    const browser = await launchBrowser();
+    try {
+      const { page, context } = await openContext(browser);
+      // as if through a proxy, or from elsewhere: setup is not open to this browser without the code
+      await context.setExtraHTTPHeaders({ 'x-forwarded-for': '203.0.113.9' });
+      await page.goto(appUrl(host, '/'));
+      await page.getByRole('heading', { name: 'Set up your mail server' }).waitFor();
+      await page.getByLabel('Your domain').fill('example.com');
+      await page.getByLabel('Your name').fill('Remote Admin');
+      await page.getByLabel('Password (at least 8 characters)').fill(PASSWORD);
+      await page.getByLabel('Password again').fill(PASSWORD);
+      await page.getByLabel('Setup code').fill('wrong-code');
+      await page.getByRole('button', { name: 'Create and sign in' }).click();
+      await page.getByRole('alert').filter({ hasText: 'needs its setup code' }).waitFor();
+      expect(await apiJson(host, '/setup')).toMatchObject({ needed: true });
+      await page.getByLabel('Setup code').fill(host.app.setup.code!);
+      await page.getByRole('button', { name: 'Create and sign in' }).click();
+      await page.getByRole('heading', { name: 'Inbox', exact: true }).waitFor();
+      expect(await apiJson(host, '/setup')).toEqual({ needed: false, codeNeeded: false });
+    } finally {
+      await browser.close();
+      await host.destroy();
+    }
+  });
+});

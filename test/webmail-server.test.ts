@@ -1,8 +1,10 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOpenApi } from '../functions/openapi';
@@ -74,6 +76,16 @@ describe('the local host serves the built webmail at /', () => {
     expect((await rawGet(host.httpPort, '/', {}, 'HEAD')).body).toBe('');
   });
 
+  it("the API's answers to the app carry a policy that runs nothing, nosniff and no-referrer (JSON, errors and downloads)", async () => {
+    const { id } = await apiJson(host, '/mails', { method: 'POST', token: host.token, body: JSON.stringify({ subject: 'headers' }) });
+    for (const path of ['/api/mails', `/api/mails/${id}`, `/api/mails/${id}/raw`, '/api/openapi.json', '/api/nowhere']) {
+      const res = await rawGet(host.httpPort, path, { authorization: `Bearer ${host.token}` });
+      expect([path, res.headers['content-security-policy']]).toEqual([path, "default-src 'none'; frame-ancestors 'none'; sandbox"]);
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.headers['referrer-policy']).toBe('no-referrer');
+    }
+  });
+
   it('the API keeps answering only under /api (JSON errors, never the app)', async () => {
     for (const path of ['/api', '/api/', '/api/no-such-route', '/api/mail/inbox']) {
       const res = await rawGet(host.httpPort, path);
@@ -85,6 +97,29 @@ describe('the local host serves the built webmail at /', () => {
   it('outside /api only GET and HEAD; the body of anything else is not read', async () => {
     const res = await rawGet(host.httpPort, '/mail/inbox', { 'content-length': '5' }, 'POST');
     expect([res.status, res.headers.allow]).toEqual([405, 'GET, HEAD']);
+  });
+});
+
+describe('the webmail build for an API on another origin (Static Web App + Function App)', () => {
+  it('calls VITE_NIMBUS_API_URL, allows its origin in connect-src, and writes the Static Web App config (deep links, headers)', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'nimbus-swa-'));
+    try {
+      const vite = join(dirname(require.resolve('vite/package.json')), 'bin', 'vite.js');
+      await promisify(execFile)(process.execPath, [vite, 'build', '--config', join(__dirname, '..', 'webmail', 'vite.config.mts'), '--outDir', out, '--emptyOutDir', '--logLevel', 'error'], {
+        env: { ...process.env, VITE_NIMBUS_API_URL: 'https://nimbus-api.example.test/api' },
+      });
+      const config = JSON.parse(readFileSync(join(out, 'staticwebapp.config.json'), 'utf8'));
+      expect(config.navigationFallback).toEqual({ rewrite: '/index.html', exclude: ['/assets/*', '/favicon.svg'] });
+      expect(config.globalHeaders['content-security-policy']).toContain("connect-src 'self' https://nimbus-api.example.test;");
+      expect(config.globalHeaders['x-content-type-options']).toBe('nosniff');
+      const script = readdirSync(join(out, 'assets')).find((f) => f.endsWith('.js'))!;
+      expect(readFileSync(join(out, 'assets', script), 'utf8')).toContain('https://nimbus-api.example.test/api');
+      // the default build (served by the local host) calls /api on its own origin
+      const local = readdirSync(join(defaultWebmailDir(), 'assets')).find((f) => f.endsWith('.js'))!;
+      expect(readFileSync(join(defaultWebmailDir(), 'assets', local), 'utf8')).not.toContain('nimbus-api.example.test');
+    } finally {
+      cleanupDir(out);
+    }
   });
 });
 
@@ -142,11 +177,13 @@ describe('API additions for the webmail', () => {
     await host.destroy();
   });
 
-  it('GET /api/setup says whether first-run setup is still needed', async () => {
-    expect(await apiJson(host, '/setup')).toEqual({ needed: true });
+  it('GET /api/setup says whether first-run setup is still needed, and whether this caller needs the setup code', async () => {
+    expect(await apiJson(host, '/setup')).toEqual({ needed: true, codeNeeded: false });
+    // through a proxy (or from another machine) the code is needed
+    expect(await apiJson(host, '/setup', { headers: { 'x-forwarded-for': '203.0.113.9' } })).toEqual({ needed: true, codeNeeded: true });
     const res = await host.api('/setup', { method: 'POST', body: JSON.stringify({ domain: 'example.com', email: 'admin@example.com', password: 'long enough pw', name: 'A' }) });
     expect(res.status).toBe(201);
-    expect(await apiJson(host, '/setup')).toEqual({ needed: false });
+    expect(await apiJson(host, '/setup')).toEqual({ needed: false, codeNeeded: false });
   });
 
   it('GET /api/mails/{id} of a draft gives its fields and its files (with the ids the attachment routes take); other messages say draft: null', async () => {

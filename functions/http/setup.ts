@@ -29,7 +29,7 @@ function sameSecret(given: string, expected: string): boolean {
  * not count as this machine) or with the code it printed at start; the Azure shape
  * only with NIMBUS_SETUP_TOKEN.
  */
-function setupAllowed(app: AppContext, req: HttpRequest, code: string | undefined): boolean {
+export function setupAllowed(app: AppContext, req: HttpRequest, code: string | undefined): boolean {
   if (code !== undefined && app.setup.code && sameSecret(code, app.setup.code)) return true;
   const proxied = ['forwarded', 'x-real-ip', 'x-original-forwarded-for'].some((h) => req.headers.get(h) !== null);
   return app.setup.fromLoopback && !proxied && isLoopback(clientIp(req));

@@ -83,8 +83,15 @@ interface CallOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Where the API is: /api on this origin (relative URLs: the local host, or anything that
+ * routes /api to the Functions), unless the build was given VITE_NIMBUS_API_URL (the
+ * Function App's https://<app>.azurewebsites.net/api, when the webmail is hosted apart).
+ */
+const API_ROOT = (import.meta.env.VITE_NIMBUS_API_URL ?? '').replace(/\/+$/, '') || '/api';
+
 function buildUrl(path: string, params: Record<string, string> = {}, query: CallOptions['query'] = {}): string {
-  const filled = path.replace(/\{(\w+)\}/g, (_, k: string) => encodeURIComponent(params[k] ?? ''));
+  const filled = path.replace(/\{(\w+)\}/g, (_, k: string) => encodeURIComponent(params[k] ?? '')).replace(/^\/api(?=\/)/, API_ROOT);
   const qs = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') qs.set(k, String(v));
   const s = qs.toString();
@@ -197,7 +204,7 @@ export type DraftBody = BodyOf<'/api/mails', 'post'>;
 const etagOf = (res: Response) => res.headers.get('etag');
 
 export const api = {
-  setupNeeded: async () => (await json<{ needed: boolean }>(call('get', '/api/setup', { auth: false }))).needed,
+  setupStatus: () => json<{ needed: boolean; codeNeeded: boolean }>(call('get', '/api/setup', { auth: false })),
   setup: (body: BodyOf<'/api/setup', 'post'>) => json<Session>(call('post', '/api/setup', { body, auth: false })),
   login: (body: BodyOf<'/api/auth/login', 'post'>) => json<Session>(call('post', '/api/auth/login', { body, auth: false })),
   me: () => json<User>(call('get', '/api/auth/me')),

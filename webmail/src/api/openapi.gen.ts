@@ -18,6 +18,23 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign this token out */
+        post: operations["auth-logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/me": {
         parameters: {
             query?: never;
@@ -238,10 +255,10 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** Whether first-run setup is still needed */
+        /** Whether first-run setup is still needed, and whether this caller needs the setup code */
         get: operations["setup-status"];
         put?: never;
-        /** First run only: create the first hosted domain and its admin */
+        /** First run only: create the first hosted domain and its admin (from this machine, or with the setup code) */
         post: operations["setup"];
         delete?: never;
         options?: never;
@@ -317,13 +334,30 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/users/{id}/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Admin: reset a user's password (revokes the user's tokens) */
+        post: operations["users-password"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 };
 export type webhooks = Record<string, never>;
 export type components = {
     schemas: {
         Error: {
             /** @enum {string} */
-            code: "MailboxUnknown" | "RelayDenied" | "BadRecipientAddress" | "BadSenderAddress" | "MessageTooBig" | "TooManyRecipients" | "TemporaryFailure" | "InvalidCredentials" | "Unauthenticated" | "Forbidden" | "NotFound" | "ValidationFailed" | "MalformedJson" | "InvalidCursor" | "AlreadySetUp" | "Conflict" | "MailboxNotEmpty" | "SpecialMailbox" | "DomainNotHosted" | "MethodNotAllowed" | "PayloadTooLarge" | "RateLimited" | "Internal";
+            code: "MailboxUnknown" | "RelayDenied" | "BadRecipientAddress" | "BadSenderAddress" | "MessageTooBig" | "TooManyRecipients" | "TemporaryFailure" | "InvalidCredentials" | "Unauthenticated" | "Forbidden" | "NotFound" | "ValidationFailed" | "MalformedJson" | "InvalidCursor" | "AlreadySetUp" | "SetupNotAllowed" | "LastAdmin" | "Conflict" | "MailboxNotEmpty" | "SpecialMailbox" | "DomainNotHosted" | "MethodNotAllowed" | "PayloadTooLarge" | "RateLimited" | "Internal";
             error: string;
         };
     };
@@ -387,6 +421,33 @@ export interface operations {
             };
         };
     };
+    "auth-logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The token no longer works */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "auth-me": {
         parameters: {
             query?: never;
@@ -430,8 +491,8 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Changed */
-            204: {
+            /** @description Changed; every older token is revoked: a new token and its expiry */
+            200: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1402,7 +1463,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description {needed} */
+            /** @description {needed, codeNeeded} */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1425,6 +1486,7 @@ export interface operations {
                     email: string;
                     name: string;
                     password: string;
+                    setupCode?: string;
                 };
             };
         };
@@ -1438,6 +1500,15 @@ export interface operations {
             };
             /** @description ValidationFailed, MalformedJson */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description SetupNotAllowed */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1537,6 +1608,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description LastAdmin */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     "users-alias-add": {
@@ -1628,6 +1708,68 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description NotFound */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "users-password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Reset */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description ValidationFailed, MalformedJson */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Unauthenticated */
             401: {

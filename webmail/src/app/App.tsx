@@ -8,7 +8,7 @@ import { describeError } from '../ui/ErrorNotice';
 import { navigate, parseRoute, useLocation } from './router';
 import { Shell } from './Shell';
 
-type Boot = { kind: 'loading' } | { kind: 'error'; error: ApiError } | { kind: 'setup' | 'login'; caps: Capabilities } | { kind: 'ready'; caps: Capabilities; me: User; boxes: Mailbox[] | null };
+type Boot = { kind: 'loading' } | { kind: 'error'; error: ApiError } | { kind: 'login'; caps: Capabilities } | { kind: 'setup'; caps: Capabilities; codeNeeded: boolean } | { kind: 'ready'; caps: Capabilities; me: User; boxes: Mailbox[] | null };
 
 /**
  * Start-up: what the server offers, then who is signed in. The server down or slow
@@ -40,8 +40,8 @@ export function App() {
           saveSession(null); // an old token: sign in again
         }
       }
-      const [caps, needed] = await Promise.all([loadCapabilities(), api.setupNeeded()]);
-      setBoot({ kind: needed ? 'setup' : 'login', caps });
+      const [caps, status] = await Promise.all([loadCapabilities(), api.setupStatus()]);
+      setBoot(status.needed ? { kind: 'setup', caps, codeNeeded: status.codeNeeded } : { kind: 'login', caps });
     } catch (err) {
       setBoot({ kind: 'error', error: err as ApiError });
     }
@@ -89,7 +89,7 @@ export function App() {
       </main>
     );
   }
-  if (boot.kind === 'setup') return <SetupPage onDone={() => navigate('/mail/inbox', { replace: true })} />;
+  if (boot.kind === 'setup') return <SetupPage codeNeeded={boot.codeNeeded} onDone={() => navigate('/mail/inbox', { replace: true })} />;
   if (boot.kind !== 'ready' || !current) return <LoginPage />;
   const { me, caps, boxes } = boot;
   return (

@@ -2,8 +2,12 @@ import { useState, type FormEvent } from 'react';
 import { api, saveSession } from '../api/client';
 import { describeError } from '../ui/ErrorNotice';
 
-/** First run (the server has no users): the first domain and its administrator. */
-export function SetupPage({ onDone }: { onDone(): void }) {
+/**
+ * First run (the server has no users): the first domain and its administrator. Away from
+ * the server's own machine the server asks for the one-time setup code it printed at start.
+ */
+export function SetupPage({ onDone, codeNeeded }: { onDone(): void; codeNeeded: boolean }) {
+  const [askCode, setAskCode] = useState(codeNeeded);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [domain, setDomain] = useState('');
@@ -16,10 +20,19 @@ export function SetupPage({ onDone }: { onDone(): void }) {
     setError(null);
     try {
       const d = domain.trim().toLowerCase();
-      saveSession(await api.setup({ domain: d, email: `${local.trim().toLowerCase()}@${d}`, password: String(data.get('password')), name: String(data.get('name')).trim() }));
+      const setupCode = String(data.get('setupCode') ?? '').trim() || undefined;
+      saveSession(await api.setup({ domain: d, email: `${local.trim().toLowerCase()}@${d}`, password: String(data.get('password')), name: String(data.get('name')).trim(), setupCode }));
       onDone();
     } catch (err) {
-      setError((err as { code?: string }).code === 'AlreadySetUp' ? 'This server is already set up. Reload the page and sign in.' : describeError(err));
+      const code = (err as { code?: string }).code;
+      if (code === 'SetupNotAllowed') setAskCode(true);
+      setError(
+        code === 'AlreadySetUp'
+          ? 'This server is already set up. Reload the page and sign in.'
+          : code === 'SetupNotAllowed'
+            ? 'From this computer the server needs its setup code: the one `npm start` printed (or NIMBUS_SETUP_TOKEN on Azure).'
+            : describeError(err),
+      );
       setBusy(false);
     }
   };
@@ -52,6 +65,15 @@ export function SetupPage({ onDone }: { onDone(): void }) {
           <label htmlFor="setup-confirm">Password again</label>
           <input id="setup-confirm" name="confirm" type="password" minLength={8} required autoComplete="new-password" />
         </div>
+        {askCode && (
+          <div className="field">
+            <label htmlFor="setup-code">Setup code</label>
+            <input id="setup-code" name="setupCode" required autoComplete="off" aria-describedby="setup-code-help" />
+            <p id="setup-code-help" className="muted">
+              Printed by the server when it started (<code>npm start</code>), or NIMBUS_SETUP_TOKEN on Azure. Not needed in a browser on the server itself.
+            </p>
+          </div>
+        )}
         {error && (
           <p className="field-error" role="alert">
             {error}
