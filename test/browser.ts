@@ -66,7 +66,7 @@ export const appUrl = (host: TestHost, path = '/') => `http://127.0.0.1:${host.h
 
 /** Signs in through the page (the token goes where the app keeps it), then opens `path`. */
 export async function signIn(page: Page, host: TestHost, path = '/mail/inbox', token = host.token): Promise<void> {
-  await page.goto(appUrl(host, '/api/health'));
+  await page.goto(appUrl(host, '/favicon.svg')); // any page of the app's origin (API answers are sandboxed: no storage there)
   const me = await (await host.api('/auth/me', { token })).json();
   await page.evaluate(([t, user]) => localStorage.setItem('nimbus.session', JSON.stringify({ token: t, expiresAt: new Date(Date.now() + 3600_000).toISOString(), user })), [token, me] as const);
   await page.goto(appUrl(host, path));

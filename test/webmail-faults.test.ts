@@ -91,13 +91,13 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
     await page.getByLabel('Subject').fill('Written across a lost session');
     await page.getByLabel('Message', { exact: true }).fill('First half.');
     await page.getByTestId('save-state').filter({ hasText: 'Draft saved' }).waitFor({ timeout: 15_000 });
-    // the token stops being valid (as when it expires or is revoked): the server answers 401
+    // more text, not saved yet (autosave waits 1.5 s), and at once the token stops being valid (as when it
+    // expires or is revoked): the next request (the folder poll or the autosave) gets a real 401
+    await page.getByLabel('Message', { exact: true }).fill('First half. Second half.');
     await page.evaluate(() => {
       const s = JSON.parse(localStorage.getItem('nimbus.session'));
       localStorage.setItem('nimbus.session', JSON.stringify({ ...s, token: `${s.token}x` }));
     });
-    // one change (typing key by key, the 401 could take the focus mid-word: the dialog is modal)
-    await page.getByLabel('Message', { exact: true }).fill('First half. Second half.');
     const dialog = page.getByRole('dialog', { name: 'Sign in again' });
     await dialog.waitFor({ timeout: 15_000 });
     await screenshot(page, 'desktop-session-expired');
