@@ -190,9 +190,9 @@ describe('webmail in Chromium: first run, reading, replying, files, search, keyb
     const draftList = (await apiJson(host, '/mails?q=Two%20files', { token: adminToken })).items;
     const draft = await waitFor(async () => {
       const d = await apiJson(host, `/mails/${draftList[0]?.id ?? 'none'}`, { token: adminToken });
-      return d.draft?.attachments?.length === 2 ? d : undefined;
+      return d.draftAttachments?.length === 2 ? d : undefined;
     });
-    expect(draft.draft.attachments.map((a: { filename: string; size: number }) => [a.filename, a.size])).toEqual([
+    expect(draft.draftAttachments.map((a: { filename: string; size: number }) => [a.filename, a.size])).toEqual([
       ['report.txt', 18],
       ['photo.png', PNG.length],
     ]);
@@ -200,7 +200,7 @@ describe('webmail in Chromium: first run, reading, replying, files, search, keyb
     await page.getByRole('button', { name: 'Remove report.txt' }).click();
     await page.getByRole('button', { name: 'Remove report.txt' }).waitFor({ state: 'detached' });
     const after = await apiJson(host, `/mails/${draft.id}`, { token: adminToken });
-    expect(after.draft.attachments.map((a: { filename: string }) => a.filename)).toEqual(['photo.png']);
+    expect(after.draftAttachments.map((a: { filename: string }) => a.filename)).toEqual(['photo.png']);
     await page.keyboard.press('Escape');
     await page.getByRole('heading', { name: 'New message' }).waitFor({ state: 'detached' });
 

@@ -114,6 +114,25 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
     await page.keyboard.press('Escape');
   });
 
+  it('a draft changed elsewhere meanwhile (412 on If-Match): said so, nothing overwritten until the user keeps this version', async () => {
+    const { page } = await openContext(browser);
+    await signIn(page, host);
+    await page.getByRole('button', { name: 'Compose' }).click();
+    await page.getByLabel('Subject').fill('Edited in two places');
+    await page.getByLabel('Message', { exact: true }).fill('Version from this window.');
+    const draft = await waitFor(async () => (await draftsOf(host)).find((d) => d.draft.text === 'Version from this window.'));
+    // another window (here: the API) saves the same draft
+    const other = await host.api(`/mails/${draft.id}`, { method: 'PUT', token: host.token, body: JSON.stringify({ subject: 'Edited in two places', text: 'Version from the other window.' }) });
+    expect(other.status).toBe(200);
+    await page.getByLabel('Message', { exact: true }).fill('Version from this window, edited.');
+    await page.getByRole('alert').filter({ hasText: 'This draft was changed in another window.' }).waitFor({ timeout: 15_000 });
+    expect((await apiJson(host, `/mails/${draft.id}`, { token: host.token })).draft.text).toBe('Version from the other window.');
+    expect(await page.getByLabel('Message', { exact: true }).inputValue()).toBe('Version from this window, edited.');
+    await page.getByRole('button', { name: 'Keep my version' }).click();
+    await expect.poll(async () => (await apiJson(host, `/mails/${draft.id}`, { token: host.token })).draft.text, { timeout: 15_000 }).toBe('Version from this window, edited.');
+    await page.keyboard.press('Escape');
+  });
+
   it('a 413 on an attachment: the error is shown beside the file, the other files and the draft are kept', async () => {
     const { page } = await openContext(browser);
     await signIn(page, host);
@@ -133,7 +152,7 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
     expect(await page.getByLabel('Subject').inputValue()).toBe('Files, one too big');
     expect(await page.getByLabel('Message', { exact: true }).inputValue()).toBe('Two files attached.');
     const draft = await waitFor(async () => (await draftsOf(host)).find((d) => d.draft.subject === 'Files, one too big'));
-    expect(draft.draft.attachments.map((a: { filename: string }) => a.filename)).toEqual(['small.txt']);
+    expect(draft.draftAttachments.map((a: { filename: string }) => a.filename)).toEqual(['small.txt']);
     expect(draft.draft.text).toBe('Two files attached.');
   });
 

@@ -5,13 +5,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOpenApi } from '../functions/openapi';
 import { routes } from '../functions/http/routes';
 import { createStaticSite, defaultWebmailDir } from '../local/static-files';
 import { apiJson } from './browser';
-import { cleanupDir, startTestHost, waitFor, type TestHost } from './helpers';
+import { cleanupDir, startTestHost, type TestHost } from './helpers';
 
 /** A GET with the exact path given (fetch would normalise "..") and the answer's headers and body. */
 function rawGet(port: number, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
@@ -184,35 +183,6 @@ describe('API additions for the webmail', () => {
     const res = await host.api('/setup', { method: 'POST', body: JSON.stringify({ domain: 'example.com', email: 'admin@example.com', password: 'long enough pw', name: 'A' }) });
     expect(res.status).toBe(201);
     expect(await apiJson(host, '/setup')).toEqual({ needed: false, codeNeeded: false });
-  });
-
-  it('GET /api/mails/{id} of a draft gives its fields and its files (with the ids the attachment routes take); other messages say draft: null', async () => {
-    const { token } = await apiJson(host, '/auth/login', { method: 'POST', body: JSON.stringify({ email: 'admin@example.com', password: 'long enough pw' }) });
-    const created = await apiJson(host, '/mails', { method: 'POST', token, body: JSON.stringify({ to: ['a@b.test'], bcc: [{ address: 'c@d.test', name: 'C' }], subject: 'S', text: 'T', inReplyTo: '<x@y>' }) });
-    const form = new FormData();
-    form.append('file', new Blob(['hello']), 'h.txt');
-    const upload = await fetch(`http://127.0.0.1:${host.httpPort}/api/mails/${created.id}/attachments`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
-    expect(upload.status).toBe(201);
-    const withFile = (await upload.json()) as { attachments: unknown[] };
-    const view = await apiJson(host, `/mails/${created.id}`, { token });
-    expect(view.draft).toEqual({
-      to: [{ address: 'a@b.test', name: '' }],
-      cc: [],
-      bcc: [{ address: 'c@d.test', name: 'C' }],
-      subject: 'S',
-      text: 'T',
-      html: null,
-      inReplyTo: '<x@y>',
-      attachments: withFile.attachments,
-    });
-    expect(view.draft.attachments[0]).toMatchObject({ filename: 'h.txt', size: 5 });
-    expect(view.draft.attachments[0].blobKey).toBeUndefined();
-    const removed = await host.api(`/mails/${created.id}/attachments/${view.draft.attachments[0].id}`, { method: 'DELETE', token });
-    expect(removed.status).toBe(200);
-    // a received message is not a draft
-    await nodemailer.createTransport({ host: '127.0.0.1', port: host.smtpPort, secure: false, ignoreTLS: true }).sendMail({ from: 'x@elsewhere.test', to: 'admin@example.com', subject: 'inbound', text: 'hi' });
-    const inbound = await waitFor(async () => (await apiJson(host, '/mails', { token })).items[0]);
-    expect((await apiJson(host, `/mails/${inbound.id}`, { token })).draft).toBeNull();
   });
 
   it("the webmail's API types are the ones the server's OpenAPI document gives (run `npm run api-types` after changing a route)", async () => {

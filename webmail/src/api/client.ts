@@ -16,8 +16,8 @@ type QueryOf<P extends Path, M extends Method> = Operation<P, M> extends { param
 type BodyOf<P extends Path, M extends Method> = Operation<P, M> extends { requestBody: { content: { 'application/json': infer B } } } ? B : never;
 type PathParams<P> = P extends `${string}{${infer K}}${infer Rest}` ? { [key in K]: string } & PathParams<Rest> : unknown;
 
-/** The server's codes (generated), the agreed one of the hardening issue (412 on a stale draft), and the client's own. */
-export type ErrorCode = components['schemas']['Error']['code'] | 'PreconditionFailed' | 'Network' | 'Timeout' | 'Unknown';
+/** The server's codes (generated from its error table) and the client's own. */
+export type ErrorCode = components['schemas']['Error']['code'] | 'Network' | 'Timeout' | 'Unknown';
 
 /** Every failure the client reports: the API's `{error, code}` with its status, or a network fault (status 0). */
 export class ApiError extends Error {
@@ -144,7 +144,8 @@ export async function callPath(method: Method, path: string, opts: CallOptions =
   const error = await errorFrom(res);
   if (error.unreachable) connection.set({ down: true, message: error.message });
   else if (connection.get().down) connection.set({ down: false, message: '' });
-  if (res.status === 401 && auth && bearer) sessionExpired.set(true);
+  // only if the token it was sent with is still the current one (an answer to a request sent before signing in again does not count)
+  if (res.status === 401 && auth && bearer && bearer === token()) sessionExpired.set(true);
   throw error;
 }
 
@@ -169,22 +170,23 @@ export async function fetchBlob(path: string): Promise<Blob> {
  * Uploads files to a draft with progress (fetch cannot report upload progress, so this
  * one request uses XMLHttpRequest); errors are the same ApiError as everywhere else.
  */
-export function uploadToDraft(draftId: string, file: File, onProgress: (fraction: number) => void, signal?: AbortSignal): Promise<DraftView> {
+export function uploadToDraft(draftId: string, file: File, etag: string | null, onProgress: (fraction: number) => void, signal?: AbortSignal): Promise<{ draft: DraftView; etag: string | null }> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', buildUrl('/api/mails/{id}/attachments', { id: draftId }));
     const bearer = token();
     if (bearer) xhr.setRequestHeader('authorization', `Bearer ${bearer}`);
+    if (etag) xhr.setRequestHeader('if-match', etag);
     xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
     xhr.onload = () => {
       const res = new Response(xhr.status === 204 ? null : xhr.responseText, { status: xhr.status, headers: { 'content-type': xhr.getResponseHeader('content-type') ?? '', 'retry-after': xhr.getResponseHeader('retry-after') ?? '' } });
       if (res.ok) {
         onProgress(1);
-        resolve(res.json() as Promise<DraftView>);
+        void (res.json() as Promise<DraftView>).then((draft) => resolve({ draft, etag: xhr.getResponseHeader('etag') }), reject);
         return;
       }
       void errorFrom(res).then((error) => {
-        if (xhr.status === 401 && bearer) sessionExpired.set(true);
+        if (xhr.status === 401 && bearer && bearer === token()) sessionExpired.set(true);
         reject(error);
       });
     };
@@ -231,7 +233,15 @@ export const api = {
     const res = await call('put', '/api/mails/{id}', { params: { id }, body, headers: etag ? { 'if-match': etag } : {} });
     return { draft: (await res.json()) as DraftView, etag: etagOf(res) };
   },
-  removeAttachment: (id: string, attachmentId: string) => json<DraftView>(call('delete', '/api/mails/{id}/attachments/{attachmentId}', { params: { id, attachmentId } })),
+  removeAttachment: async (id: string, attachmentId: string, etag: string | null) => {
+    const res = await call('delete', '/api/mails/{id}/attachments/{attachmentId}', { params: { id, attachmentId }, headers: etag ? { 'if-match': etag } : {} });
+    return { draft: (await res.json()) as DraftView, etag: etagOf(res) };
+  },
+  /** A message with its ETag (a draft's version, for If-Match on the next write). */
+  getMailWithEtag: async (id: string) => {
+    const res = await call('get', '/api/mails/{id}', { params: { id } });
+    return { message: (await res.json()) as MessageView, etag: etagOf(res) };
+  },
   attachmentUrl: (id: string, attachmentId: string) => buildUrl('/api/mails/{id}/attachments/{attachmentId}', { id, attachmentId }),
   rawUrl: (id: string) => buildUrl('/api/mails/{id}/raw', { id }),
   /** Sending issue (agreed shape): 202 {id, delivery}. */

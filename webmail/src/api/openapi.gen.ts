@@ -166,9 +166,9 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** One message: headers, text, html, attachments, auth results (a draft adds its fields and files) */
+        /** One message: headers, text, html, attachments, auth results */
         get: operations["mails-get"];
-        /** Update a draft's fields */
+        /** Update a draft's fields (If-Match: its ETag) */
         put: operations["mails-replace"];
         post?: never;
         /** Delete one message (to Trash; from Trash for good) */
@@ -207,7 +207,7 @@ export type paths = {
         get: operations["mails-attachment"];
         put?: never;
         post?: never;
-        /** Remove a file from a draft */
+        /** Remove a file from a draft (If-Match: its ETag) */
         delete: operations["mails-attachment-remove"];
         options?: never;
         head?: never;
@@ -357,7 +357,7 @@ export type components = {
     schemas: {
         Error: {
             /** @enum {string} */
-            code: "MailboxUnknown" | "RelayDenied" | "BadRecipientAddress" | "BadSenderAddress" | "MessageTooBig" | "TooManyRecipients" | "TemporaryFailure" | "InvalidCredentials" | "Unauthenticated" | "Forbidden" | "NotFound" | "ValidationFailed" | "MalformedJson" | "InvalidCursor" | "AlreadySetUp" | "SetupNotAllowed" | "LastAdmin" | "Conflict" | "MailboxNotEmpty" | "SpecialMailbox" | "DomainNotHosted" | "MethodNotAllowed" | "PayloadTooLarge" | "RateLimited" | "Internal";
+            code: "MailboxUnknown" | "RelayDenied" | "BadRecipientAddress" | "BadSenderAddress" | "MessageTooBig" | "TooManyRecipients" | "TemporaryFailure" | "InvalidCredentials" | "Unauthenticated" | "Forbidden" | "NotFound" | "ValidationFailed" | "MalformedJson" | "InvalidCursor" | "AlreadySetUp" | "SetupNotAllowed" | "LastAdmin" | "Conflict" | "PreconditionFailed" | "MailboxNotEmpty" | "SpecialMailbox" | "DomainNotHosted" | "MethodNotAllowed" | "PayloadTooLarge" | "RateLimited" | "Internal";
             error: string;
         };
     };
@@ -935,9 +935,11 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The draft */
+            /** @description The draft (ETag: its version) */
             201: {
                 headers: {
+                    /** @description The draft's version ("v<n>"): send it as If-Match with the next change */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1072,6 +1074,8 @@ export interface operations {
             /** @description The message */
             200: {
                 headers: {
+                    /** @description The draft's version ("v<n>"), when the message is a draft: send it as If-Match with the next change */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1099,7 +1103,10 @@ export interface operations {
     "mails-replace": {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the draft as last read: a draft saved since is 412 PreconditionFailed */
+                "If-Match"?: string;
+            };
             path: {
                 id: string;
             };
@@ -1135,9 +1142,11 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The draft */
+            /** @description The draft (ETag: its new version) */
             200: {
                 headers: {
+                    /** @description The draft's version ("v<n>"): send it as If-Match with the next change */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1162,6 +1171,15 @@ export interface operations {
             };
             /** @description NotFound */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PreconditionFailed */
+            412: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1267,7 +1285,10 @@ export interface operations {
     "mails-attachment-add": {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the draft as last read: a draft saved since is 412 PreconditionFailed */
+                "If-Match"?: string;
+            };
             path: {
                 id: string;
             };
@@ -1275,9 +1296,11 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The draft */
+            /** @description The draft (ETag: its new version) */
             201: {
                 headers: {
+                    /** @description The draft's version ("v<n>"): send it as If-Match with the next change */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1302,6 +1325,15 @@ export interface operations {
             };
             /** @description NotFound */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PreconditionFailed */
+            412: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1362,7 +1394,10 @@ export interface operations {
     "mails-attachment-remove": {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag of the draft as last read: a draft saved since is 412 PreconditionFailed */
+                "If-Match"?: string;
+            };
             path: {
                 attachmentId: string;
                 id: string;
@@ -1371,9 +1406,11 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The draft */
+            /** @description The draft (ETag: its new version) */
             200: {
                 headers: {
+                    /** @description The draft's version ("v<n>"): send it as If-Match with the next change */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1389,6 +1426,15 @@ export interface operations {
             };
             /** @description NotFound */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PreconditionFailed */
+            412: {
                 headers: {
                     [name: string]: unknown;
                 };

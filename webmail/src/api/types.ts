@@ -55,8 +55,9 @@ export type MessageView = MessageListItem & {
   html: string | null;
   attachments: AttachmentInfo[];
   auth: AuthView | null;
-  /** Set on drafts: the editable fields and the files (with the ids the attachment routes take). */
-  draft: (DraftFields & { attachments: DraftFile[] }) | null;
+  /** Drafts only: the fields it is composed from, and its files (with the ids the attachment routes take). */
+  draft?: DraftFields;
+  draftAttachments?: DraftFile[];
   /** Set on sent messages once sending has landed. */
   delivery?: DeliveryStatus[];
 };

@@ -19,6 +19,8 @@ export interface ComposeInit {
   text: string;
   inReplyTo: string | null;
   attachments?: DraftFile[];
+  /** The draft's version when it was loaded (its ETag): writes send it as If-Match, so another window's save is not overwritten unseen. */
+  etag?: string | null;
   /** Forward: the original's files, copied onto the new draft. */
   forwardAttachments?: Array<{ messageId: string; attachment: AttachmentInfo }>;
   /** Brought back from this browser's storage after a reload: may hold changes the server has not seen. */
@@ -61,7 +63,7 @@ export function Compose({ init, user, capabilities, onClose, onOpenSent }: { ini
   const [dragging, setDragging] = useState(false);
 
   const draftId = useRef<string | null>(init.draftId ?? null);
-  const etag = useRef<string | null>(null);
+  const etag = useRef<string | null>(init.etag ?? null);
   const dirty = useRef(Boolean(init.restored) || (init.kind !== 'draft' && init.kind !== 'new'));
   const queue = useRef<Promise<unknown>>(Promise.resolve());
   const uploadKey = useRef(1);
@@ -103,7 +105,7 @@ export function Compose({ init, user, capabilities, onClose, onOpenSent }: { ini
   // keep the unsent message in this browser on every change
   useEffect(() => {
     if (sent) return;
-    const snapshot: ComposeInit = { kind: init.kind, draftId: draftId.current, to, cc, bcc, subject, text, inReplyTo: init.inReplyTo, attachments };
+    const snapshot: ComposeInit = { kind: init.kind, draftId: draftId.current, etag: etag.current, to, cc, bcc, subject, text, inReplyTo: init.inReplyTo, attachments };
     localStorage.setItem(composeStorageKey(user.id), JSON.stringify(snapshot));
   }, [to, cc, bcc, subject, text, attachments, save, sent, init.kind, init.inReplyTo, user.id]);
 
@@ -136,8 +138,9 @@ export function Compose({ init, user, capabilities, onClose, onOpenSent }: { ini
         void enqueue(async () => {
           try {
             const id = draftId.current ?? (await writeFields(true));
-            const draft = await uploadToDraft(id, file, (p) => setUploads((u) => u.map((x) => (x.key === key ? { ...x, progress: p } : x))));
-            setAttachments(draft.attachments);
+            const r = await uploadToDraft(id, file, etag.current, (p) => setUploads((u) => u.map((x) => (x.key === key ? { ...x, progress: p } : x))));
+            etag.current = r.etag;
+            setAttachments(r.draft.attachments);
             setUploads((u) => u.filter((x) => x.key !== key));
           } catch (err) {
             const message = (err as ApiError).code === 'PayloadTooLarge' ? `too large (${describeError(err)})` : describeError(err);
@@ -179,8 +182,9 @@ export function Compose({ init, user, capabilities, onClose, onOpenSent }: { ini
     void enqueue(async () => {
       if (!draftId.current) return;
       try {
-        const draft = await api.removeAttachment(draftId.current, file.id);
-        setAttachments(draft.attachments);
+        const r = await api.removeAttachment(draftId.current, file.id, etag.current);
+        etag.current = r.etag;
+        setAttachments(r.draft.attachments);
       } catch (err) {
         setSendError(`Couldn't remove ${file.filename}: ${describeError(err)}`);
       }

@@ -66,9 +66,9 @@ export function MailPage({ route, me, capabilities, mailboxes, adjustCounts, ref
   // a draft opens in compose, not in the reader
   useEffect(() => {
     if (!openId || box?.specialUse !== 'drafts') return;
-    api.getMail(openId).then(
-      (m) => {
-        if (m.draft) openCompose({ kind: 'draft', draftId: m.id, ...m.draft });
+    api.getMailWithEtag(openId).then(
+      ({ message: m, etag }) => {
+        if (m.draft) openCompose({ kind: 'draft', draftId: m.id, etag, ...m.draft, attachments: m.draftAttachments ?? [] });
         navigate(mailPath('drafts'), { replace: true });
       },
       (err) => toast(`Couldn't open the draft: ${describeError(err)}`, { kind: 'error' }),
