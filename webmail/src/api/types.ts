@@ -54,6 +54,11 @@ export type MessageView = MessageListItem & {
   text: string | null;
   html: string | null;
   attachments: AttachmentInfo[];
+  /** The text or HTML shown is the start of a longer part (the original has it whole). */
+  textTruncated?: boolean;
+  htmlTruncated?: boolean;
+  /** Set when the message could not be read as MIME (its raw bytes are kept). */
+  parseError?: string;
   auth: AuthView | null;
   /** Drafts only: the fields it is composed from, and its files (with the ids the attachment routes take). */
   draft?: DraftFields;

@@ -163,6 +163,11 @@ export function Reader({ id, mailboxes, actions, onLoaded }: { id: string; mailb
             </button>
           </div>
         )}
+        {((m.html ? m.htmlTruncated : m.textTruncated) || m.parseError) && (
+          <p className="notice" role="note">
+            {m.parseError ? 'This message could not be read completely.' : 'This message is long: only its beginning is shown.'} The whole message is in the original (Download original, below).
+          </p>
+        )}
         <div className="reader-body">{m.html ? <HtmlBody message={m} allowRemote={allowRemote} onBlocked={onBlocked} onMailto={actions.mailto} /> : <PlainBody text={m.text ?? ''} />}</div>
         {visibleAttachments.length > 0 && <Attachments message={m} attachments={visibleAttachments} />}
         <p className="reader-foot">
