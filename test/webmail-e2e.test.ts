@@ -409,13 +409,30 @@ describe('webmail in Chromium: first run, reading, replying, files, search, keyb
     await page.getByRole('navigation', { name: 'Folders' }).getByRole('link', { name: 'Domains' }).click();
     await page.getByRole('heading', { name: 'Domains' }).waitFor();
     if (hasDomains) {
-      // the records to publish, each with copy buttons and a status
+      // the setup domain is listed; a new one shows the records to publish, each with copy buttons and its status
+      await page.getByTestId('domain-card').filter({ hasText: 'example.com' }).waitFor();
       await page.getByLabel('Add a domain').fill('example.org');
       await page.getByRole('button', { name: 'Add domain' }).click();
       const card = page.getByTestId('domain-card').filter({ hasText: 'example.org' });
       await card.waitFor();
-      expect(await card.getByTestId('record-row').count()).toBeGreaterThanOrEqual(3);
-      expect(await card.getByRole('button', { name: /^Copy value of/ }).count()).toBe(await card.getByTestId('record-row').count());
+      const api = (await apiJson(host, '/domains/example.org', { token: adminToken })) as { records: Array<{ purpose: string; host: string; value: string }> };
+      const rows = card.getByTestId('record-row');
+      expect(await rows.count()).toBe(api.records.length);
+      expect(api.records.length).toBeGreaterThanOrEqual(3);
+      for (const [i, record] of api.records.entries()) expect(await rows.nth(i).innerText()).toContain(record.value.slice(0, 40));
+      expect(await card.getByRole('button', { name: /^Copy value of/ }).count()).toBe(api.records.length);
+      // a copy button puts the exact value on the clipboard
+      await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+      await card.getByRole('button', { name: `Copy value of the ${api.records[0].purpose} record` }).click();
+      expect(await page.evaluate(() => window.navigator.clipboard.readText())).toBe(api.records[0].value);
+      // check now: the test host's DNS (a table with nothing in it) has none of the records
+      await card.getByRole('button', { name: 'Check now' }).click();
+      await expect.poll(async () => (await card.getByTestId('record-row').allInnerTexts()).every((t) => /missing|wrong|error/.test(t)), { timeout: 15_000 }).toBe(true);
+      expect((await apiJson(host, '/domains/example.org', { token: adminToken })).lastCheckedAt).not.toBeNull();
+      await card.getByRole('button', { name: 'Remove' }).click();
+      await page.getByRole('dialog', { name: 'Remove example.org?' }).getByRole('button', { name: 'Remove domain' }).click();
+      await card.waitFor({ state: 'detached' });
+      expect((await host.api('/domains/example.org', { token: adminToken })).status).toBe(404);
     } else {
       await page.getByText('Domain management is not available on this server yet').waitFor();
     }

@@ -2,10 +2,11 @@ import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api, type ApiError, type Capabilities } from '../api/client';
 import type { DomainRecord, DomainView } from '../api/types';
 import { fullDate } from '../mail/format';
+import { Dialog } from '../ui/Dialog';
 import { describeError, ErrorNotice } from '../ui/ErrorNotice';
 import { toast } from '../ui/toasts';
 
-const when = (v: string | number | null) => (v === null || v === undefined ? '—' : fullDate(new Date(v).toISOString()));
+const when = (v: string | null) => (v ? fullDate(v) : '—');
 
 /** Admin: hosted domains, the DNS records to publish (with copy buttons), each record's live status, "check now". */
 export function DomainsPage({ capabilities }: { capabilities: Capabilities }) {
@@ -86,12 +87,13 @@ function DomainCard({ domain, onChange, onRemoved }: { domain: DomainView; onCha
       setChecking(false);
     }
   };
+  const [confirming, setConfirming] = useState(false);
   const remove = async () => {
-    if (!window.confirm(`Remove ${domain.unicodeName || domain.name}?`)) return;
     try {
       await api.deleteDomain(domain.name);
       onRemoved();
     } catch (err) {
+      setConfirming(false);
       setError(describeError(err));
     }
   };
@@ -106,10 +108,24 @@ function DomainCard({ domain, onChange, onRemoved }: { domain: DomainView; onCha
         <button type="button" onClick={() => void check()} disabled={checking}>
           {checking ? 'Checking…' : 'Check now'}
         </button>
-        <button type="button" className="danger" onClick={() => void remove()}>
+        <button type="button" className="danger" onClick={() => setConfirming(true)}>
           Remove
         </button>
       </header>
+      {confirming && (
+        <Dialog title={`Remove ${domain.unicodeName || domain.name}?`} onClose={() => setConfirming(false)}>
+          <p>Mail to this domain is refused from then on. A domain that still has users or aliases cannot be removed.</p>
+          <div className="form-actions">
+            <button type="button" className="danger" onClick={() => void remove()}>
+              Remove domain
+            </button>
+            <button type="button" onClick={() => setConfirming(false)}>
+              Cancel
+            </button>
+          </div>
+        </Dialog>
+      )}
+      {domain.reason && <p className="notice error">{domain.reason}</p>}
       {error && (
         <p className="field-error" role="alert">
           {error}
@@ -136,7 +152,7 @@ function DomainCard({ domain, onChange, onRemoved }: { domain: DomainView; onCha
 }
 
 function RecordRow({ record }: { record: DomainRecord }) {
-  const found = Array.isArray(record.found) ? record.found.join(' | ') : record.found;
+  const found = record.found?.split('\n').join(' | ') ?? null;
   return (
     <tr data-testid="record-row">
       <td>

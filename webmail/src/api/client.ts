@@ -211,8 +211,8 @@ export const api = {
   login: (body: BodyOf<'/api/auth/login', 'post'>) => json<Session>(call('post', '/api/auth/login', { body, auth: false })),
   me: () => json<User>(call('get', '/api/auth/me')),
   changePassword: (body: BodyOf<'/api/auth/password', 'post'>) => done(call('post', '/api/auth/password', { body })),
-  /** Revokes the token on servers that have the route (hardening issue); elsewhere signing out is local. */
-  logout: () => done(callPath('post', '/api/auth/logout')),
+  /** Revokes this token (the sign-out is local too, whatever the answer). */
+  logout: () => done(call('post', '/api/auth/logout')),
 
   mailboxes: async () => (await json<{ items: Mailbox[] }>(call('get', '/api/mailboxes'))).items,
   createMailbox: (name: string) => json<Mailbox>(call('post', '/api/mailboxes', { body: { name } })),
@@ -252,14 +252,13 @@ export const api = {
   deleteUser: (id: string) => done(call('delete', '/api/users/{id}', { params: { id } })),
   addAlias: (id: string, address: string) => json<{ userId: string; aliases: string[] }>(call('post', '/api/users/{id}/aliases', { params: { id }, body: { address } })),
   removeAlias: (id: string, address: string) => done(call('delete', '/api/users/{id}/aliases/{address}', { params: { id, address } })),
-  /** Hardening issue (agreed shape): admin password reset → 204. */
-  resetPassword: (id: string, password: string) => done(callPath('post', '/api/users/{id}/password', { params: { id }, body: { password } })),
+  /** Admin password reset → 204; the user's tokens stop working. */
+  resetPassword: (id: string, password: string) => done(call('post', '/api/users/{id}/password', { params: { id }, body: { password } })),
 
-  /** Domains issue (agreed shapes). */
-  domains: async () => (await json<{ items: DomainView[] }>(callPath('get', '/api/domains'))).items,
-  createDomain: (name: string) => json<DomainView>(callPath('post', '/api/domains', { body: { name } })),
-  deleteDomain: (name: string) => done(callPath('delete', '/api/domains/{name}', { params: { name } })),
-  verifyDomain: (name: string) => json<DomainView>(callPath('post', '/api/domains/{name}/verify', { params: { name }, timeoutMs: 60_000 })),
+  domains: async () => (await json<{ items: DomainView[] }>(call('get', '/api/domains'))).items,
+  createDomain: (name: string) => json<DomainView>(call('post', '/api/domains', { body: { name } })),
+  deleteDomain: (name: string) => done(call('delete', '/api/domains/{name}', { params: { name } })),
+  verifyDomain: (name: string) => json<DomainView>(call('post', '/api/domains/{name}/verify', { params: { name }, timeoutMs: 60_000 })),
 };
 
 /** What this server offers, read from its OpenAPI document: screens for routes it lacks are hidden or explain why. */

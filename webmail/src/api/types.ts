@@ -73,22 +73,27 @@ export interface SendResult {
   delivery: DeliveryStatus[];
 }
 
-/** A domain as GET /api/domains shows it (domains issue: agreed shape). */
+/** A hosted domain as /api/domains shows it (functions/http/domain-view.ts). */
 export interface DomainRecord {
   type: string;
   host: string;
   value: string;
   purpose: string;
   status: 'pending' | 'ok' | 'wrong' | 'missing' | 'error';
-  found: string | string[] | null;
+  /** What was found, one value per line; null when nothing was. */
+  found: string | null;
   explanation: string;
 }
 export interface DomainView {
   name: string;
   unicodeName: string;
   status: 'pending' | 'verified' | 'failed' | 'degraded';
-  createdAt: string | number;
-  lastCheckedAt: string | number | null;
-  nextCheckAt: string | number | null;
+  /** Why the domain is failed or degraded; null otherwise. */
+  reason: string | null;
+  createdAt: string | null;
+  lastCheckedAt: string | null;
+  nextCheckAt: string | null;
+  attempts: number;
+  dkimSelector: string | null;
   records: DomainRecord[];
 }
