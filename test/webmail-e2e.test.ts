@@ -415,6 +415,9 @@ describe('webmail in Chromium: first run, reading, replying, files, search, keyb
       await page.getByRole('button', { name: 'Add domain' }).click();
       const card = page.getByTestId('domain-card').filter({ hasText: 'example.org' });
       await card.waitFor();
+      for (const dismiss of await page.getByRole('button', { name: 'Dismiss' }).all()) await dismiss.click();
+      await card.scrollIntoViewIfNeeded();
+      await screenshot(page, 'desktop-domains');
       const api = (await apiJson(host, '/domains/example.org', { token: adminToken })) as { records: Array<{ purpose: string; host: string; value: string }> };
       const rows = card.getByTestId('record-row');
       expect(await rows.count()).toBe(api.records.length);
@@ -435,8 +438,8 @@ describe('webmail in Chromium: first run, reading, replying, files, search, keyb
       expect((await host.api('/domains/example.org', { token: adminToken })).status).toBe(404);
     } else {
       await page.getByText('Domain management is not available on this server yet').waitFor();
+      await screenshot(page, 'desktop-domains');
     }
-    await screenshot(page, 'desktop-domains');
 
     await page.goto(appUrl(host, '/settings'));
     await page.getByRole('heading', { name: 'Change password' }).waitFor();
