@@ -76,7 +76,7 @@ describe('webmail in Chromium: first run, reading, replying, files, search, keyb
     await page.getByRole('button', { name: 'Create and sign in' }).click();
     await page.getByRole('heading', { name: 'Inbox', exact: true }).waitFor();
     expect(new URL(page.url()).pathname).toBe('/mail/inbox');
-    expect(await page.getByText('No messages here.').isVisible()).toBe(true);
+    await page.getByText('No messages here.').waitFor();
 
     // the setup made the admin: the API agrees, and a second user (the correspondent) is created
     const login = await apiJson(host, '/auth/login', { method: 'POST', body: JSON.stringify({ email: 'admin@example.com', password: PASSWORD }) });
