@@ -244,8 +244,8 @@ export const api = {
   },
   attachmentUrl: (id: string, attachmentId: string) => buildUrl('/api/mails/{id}/attachments/{attachmentId}', { id, attachmentId }),
   rawUrl: (id: string) => buildUrl('/api/mails/{id}/raw', { id }),
-  /** Sending issue (agreed shape): 202 {id, delivery}. */
-  send: (draftId: string) => json<SendResult>(callPath('post', '/api/mails/{id}/send', { params: { id: draftId } })),
+  /** Sends a draft: 202 {id (the copy in Sent), delivery}; the draft leaves Drafts. */
+  send: (draftId: string) => json<SendResult>(call('post', '/api/mails/{id}/send', { params: { id: draftId } })),
 
   users: async () => (await json<{ items: User[] }>(call('get', '/api/users'))).items,
   createUser: (body: BodyOf<'/api/auth/register', 'post'>) => json<User>(call('post', '/api/auth/register', { body })),

@@ -219,7 +219,7 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** One message: headers, text, html, attachments, auth results */
+        /** One message: headers, text, html, attachments, auth results; a sent message also each recipient's delivery */
         get: operations["mails-get"];
         /** Update a draft's fields (If-Match: its ETag) */
         put: operations["mails-replace"];
@@ -284,6 +284,23 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/mails/{id}/send": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a draft; 202 with the Sent copy id and each recipient's delivery state */
+        post: operations["mails-send"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/openapi.json": {
         parameters: {
             query?: never;
@@ -295,6 +312,23 @@ export type paths = {
         get: operations["openapi"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/send": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a message at once (JSON with base64 attachments, or multipart/form-data) */
+        post: operations["send"];
         delete?: never;
         options?: never;
         head?: never;
@@ -410,7 +444,7 @@ export type components = {
     schemas: {
         Error: {
             /** @enum {string} */
-            code: "MailboxUnknown" | "RelayDenied" | "DmarcRejected" | "BadRecipientAddress" | "BadSenderAddress" | "MessageTooBig" | "TooManyRecipients" | "TemporaryFailure" | "InvalidCredentials" | "Unauthenticated" | "Forbidden" | "NotFound" | "ValidationFailed" | "MalformedJson" | "InvalidCursor" | "AlreadySetUp" | "SetupNotAllowed" | "LastAdmin" | "Conflict" | "PreconditionFailed" | "MailboxNotEmpty" | "SpecialMailbox" | "DomainNotHosted" | "MethodNotAllowed" | "PayloadTooLarge" | "RateLimited" | "Internal";
+            code: "MailboxUnknown" | "RelayDenied" | "DmarcRejected" | "BadRecipientAddress" | "BadSenderAddress" | "MessageTooBig" | "TooManyRecipients" | "TemporaryFailure" | "InvalidCredentials" | "Unauthenticated" | "Forbidden" | "NotFound" | "ValidationFailed" | "MalformedJson" | "InvalidCursor" | "AlreadySetUp" | "SetupNotAllowed" | "LastAdmin" | "Conflict" | "PreconditionFailed" | "MailboxNotEmpty" | "SpecialMailbox" | "DomainNotHosted" | "MethodNotAllowed" | "PayloadTooLarge" | "RateLimited" | "Internal" | "SenderNotOwned" | "EncryptionRequired" | "SendRateLimited";
             error: string;
         };
     };
@@ -1239,6 +1273,8 @@ export interface operations {
                     html?: string | null;
                     /** @default null */
                     inReplyTo?: string | null;
+                    /** @default [] */
+                    references?: string[];
                     /** @default  */
                     subject?: string;
                     /** @default  */
@@ -1446,6 +1482,8 @@ export interface operations {
                     html?: string | null;
                     /** @default null */
                     inReplyTo?: string | null;
+                    /** @default [] */
+                    references?: string[];
                     /** @default  */
                     subject?: string;
                     /** @default  */
@@ -1799,6 +1837,89 @@ export interface operations {
             };
         };
     };
+    "mails-send": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description {id, delivery} */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description ValidationFailed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description NotFound */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PayloadTooLarge */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description RateLimited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description TemporaryFailure */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     openapi: {
         parameters: {
             query?: never;
@@ -1814,6 +1935,120 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    send: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @default [] */
+                    attachments?: {
+                        content: string;
+                        /** @default application/octet-stream */
+                        contentType?: string;
+                        filename: string;
+                    }[];
+                    bcc?: (string | {
+                        address: string;
+                        /** @default  */
+                        name?: string;
+                    })[];
+                    cc?: (string | {
+                        address: string;
+                        /** @default  */
+                        name?: string;
+                    })[];
+                    from?: string | {
+                        address: string;
+                        /** @default  */
+                        name?: string;
+                    };
+                    /** @default null */
+                    html?: string | null;
+                    /** @default null */
+                    inReplyTo?: string | null;
+                    /** @default [] */
+                    references?: string[];
+                    /** @default  */
+                    subject?: string;
+                    /** @default  */
+                    text?: string;
+                    to?: (string | {
+                        address: string;
+                        /** @default  */
+                        name?: string;
+                    })[];
+                };
+            };
+        };
+        responses: {
+            /** @description {id, delivery} */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description ValidationFailed, MalformedJson */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PayloadTooLarge */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description RateLimited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description TemporaryFailure */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
         };
     };

@@ -34,7 +34,7 @@ export interface AuthView {
   arc?: AuthWord | null;
 }
 
-/** Per-recipient delivery of a sent message (sending issue: agreed shape). */
+/** Per-recipient delivery of a sent message (functions/http/send-kit.ts deliveryView). */
 export interface DeliveryStatus {
   recipient: string;
   status: 'queued' | 'sent' | 'deferred' | 'failed' | 'held';
@@ -63,11 +63,11 @@ export type MessageView = MessageListItem & {
   /** Drafts only: the fields it is composed from, and its files (with the ids the attachment routes take). */
   draft?: DraftFields;
   draftAttachments?: DraftFile[];
-  /** Set on sent messages once sending has landed. */
+  /** Sent messages: each recipient's delivery. */
   delivery?: DeliveryStatus[];
 };
 
-/** POST /api/mails/{id}/send and POST /api/send → 202 (sending issue: agreed shape). */
+/** POST /api/mails/{id}/send and POST /api/send → 202. */
 export interface SendResult {
   id: string;
   delivery: DeliveryStatus[];
