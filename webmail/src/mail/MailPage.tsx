@@ -178,10 +178,18 @@ export function MailPage({ route, me, capabilities, mailboxes, adjustCounts, ref
   actionsRef.current = actions;
   const onLoaded = useCallback((m: MessageView | null) => (current.current = m), []);
 
-  // keyboard: the mail shortcuts (the shell handles c, /, ? and Esc for its own overlays)
+  // keyboard: the mail shortcuts (the shell handles c, /, ? and Esc for its own overlays). The handler
+  // reads the latest state through a ref, and j/k move from where the last key left the cursor, so keys
+  // typed faster than the screen renders still each count.
+  const keyState = useRef({ items, cursor, openId, selected, compose, openAt });
+  keyState.current = { ...keyState.current, items, openId, selected, compose, openAt };
+  useEffect(() => {
+    keyState.current.cursor = cursor;
+  }, [cursor]);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || isTyping(e.target) || document.querySelector('dialog[open], .overlay')) return;
+      const { items, cursor, openId, selected, compose, openAt } = keyState.current;
       if (compose) return; // compose has the keyboard (Esc closes it)
       const a = actionsRef.current;
       const openMessage = openId ? items.find((m) => m.id === openId) : undefined;
@@ -192,8 +200,12 @@ export function MailPage({ route, me, capabilities, mailboxes, adjustCounts, ref
         case 'k': {
           const base = cursor >= 0 ? cursor : openMessage ? items.indexOf(openMessage) : -1;
           const next = e.key === 'j' ? Math.min(items.length - 1, base + 1) : Math.max(0, base - 1);
-          if (next >= 0 && next !== base) openAt(next);
-          else if (base < 0 && items.length) openAt(0);
+          const to = next >= 0 && next !== base ? next : base < 0 && items.length ? 0 : -1;
+          if (to >= 0) {
+            keyState.current.cursor = to;
+            keyState.current.openId = items[to].id;
+            openAt(to);
+          }
           break;
         }
         case 'o':
@@ -232,7 +244,7 @@ export function MailPage({ route, me, capabilities, mailboxes, adjustCounts, ref
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [items, cursor, openId, selected, compose, openAt]);
+  }, []);
 
   if (!box && !searching) {
     return (
