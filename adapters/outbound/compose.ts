@@ -15,6 +15,7 @@ export function createOutboundTransport(config: Config): OutboundTransport {
         user: config.NIMBUS_RELAY_USER,
         password: config.NIMBUS_RELAY_PASSWORD,
         timeoutMs: config.NIMBUS_RELAY_TIMEOUT_MS,
+        maxConnections: config.NIMBUS_RELAY_MAX_CONNECTIONS,
       });
     case 'sendgrid':
       return new SendGridTransport({ apiKey: config.NIMBUS_SENDGRID_API_KEY!, baseUrl: config.NIMBUS_SENDGRID_BASE_URL, timeoutMs: config.NIMBUS_RELAY_TIMEOUT_MS });

@@ -57,7 +57,7 @@ export class SmtpRelayTransport implements OutboundTransport {
   constructor(opts: SmtpRelayOptions) {
     this.transporter = nodemailer.createTransport({
       pool: true,
-      maxConnections: opts.maxConnections ?? 5,
+      maxConnections: opts.maxConnections ?? 10,
       maxMessages: 100,
       host: opts.host,
       port: opts.port,
