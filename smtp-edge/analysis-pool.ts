@@ -9,6 +9,14 @@ import type { AuthClient, MessageAnalysis, MessageAnalyzer } from './message-ana
 
 /** How many bytes may be on their way to the analysis thread before the edge stops reading. */
 const MAX_IN_FLIGHT = 1024 * 1024;
+/**
+ * Chunks are gathered into pieces of this size before they cross: smtp-server hands
+ * over a small slice per escape dot, and every message that crosses a thread costs
+ * the same whatever it carries.
+ */
+const BATCH_BYTES = 64 * 1024;
+/** A message whose analysis has not finished this long after its last byte means the thread is stuck: it is replaced. */
+const STUCK_AFTER_MS = 120_000;
 
 interface Job {
   resolveSummary(summary: MessageSummary): void;
@@ -16,14 +24,20 @@ interface Job {
   summaryDone: boolean;
   inFlight: number;
   resume: (() => void) | null;
+  /** Set after the last byte (see watch). */
+  stuckTimer: NodeJS.Timeout | null;
 }
 
-const unavailable = (): MessageSummary => ({ from: null, to: [], cc: [], subject: '', date: null, messageId: null, attachments: [], snippet: '', parseError: 'parser unavailable' });
+/** What a message gets when the analysis thread died or was stuck: its raw bytes are kept; the summary is empty. */
+export const PARSER_UNAVAILABLE = 'parser unavailable';
+const unavailable = (): MessageSummary => ({ from: null, to: [], cc: [], subject: '', date: null, messageId: null, attachments: [], snippet: '', parseError: PARSER_UNAVAILABLE });
 
 export interface AnalysisPoolOptions {
   /** Inbound authentication: the resolver the thread's DNS questions go to (the edge's, with its cache); null: none. */
   auth: { resolver: DnsResolver; hostname: string; deadlineMs: number } | null;
   logger: Logger;
+  /** Tests: how long after its last byte a message may take before the thread counts as stuck. */
+  stuckAfterMs?: number;
 }
 
 /**
@@ -40,6 +54,9 @@ export class AnalysisPool {
   private readonly jobs = new Map<number, Job>();
   private nextId = 1;
   private closing = false;
+  /** The current thread has loaded its code; until then messages that ended wait here to be timed. */
+  private ready = false;
+  private untimed: number[] = [];
 
   constructor(private readonly opts: AnalysisPoolOptions) {
     this.start();
@@ -51,9 +68,15 @@ export class AnalysisPool {
     // would otherwise grow this thread's heap (and the process's RSS) before it is collected
     const thread = startThread(__dirname, 'analysis-thread', __filename, { auth }, { maxYoungGenerationSizeMb: 8 });
     this.thread = thread;
+    this.ready = false;
     thread.on('message', (m: { t?: string; id: number; ack?: number; summary?: MessageSummary; auth?: AuthOutcome; q?: number; method?: keyof DnsResolver; name?: string; obj?: Record<string, unknown>; msg?: string }) => {
       if (m.t === 'dns') return this.answer(thread, m.q!, m.method!, m.name!);
       if (m.t === 'log') return this.opts.logger.warn(m.obj ?? {}, m.msg ?? 'analysis thread');
+      if (m.t === 'ready') {
+        this.ready = true;
+        for (const id of this.untimed.splice(0)) this.watch(thread, id);
+        return;
+      }
       const job = this.jobs.get(m.id);
       if (!job) return;
       if (m.summary) {
@@ -73,10 +96,15 @@ export class AnalysisPool {
           resume();
         }
       }
-      if (job.summaryDone && !job.resolveAuth) this.jobs.delete(m.id);
+      if (job.summaryDone && !job.resolveAuth) {
+        if (job.stuckTimer) clearTimeout(job.stuckTimer);
+        this.jobs.delete(m.id);
+      }
     });
     const failed = () => {
+      this.untimed = [];
       for (const job of this.jobs.values()) {
+        if (job.stuckTimer) clearTimeout(job.stuckTimer);
         job.resolveSummary(unavailable());
         job.resolveAuth?.(temperror(this.opts.auth?.hostname ?? 'localhost', 'analysis unavailable'));
         job.resume?.();
@@ -88,6 +116,22 @@ export class AnalysisPool {
     thread.on('exit', () => {
       if (!this.closing && this.thread === thread) failed();
     });
+  }
+
+  /**
+   * The thread must finish a message within STUCK_AFTER_MS of its last byte (the lookups
+   * have their own, shorter deadline); if not, it is stuck on something (a pathological
+   * message), and it is replaced: every message in flight then gets what a dead thread gives.
+   */
+  private watch(thread: Worker, id: number): void {
+    const job = this.jobs.get(id);
+    if (!job) return;
+    job.stuckTimer = setTimeout(() => {
+      if (!this.jobs.has(id) || this.thread !== thread) return;
+      this.opts.logger.error({ jobs: this.jobs.size }, 'analysis thread stuck; replacing it');
+      void thread.terminate();
+    }, this.opts.stuckAfterMs ?? STUCK_AFTER_MS);
+    job.stuckTimer.unref();
   }
 
   /** A DNS question from the thread, answered with the edge's resolver; errors keep their node:dns code. */
@@ -106,23 +150,45 @@ export class AnalysisPool {
     const wantsAuth = Boolean(client && this.opts.auth);
     let job!: Job;
     const summary = new Promise<MessageSummary>((resolve) => {
-      job = { resolveSummary: resolve, resolveAuth: null, summaryDone: false, inFlight: 0, resume: null };
+      job = { resolveSummary: resolve, resolveAuth: null, summaryDone: false, inFlight: 0, resume: null, stuckTimer: null };
     });
     const authOutcome = wantsAuth ? new Promise<AuthOutcome>((resolve) => (job.resolveAuth = resolve)) : null;
     this.jobs.set(id, job);
     thread.postMessage({ t: 's', id, client: wantsAuth ? client : null });
     let ended = false;
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    /** Sends what is gathered as one right-sized copy, transferred (a slice sent as is would copy its whole parent buffer). */
+    const flush = () => {
+      if (!batchBytes) return;
+      const data = new Uint8Array(batchBytes);
+      let at = 0;
+      for (const piece of batch) {
+        data.set(piece, at);
+        at += piece.length;
+      }
+      job.inFlight += batchBytes;
+      batch = [];
+      batchBytes = 0;
+      thread.postMessage({ t: 'c', id, data }, [data.buffer]);
+    };
     const input = new Writable({
       write: (chunk: Buffer, _encoding, callback) => {
         if (!this.jobs.has(id)) return callback();
-        job.inFlight += chunk.length;
-        thread.postMessage({ t: 'c', id, data: chunk });
+        batch.push(chunk);
+        batchBytes += chunk.length;
+        if (batchBytes >= BATCH_BYTES) flush();
         if (job.inFlight < MAX_IN_FLIGHT) callback();
         else job.resume = () => callback();
       },
       final: (callback) => {
         ended = true;
-        if (this.jobs.has(id)) thread.postMessage({ t: 'e', id });
+        if (this.jobs.has(id)) {
+          flush();
+          thread.postMessage({ t: 'e', id });
+          if (this.ready) this.watch(thread, id);
+          else this.untimed.push(id);
+        }
         callback();
       },
       // also runs after a normal end (autoDestroy): only an early end aborts the analysis

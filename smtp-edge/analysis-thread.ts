@@ -95,10 +95,12 @@ port.on('message', (m: Msg) => {
     // the lookup deadline runs from the last byte, as in the edge's own thread
     const auth = authResults.get(m.id);
     if (auth) auth().then((outcome) => port.postMessage({ id: m.id, auth: outcome }));
-    inputs.delete(m.id);
-    unacked.delete(m.id);
+    forget(m.id);
   } else {
     input.destroy();
     forget(m.id);
   }
 });
+
+// loaded: from now on the pool times this thread's work (a cold start is not a hang)
+port.postMessage({ t: 'ready' });

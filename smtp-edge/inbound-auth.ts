@@ -87,6 +87,7 @@ export function startInboundAuth(opts: InboundAuthOptions, client: { ip: string;
   const input = headerGate(sink);
   const dkimRun: Promise<DKIMVerifyResult | null> = dkimVerify(sink, { resolver, sender: client.sender || undefined }).catch((err) => {
     opts.logger.warn({ err: (err as Error).message }, 'DKIM verification stopped');
+    sink.destroy(); // nothing reads it any more: the writer must not wait for a drain
     return null;
   });
 
@@ -154,34 +155,56 @@ const SIGNATURE_FIELD = /^(dkim-signature|arc-seal|arc-message-signature)[ \t]*:
  * its body is not scanned at all; a signed one goes through whole (the body hashes).
  * A header block over MAX_AUTH_HEADER_BYTES stops the verifier (permerror).
  */
+/** Where the first blank line (LF LF or LF CR LF, as /\r?\n\r?\n/ finds it) ends in `buf`, or -1. */
+export function blankLineEnd(buf: Buffer): number {
+  for (let p = buf.indexOf(0x0a); p !== -1; p = buf.indexOf(0x0a, p + 1)) {
+    if (buf[p + 1] === 0x0a) return p + 2;
+    if (buf[p + 1] === 0x0d && buf[p + 2] === 0x0a) return p + 3;
+  }
+  return -1;
+}
+
 function headerGate(sink: PassThrough): Writable {
   let mode: 'header' | 'body' | 'skip' = 'header';
-  let header = Buffer.alloc(0);
+  // the header block so far, and its last two bytes (a blank line can straddle two chunks);
+  // each chunk is searched once, so a header sent in tiny pieces costs no more than in one
+  let header: Buffer[] = [];
+  let headerBytes = 0;
+  let tail = Buffer.alloc(0);
   const forward = (chunk: Buffer, callback: (err?: Error | null) => void) => {
     if (sink.destroyed || sink.writableEnded) return callback();
-    if (sink.write(chunk)) callback();
-    else sink.once('drain', () => callback());
+    if (sink.write(chunk)) return callback();
+    // a verifier that stopped (an error) never drains: its close releases the writer too
+    const done = () => {
+      sink.off('drain', done);
+      sink.off('close', done);
+      callback();
+    };
+    sink.on('drain', done);
+    sink.on('close', done);
   };
   return new Writable({
     write(chunk: Buffer, _encoding, callback) {
       if (mode === 'skip') return callback();
       if (mode === 'body') return forward(chunk, callback);
-      const before = header.length;
-      header = Buffer.concat([header, chunk]);
-      const text = header.toString('latin1');
-      const blank = /\r?\n\r?\n/.exec(text);
-      if (!blank || blank.index > MAX_AUTH_HEADER_BYTES) {
-        if (header.length > MAX_AUTH_HEADER_BYTES) {
+      const before = headerBytes;
+      const probe = tail.length ? Buffer.concat([tail, chunk]) : chunk;
+      const end = blankLineEnd(probe);
+      header.push(chunk);
+      headerBytes += chunk.length;
+      const headerEnd = end < 0 ? -1 : before - tail.length + end;
+      if (headerEnd < 0 || headerEnd > MAX_AUTH_HEADER_BYTES) {
+        if (headerBytes > MAX_AUTH_HEADER_BYTES) {
           mode = 'skip';
-          header = Buffer.alloc(0);
+          header = [];
           sink.destroy(new Error('header block too large to authenticate'));
           return callback();
         }
+        tail = Buffer.from(probe.subarray(Math.max(0, probe.length - 2)));
         return forward(chunk, callback);
       }
-      const headerEnd = blank.index + blank[0].length;
-      const signed = SIGNATURE_FIELD.test(text.slice(0, headerEnd));
-      header = Buffer.alloc(0);
+      const signed = SIGNATURE_FIELD.test(Buffer.concat(header, headerBytes).toString('latin1', 0, headerEnd));
+      header = [];
       if (signed) {
         mode = 'body';
         return forward(chunk, callback);

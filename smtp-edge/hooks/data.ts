@@ -11,6 +11,7 @@ import { AuthResultsFilter } from '../../core/auth-header-filter';
 import type { SubmissionPort } from '../../core/outbound';
 import { smtpReply } from '../reply';
 import { sessionUser } from './mail-from';
+import { PARSER_UNAVAILABLE } from '../analysis-pool';
 import { whenWritable, type MessageAnalyzer } from '../message-analysis';
 
 export interface DataHookDeps {
@@ -105,6 +106,11 @@ export function createDataHook(deps: DataHookDeps) {
       analysisInput.end();
       const [{ size }, parsed, outcome] = await Promise.all([blobPut, analysis.summary, analysis.auth ? analysis.auth() : null]);
       if (user && deps.submission) {
+        // without the summary there is no From to check: a fault of ours, so the client is asked to send again (451)
+        if (parsed.parseError === PARSER_UNAVAILABLE) {
+          await deps.blobs.delete(rawBlobKey).catch((e) => log.error({ err: e }, 'could not remove blob of a submission not taken'));
+          throw new MailError('TemporaryFailure', 'Message analysis unavailable, please try again');
+        }
         const client = { remoteAddress: envelope.remoteAddress, clientHostname: envelope.clientHostname, helo: envelope.helo };
         const result = await deps.submission.submit({ user, mailFrom: envelope.mailFrom, recipients: envelope.rcptTo, rawBlobKey, size, summary: parsed, receivedAt, client });
         return result.id;

@@ -1,0 +1,61 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { TableResolver } from '../adapters/dns/table-resolver';
+import { createLogger } from '../core/logger';
+import { AnalysisPool, PARSER_UNAVAILABLE } from './analysis-pool';
+import { blankLineEnd } from './inbound-auth';
+
+const message = (subject: string) => Buffer.from(`From: a@sender.test\r\nTo: b@example.com\r\nSubject: ${subject}\r\n\r\n` + '..a dot-stuffed looking line\r\n'.repeat(3000));
+
+describe('analysis thread (AnalysisPool)', () => {
+  let pool: AnalysisPool | null = null;
+  afterEach(async () => {
+    await pool?.close();
+    pool = null;
+  });
+
+  it('summarises and authenticates a message written in thousands of tiny pieces (as escape dots split it)', async () => {
+    pool = new AnalysisPool({ auth: { resolver: new TableResolver({}), hostname: 'mx.test', deadlineMs: 2000 }, logger: createLogger('silent') });
+    const analysis = pool.analyze({ ip: '192.0.2.1', helo: 'client.test', sender: 'a@sender.test' });
+    const bytes = message('tiny pieces');
+    for (let i = 0; i < bytes.length; i += 5) analysis.input.write(bytes.subarray(i, i + 5));
+    analysis.input.end();
+    const [summary, auth] = await Promise.all([analysis.summary, analysis.auth!()]);
+    expect(summary).toMatchObject({ subject: 'tiny pieces', from: { address: 'a@sender.test' } });
+    expect(summary.parseError).toBeUndefined();
+    expect(auth.auth.spf).toBe('none'); // no SPF record in the table: answered through the main thread's resolver
+    expect(auth.header).toMatch(/^Authentication-Results: mx\.test;/);
+  });
+
+  it('a thread that does not finish a message in time is replaced: the message gets an empty summary (parser unavailable) and temperror, the next one is analysed', async () => {
+    pool = new AnalysisPool({ auth: { resolver: new TableResolver({}), hostname: 'mx.test', deadlineMs: 2000 }, logger: createLogger('silent'), stuckAfterMs: 300 });
+    // a stuck thread, as far as this message goes: its end never reaches the thread
+    const internals = pool as unknown as { thread: { postMessage(m: { t: string }): void } };
+    const thread = internals.thread;
+    const post = thread.postMessage.bind(thread);
+    thread.postMessage = (m: { t: string }, ...rest: unknown[]) => (m.t === 'e' ? undefined : (post as (...a: unknown[]) => void)(m, ...rest));
+    const stuck = pool.analyze({ ip: '192.0.2.1', helo: 'client.test', sender: 'a@sender.test' });
+    stuck.input.end(message('never finished'));
+    const [summary, auth] = await Promise.all([stuck.summary, stuck.auth!()]);
+    expect(summary.parseError).toBe(PARSER_UNAVAILABLE);
+    expect(auth.auth).toMatchObject({ spf: 'temperror', dkim: 'temperror', dmarc: 'temperror' });
+    const next = pool.analyze(null);
+    next.input.end(message('after the replacement'));
+    expect(await next.summary).toMatchObject({ subject: 'after the replacement' });
+  });
+});
+
+describe('blankLineEnd', () => {
+  it('finds the end of the first blank line exactly where /\\r?\\n\\r?\\n/ does', () => {
+    const pieces = ['a', '\r', '\n', ' ', 'b:', '\r\n', '\n\r', 'x'];
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    let checked = 0;
+    for (let n = 0; n < 2000; n++) {
+      const text = Array.from({ length: Math.floor(random() * 12) }, () => pieces[Math.floor(random() * pieces.length)]).join('');
+      const m = /\r?\n\r?\n/.exec(text);
+      expect(blankLineEnd(Buffer.from(text, 'latin1')), JSON.stringify(text)).toBe(m ? m.index + m[0].length : -1);
+      if (m) checked++;
+    }
+    expect(checked).toBeGreaterThan(100);
+  });
+});
