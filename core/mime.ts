@@ -60,8 +60,11 @@ export function attachmentInfo(index: number, a: { filename?: string; contentTyp
 export function summaryFromHeaders(headers: Headers | undefined, limits = true): Omit<MessageSummary, 'attachments' | 'snippet'> {
   const subject = headers?.get('subject');
   const messageId = headers?.get('message-id');
+  const from = addressesOf(headers?.get('from'));
+  const others = [...from.slice(1), ...addressesOf(headers?.get('sender'))].map((a) => a.address).slice(0, SUMMARY_LIMITS.addresses);
   return {
-    from: addressesOf(headers?.get('from'))[0] ?? null,
+    ...(others.length ? { otherSenders: others } : {}),
+    from: from[0] ?? null,
     to: addressesOf(headers?.get('to')).slice(0, limits ? SUMMARY_LIMITS.addresses : undefined),
     cc: addressesOf(headers?.get('cc')).slice(0, limits ? SUMMARY_LIMITS.addresses : undefined),
     subject: typeof subject === 'string' ? (limits ? subject.slice(0, SUMMARY_LIMITS.subject) : subject) : '',

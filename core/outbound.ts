@@ -107,6 +107,7 @@ export async function submitMessage(deps: SubmitDeps, input: Submission): Promis
   const hosted: string[] = [];
   const foreign = new Map<string, string[]>();
   let signature: string | null = null;
+  let filing = false;
   try {
     deps.sendLimiter.take(user.id);
     for (const rcpt of recipients) {
@@ -119,6 +120,7 @@ export async function submitMessage(deps: SubmitDeps, input: Submission): Promis
     const sentBox = await store.findMailboxBySpecialUse(user.id, 'sent');
     if (!sentBox) throw new MailError('TemporaryFailure', 'the sender has no Sent folder');
     const delivery = recipients.map((r) => (hosted.includes(r) ? { ...queued(r), status: 'sent' as const, detail: HOSTED_DETAIL } : queued(r)));
+    filing = true;
     const filed = store.fileMessages([
       { userId: user.id, mailboxId: sentBox.id, inboundId: `sent:${id}`, rawBlobKey: input.rawBlobKey, size: input.size, receivedAt: input.receivedAt, summary: input.summary, auth: null, seen: true, delivery },
     ]);
@@ -126,7 +128,12 @@ export async function submitMessage(deps: SubmitDeps, input: Submission): Promis
     [[sent]] = await Promise.all([filed, input.rawStored]);
   } catch (err) {
     await input.rawStored?.catch(() => undefined);
-    await deps.blobs.delete(input.rawBlobKey).catch((e) => deps.logger.error({ err: e }, 'could not remove the bytes of a refused submission'));
+    // once the Sent copy may exist (a write of unknown outcome), its bytes stay: the orphan sweeper removes them if it does not
+    if (!filing || surelyNotDone(err)) {
+      await deps.blobs.delete(input.rawBlobKey).catch((e) => deps.logger.error({ err: e }, 'could not remove the bytes of a refused submission'));
+    } else {
+      deps.logger.warn({ rawBlobKey: input.rawBlobKey }, 'Sent copy outcome unknown: its bytes are kept');
+    }
     throw err;
   }
 
@@ -223,7 +230,8 @@ export function createSubmission(deps: SubmitDeps & { passwords: PasswordHasher;
     },
     async submit(input) {
       try {
-        await assertSenderOwned(deps.store, input.user, input.summary.from?.address);
+        // every author the header names (each From address, the Sender) must be the user's: nobody signs for another
+        for (const address of [input.summary.from?.address, ...(input.summary.otherSenders ?? [])]) await assertSenderOwned(deps.store, input.user, address);
       } catch (err) {
         await deps.blobs.delete(input.rawBlobKey).catch(() => undefined);
         throw err;

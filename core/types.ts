@@ -155,6 +155,11 @@ export interface MessageSummary {
   snippet: string;
   /** Set when mailparser could not read the message; the raw bytes are kept regardless. */
   parseError?: string;
+  /**
+   * Who else the header names as the author: the From addresses after the first, and the
+   * Sender address; absent when there are none. Sending checks that every one is the user's.
+   */
+  otherSenders?: string[];
   /** The start of the body as plain text, for search; the store indexes it and does not keep it in the summary. */
   searchText?: string;
 }
