@@ -81,12 +81,13 @@ export function createTokenService(secret: string, ttlSeconds: number): TokenSer
     verify(token) {
       try {
         const claims = jwt.verify(token, secret, { algorithms: ['HS256'] });
-        if (typeof claims !== 'object' || typeof claims.sub !== 'string' || typeof claims.email !== 'string' || typeof claims.exp !== 'number') {
+        // a token without an id (issued before sign-out existed) could not be signed out: it is not accepted
+        if (typeof claims !== 'object' || typeof claims.sub !== 'string' || typeof claims.email !== 'string' || typeof claims.exp !== 'number' || typeof claims.jti !== 'string' || !claims.jti) {
           throw new Error('claims');
         }
         const role: Role = claims.role === 'admin' ? 'admin' : 'user';
         const ver = typeof claims.ver === 'number' ? claims.ver : 0;
-        return { sub: claims.sub, email: claims.email, role, ver, jti: typeof claims.jti === 'string' ? claims.jti : '', exp: claims.exp };
+        return { sub: claims.sub, email: claims.email, role, ver, jti: claims.jti, exp: claims.exp };
       } catch {
         throw new MailError('Unauthenticated', 'Invalid or expired token');
       }

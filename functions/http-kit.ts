@@ -140,7 +140,7 @@ export async function authenticate(app: AppContext, headers: HeaderSource): Prom
   if (!token) throw new MailError('Unauthenticated');
   const claims = app.tokens.verify(token);
   const session = await app.store.getUserSession(claims.sub);
-  if (!session || session.tokenVersion !== claims.ver || (claims.jti && session.revokedTokenIds.includes(claims.jti))) {
+  if (!session || session.tokenVersion !== claims.ver || session.revokedTokenIds.includes(claims.jti)) {
     throw new MailError('Unauthenticated', 'Invalid or expired token');
   }
   const { tokenVersion: _v, revokedTokenIds: _r, ...user } = session;

@@ -144,7 +144,10 @@ export function createHttpServer(app: AppContext, routes: RouteDef[], opts: Http
     }
     // rate limits and setup key on this: the socket's address, or a trusted proxy's word for it
     delete headers['x-original-forwarded-for'];
+    delete headers['x-nimbus-via-proxy'];
     if (headers['x-forwarded-for'] !== undefined) headers['x-original-forwarded-for'] = headers['x-forwarded-for'];
+    // a request from a trusted proxy came from somewhere else, whatever headers the proxy set (or did not)
+    if (isTrustedProxy((req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''))) headers['x-nimbus-via-proxy'] = '1';
     headers['x-forwarded-for'] = line.ip = clientAddress(req.socket.remoteAddress ?? 'unknown', headers['x-forwarded-for'], isTrustedProxy);
     const headerSource = { get: (name: string) => headers[name.toLowerCase()] ?? null };
     if (opts.site && url.pathname !== '/api' && !url.pathname.startsWith('/api/')) {

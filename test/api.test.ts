@@ -79,7 +79,7 @@ describe('HTTP API', () => {
     expect(body.error).toMatch(/^password:/);
   });
 
-  it('bad tokens: missing, tampered, expired, wrong algorithm, alg none, other key: 401', async () => {
+  it('bad tokens: missing, tampered, expired, wrong algorithm, alg none, other key, no token id: 401', async () => {
     const secret = readFileSync(join(host.dataDir, 'jwt-secret'), 'utf8').trim();
     const claims = { sub: (await host.app.store.getUserByEmail('admin@example.com'))!.id, email: 'admin@example.com', role: 'admin' };
     const [h, p, s] = host.token.split('.');
@@ -88,8 +88,12 @@ describe('HTTP API', () => {
     const hs512 = jwt.sign(claims, secret, { algorithm: 'HS512' });
     const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${p}.`;
     const otherKey = jwt.sign(claims, 'x'.repeat(48), { algorithm: 'HS256' });
+    // right key, right user, but no token id (as issued before sign-out existed): it could never be signed out
+    const noId = jwt.sign({ ...claims, ver: 0, exp: Math.floor(Date.now() / 1000) + 600 }, secret, { algorithm: 'HS256' });
+    const withId = jwt.sign({ ...claims, ver: 0, exp: Math.floor(Date.now() / 1000) + 600 }, secret, { algorithm: 'HS256', jwtid: 'a-token-id' });
+    expect((await host.api('/mails', { token: withId })).status).toBe(200); // the same, with an id, is fine
     expect((await host.api('/mails')).status).toBe(401);
-    for (const token of [tampered, expired, hs512, none, otherKey, 'garbage']) {
+    for (const token of [tampered, expired, hs512, none, otherKey, noId, 'garbage']) {
       await expectError(await host.api('/mails', { token }), 401, 'Unauthenticated');
     }
   });

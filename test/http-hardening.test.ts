@@ -153,8 +153,9 @@ describe('first-run setup is not open to the world', () => {
     expect(res.status).toBe(403);
     expect(await res.json()).toMatchObject({ code: 'SetupNotAllowed' });
     expect((await setupFrom('203.0.113.9', { setupCode: 'not-the-code' })).status).toBe(403);
-    // a request that came through a proxy is not "this machine", even when the proxy says so
+    // a request that came through a proxy is not "this machine", even when the proxy says so, or says nothing
     expect((await setupFrom('127.0.0.1, 10.1.2.3')).status).toBe(403);
+    expect((await setupFrom(null)).status).toBe(403);
     expect(await host.app.store.countUsers()).toBe(0);
   });
 
@@ -167,10 +168,18 @@ describe('first-run setup is not open to the world', () => {
     expect((await setupFrom('203.0.113.9', { setupCode: code })).status).toBe(403);
   });
 
-  it('from this machine, no code is needed (then it is done: 409)', async () => {
-    const res = await host.api('/setup', { method: 'POST', body: JSON.stringify(body) });
-    expect(res.status).toBe(409);
-    expect(await res.json()).toMatchObject({ code: 'AlreadySetUp' });
+  it('once done, setup answers 409 to whoever may run it', async () => {
+    const res = await setupFrom('203.0.113.9', { setupCode: 'x'.repeat(12) });
+    expect(res.status).toBe(403); // the one-time code is gone
+    // a host without a proxy in front: this machine may ask, and is told it is done
+    const plain = await startTestHost();
+    try {
+      const again = await plain.api('/setup', { method: 'POST', body: JSON.stringify(body) });
+      expect(again.status).toBe(409);
+      expect(await again.json()).toMatchObject({ code: 'AlreadySetUp' });
+    } finally {
+      await plain.destroy();
+    }
   });
 });
 

@@ -31,7 +31,7 @@ function sameSecret(given: string, expected: string): boolean {
  */
 export function setupAllowed(app: AppContext, req: HttpRequest, code: string | undefined): boolean {
   if (code !== undefined && app.setup.code && sameSecret(code, app.setup.code)) return true;
-  const proxied = ['forwarded', 'x-real-ip', 'x-original-forwarded-for'].some((h) => req.headers.get(h) !== null);
+  const proxied = ['forwarded', 'x-real-ip', 'x-original-forwarded-for', 'x-nimbus-via-proxy'].some((h) => req.headers.get(h) !== null);
   return app.setup.fromLoopback && !proxied && isLoopback(clientIp(req));
 }
 
