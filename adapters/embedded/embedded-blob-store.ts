@@ -149,7 +149,12 @@ export class EmbeddedBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     const row = this.edb.stmt('SELECT data IS NULL AS onDisk FROM blobs WHERE key = ?').get(key) as { onDisk: number } | undefined;
-    if (row?.onDisk) await unlink(this.fileFor(key).file).catch(() => undefined);
+    if (row?.onDisk) {
+      // only a file already gone lets the row go: any other failure keeps the row, so the file stays listed (and is retried)
+      await unlink(this.fileFor(key).file).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw new MailError('TemporaryFailure', 'could not remove a stored file', { cause: err });
+      });
+    }
     await this.edb.write('blob.delete', { key });
   }
 

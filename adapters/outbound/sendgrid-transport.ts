@@ -129,7 +129,14 @@ export class SendGridTransport implements OutboundTransport {
   }
 
   async send(input: { mailFrom: string; recipients: string[]; raw: Buffer }): Promise<DeliveryOutcome[]> {
-    const data = await toSendGridMail(input.raw, input.recipients);
+    let data: Awaited<ReturnType<typeof toSendGridMail>>;
+    try {
+      data = await toSendGridMail(input.raw, input.recipients);
+    } catch (err) {
+      // a message SendGrid's JSON cannot carry will never go: the recipients fail (a bounce says why) instead of waiting for a dead letter
+      const detail = `the message cannot be sent through SendGrid: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500);
+      return input.recipients.map((recipient) => ({ recipient, outcome: 'permanent' as const, detail }));
+    }
     let result: Omit<DeliveryOutcome, 'recipient'>;
     try {
       const [response] = await this.mail.send(data as Parameters<MailService['send']>[0]);
