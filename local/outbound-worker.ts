@@ -19,7 +19,7 @@ export class OutboundWorker extends QueueLoop {
     private readonly queue: Queue<OutboundQueueMessage>,
     private readonly deliver: (message: OutboundQueueMessage) => Promise<void>,
     private readonly logger: Logger,
-    private readonly opts: { concurrency: number; idlePollMs: number; retryBaseMs: number } = { concurrency: 40, idlePollMs: 500, retryBaseMs: 1000 },
+    private readonly opts: { concurrency: number; idlePollMs: number; retryBaseMs: number } = { concurrency: 16, idlePollMs: 500, retryBaseMs: 1000 },
   ) {
     super(opts.idlePollMs);
     queue.onSend?.(() => this.wake());
