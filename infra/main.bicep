@@ -399,7 +399,6 @@ output NIMBUS_BLOB_CONTAINER string = mailContainerName
 output NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace string = serviceBus.outputs.fullyQualifiedNamespace
 output NIMBUS_SERVICEBUS_QUEUE string = inboundQueueName
 output NIMBUS_SERVICEBUS_OUTBOUND_QUEUE string = outboundQueueName
-output NIMBUS_SERVICEBUS_OUTBOUND_QUEUE string = outboundQueueName
 output NIMBUS_JWT_KEY_URI string = keyVault.outputs.jwtKeyUri
 output NIMBUS_SENDGRID_KEY_URI string = keyVault.outputs.sendGridKeyUri
 

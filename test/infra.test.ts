@@ -174,8 +174,10 @@ describe('infra/: what az bicep build and lint would check, as far as text can',
     expect(count).toBeGreaterThan(50);
   });
 
-  it('every output has a type and no output is named like a secret', () => {
+  it('every output has a type, is declared once, and none is named like a secret', () => {
     for (const file of files) {
+      const names = readOutputs(read(file)).map((o) => o.name);
+      expect(names.filter((n, i) => names.indexOf(n) !== i), `${file}: outputs declared twice (Bicep refuses that)`).toEqual([]);
       for (const o of readOutputs(read(file))) {
         expect(['string', 'int', 'bool', 'object', 'array', 'string[]'], `${file}: output ${o.name}`).toContain(o.type);
         expect(o.name, `${file}`).not.toMatch(/secret|password/i);
