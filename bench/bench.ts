@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { startLoopbackDnsServer } from '../adapters/dns/loopback-dns-server';
 import { apiFigures, withSeededServer } from './api-bench';
 import { azureBench } from './azure-bench';
+import { cosmosOperations } from './cosmos-ops-bench';
 import { memMb, resetPeak, startServerProcess, stopServerProcess, type ServerProcess } from './server-process';
 import { ingestBench } from './ingest-bench';
 import { sendBench } from './send-bench';
@@ -134,6 +135,7 @@ async function main(): Promise<void> {
     const count = QUICK ? 1000 : 5000;
     process.stdout.write(`\nAzure adapters on the local EMULATORS (not Azure's figures), ${count} messages in one mailbox, SQLite doing the same in this run:\n`);
     azure = await azureBench(count, (line) => process.stdout.write(line));
+    azure.cosmosOperations = await cosmosOperations((line) => process.stdout.write(line));
   }
   if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ ingest, big, api, webmail, send, azure }, null, 2));
   await dns.stop();

@@ -23,7 +23,7 @@ export class FilingLookups {
   mailboxId(userId: string, specialUse: 'inbox' | 'junk') {
     const key = `${userId}/${specialUse}`;
     let id = this.mailboxes.get(key);
-    if (!id) this.mailboxes.set(key, (id = this.store.findMailboxBySpecialUse(userId, specialUse).then((m) => m?.id ?? null)));
+    if (!id) this.mailboxes.set(key, (id = this.store.specialMailboxId(userId, specialUse)));
     return id;
   }
 }

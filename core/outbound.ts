@@ -117,12 +117,12 @@ export async function submitMessage(deps: SubmitDeps, input: Submission): Promis
     const raw = input.raw ?? (await deps.blobs.getBuffer(input.rawBlobKey));
     if (!raw) throw new MailError('TemporaryFailure', 'submitted bytes are unavailable');
     signature = await dkimSignature(store, raw, input.summary.from?.address, input.receivedAt);
-    const sentBox = await store.findMailboxBySpecialUse(user.id, 'sent');
-    if (!sentBox) throw new MailError('TemporaryFailure', 'the sender has no Sent folder');
+    const sentBoxId = await store.specialMailboxId(user.id, 'sent');
+    if (!sentBoxId) throw new MailError('TemporaryFailure', 'the sender has no Sent folder');
     const delivery = recipients.map((r) => (hosted.includes(r) ? { ...queued(r), status: 'sent' as const, detail: HOSTED_DETAIL } : queued(r)));
     filing = true;
     const filed = store.fileMessages([
-      { userId: user.id, mailboxId: sentBox.id, inboundId: `sent:${id}`, rawBlobKey: input.rawBlobKey, size: input.size, receivedAt: input.receivedAt, summary: input.summary, auth: null, seen: true, delivery },
+      { userId: user.id, mailboxId: sentBoxId, inboundId: `sent:${id}`, rawBlobKey: input.rawBlobKey, size: input.size, receivedAt: input.receivedAt, summary: input.summary, auth: null, seen: true, delivery },
     ]);
     // both must be durable before anything is queued: a queue message never points at bytes or a copy not yet on disk
     [[sent]] = await Promise.all([filed, input.rawStored]);

@@ -67,6 +67,13 @@ export interface MailStore {
   deleteMailbox(userId: string, mailboxId: string, opts: { moveToTrash: boolean }): Promise<void>;
   getMailbox(userId: string, mailboxId: string): Promise<Mailbox | null>;
   findMailboxBySpecialUse(userId: string, specialUse: 'inbox' | 'sent' | 'drafts' | 'junk' | 'trash'): Promise<Mailbox | null>;
+  /**
+   * The id of a special folder (null: no such user). It never changes while the user
+   * exists, so a store may keep it (the Cosmos store does: filing and listing then ask
+   * Cosmos DB nothing for it); a caller that must notice a deleted user checks the
+   * user, not this.
+   */
+  specialMailboxId(userId: string, specialUse: 'inbox' | 'sent' | 'drafts' | 'junk' | 'trash'): Promise<string | null>;
 
   /**
    * Files copies of inbound messages. Idempotent on (userId, inboundId): filing the

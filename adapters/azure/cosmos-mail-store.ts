@@ -174,6 +174,8 @@ export class CosmosMailStore implements MailStore {
   private readonly retry: RetryOptions;
   private readonly concurrency: number;
   private ready: Promise<{ directory: Container; mail: Container }> | null = null;
+  /** `userId/specialUse` → folder id: fixed for the user's life, so asked of Cosmos DB once per process (bounded). */
+  private readonly specialIds = new Map<string, string>();
 
   constructor(private readonly opts: CosmosMailStoreOptions) {
     if ((opts.key === undefined) === (opts.credential === undefined)) throw new Error('CosmosMailStore needs either a key or a token credential');
@@ -502,6 +504,7 @@ export class CosmosMailStore implements MailStore {
     const user = await this.userDoc(userId);
     if (!user) throw new MailError('NotFound', 'User not found');
     if (user.role === 'admin') await this.claimAdminDeletion(userId);
+    for (const key of this.specialIds.keys()) if (key.startsWith(`${userId}/`)) this.specialIds.delete(key);
     const addresses = await this.query<AddressDoc>(directory, "SELECT * FROM c WHERE c.type = 'address' AND c.userId = @u", [{ name: '@u', value: userId }]);
     await this.parallel(addresses, (a) => this.remove(directory, a.id, a.id));
     const orphaned: string[] = [];
@@ -597,10 +600,21 @@ export class CosmosMailStore implements MailStore {
     return doc ? toMailbox(doc) : null;
   }
 
-  private async specialMailboxId(userId: string, specialUse: SpecialUse): Promise<string> {
+  async specialMailboxId(userId: string, specialUse: SpecialUse): Promise<string | null> {
+    const key = `${userId}/${specialUse}`;
+    const known = this.specialIds.get(key);
+    if (known) return known;
     const box = await this.findMailboxBySpecialUse(userId, specialUse);
-    if (!box) throw new MailError('TemporaryFailure', `user has no ${specialUse} folder`);
+    if (!box) return null;
+    if (this.specialIds.size >= 100_000) this.specialIds.clear();
+    this.specialIds.set(key, box.id);
     return box.id;
+  }
+
+  private async requireSpecialMailboxId(userId: string, specialUse: SpecialUse): Promise<string> {
+    const id = await this.specialMailboxId(userId, specialUse);
+    if (!id) throw new MailError('TemporaryFailure', `user has no ${specialUse} folder`);
+    return id;
   }
 
   /** Folder names are unique per user through a claim document whose id is derived from the name. */
@@ -643,7 +657,7 @@ export class CosmosMailStore implements MailStore {
     const folder = [{ name: '@m', value: mailboxId }];
     const [count] = await this.query<number>(mail, `SELECT VALUE COUNT(1) FROM c WHERE c.userId = @u AND ${inFolder}`, [{ name: '@u', value: userId }, ...folder], userId);
     if (count && !opts.moveToTrash) throw new MailError('MailboxNotEmpty', `Folder holds ${count} messages; delete with moveToTrash=true to move them to Trash`);
-    const trash = await this.specialMailboxId(userId, 'trash');
+    const trash = await this.requireSpecialMailboxId(userId, 'trash');
     await this.drain(userId, inFolder, folder, (page) => this.parallel(page, (m) => this.patchMessage(m, { mailboxId: trash })));
     await this.remove(mail, mailboxId, userId);
     await this.remove(mail, nameClaimKey(doc.name), userId);
@@ -768,7 +782,7 @@ export class CosmosMailStore implements MailStore {
   }
 
   async deleteMessages(userId: string, ids: string[]): Promise<{ trashed: string[]; deleted: string[]; orphanedBlobKeys: string[] }> {
-    const trash = await this.specialMailboxId(userId, 'trash');
+    const trash = await this.requireSpecialMailboxId(userId, 'trash');
     const docs = await this.ownDocs(userId, ids);
     const inTrash = docs.filter((d) => d.mailboxId === trash);
     const elsewhere = docs.filter((d) => d.mailboxId !== trash);
@@ -863,7 +877,7 @@ export class CosmosMailStore implements MailStore {
       id,
       type: 'message',
       userId,
-      mailboxId: await this.specialMailboxId(userId, 'drafts'),
+      mailboxId: await this.requireSpecialMailboxId(userId, 'drafts'),
       inboundId: `draft:${id}`,
       rawBlobKey: input.rawBlobKey,
       size: input.size,

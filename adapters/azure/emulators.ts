@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CosmosOpCounter } from './cosmos-ops';
 
 /**
  * The local stand-ins for Cosmos DB and Blob Storage, for tests and `npm run bench`
@@ -38,14 +39,19 @@ export interface LoopbackTls {
 /**
  * @vercel/cosmosdb-server in this process, over plain HTTP, or over TLS with `tls`.
  * It does not check credentials; `authorizations` records the Authorization header
- * of every request so that a test can see which kind was sent.
+ * of every request so that a test can see which kind was sent; `ops` counts them by
+ * operation (what Cosmos DB would bill).
  */
-export async function startCosmosEmulator(opts: { tls?: LoopbackTls } = {}): Promise<Emulator & { endpoint: string; key: string; authorizations: string[] }> {
+export async function startCosmosEmulator(opts: { tls?: LoopbackTls } = {}): Promise<Emulator & { endpoint: string; key: string; authorizations: string[]; ops: CosmosOpCounter }> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const cosmos = require('@vercel/cosmosdb-server') as { createHttpServer(): http.Server; createHttpsServer(o: { key: string; cert: string }): http.Server };
   const server = opts.tls ? cosmos.createHttpsServer({ key: opts.tls.key, cert: opts.tls.cert }) : cosmos.createHttpServer();
   const authorizations: string[] = [];
-  server.prependListener('request', (req: http.IncomingMessage) => authorizations.push(decodeURIComponent(String(req.headers.authorization ?? ''))));
+  const ops = new CosmosOpCounter();
+  server.prependListener('request', (req: http.IncomingMessage) => {
+    authorizations.push(decodeURIComponent(String(req.headers.authorization ?? '')));
+    ops.record(req);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -55,6 +61,7 @@ export async function startCosmosEmulator(opts: { tls?: LoopbackTls } = {}): Pro
     endpoint: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     key: COSMOS_EMULATOR_KEY,
     authorizations,
+    ops,
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -194,6 +194,8 @@ export function mailStoreContract(name: string, make: () => Promise<{ store: Mai
         ]);
         expect(await store.getMailbox(u.id, boxes[0].id)).toEqual(boxes[0]);
         expect(await store.findMailboxBySpecialUse(u.id, 'trash')).toEqual(boxes[4]);
+        for (const box of boxes) expect(await store.specialMailboxId(u.id, box.specialUse!)).toBe(box.id);
+        expect(await store.specialMailboxId('no-such-user', 'inbox')).toBeNull();
       }),
     );
 

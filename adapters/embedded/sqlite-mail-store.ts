@@ -617,6 +617,11 @@ export class SqliteMailStore implements MailStore {
     return this.mailboxRows('b.user_id = ? AND b.special_use = ?', userId, specialUse)[0] ?? null;
   }
 
+  async specialMailboxId(userId: string, specialUse: SpecialUse): Promise<string | null> {
+    const row = this.edb.stmt('SELECT id FROM mailboxes WHERE user_id = ? AND special_use = ?').get(userId, specialUse) as { id: string } | undefined;
+    return row?.id ?? null;
+  }
+
   async fileMessages(items: NewMessage[]): Promise<StoredMessage[]> {
     if (items.length === 0) return [];
     return this.edb.write('mail.fileMessages', items);

@@ -24,10 +24,10 @@ export const mailsList: RouteDef = {
     const query = validate(ListQuery, queryObject(req));
     const userId = principal!.sub;
     // a search without a folder looks in every folder; a listing without one shows the Inbox
-    const mailbox = query.mailbox ? await app.store.getMailbox(userId, query.mailbox) : query.q ? null : await app.store.findMailboxBySpecialUse(userId, 'inbox');
-    if (!mailbox && (query.mailbox || !query.q)) throw new MailError('NotFound', 'Mailbox not found');
+    const mailboxId = query.mailbox ? (await app.store.getMailbox(userId, query.mailbox))?.id : query.q ? null : await app.store.specialMailboxId(userId, 'inbox');
+    if (!mailboxId && (query.mailbox || !query.q)) throw new MailError('NotFound', 'Mailbox not found');
     const page = await app.store.listMessages(userId, {
-      mailboxId: mailbox?.id ?? null,
+      mailboxId: mailboxId ?? null,
       limit: query.limit,
       cursor: query.cursor,
       unread: flag(query.unread),

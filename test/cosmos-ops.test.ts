@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { classifyCosmosRequest } from '../adapters/azure/cosmos-ops';
+import { cosmosOperations } from '../bench/cosmos-ops-bench';
+
+/**
+ * What the Azure shape asks of Cosmos DB, counted against the emulator (the same run
+ * `npm run bench -- --only azure` prints): the real edge, adapters and HTTP handlers;
+ * Service Bus is the test AMQP endpoint (it cannot run here) and the queue trigger is
+ * called as the Functions host calls it.
+ */
+describe('Cosmos DB operations per message, login and page', () => {
+  it('classifies the REST requests the SDK makes as Cosmos DB bills them', () => {
+    const docs = '/dbs/db/colls/mail/docs';
+    expect(classifyCosmosRequest('GET', `${docs}/abc`, {})).toEqual({ op: 'read', container: 'mail' });
+    expect(classifyCosmosRequest('POST', docs, { 'x-ms-documentdb-isquery': 'True', 'content-type': 'application/query+json' }).op).toBe('query');
+    expect(classifyCosmosRequest('POST', docs, { 'x-ms-cosmos-is-query-plan-request': 'True', 'content-type': 'application/query+json' }).op).toBe('queryplan');
+    expect(classifyCosmosRequest('POST', docs, { 'content-type': 'application/json' }).op).toBe('create');
+    expect(classifyCosmosRequest('POST', docs, { 'x-ms-documentdb-is-upsert': 'True' }).op).toBe('upsert');
+    expect(classifyCosmosRequest('POST', docs, { 'x-ms-cosmos-is-batch-request': 'True' }).op).toBe('batch');
+    expect(classifyCosmosRequest('PUT', `${docs}/abc`, {}).op).toBe('replace');
+    expect(classifyCosmosRequest('PATCH', `${docs}/abc`, {}).op).toBe('patch');
+    expect(classifyCosmosRequest('DELETE', `${docs}/abc`, {}).op).toBe('delete');
+    expect(classifyCosmosRequest('GET', '/dbs/db/colls/mail/pkranges', {}).op).toBe('metadata');
+    expect(classifyCosmosRequest('GET', '/', {}).op).toBe('metadata');
+  });
+
+  it('RCPT from the directory cache after the first, at most 4 operations per message per recipient, a first page in one query', async () => {
+    const f = await cosmosOperations(() => undefined);
+    expect(f.rcptFirst.byKind).toEqual({ 'directory.read': 1 });
+    expect(f.rcptCachedPerMessage).toBe(0);
+    // the address read, the message, the folder's counters, the counted mark
+    expect(f.filingOneRecipient.byKind).toEqual({ 'directory.read': 1, 'mail.create': 1, 'mail.patch': 2 });
+    expect(f.filingPerRecipientOfTwo).toBeLessThanOrEqual(4);
+    // the token's user (revocation), then the page
+    expect(f.firstPage.byKind).toEqual({ 'directory.read': 1, 'mail.query': 1 });
+    expect(f.firstPageAgain.byKind).toEqual({ 'directory.read': 1, 'mail.query': 1 });
+    expect(f.login.data).toBeLessThanOrEqual(2);
+  }, 60_000);
+});
