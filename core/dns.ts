@@ -1,4 +1,4 @@
-import type { DNSResolver } from 'mailauth';
+import type { DNSResolver } from './mailauth';
 import type { DnsResolver } from './ports';
 
 /** node:dns's error codes, which mailauth understands too (ENOTFOUND/ENODATA: no such record; the rest: try again later). */

@@ -1,4 +1,4 @@
-import { spf as evaluateSpf } from 'mailauth';
+import { spf as evaluateSpf } from './mailauth';
 import { dkimRecordValue } from './dkim';
 import { DnsError, isNoRecord, mailauthResolver, normalizeName, type DnsErrorCode } from './dns';
 import { asciiName } from './domain-name';

@@ -1,4 +1,4 @@
-import { dkimSign } from 'mailauth';
+import { dkimSign } from './mailauth';
 import { domainOf, normalizeAddress } from './address';
 import { checkLogin, type PasswordHasher } from './auth';
 import { blobKeys } from './blob-keys';

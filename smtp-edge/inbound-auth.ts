@@ -1,5 +1,5 @@
 import { PassThrough, Writable } from 'node:stream';
-import { arc, dkimVerify, dmarc, spf, type ARCResult, type DKIMResult, type DKIMVerifyResult, type DMARCResult, type SPFResult } from 'mailauth';
+import { arc, dkimVerify, dmarc, spf, type ARCResult, type DKIMResult, type DKIMVerifyResult, type DMARCResult, type SPFResult } from '../core/mailauth';
 import { mailauthResolver } from '../core/dns';
 import type { Logger } from '../core/logger';
 import type { DnsResolver } from '../core/ports';

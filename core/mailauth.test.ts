@@ -1,0 +1,42 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const root = resolve(__dirname, '..');
+
+/**
+ * In a fresh process on the built code (npm test builds first), as the server loads it:
+ * core/mailauth.ts must come before anything else loads mailauth, or every signature
+ * parses its key again. And a signature made with the memoised key still verifies.
+ */
+describe('mailauth as the server loads it', () => {
+  it('the local host and the Azure entries get the memoised key parser; two signatures with one key both verify', async () => {
+    const script = `
+      require('./dist/local/host.js');
+      require('./dist/smtp-edge/azure-edge.js');
+      require('./dist/functions/register.js');
+      const m = require('./dist/core/mailauth.js');
+      const crypto = require('node:crypto');
+      const { generateDkimKey, dkimRecordValue } = require('./dist/core/dkim.js');
+      (async () => {
+        const key = await generateDkimKey();
+        const parse = crypto.createPrivateKey;
+        let parsed = 0;
+        crypto.createPrivateKey = (...a) => (parsed++, parse(...a));
+        const raw = Buffer.from('From: a@example.com\\r\\nTo: b@x.test\\r\\nSubject: hi\\r\\n\\r\\nbody\\r\\n');
+        const data = { signingDomain: 'example.com', selector: key.selector, privateKey: key.privateKeyPem };
+        const verified = [];
+        for (let i = 0; i < 2; i++) {
+          const { signatures, errors } = await m.dkimSign(raw, { ...data, canonicalization: 'relaxed/relaxed', algorithm: 'rsa-sha256', signatureData: [data] });
+          if (errors.length) throw errors[0];
+          const resolver = async (name, type) => { if (type === 'TXT' && name === key.selector + '._domainkey.example.com') return [[dkimRecordValue(key)]]; const e = new Error('nx'); e.code = 'ENOTFOUND'; throw e; };
+          const result = await m.dkimVerify(Buffer.concat([Buffer.from(signatures), raw]), { resolver });
+          verified.push(result.results[0].status.result);
+        }
+        console.log(JSON.stringify({ active: m.keyCacheActive, parsed, verified }));
+      })().catch((e) => { console.error(e); process.exit(1); });`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], { cwd: root });
+    expect(JSON.parse(stdout)).toEqual({ active: true, parsed: 1, verified: ['pass', 'pass'] });
+  }, 30_000);
+});
