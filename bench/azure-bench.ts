@@ -9,7 +9,8 @@ import { CosmosMailStore } from '../adapters/azure/cosmos-mail-store';
 import { COSMOS_EMULATOR_KEY, startAzurite, startFakeServiceBus } from '../adapters/azure/emulators';
 import { EmbeddedDb } from '../adapters/embedded/sqlite';
 import { SqliteMailStore } from '../adapters/embedded/sqlite-mail-store';
-import type { MailStore, NewMessage } from '../core/ports';
+import type { MailStore } from '../core/ports';
+import { seedItems } from './seed';
 import { timed } from './api-bench';
 import { memMb, resetPeak } from './server-process';
 import { makeAttachmentMessage, makeMessage, percentile, runLoad } from './smtp-load';
@@ -45,33 +46,6 @@ async function startCosmosChild(): Promise<{ endpoint: string; stop(): Promise<v
       await once(child, 'exit');
     },
   };
-}
-
-function seedItems(userId: string, mailboxId: string, from: number, to: number): NewMessage[] {
-  const items: NewMessage[] = [];
-  for (let i = from; i < to; i++) {
-    items.push({
-      userId,
-      mailboxId,
-      inboundId: `seed-${i}`,
-      rawBlobKey: `raw/seed-${i}.eml`,
-      size: 4096,
-      receivedAt: 1_700_000_000_000 + i * 1000,
-      summary: {
-        from: { address: `sender${i % 50}@example.net`, name: `Sender ${i % 50}` },
-        to: [{ address: 'admin@example.com', name: 'Bench' }],
-        cc: [],
-        subject: `Quarterly report number ${i}${i % 100 === 0 ? ' zanzibar' : ''}`,
-        date: 1_700_000_000_000 + i * 1000,
-        messageId: `<seed-${i}@example.net>`,
-        attachments: [],
-        snippet: 'The numbers for this quarter are attached',
-        searchText: 'The numbers for this quarter are attached, with the budget and the travel plan.',
-      },
-      auth: null,
-    });
-  }
-  return items;
 }
 
 interface StoreFigures {

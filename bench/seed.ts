@@ -14,35 +14,38 @@ export function sentence(seed: number, words: number): string {
 }
 
 /**
- * Files `count` messages straight through the MailStore (no SMTP, no raw bytes: list,
- * search and counts work; opening one does not), one second apart, newest last.
- * Message i has the subject "<words> #i"; every 1000th mentions "zanzibar".
+ * Messages `from` to `to - 1` as filing would make them (no raw bytes: list, search and
+ * counts work; opening one does not), one second apart, newest last. Message i has the
+ * subject "<words> #i"; every 1000th mentions "zanzibar".
  */
-export async function seedMailbox(store: MailStore, userId: string, mailboxId: string, count: number, batch = 2000): Promise<void> {
-  for (let start = 0; start < count; start += batch) {
-    const items: NewMessage[] = [];
-    for (let i = start; i < Math.min(count, start + batch); i++) {
-      items.push({
-        userId,
-        mailboxId,
-        inboundId: `seed-${i}`,
-        rawBlobKey: `raw/seed-${i}.eml`,
-        size: 4096,
-        receivedAt: 1_700_000_000_000 + i * 1000,
-        summary: {
-          from: { address: `sender${i % 500}@example.net`, name: `Sender ${i % 500}` },
-          to: [{ address: 'admin@example.com', name: 'Bench' }],
-          cc: [],
-          subject: `${sentence(i, 5)} #${i}`,
-          date: 1_700_000_000_000 + i * 1000,
-          messageId: `<seed-${i}@example.net>`,
-          attachments: [],
-          snippet: sentence(i + 7, 30).slice(0, 200),
-          searchText: sentence(i + 7, 150) + (i % 1000 === 0 ? ' zanzibar' : ''),
-        },
-        auth: null,
-      });
-    }
-    await store.fileMessages(items);
+export function seedItems(userId: string, mailboxId: string, from: number, to: number): NewMessage[] {
+  const items: NewMessage[] = [];
+  for (let i = from; i < to; i++) {
+    items.push({
+      userId,
+      mailboxId,
+      inboundId: `seed-${i}`,
+      rawBlobKey: `raw/seed-${i}.eml`,
+      size: 4096,
+      receivedAt: 1_700_000_000_000 + i * 1000,
+      summary: {
+        from: { address: `sender${i % 500}@example.net`, name: `Sender ${i % 500}` },
+        to: [{ address: 'admin@example.com', name: 'Bench' }],
+        cc: [],
+        subject: `${sentence(i, 5)} #${i}`,
+        date: 1_700_000_000_000 + i * 1000,
+        messageId: `<seed-${i}@example.net>`,
+        attachments: [],
+        snippet: sentence(i + 7, 30).slice(0, 200),
+        searchText: sentence(i + 7, 150) + (i % 1000 === 0 ? ' zanzibar' : ''),
+      },
+      auth: null,
+    });
   }
+  return items;
+}
+
+/** Files `count` seeded messages (seedItems) straight through the MailStore, `batch` at a time. */
+export async function seedMailbox(store: MailStore, userId: string, mailboxId: string, count: number, batch = 2000): Promise<void> {
+  for (let start = 0; start < count; start += batch) await store.fileMessages(seedItems(userId, mailboxId, start, Math.min(count, start + batch)));
 }
