@@ -90,6 +90,8 @@ describe('webmail in Chromium: first run, reading, replying, files, search, keyb
       from: '"Bob Builder" <bob@example.com>',
       to: 'Ada Admin <admin@example.com>',
       subject: 'Lunch on Friday?',
+      // the middle of a thread: a reply to it carries the whole chain
+      references: ['<root@bob.example>', '<middle@bob.example>'],
       text: 'Hi Ada,\nare you free on Friday?\nMenu: https://menu.example.org/friday\n\nBob',
       attachments: [
         { filename: 'notes.txt', content: 'bring cake', contentType: 'text/plain' },
@@ -138,6 +140,7 @@ describe('webmail in Chromium: first run, reading, replying, files, search, keyb
       return d?.draft.text.startsWith('Friday works. ') ? d : undefined;
     }, 20_000);
     expect(draft.draft).toMatchObject({ to: [{ address: 'bob@example.com' }], subject: 'Re: Lunch on Friday?', inReplyTo: originalFull.messageId });
+    expect(draft.draft.references).toEqual(['<root@bob.example>', '<middle@bob.example>', originalFull.messageId]);
     await page.getByTestId('save-state').filter({ hasText: 'Draft saved' }).waitFor({ timeout: 15_000 });
     await screenshot(page, 'desktop-compose');
 
@@ -163,6 +166,8 @@ describe('webmail in Chromium: first run, reading, replying, files, search, keyb
       return items.find((m: { subject: string }) => m.subject === 'Re: Lunch on Friday?');
     }, 20_000);
     expect(bobInbox.from.address).toBe('admin@example.com');
+    const received = await apiJson(host, `/mails/${bobInbox.id}`, { token: bobToken });
+    expect(received).toMatchObject({ inReplyTo: originalFull.messageId, references: ['<root@bob.example>', '<middle@bob.example>', originalFull.messageId] });
     expect(offsite).toEqual([]);
     expect(pageErrors).toEqual([]);
   });

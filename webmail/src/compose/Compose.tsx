@@ -18,6 +18,8 @@ export interface ComposeInit {
   subject: string;
   text: string;
   inReplyTo: string | null;
+  /** The thread's Message-IDs, oldest first (a reply: the original's References, then its Message-ID). */
+  references?: string[];
   attachments?: DraftFile[];
   /** The draft's version when it was loaded (its ETag): writes send it as If-Match, so another window's save is not overwritten unseen. */
   etag?: string | null;
@@ -70,7 +72,7 @@ export function Compose({ init, user, capabilities, onClose, onOpenSent }: { ini
   const fileInput = useRef<HTMLInputElement>(null);
   const bodyRef = useRef<HTMLTextAreaElement>(null);
 
-  const body = (): DraftBody => ({ to: valid(to), cc: valid(cc), bcc: valid(bcc), subject, text, html: null, inReplyTo: init.inReplyTo });
+  const body = (): DraftBody => ({ to: valid(to), cc: valid(cc), bcc: valid(bcc), subject, text, html: null, inReplyTo: init.inReplyTo, references: init.references ?? [] });
   const latest = useRef(body);
   latest.current = body;
 
@@ -105,9 +107,9 @@ export function Compose({ init, user, capabilities, onClose, onOpenSent }: { ini
   // keep the unsent message in this browser on every change
   useEffect(() => {
     if (sent) return;
-    const snapshot: ComposeInit = { kind: init.kind, draftId: draftId.current, etag: etag.current, to, cc, bcc, subject, text, inReplyTo: init.inReplyTo, attachments };
+    const snapshot: ComposeInit = { kind: init.kind, draftId: draftId.current, etag: etag.current, to, cc, bcc, subject, text, inReplyTo: init.inReplyTo, references: init.references, attachments };
     localStorage.setItem(composeStorageKey(user.id), JSON.stringify(snapshot));
-  }, [to, cc, bcc, subject, text, attachments, save, sent, init.kind, init.inReplyTo, user.id]);
+  }, [to, cc, bcc, subject, text, attachments, save, sent, init.kind, init.inReplyTo, init.references, user.id]);
 
   // autosave a moment after the last change
   const first = useRef(true);

@@ -34,6 +34,17 @@ const uniq = (list: AddressValue[], skip: Set<string>) => {
   });
 };
 
+/**
+ * A reply's References (RFC 5322 3.6.4): the original's References (or, without them,
+ * its In-Reply-To), then the original's Message-ID; the API keeps at most 100, so the
+ * oldest (the thread's root) and the newest 99 are kept.
+ */
+export function threadReferences(m: Pick<MessageView, 'messageId' | 'inReplyTo' | 'references'>): string[] {
+  const chain = [...(m.references.length ? m.references : m.inReplyTo ? [m.inReplyTo] : []), ...(m.messageId ? [m.messageId] : [])];
+  const ids = chain.filter((id, i) => chain.indexOf(id) === i);
+  return ids.length > 100 ? [ids[0], ...ids.slice(-99)] : ids;
+}
+
 /** Reply or reply-all: to the Reply-To (or sender); all adds the other recipients, never myself. */
 export function replyTo(m: MessageView, all: boolean, me: User): ComposeInit {
   const self = mine(me);
@@ -50,6 +61,7 @@ export function replyTo(m: MessageView, all: boolean, me: User): ComposeInit {
     subject: prefixed('Re', m.subject),
     text: `\n\nOn ${fullDate(m.date ?? m.receivedAt)}, ${who} wrote:\n${quoteLines(messageText(m))}\n`,
     inReplyTo: m.messageId,
+    references: threadReferences(m),
   };
 }
 
