@@ -271,13 +271,15 @@ export function isOutboundQueueMessage(value: unknown): value is OutboundQueueMe
   );
 }
 
-const NO_TRANSPORT = 'held: no outbound transport is configured (NIMBUS_OUTBOUND_TRANSPORT=none); nothing was sent';
+/** Why a recipient is held (NIMBUS_OUTBOUND_TRANSPORT=none): the none transport says it, and it is the fallback. */
+export const HELD_DETAIL = 'held: no outbound transport is configured (NIMBUS_OUTBOUND_TRANSPORT=none); it is sent at a later attempt once one is';
 
 /**
- * One attempt for one outbound queue message. Sent, failed and held recipients are
- * final; temporary ones are deferred: a new queue message is scheduled for the next
- * attempt (the caller then completes this one). Past the lifetime a temporary
- * failure becomes final. A misconfigured transport (our key or login refused) keeps
+ * One attempt for one outbound queue message. Sent and failed recipients are final;
+ * temporary ones are deferred: a new queue message is scheduled for the next attempt
+ * (the caller then completes this one). Held ones (no transport configured) wait the
+ * same way, so they go out at their next attempt once a transport is configured. Past
+ * the lifetime a temporary failure or a hold becomes final (failed, bounced). A misconfigured transport (our key or login refused) keeps
  * everything deferred and never bounces or expires: it is nobody's fault but ours.
  * Failed recipients get one bounce in the sender's Inbox, unless the sender is null.
  * Throws only for infrastructure faults (store, blob, queue): the queue retries it.
@@ -304,10 +306,16 @@ export async function processOutbound(deps: DeliverDeps, message: OutboundQueueM
   const bounced: BouncedRecipient[] = [];
   for (const recipient of message.recipients) {
     const o = byRecipient.get(recipient.toLowerCase()) ?? { recipient, outcome: 'temporary' as const, detail: 'the transport said nothing about this recipient' };
-    const final = (status: 'sent' | 'failed' | 'held', detail: string) => updates.push({ recipient, status, attempts, nextAttemptAt: null, detail });
+    const final = (status: 'sent' | 'failed', detail: string) => updates.push({ recipient, status, attempts, nextAttemptAt: null, detail });
     if (o.outcome === 'sent') final('sent', o.detail);
-    else if (o.outcome === 'held') final('held', o.detail || NO_TRANSPORT);
-    else if (o.outcome === 'permanent') {
+    else if (o.outcome === 'held' && nextAt > deadline) {
+      const detail = `not sent: no outbound transport was configured in ${Math.round((now - message.submittedAt) / 3_600_000)} h (NIMBUS_OUTBOUND_TRANSPORT=none)`;
+      final('failed', detail);
+      bounced.push({ recipient, detail, expired: true });
+    } else if (o.outcome === 'held') {
+      updates.push({ recipient, status: 'held', attempts, nextAttemptAt: nextAt, detail: o.detail || HELD_DETAIL });
+      retry.push(recipient);
+    } else if (o.outcome === 'permanent') {
       final('failed', o.detail);
       bounced.push({ recipient, detail: o.detail, expired: false });
     } else if (o.outcome === 'temporary' && nextAt > deadline) {

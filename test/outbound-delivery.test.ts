@@ -111,6 +111,24 @@ describe('outbound delivery decisions', () => {
     expect((await bounces()).length).toBe(before + 1);
   });
 
+  it('held (no transport): waits for its next attempt within the lifetime; past it, failed with a bounce that says why', async () => {
+    const before = (await bounces()).length;
+    const fresh = await prepare();
+    await processOutbound(deps(new ScriptedTransport({ outcome: 'held', detail: '' }), 3_600_000), fresh);
+    const [waiting] = (await store.getMessage(user.id, fresh.sentMessageId))!.delivery!;
+    expect(waiting).toMatchObject({ status: 'held', attempts: 1, detail: expect.stringMatching(/no outbound transport is configured/) });
+    expect(waiting.nextAttemptAt).not.toBeNull();
+    const waitingIds: string[] = [];
+    for await (const m of queue.browse()) waitingIds.push(m.id);
+    expect(waitingIds).toContain(`${fresh.submissionId}.0.1`);
+    expect((await bounces()).length).toBe(before);
+    const old = await prepare({ submittedAt: Date.now() - 10 * 3_600_000 });
+    await processOutbound(deps(new ScriptedTransport({ outcome: 'held', detail: '' }), 3_600_000), old);
+    const [given] = (await store.getMessage(user.id, old.sentMessageId))!.delivery!;
+    expect(given).toMatchObject({ status: 'failed', nextAttemptAt: null, detail: expect.stringMatching(/^not sent: no outbound transport was configured in 10 h/) });
+    expect((await bounces()).length).toBe(before + 1);
+  });
+
   it('a message whose bytes are gone (lost storage): failed with that reason, nothing sent', async () => {
     const message = await prepare();
     await blobs.delete(message.rawBlobKey);

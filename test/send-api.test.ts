@@ -217,8 +217,11 @@ describe('sending faults', () => {
     }
   }, 60_000);
 
-  it('no transport configured (the local default): foreign recipients are held and say why; hosted ones still get it', async () => {
-    const host = await startTestHost();
+  it('no transport configured (the local default): foreign recipients are held and say why, hosted ones still get it; once a relay is configured the held one is sent (nothing lost)', async () => {
+    const schedule = { NIMBUS_OUTBOUND_RETRY_SCHEDULE: '2' };
+    const host = await startTestHost(schedule);
+    let second: TestHost | null = null;
+    const relay = await startLoopbackRelay();
     try {
       const bob = await createUser(host, 'bob@example.com', 'bobs password', 'Bob');
       const res = await host.api('/send', { method: 'POST', token: host.token, body: JSON.stringify({ to: ['bob@example.com', 'x@elsewhere.test'], subject: 'nowhere to go', text: 'x' }) });
@@ -226,12 +229,23 @@ describe('sending faults', () => {
       const { id } = (await res.json()) as { id: string };
       const d = await waitForDelivery(host, host.token, id, (list) => list[1].status !== 'queued');
       expect(d.map((x) => x.status)).toEqual(['sent', 'held']);
-      expect(d[1].detail).toMatch(/no outbound transport is configured/);
+      expect(d[1].detail).toMatch(/no outbound transport is configured.*sent at a later attempt once one is/);
+      expect(d[1].nextAttemptAt).not.toBeNull();
       await waitInFolder(host, bob, 'inbox', 'nowhere to go');
       const health = (await (await host.api('/health')).json()) as { status: string; outbound: { transport: string; status: string } };
       expect(health).toMatchObject({ status: 'ok', outbound: { transport: 'none', status: 'none' } });
+      // still held at the next attempt, nothing bounced
+      await waitForDelivery(host, host.token, id, (list) => list[1].attempts >= 2);
+      await host.stop(); // same data folder, kept
+      expect(relay.messages).toEqual([]);
+      second = await startTestHost({ ...schedule, NIMBUS_OUTBOUND_TRANSPORT: 'smtp', NIMBUS_RELAY_HOST: '127.0.0.1', NIMBUS_RELAY_PORT: String(relay.port) }, { dataDir: host.dataDir });
+      const done = await waitForDelivery(second, second.token, id, (list) => list[1].status === 'sent');
+      expect(done[1].attempts).toBeGreaterThanOrEqual(3);
+      expect(relay.messages.map((m) => m.recipients)).toEqual([['x@elsewhere.test']]);
+      expect((await listInbox(second)).map((m) => m.subject)).not.toContain('Undelivered Mail Returned to Sender');
     } finally {
-      await host.destroy();
+      await (second ?? host).destroy();
+      await relay.stop();
     }
   }, 60_000);
 });

@@ -1,9 +1,11 @@
+import { HELD_DETAIL } from '../../core/outbound';
 import type { OutboundTransport } from '../../core/ports';
 
 /**
  * NIMBUS_OUTBOUND_TRANSPORT=none (the local default): nothing leaves the server.
- * Foreign recipients are `held` with a detail that says why; hosted recipients are
- * delivered as always (they never need a transport).
+ * Foreign recipients are `held` with a detail that says why (and wait for their next
+ * attempt, when a transport may be configured); hosted recipients are delivered as
+ * always (they never need a transport).
  */
 export class NoTransport implements OutboundTransport {
   readonly name = 'none' as const;
@@ -12,7 +14,7 @@ export class NoTransport implements OutboundTransport {
     return input.recipients.map((recipient) => ({
       recipient,
       outcome: 'held' as const,
-      detail: 'held: no outbound transport is configured (NIMBUS_OUTBOUND_TRANSPORT=none); nothing was sent',
+      detail: HELD_DETAIL,
     }));
   }
 
