@@ -25,7 +25,7 @@ export interface FunctionsRegistry {
  * mounts (same route list, same methods; the host's route prefix is "api"), the
  * Service Bus triggers that file inbound mail and deliver outbound mail, the orphan
  * sweeper's timer (NIMBUS_SWEEP_INTERVAL_MINUTES; 0 registers none), and the DNS
- * verification: an hourly timer with a Durable client that starts one orchestration
+ * verification: a timer (every 5 minutes) with a Durable client that starts one orchestration
  * per due domain, the orchestrator, and its check activity.
  */
 export function registerFunctions(registry: FunctionsRegistry, getContext: () => AppContext, opts: { sweepIntervalMinutes?: number } = {}): void {

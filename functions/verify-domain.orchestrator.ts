@@ -14,7 +14,7 @@ const FALLBACK_WAIT_MS = 5 * 60_000;
  * One domain's verification: check (the activity stores the result and the next
  * check time from the schedule), then wait on a durable timer until that time, and
  * again, until the domain is verified or failed, or 72 h have passed since this
- * instance started; then it ends, and the hourly timer starts a fresh instance when
+ * instance started; then it ends, and the timer starts a fresh instance when
  * the next check is due (durable timers in JavaScript last at most 6 days; the
  * longest wait here is a day). Deterministic for replay: time comes from
  * currentUtcDateTime, decisions from the activity's recorded output.

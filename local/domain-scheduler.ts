@@ -9,7 +9,7 @@ export interface DomainSchedulerOptions {
 }
 
 /**
- * The local shape's stand-in for the hourly timer + Durable orchestration: it runs
+ * The local shape's stand-in for the timer + Durable orchestration: it runs
  * the same check (DomainService.check, the Durable activity's code) on the same
  * schedule (core/domain-schedule.ts). The schedule lives in the store (each
  * domain's nextCheckAt), so a restart picks up where it left off; a domain is never

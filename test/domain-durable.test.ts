@@ -182,9 +182,9 @@ describe('Durable DNS verification', () => {
     expect(timers).toEqual([t0 + 5 * MIN, t0 + 20 * MIN]);
   });
 
-  it('the timer trigger is registered hourly with a Durable client input, and starts no second instance of a running orchestration', async () => {
+  it('the timer trigger is registered every 5 minutes with a Durable client input, and starts no second instance of a running orchestration', async () => {
     const timer = registry.timerFunctions.get(DOMAIN_TIMER.name)!;
-    expect(timer.schedule).toBe('0 0 * * * *');
+    expect(timer.schedule).toBe('0 */5 * * * *');
     expect(timer.extraInputs?.map((i) => i.type)).toEqual(['durableClient']);
 
     const durable = await startFakeDurableHost();
