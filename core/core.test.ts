@@ -70,6 +70,22 @@ describe('streaming summary', () => {
     junk.input.end(Buffer.from([0, 1, 2, 3, 0xff, 0xfe, 10, 10, 0]));
     expect((await junk.summary).subject).toBe('');
   });
+  it('names every author from the raw fields (mailparser keeps the first From only), and says when they cannot all be checked', async () => {
+    const summarize = async (header: string) => {
+      const { input, summary } = createSummaryParser();
+      input.end(Buffer.from(`${header}\r\nTo: b@y.test\r\nSubject: s\r\n\r\nbody\r\n`));
+      const { otherSenders, ambiguousAuthors } = await summary;
+      return { otherSenders, ambiguousAuthors };
+    };
+    expect(await summarize('From: A <a@x.test>')).toEqual({ otherSenders: undefined, ambiguousAuthors: undefined });
+    expect(await summarize('From: A <a@x.test>, B@Y.test,\r\n a@x.test\r\nSender: grp: s@z.test;')).toEqual({ otherSenders: ['b@y.test', 's@z.test'], ambiguousAuthors: undefined });
+    expect(await summarize('From: a@x.test\r\nFrom: ceo@victim.test')).toEqual({ otherSenders: ['ceo@victim.test'], ambiguousAuthors: true });
+    expect((await summarize('From: a@x.test\r\nSender: a@x.test\r\nSender: a@x.test')).ambiguousAuthors).toBe(true);
+    const many = Array.from({ length: SUMMARY_LIMITS.addresses + 1 }, (_, i) => `a${i}@x.test`).join(', ');
+    const crowd = await summarize(`From: me@x.test, ${many}`);
+    expect(crowd.ambiguousAuthors).toBe(true);
+    expect(crowd.otherSenders).toHaveLength(SUMMARY_LIMITS.addresses);
+  });
   it('snippets fall back to HTML without tags', () => {
     expect(plainText('', '<style>p{}</style><p>Hello&nbsp;<b>world</b></p>', SUMMARY_LIMITS.snippet)).toBe('Hello world');
   });

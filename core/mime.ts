@@ -1,6 +1,7 @@
 import { MailParser } from 'mailparser';
 import type { AddressObject, AttachmentStream, EmailAddress, Headers, MailParserOptions, MessageText } from 'mailparser';
 import { Transform, type Writable } from 'node:stream';
+import addressparser from 'nodemailer/lib/addressparser';
 import type { AddressValue, AttachmentInfo, MessageSummary } from './types';
 
 /** Limits that keep a queue message small (Service Bus standard tier caps at 256 KB). */
@@ -57,13 +58,35 @@ export function attachmentInfo(index: number, a: { filename?: string; contentTyp
   };
 }
 
-export function summaryFromHeaders(headers: Headers | undefined, limits = true): Omit<MessageSummary, 'attachments' | 'snippet'> {
+/**
+ * Every author the header names, from the raw field lines (mailparser's parsed headers
+ * keep only the first From and the first Sender): the addresses after the first From
+ * address, distinct and lower-case, and whether they can all be checked.
+ */
+function authorsOf(headerLines: Array<{ key: string; line: string }>, first: string | undefined): { otherSenders?: string[]; ambiguousAuthors?: true } {
+  const fields = headerLines.filter((h) => h.key === 'from' || h.key === 'sender');
+  const seen = new Set<string>(first ? [first.toLowerCase()] : []);
+  const others: string[] = [];
+  for (const field of fields) {
+    const value = field.line.slice(field.line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ');
+    for (const { address } of addressparser(value, { flatten: true })) {
+      const normalized = (address ?? '').trim().toLowerCase();
+      if (normalized && !seen.has(normalized)) {
+        seen.add(normalized);
+        others.push(normalized);
+      }
+    }
+  }
+  const ambiguous = fields.filter((h) => h.key === 'from').length > 1 || fields.filter((h) => h.key === 'sender').length > 1 || others.length > SUMMARY_LIMITS.addresses;
+  return { ...(others.length ? { otherSenders: others.slice(0, SUMMARY_LIMITS.addresses) } : {}), ...(ambiguous ? { ambiguousAuthors: true as const } : {}) };
+}
+
+export function summaryFromHeaders(headers: Headers | undefined, limits = true, headerLines: Array<{ key: string; line: string }> = []): Omit<MessageSummary, 'attachments' | 'snippet'> {
   const subject = headers?.get('subject');
   const messageId = headers?.get('message-id');
   const from = addressesOf(headers?.get('from'));
-  const others = [...from.slice(1), ...addressesOf(headers?.get('sender'))].map((a) => a.address).slice(0, SUMMARY_LIMITS.addresses);
   return {
-    ...(others.length ? { otherSenders: others } : {}),
+    ...authorsOf(headerLines, from[0]?.address),
     from: from[0] ?? null,
     to: addressesOf(headers?.get('to')).slice(0, limits ? SUMMARY_LIMITS.addresses : undefined),
     cc: addressesOf(headers?.get('cc')).slice(0, limits ? SUMMARY_LIMITS.addresses : undefined),
@@ -264,7 +287,7 @@ export function createSummaryParser(): { input: Writable; summary: Promise<Messa
     const searchText = plainText(parts.text, parts.html, SUMMARY_LIMITS.searchText);
     const result: MessageSummary = {
       ...EMPTY_SUMMARY,
-      ...summaryFromHeaders(parts.headers),
+      ...summaryFromHeaders(parts.headers, true, parts.headerLines),
       attachments: attachments.sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1))).slice(0, SUMMARY_LIMITS.attachments),
       searchText,
       snippet: searchText.slice(0, SUMMARY_LIMITS.snippet).trim(),

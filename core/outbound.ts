@@ -231,6 +231,7 @@ export function createSubmission(deps: SubmitDeps & { passwords: PasswordHasher;
     async submit(input) {
       try {
         // every author the header names (each From address, the Sender) must be the user's: nobody signs for another
+        if (input.summary.ambiguousAuthors) throw new MailError('SenderNotOwned', 'More than one From or Sender field, or too many authors: refused');
         for (const address of [input.summary.from?.address, ...(input.summary.otherSenders ?? [])]) await assertSenderOwned(deps.store, input.user, address);
       } catch (err) {
         await deps.blobs.delete(input.rawBlobKey).catch(() => undefined);

@@ -156,10 +156,17 @@ export interface MessageSummary {
   /** Set when mailparser could not read the message; the raw bytes are kept regardless. */
   parseError?: string;
   /**
-   * Who else the header names as the author: the From addresses after the first, and the
-   * Sender address; absent when there are none. Sending checks that every one is the user's.
+   * Who else the header names as the author: every address of every From and Sender
+   * field but the first From address (distinct, lower-case); absent when there are none.
+   * Sending checks that every one is the user's.
    */
   otherSenders?: string[];
+  /**
+   * Set when the authors cannot all be checked: more than one From or Sender field (RFC
+   * 5322 allows one of each; receivers read them differently) or more than
+   * SUMMARY_LIMITS.addresses of them. Sending refuses such a message.
+   */
+  ambiguousAuthors?: true;
   /** The start of the body as plain text, for search; the store indexes it and does not keep it in the summary. */
   searchText?: string;
 }

@@ -139,7 +139,13 @@ with smtplib.SMTP_SSL('127.0.0.1', int(sys.argv[2]), context=ctx) as s:
     expect(replies.slice(5, 8).map((r) => r.slice(0, 3))).toEqual(['250', '250', '354']);
     expect(replies[8]).toMatch(/^553 5\.7\.1 /);
     // the first From address is Bob's, a second one (or the Sender) is not: refused as well
-    for (const header of ['From: bob@example.com, Admin <admin@example.com>', 'From: bob@example.com\r\nSender: admin@example.com']) {
+    // and a second From or Sender field (receivers read them differently), even naming Bob
+    for (const header of [
+      'From: bob@example.com, Admin <admin@example.com>',
+      'From: bob@example.com\r\nSender: admin@example.com',
+      'From: bob@example.com\r\nFrom: admin@example.com',
+      'From: bob@example.com\r\nSender: bob@example.com\r\nSender: bob@example.com',
+    ]) {
       const twoAuthors = `${header}\r\nTo: frank@elsewhere.test\r\nSubject: two authors\r\n\r\nnot all mine\r\n.\r\n`;
       const answer = await rawSmtp(host.ports.submission, [...login, 'MAIL FROM:<bob@example.com>\r\n', 'RCPT TO:<frank@elsewhere.test>\r\n', 'DATA\r\n', twoAuthors, 'QUIT\r\n'], 10);
       expect(answer[8], header).toMatch(/^553 5\.7\.1 /);
