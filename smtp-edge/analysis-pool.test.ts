@@ -44,6 +44,38 @@ describe('analysis thread (AnalysisPool)', () => {
   });
 });
 
+describe('analysis thread that stops taking bytes', () => {
+  it('a writer left waiting for the thread is not left for good: the thread is replaced, the message gets an empty summary', async () => {
+    const pool = new AnalysisPool({ auth: null, logger: createLogger('silent'), stuckAfterMs: 300 });
+    try {
+      // the thread takes no more (its chunks never arrive, so it never acknowledges them), and the message never ends
+      const internals = pool as unknown as { thread: { postMessage(m: { t: string }): void } };
+      const thread = internals.thread;
+      const post = thread.postMessage.bind(thread);
+      thread.postMessage = (m: { t: string }, ...rest: unknown[]) => (m.t === 'c' ? undefined : (post as (...a: unknown[]) => void)(m, ...rest));
+      const blocked = pool.analyze(null);
+      let written = 0;
+      const chunk = Buffer.alloc(64 * 1024, 'a');
+      const writeMore = (): void => {
+        while (written < 4 * 1024 * 1024) {
+          written += chunk.length;
+          if (!blocked.input.write(chunk)) return void blocked.input.once('drain', writeMore);
+        }
+      };
+      writeMore();
+      const summary = await blocked.summary;
+      expect(summary.parseError).toBe(PARSER_UNAVAILABLE);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(written).toBeGreaterThan(1024 * 1024); // it was held at the in-flight limit, then released
+      const next = pool.analyze(null);
+      next.input.end(message('after the replacement'));
+      expect(await next.summary).toMatchObject({ subject: 'after the replacement' });
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
 describe('blankLineEnd', () => {
   it('finds the end of the first blank line exactly where /\\r?\\n\\r?\\n/ does', () => {
     const pieces = ['a', '\r', '\n', ' ', 'b:', '\r\n', '\n\r', 'x'];

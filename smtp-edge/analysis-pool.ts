@@ -15,7 +15,11 @@ const MAX_IN_FLIGHT = 1024 * 1024;
  * the same whatever it carries.
  */
 const BATCH_BYTES = 64 * 1024;
-/** A message whose analysis has not finished this long after its last byte means the thread is stuck: it is replaced. */
+/**
+ * A message whose analysis has not finished this long after its last byte, or whose
+ * writer has waited this long for the thread to take more, means the thread is stuck:
+ * it is replaced.
+ */
 const STUCK_AFTER_MS = 120_000;
 
 interface Job {
@@ -24,7 +28,9 @@ interface Job {
   summaryDone: boolean;
   inFlight: number;
   resume: (() => void) | null;
-  /** Set after the last byte (see watch). */
+  /** All bytes are in (final). */
+  ended: boolean;
+  /** Set while the writer waits for the thread, and after the last byte (see watch). */
   stuckTimer: NodeJS.Timeout | null;
 }
 
@@ -93,18 +99,19 @@ export class AnalysisPool {
         if (job.resume && job.inFlight < MAX_IN_FLIGHT) {
           const resume = job.resume;
           job.resume = null;
+          if (!job.ended) this.unwatch(job); // it moves again
           resume();
         }
       }
       if (job.summaryDone && !job.resolveAuth) {
-        if (job.stuckTimer) clearTimeout(job.stuckTimer);
+        this.unwatch(job);
         this.jobs.delete(m.id);
       }
     });
     const failed = () => {
       this.untimed = [];
       for (const job of this.jobs.values()) {
-        if (job.stuckTimer) clearTimeout(job.stuckTimer);
+        this.unwatch(job);
         job.resolveSummary(unavailable());
         job.resolveAuth?.(temperror(this.opts.auth?.hostname ?? 'localhost', 'analysis unavailable'));
         job.resume?.();
@@ -120,18 +127,29 @@ export class AnalysisPool {
 
   /**
    * The thread must finish a message within STUCK_AFTER_MS of its last byte (the lookups
-   * have their own, shorter deadline); if not, it is stuck on something (a pathological
-   * message), and it is replaced: every message in flight then gets what a dead thread gives.
+   * have their own, shorter deadline), and take more of it within as long while its
+   * writer waits; if not, it is stuck on something (a pathological message), and it is
+   * replaced: every message in flight then gets what a dead thread gives.
    */
   private watch(thread: Worker, id: number): void {
     const job = this.jobs.get(id);
     if (!job) return;
+    if (!this.ready) {
+      this.untimed.push(id);
+      return;
+    }
+    this.unwatch(job);
     job.stuckTimer = setTimeout(() => {
       if (!this.jobs.has(id) || this.thread !== thread) return;
       this.opts.logger.error({ jobs: this.jobs.size }, 'analysis thread stuck; replacing it');
       void thread.terminate();
     }, this.opts.stuckAfterMs ?? STUCK_AFTER_MS);
     job.stuckTimer.unref();
+  }
+
+  private unwatch(job: Job): void {
+    if (job.stuckTimer) clearTimeout(job.stuckTimer);
+    job.stuckTimer = null;
   }
 
   /** A DNS question from the thread, answered with the edge's resolver; errors keep their node:dns code. */
@@ -150,12 +168,14 @@ export class AnalysisPool {
     const wantsAuth = Boolean(client && this.opts.auth);
     let job!: Job;
     const summary = new Promise<MessageSummary>((resolve) => {
-      job = { resolveSummary: resolve, resolveAuth: null, summaryDone: false, inFlight: 0, resume: null, stuckTimer: null };
+      job = { resolveSummary: resolve, resolveAuth: null, summaryDone: false, inFlight: 0, resume: null, ended: false, stuckTimer: null };
     });
     const authOutcome = wantsAuth ? new Promise<AuthOutcome>((resolve) => (job.resolveAuth = resolve)) : null;
     this.jobs.set(id, job);
     thread.postMessage({ t: 's', id, client: wantsAuth ? client : null });
     let ended = false;
+    /** The thread has been told how this message ends ('e' or 'a'), so it forgets it. */
+    let told = false;
     let batch: Buffer[] = [];
     let batchBytes = 0;
     /** Sends what is gathered as one right-sized copy, transferred (a slice sent as is would copy its whole parent buffer). */
@@ -179,23 +199,31 @@ export class AnalysisPool {
         batchBytes += chunk.length;
         if (batchBytes >= BATCH_BYTES) flush();
         if (job.inFlight < MAX_IN_FLIGHT) callback();
-        else job.resume = () => callback();
+        else {
+          job.resume = () => callback();
+          if (!job.stuckTimer) this.watch(thread, id);
+        }
       },
       final: (callback) => {
         ended = true;
+        told = true;
+        job.ended = true;
         if (this.jobs.has(id)) {
           flush();
           thread.postMessage({ t: 'e', id });
-          if (this.ready) this.watch(thread, id);
-          else this.untimed.push(id);
-        }
+          this.watch(thread, id);
+        } else thread.postMessage({ t: 'a', id }); // its summary came early (a message the parser gave up on): the thread forgets it
         callback();
       },
       // also runs after a normal end (autoDestroy): only an early end aborts the analysis
       destroy: (err, callback) => {
-        if ((err || !ended) && this.jobs.delete(id)) {
+        if ((err || !ended) && !told) {
+          told = true;
           thread.postMessage({ t: 'a', id });
-          job.resolveAuth?.(temperror(this.opts.auth?.hostname ?? 'localhost', 'message not received whole'));
+          if (this.jobs.delete(id)) {
+            this.unwatch(job);
+            job.resolveAuth?.(temperror(this.opts.auth?.hostname ?? 'localhost', 'message not received whole'));
+          }
         }
         callback(err);
       },
