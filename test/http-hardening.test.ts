@@ -169,8 +169,8 @@ describe('first-run setup is not open to the world', () => {
   });
 
   it('once done, setup answers 409 to whoever may run it', async () => {
-    const res = await setupFrom('203.0.113.9', { setupCode: 'x'.repeat(12) });
-    expect(res.status).toBe(403); // the one-time code is gone
+    // from elsewhere, with no code left to give, it is still not setup's to say: 403, whatever is sent
+    expect((await setupFrom('203.0.113.9', { setupCode: 'x'.repeat(12) })).status).toBe(403);
     // a host without a proxy in front: this machine may ask, and is told it is done
     const plain = await startTestHost();
     try {
