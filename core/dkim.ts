@@ -1,5 +1,7 @@
 import { generateKeyPair } from 'node:crypto';
 import { promisify } from 'node:util';
+import { MailError } from './errors';
+import { dkimSign } from './mailauth';
 import type { DkimKey } from './types';
 
 const generate = promisify(generateKeyPair);
@@ -23,3 +25,21 @@ export async function generateDkimKey(now = Date.now()): Promise<DkimKey> {
 export function dkimRecordValue(key: Pick<DkimKey, 'publicKey'>): string {
   return `v=DKIM1; k=rsa; p=${key.publicKey}`;
 }
+
+/** A domain's signing key as mailauth takes it. */
+export interface DkimSigningKey {
+  signingDomain: string;
+  selector: string;
+  privateKey: string;
+}
+
+/** The DKIM-Signature header field(s) for `raw`, relaxed/relaxed, rsa-sha256. */
+export type DkimSigner = (raw: Buffer, key: DkimSigningKey, signTime: Date) => Promise<string>;
+
+/** Signs in this thread (the Azure Functions, tests; the local host moves it to a thread: adapters/dkim-pool.ts). */
+export const inProcessDkimSigner: DkimSigner = async (raw, key, signTime) => {
+  // mailauth 4 signs what `signatureData` lists (its typings also ask for the key at the top)
+  const { signatures, errors } = await dkimSign(raw, { ...key, canonicalization: 'relaxed/relaxed', algorithm: 'rsa-sha256', signTime, signatureData: [key] });
+  if (errors?.length) throw new MailError('TemporaryFailure', 'DKIM signing failed', { cause: errors[0] });
+  return signatures;
+};

@@ -1,8 +1,8 @@
-import { dkimSign } from './mailauth';
 import { domainOf, normalizeAddress } from './address';
 import { checkLogin, type PasswordHasher } from './auth';
 import { blobKeys } from './blob-keys';
 import { buildBounce, type BouncedRecipient } from './bounce';
+import { inProcessDkimSigner, type DkimSigner } from './dkim';
 import { composeMime, summarize, type MimeFile } from './drafts';
 import { MailError, surelyNotDone } from './errors';
 import { newId } from './ids';
@@ -35,7 +35,10 @@ export interface SubmitDeps {
   inboundQueue: QueueSender<InboundQueueMessage>;
   outboundQueue: QueueSender<OutboundQueueMessage>;
   sendLimiter: SendLimiter;
+  /** Who computes DKIM signatures (the local host: a thread of their own); in this thread by default. */
+  dkimSigner?: DkimSigner;
 }
+
 
 /** What one submission carries; the raw bytes are in the BlobStore already. */
 export interface Submission {
@@ -72,15 +75,11 @@ export async function assertSenderOwned(store: Pick<MailStore, 'resolveAddress'>
  * The DKIM-Signature header field(s) for `raw`, signed relaxed/relaxed with
  * rsa-sha256 by the From domain's key; null when the domain has no key yet.
  */
-export async function dkimSignature(store: Pick<MailStore, 'getDomain'>, raw: Buffer, fromAddress: string | null | undefined, now = Date.now()): Promise<string | null> {
+export async function dkimSignature(store: Pick<MailStore, 'getDomain'>, raw: Buffer, fromAddress: string | null | undefined, now = Date.now(), signer: DkimSigner = inProcessDkimSigner): Promise<string | null> {
   const domain = fromAddress ? domainOf(fromAddress) : '';
   const hosted = domain ? await store.getDomain(domain) : null;
   if (!hosted?.dkim) return null;
-  const key = { signingDomain: domain, selector: hosted.dkim.selector, privateKey: hosted.dkim.privateKeyPem };
-  // mailauth 4 signs what `signatureData` lists (its typings also ask for the key at the top)
-  const { signatures, errors } = await dkimSign(raw, { ...key, canonicalization: 'relaxed/relaxed', algorithm: 'rsa-sha256', signTime: new Date(now), signatureData: [key] });
-  if (errors?.length) throw new MailError('TemporaryFailure', 'DKIM signing failed', { cause: errors[0] });
-  return signatures;
+  return signer(raw, { signingDomain: domain, selector: hosted.dkim.selector, privateKey: hosted.dkim.privateKeyPem }, new Date(now));
 }
 
 /** Recipients once each (case-insensitively), in the order given. */
@@ -116,7 +115,7 @@ export async function submitMessage(deps: SubmitDeps, input: Submission): Promis
     }
     const raw = input.raw ?? (await deps.blobs.getBuffer(input.rawBlobKey));
     if (!raw) throw new MailError('TemporaryFailure', 'submitted bytes are unavailable');
-    signature = await dkimSignature(store, raw, input.summary.from?.address, input.receivedAt);
+    signature = await dkimSignature(store, raw, input.summary.from?.address, input.receivedAt, deps.dkimSigner);
     const sentBoxId = await store.specialMailboxId(user.id, 'sent');
     if (!sentBoxId) throw new MailError('TemporaryFailure', 'the sender has no Sent folder');
     const delivery = recipients.map((r) => (hosted.includes(r) ? { ...queued(r), status: 'sent' as const, detail: HOSTED_DETAIL } : queued(r)));

@@ -5,6 +5,7 @@ import { DomainService } from '../core/domains';
 import type { Config } from '../core/config';
 import type { Logger } from '../core/logger';
 import { OrphanSweeper, blobReferenceSources } from '../core/orphans';
+import type { DkimSigner } from '../core/dkim';
 import type { DeliverDeps, OutboundPolicy, SubmitDeps } from '../core/outbound';
 import type { BlobStore, DnsResolver, MailStore, OutboundTransport, QueueBrowser, QueueSender } from '../core/ports';
 import { LoginGuard, SendLimiter, loginGuardFromConfig } from '../core/rate-limit';
@@ -42,6 +43,8 @@ export interface AppContext {
     policy: OutboundPolicy;
     hostname: string;
     maxRecipients: number;
+    /** DKIM signatures: on a thread in the local host, in the calling thread otherwise. */
+    dkimSigner?: DkimSigner;
   };
 }
 
@@ -61,9 +64,10 @@ export function createAppContext(
     outboundQueue: QueueSender<OutboundQueueMessage>;
     outboundBrowser: QueueBrowser<OutboundQueueMessage>;
     transport: OutboundTransport;
+    dkimSigner?: DkimSigner;
   },
 ): AppContext {
-  const { jwtSecret, inboundBrowser, resolver, now, outboundQueue, outboundBrowser, transport, ...adapters } = parts;
+  const { jwtSecret, inboundBrowser, resolver, now, outboundQueue, outboundBrowser, transport, dkimSigner, ...adapters } = parts;
   const sendgrid = config.NIMBUS_OUTBOUND_TRANSPORT === 'sendgrid';
   return {
     ...adapters,
@@ -81,6 +85,7 @@ export function createAppContext(
       policy: outboundPolicy(config),
       hostname: config.NIMBUS_HOSTNAME ?? osHostname(),
       maxRecipients: config.NIMBUS_MAX_RECIPIENTS,
+      dkimSigner,
     },
     domains: new DomainService({
       store: adapters.store,
@@ -95,7 +100,7 @@ export function createAppContext(
 
 /** What core/outbound.ts needs to take a message in (the API's send, SMTP submission). */
 export function submitDeps(app: AppContext): SubmitDeps {
-  return { store: app.store, blobs: app.blobs, logger: app.logger, inboundQueue: app.queue, outboundQueue: app.sending.outboundQueue, sendLimiter: app.sending.sendLimiter };
+  return { store: app.store, blobs: app.blobs, logger: app.logger, inboundQueue: app.queue, outboundQueue: app.sending.outboundQueue, sendLimiter: app.sending.sendLimiter, dkimSigner: app.sending.dkimSigner };
 }
 
 /** What core/outbound.ts needs to deliver (the local worker, the Azure trigger). */

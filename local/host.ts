@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { resolverFromConfig } from '../adapters/dns/node-resolver';
 import { EmbeddedBlobStore } from '../adapters/embedded/embedded-blob-store';
 import { createOutboundTransport } from '../adapters/outbound/compose';
+import { DkimPool } from '../adapters/dkim-pool';
 import { PasswordPool } from '../adapters/password-pool';
 import { EmbeddedDb } from '../adapters/embedded/sqlite';
 import { SqliteMailStore } from '../adapters/embedded/sqlite-mail-store';
@@ -90,10 +91,11 @@ export async function startLocalHost(config: Config, opts: LocalHostOptions = {}
   const outboundQueue = new SqliteQueue<OutboundQueueMessage>(db, 'outbound', { maxDeliveries: config.NIMBUS_QUEUE_MAX_DELIVERIES, lockMs: Math.max(config.NIMBUS_QUEUE_LOCK_MS, 5 * config.NIMBUS_RELAY_TIMEOUT_MS) });
   const transport = createOutboundTransport(config);
   const passwords = new PasswordPool();
+  const dkim = new DkimPool();
   // first-run setup: from this machine, or with a code printed at start (a configured NIMBUS_SETUP_TOKEN, else a one-time one)
   const setupCode = config.NIMBUS_SETUP_TOKEN ?? ((await store.countUsers()) === 0 ? randomBytes(9).toString('base64url') : null);
   const resolver = opts.resolver ?? resolverFromConfig(config);
-  const app = createAppContext(config, { store, blobs, queue, inboundBrowser: queue, passwords, logger, setup: { code: setupCode, fromLoopback: true }, jwtSecret: localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET), resolver, now: opts.now, outboundQueue, outboundBrowser: outboundQueue, transport });
+  const app = createAppContext(config, { store, blobs, queue, inboundBrowser: queue, passwords, logger, setup: { code: setupCode, fromLoopback: true }, jwtSecret: localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET), resolver, now: opts.now, outboundQueue, outboundBrowser: outboundQueue, transport, dkimSigner: dkim.sign });
   const submission = createSubmission({ ...submitDeps(app), passwords, loginGuard: app.loginGuard });
   const edge = createSmtpEdge({ directory: store, blobs, queue, submission, logger, resolver }, { ...smtpEdgeOptions(config, tls), ...opts.edge });
   // uploads may carry a whole message's worth of attachments, plus multipart framing
@@ -119,7 +121,7 @@ export async function startLocalHost(config: Config, opts: LocalHostOptions = {}
     httpAddress = await http.listen(config.NIMBUS_HTTP_PORT, config.NIMBUS_HTTP_HOST);
   } catch (err) {
     await edge.close();
-    await passwords.close();
+    await Promise.all([passwords.close(), dkim.close()]);
     await transport.close();
     await db.close();
     throw err;
@@ -148,7 +150,7 @@ export async function startLocalHost(config: Config, opts: LocalHostOptions = {}
       await Promise.all([edge.close(), http.close()]);
       await sweeps.stop();
       await Promise.all([worker.stop(), scheduler.stop(), outboundWorker.stop()]);
-      await passwords.close();
+      await Promise.all([passwords.close(), dkim.close()]);
       await transport.close();
       await db.close();
     },

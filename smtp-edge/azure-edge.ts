@@ -1,5 +1,6 @@
 import { createAzureAdapters, type AzureAdapterOptions } from '../adapters/azure/compose';
 import { resolverFromConfig } from '../adapters/dns/node-resolver';
+import { DkimPool } from '../adapters/dkim-pool';
 import { PasswordPool } from '../adapters/password-pool';
 import { loadTlsMaterial, type TlsMaterial } from '../adapters/tls-certificate';
 import type { Config } from '../core/config';
@@ -36,6 +37,7 @@ export async function startAzureEdge(config: Config, logger: Logger, adapterOpti
   const tls = await loadTlsMaterial({ certFile: config.NIMBUS_TLS_CERT_FILE, keyFile: config.NIMBUS_TLS_KEY_FILE, dataDir: null, hostname: options.hostname });
   if (tls.source === 'ephemeral') logger.warn('NIMBUS_TLS_CERT_FILE/NIMBUS_TLS_KEY_FILE not set: STARTTLS and port 2465 use a self-signed certificate made for this process');
   const passwords = new PasswordPool();
+  const dkim = new DkimPool();
   const submission = createSubmission({
     store: adapters.store,
     blobs: adapters.blobs,
@@ -45,6 +47,7 @@ export async function startAzureEdge(config: Config, logger: Logger, adapterOpti
     sendLimiter: new SendLimiter(config.NIMBUS_SEND_MAX_PER_HOUR),
     passwords,
     loginGuard: loginGuardFromConfig(config),
+    dkimSigner: dkim.sign,
   });
   const edge = createSmtpEdge({ directory, blobs: adapters.blobs, queue: adapters.queue, submission, logger, resolver: resolverFromConfig(config) }, { ...options, tls });
   const ports = await edge.listen({ mx: config.NIMBUS_SMTP_PORT, submission: config.NIMBUS_SUBMISSION_PORT, submissionTls: config.NIMBUS_SUBMISSION_TLS_PORT }, config.NIMBUS_SMTP_HOST);
@@ -56,7 +59,7 @@ export async function startAzureEdge(config: Config, logger: Logger, adapterOpti
     adapters,
     async stop() {
       await edge.close();
-      await passwords.close();
+      await Promise.all([passwords.close(), dkim.close()]);
       await Promise.all([adapters.queue.close(), adapters.outboundQueue.close(), adapters.inboundBrowser.close(), adapters.outboundBrowser.close(), adapters.store.close(), adapters.blobs.close()]);
     },
   };
