@@ -2,7 +2,7 @@ import type { DkimSigner } from '../core/dkim';
 import { ThreadPool } from './thread-pool';
 
 /**
- * DKIM signing on a thread of its own (the local host): canonicalising a message and the
+ * DKIM signing on a thread of its own (the local host, the Azure edge): canonicalising a message and the
  * RSA signature are ~1 ms of CPU each that would otherwise hold up every SMTP session and
  * HTTP request on the main thread. A dead or stuck thread fails its requests as a
  * TemporaryFailure (451 / 503: the client sends again) and is replaced.
