@@ -3,7 +3,7 @@ import { api, type ApiError, type Capabilities } from '../api/client';
 import type { DomainRecord, DomainView } from '../api/types';
 import { fullDate } from '../mail/format';
 import { Dialog } from '../ui/Dialog';
-import { describeError, ErrorNotice } from '../ui/ErrorNotice';
+import { describeError, ErrorNotice, FieldError } from '../ui/ErrorNotice';
 import { toast } from '../ui/toasts';
 
 const when = (v: string | null) => (v ? fullDate(v) : '—');
@@ -64,11 +64,7 @@ function NewDomainForm({ onCreated }: { onCreated(d: DomainView): void }) {
       <button type="submit" className="primary">
         Add domain
       </button>
-      {error && (
-        <p className="field-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FieldError error={error} />
     </form>
   );
 }
@@ -126,11 +122,7 @@ function DomainCard({ domain, onChange, onRemoved }: { domain: DomainView; onCha
         </Dialog>
       )}
       {domain.reason && <p className="notice error">{domain.reason}</p>}
-      {error && (
-        <p className="field-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FieldError error={error} />
       <table className="data-table records">
         <caption>DNS records to publish</caption>
         <thead>

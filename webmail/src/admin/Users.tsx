@@ -2,7 +2,7 @@ import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api, type ApiError, type Capabilities } from '../api/client';
 import type { User } from '../api/types';
 import { Dialog } from '../ui/Dialog';
-import { describeError, ErrorNotice } from '../ui/ErrorNotice';
+import { describeError, ErrorNotice, FieldError } from '../ui/ErrorNotice';
 import { toast } from '../ui/toasts';
 
 /** Admin: users, their aliases, new users, password resets, removal. */
@@ -127,11 +127,7 @@ function NewUserForm({ onCreated }: { onCreated(u: User): void }) {
       <button type="submit" className="primary" disabled={busy}>
         {busy ? 'Creating…' : 'Create user'}
       </button>
-      {error && (
-        <p className="field-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FieldError error={error} />
     </form>
   );
 }
@@ -173,11 +169,7 @@ function Aliases({ user, onChange }: { user: User; onChange(aliases: string[]): 
         <input aria-label={`New alias for ${user.email}`} placeholder="alias@domain" type="email" value={text} onChange={(e) => setText(e.target.value)} required />
         <button type="submit">Add alias</button>
       </form>
-      {error && (
-        <p className="field-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FieldError error={error} />
     </div>
   );
 }
@@ -187,11 +179,7 @@ function ConfirmDelete({ user, onClose, onDeleted }: { user: User; onClose(): vo
   return (
     <Dialog title={`Delete ${user.email}?`} onClose={onClose}>
       <p>Their folders, messages and aliases are removed for good.</p>
-      {error && (
-        <p className="field-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FieldError error={error} />
       <div className="form-actions">
         <button
           type="button"
@@ -229,11 +217,7 @@ function ResetPassword({ user, onClose }: { user: User; onClose(): void }) {
           <label htmlFor="reset-password">New password</label>
           <input id="reset-password" name="password" type="password" minLength={8} required autoComplete="new-password" autoFocus />
         </div>
-        {error && (
-          <p className="field-error" role="alert">
-            {error}
-          </p>
-        )}
+        <FieldError error={error} />
         <div className="form-actions">
           <button type="submit" className="primary">
             Set password

@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { api, saveSession, session } from '../api/client';
 import type { Session } from '../api/types';
-import { describeError } from '../ui/ErrorNotice';
+import { describeError, FieldError } from '../ui/ErrorNotice';
 
 /**
  * Sign-in. As a page when nobody is signed in; as a dialog over the app when the
@@ -37,11 +37,7 @@ export function LoginForm({ email: presetEmail, onDone, heading }: { email?: str
         <label htmlFor="login-password">Password</label>
         <input id="login-password" name="password" type="password" autoComplete="current-password" required autoFocus={Boolean(presetEmail)} />
       </div>
-      {error && (
-        <p className="field-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FieldError error={error} />
       <button type="submit" className="primary wide" disabled={busy}>
         {busy ? 'Signing in…' : 'Sign in'}
       </button>

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { api, saveSession } from '../api/client';
-import { describeError } from '../ui/ErrorNotice';
+import { describeError, FieldError } from '../ui/ErrorNotice';
 
 /**
  * First run (the server has no users): the first domain and its administrator. Away from
@@ -74,11 +74,7 @@ export function SetupPage({ onDone, codeNeeded }: { onDone(): void; codeNeeded: 
             </p>
           </div>
         )}
-        {error && (
-          <p className="field-error" role="alert">
-            {error}
-          </p>
-        )}
+        <FieldError error={error} />
         <button type="submit" className="primary wide" disabled={busy}>
           {busy ? 'Setting up…' : 'Create and sign in'}
         </button>

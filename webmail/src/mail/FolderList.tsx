@@ -4,7 +4,7 @@ import type { Mailbox } from '../api/types';
 import { mailPath, navigate } from '../app/router';
 import { Dialog } from '../ui/Dialog';
 import { Icon } from '../ui/Icon';
-import { describeError } from '../ui/ErrorNotice';
+import { describeError, FieldError } from '../ui/ErrorNotice';
 import { toast } from '../ui/toasts';
 import { boxKey, sortMailboxes } from './format';
 import { DRAG_TYPE } from './MessageList';
@@ -113,11 +113,7 @@ function RenameForm({ mailbox, onDone }: { mailbox: Mailbox; onDone(): void }) {
       <button type="submit" className="small">
         Save
       </button>
-      {error && (
-        <p className="field-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FieldError error={error} />
     </form>
   );
 }
@@ -151,11 +147,7 @@ function NewFolderForm({ onCreated }: { onCreated(): void }) {
       <button type="submit" className="small">
         Create
       </button>
-      {error && (
-        <p className="field-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FieldError error={error} />
     </form>
   );
 }
@@ -174,11 +166,7 @@ function DeleteFolder({ mailbox, onClose, onDeleted }: { mailbox: Mailbox; onClo
   return (
     <Dialog title={`Delete folder “${mailbox.name}”?`} onClose={onClose}>
       <p>{mailbox.total ? `Its ${mailbox.total} message${mailbox.total === 1 ? '' : 's'} will be moved to Trash.` : 'The folder is empty.'}</p>
-      {error && (
-        <p className="field-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FieldError error={error} />
       <div className="form-actions">
         <button type="button" className="danger" onClick={() => void remove()}>
           Delete folder

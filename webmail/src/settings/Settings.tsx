@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { api } from '../api/client';
 import type { User } from '../api/types';
-import { describeError } from '../ui/ErrorNotice';
+import { describeError, FieldError } from '../ui/ErrorNotice';
 import { SHORTCUTS } from '../ui/ShortcutHelp';
 
 export function SettingsPage({ me }: { me: User }) {
@@ -44,11 +44,7 @@ export function SettingsPage({ me }: { me: User }) {
           Change password
         </button>
         {state.kind === 'done' && <p role="status">Your password was changed.</p>}
-        {state.kind === 'error' && (
-          <p className="field-error" role="alert">
-            {state.message}
-          </p>
-        )}
+        <FieldError error={state.kind === 'error' ? state.message : null} />
       </form>
       <section className="card" aria-labelledby="keys-title">
         <h3 id="keys-title">Keyboard shortcuts</h3>

@@ -25,3 +25,12 @@ export function ErrorNotice({ error, what, onRetry }: { error: unknown; what: st
     </div>
   );
 }
+
+/** A form's error beside its fields, announced as it appears; nothing when there is none. */
+export function FieldError({ error }: { error: string | null | undefined }) {
+  return error ? (
+    <p className="field-error" role="alert">
+      {error}
+    </p>
+  ) : null;
+}
