@@ -2,7 +2,7 @@ import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api, type ApiError, type Capabilities } from '../api/client';
 import type { DomainRecord, DomainView } from '../api/types';
 import { fullDate } from '../mail/format';
-import { Dialog } from '../ui/Dialog';
+import { ConfirmDialog } from '../ui/Dialog';
 import { describeError, ErrorNotice, FieldError } from '../ui/ErrorNotice';
 import { toast } from '../ui/toasts';
 
@@ -109,17 +109,9 @@ function DomainCard({ domain, onChange, onRemoved }: { domain: DomainView; onCha
         </button>
       </header>
       {confirming && (
-        <Dialog title={`Remove ${domain.unicodeName || domain.name}?`} onClose={() => setConfirming(false)}>
+        <ConfirmDialog title={`Remove ${domain.unicodeName || domain.name}?`} action="Remove domain" onConfirm={() => void remove()} onClose={() => setConfirming(false)}>
           <p>Mail to this domain is refused from then on. A domain that still has users or aliases cannot be removed.</p>
-          <div className="form-actions">
-            <button type="button" className="danger" onClick={() => void remove()}>
-              Remove domain
-            </button>
-            <button type="button" onClick={() => setConfirming(false)}>
-              Cancel
-            </button>
-          </div>
-        </Dialog>
+        </ConfirmDialog>
       )}
       {domain.reason && <p className="notice error">{domain.reason}</p>}
       <FieldError error={error} />

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api, type ApiError, type Capabilities } from '../api/client';
 import type { User } from '../api/types';
-import { Dialog } from '../ui/Dialog';
+import { ConfirmDialog, Dialog } from '../ui/Dialog';
 import { describeError, ErrorNotice, FieldError } from '../ui/ErrorNotice';
 import { toast } from '../ui/toasts';
 
@@ -177,24 +177,9 @@ function Aliases({ user, onChange }: { user: User; onChange(aliases: string[]): 
 function ConfirmDelete({ user, onClose, onDeleted }: { user: User; onClose(): void; onDeleted(): void }) {
   const [error, setError] = useState<string | null>(null);
   return (
-    <Dialog title={`Delete ${user.email}?`} onClose={onClose}>
+    <ConfirmDialog title={`Delete ${user.email}?`} action="Delete user" onConfirm={() => api.deleteUser(user.id).then(onDeleted, (err) => setError(describeError(err)))} onClose={onClose} error={error}>
       <p>Their folders, messages and aliases are removed for good.</p>
-      <FieldError error={error} />
-      <div className="form-actions">
-        <button
-          type="button"
-          className="danger"
-          onClick={() =>
-            api.deleteUser(user.id).then(onDeleted, (err) => setError(describeError(err)))
-          }
-        >
-          Delete user
-        </button>
-        <button type="button" onClick={onClose}>
-          Cancel
-        </button>
-      </div>
-    </Dialog>
+    </ConfirmDialog>
   );
 }
 

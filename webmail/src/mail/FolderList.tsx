@@ -2,7 +2,7 @@ import { useState, type DragEvent, type FormEvent } from 'react';
 import { api } from '../api/client';
 import type { Mailbox } from '../api/types';
 import { mailPath, navigate } from '../app/router';
-import { Dialog } from '../ui/Dialog';
+import { ConfirmDialog } from '../ui/Dialog';
 import { Icon } from '../ui/Icon';
 import { describeError, FieldError } from '../ui/ErrorNotice';
 import { toast } from '../ui/toasts';
@@ -164,17 +164,8 @@ function DeleteFolder({ mailbox, onClose, onDeleted }: { mailbox: Mailbox; onClo
     }
   };
   return (
-    <Dialog title={`Delete folder “${mailbox.name}”?`} onClose={onClose}>
+    <ConfirmDialog title={`Delete folder “${mailbox.name}”?`} action="Delete folder" onConfirm={() => void remove()} onClose={onClose} error={error}>
       <p>{mailbox.total ? `Its ${mailbox.total} message${mailbox.total === 1 ? '' : 's'} will be moved to Trash.` : 'The folder is empty.'}</p>
-      <FieldError error={error} />
-      <div className="form-actions">
-        <button type="button" className="danger" onClick={() => void remove()}>
-          Delete folder
-        </button>
-        <button type="button" onClick={onClose}>
-          Cancel
-        </button>
-      </div>
-    </Dialog>
+    </ConfirmDialog>
   );
 }
