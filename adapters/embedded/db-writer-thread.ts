@@ -9,6 +9,10 @@ import { idleTasks, writeOps, type WriteOpName } from './write-ops';
  */
 const db = openConnection((workerData as { path: string }).path);
 const statements = new Statements(db);
+// prepared once: exec() would parse these four for every write of every batch
+const savepoint = db.prepare('SAVEPOINT op');
+const release = db.prepare('RELEASE op');
+const rollbackTo = db.prepare('ROLLBACK TO op');
 type Request = { id: number; op: WriteOpName; args: unknown };
 let pending: Request[] = [];
 let scheduled = false;
@@ -51,14 +55,14 @@ function flush(): void {
   try {
     db.exec('BEGIN IMMEDIATE');
     for (const req of batch) {
-      db.exec('SAVEPOINT op');
+      savepoint.run();
       try {
         const value = (writeOps[req.op] as (s: Statements, a: unknown) => unknown)(statements, req.args);
-        db.exec('RELEASE op');
+        release.run();
         results.push({ id: req.id, ok: true, value });
       } catch (err) {
-        db.exec('ROLLBACK TO op');
-        db.exec('RELEASE op');
+        rollbackTo.run();
+        release.run();
         results.push({ id: req.id, ok: false, error: serialize(err) });
       }
     }

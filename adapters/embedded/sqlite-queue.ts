@@ -18,6 +18,13 @@ interface Row {
   lock_token: string;
 }
 
+interface PendingCompletion {
+  id: string;
+  lockToken: string;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 interface Locked {
   queue: string;
   id: string;
@@ -49,8 +56,10 @@ export const queueWrites = {
     }
     return out;
   },
-  'queue.complete'(s: Statements, a: Locked): void {
-    s.get('DELETE FROM queue_messages WHERE queue = ? AND id = ? AND lock_token = ?').run(a.queue, a.id, a.lockToken);
+  /** Several at once: a worker completes a whole batch in the same moment (SqliteQueue.complete gathers them). */
+  'queue.complete'(s: Statements, a: { queue: string; items: Array<{ id: string; lockToken: string }> }): void {
+    const remove = s.get('DELETE FROM queue_messages WHERE queue = ? AND id = ? AND lock_token = ?');
+    for (const item of a.items) remove.run(a.queue, item.id, item.lockToken);
   },
   'queue.abandon'(s: Statements, a: Locked & { visibleAt: number; error: string | null }): void {
     s.get('UPDATE queue_messages SET lock_token = NULL, visible_at = ?, last_error = ? WHERE queue = ? AND id = ? AND lock_token = ?').run(a.visibleAt, a.error, a.queue, a.id, a.lockToken);
@@ -67,6 +76,7 @@ export const queueWrites = {
  */
 export class SqliteQueue<T> implements Queue<T> {
   private listeners: Array<() => void> = [];
+  private completing: PendingCompletion[] | null = null;
 
   constructor(
     private readonly edb: EmbeddedDb,
@@ -105,8 +115,24 @@ export class SqliteQueue<T> implements Queue<T> {
     return deliveries;
   }
 
-  async complete(delivery: QueueDelivery<T>): Promise<void> {
-    await this.edb.write('queue.complete', { queue: this.name, id: delivery.id, lockToken: delivery.lockToken });
+  /**
+   * Completions asked for in one go (a worker's whole batch, with Promise.all) travel to
+   * the writer as one write: one message across threads instead of one per delivery.
+   */
+  complete(delivery: QueueDelivery<T>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (!this.completing) {
+        const batch: PendingCompletion[] = (this.completing = []);
+        queueMicrotask(() => {
+          this.completing = null;
+          this.edb.write('queue.complete', { queue: this.name, items: batch.map(({ id, lockToken }) => ({ id, lockToken })) }).then(
+            () => batch.forEach((c) => c.resolve()),
+            (err) => batch.forEach((c) => c.reject(err)),
+          );
+        });
+      }
+      this.completing.push({ id: delivery.id, lockToken: delivery.lockToken, resolve, reject });
+    });
   }
 
   async abandon(delivery: QueueDelivery<T>, opts: { retryInMs?: number; error?: string } = {}): Promise<void> {
