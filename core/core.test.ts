@@ -116,6 +116,9 @@ describe('single text body cap', () => {
     const head = 'Subject: big\r\nContent-Type: text/plain\r\n\r\n';
     const big = Buffer.from(head + 'x'.repeat(TEXT_BODY_CAP * 3));
     expect((await run(big)).toString()).toBe(head + 'x'.repeat(TEXT_BODY_CAP));
+    // the blank line split between chunks, and a header that arrives in one piece with its body
+    expect((await run(big, 7)).toString()).toBe(head + 'x'.repeat(TEXT_BODY_CAP));
+    expect((await run(big, big.length)).toString()).toBe(head + 'x'.repeat(TEXT_BODY_CAP));
     const multi = Buffer.from('Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n' + 'y'.repeat(TEXT_BODY_CAP * 2) + '\r\n--b--\r\n');
     expect((await run(multi)).equals(multi)).toBe(true);
     const noBody = Buffer.from('Subject: header only, never ends');

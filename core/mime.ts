@@ -116,35 +116,74 @@ export function isSingleTextBody(header: string): boolean {
 }
 
 /**
+ * The start of a message, as far as a reader of it needs: the header block whole, then
+ * at most `bodyBudget(header)` bytes of body (Infinity: all of it). Bytes are held until
+ * the end of the header block is found; a header that has not ended within
+ * HEADER_SCAN_LIMIT is not cut at all.
+ */
+export class BodyCut {
+  private head: Buffer | null = Buffer.alloc(0);
+  private budget = Infinity;
+
+  constructor(private readonly bodyBudget: (header: string) => number) {}
+
+  /** What to pass on of `chunk` (empty: nothing). */
+  write(chunk: Buffer): Buffer {
+    if (this.head) {
+      const head = this.head.length ? Buffer.concat([this.head, chunk]) : chunk;
+      const crlf = head.indexOf('\r\n\r\n');
+      const lf = head.indexOf('\n\n');
+      const end = crlf >= 0 && (lf < 0 || crlf < lf) ? crlf + 4 : lf >= 0 ? lf + 2 : -1;
+      if (end < 0 && head.length < HEADER_SCAN_LIMIT) {
+        this.head = head;
+        return EMPTY;
+      }
+      this.head = null;
+      if (end < 0) return head;
+      this.budget = this.bodyBudget(head.toString('latin1', 0, end));
+      return head.subarray(0, end + this.take(head.length - end));
+    }
+    return this.budget === Infinity ? chunk : chunk.subarray(0, this.take(chunk.length));
+  }
+
+  /** What is still held at the end of the message (a header block that never ended). */
+  end(): Buffer {
+    const rest = this.head ?? EMPTY;
+    this.head = null;
+    return rest;
+  }
+
+  /** Nothing more of the message will be passed on. */
+  get done(): boolean {
+    return this.head === null && this.budget === 0;
+  }
+
+  private take(available: number): number {
+    const n = Math.min(this.budget, available);
+    this.budget -= n;
+    return n;
+  }
+}
+const EMPTY = Buffer.alloc(0);
+
+/** What the summary needs of a message's body: a single text body only up to TEXT_BODY_CAP. */
+export const summaryBodyBudget = (header: string): number => (isSingleTextBody(header) ? TEXT_BODY_CAP : Infinity);
+
+/**
  * Passes the message through unchanged, except that a single text body is cut after
  * TEXT_BODY_CAP bytes: mailparser would otherwise hold all of it (a 25 MB text body
  * costs over 100 MB of memory) only for the summary to keep 200 characters.
  */
 export function textBodyCap(): Transform {
-  let head: Buffer | null = Buffer.alloc(0);
-  let budget = Infinity;
+  const cut = new BodyCut(summaryBodyBudget);
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
-      if (head) {
-        head = Buffer.concat([head, chunk]);
-        const crlf = head.indexOf('\r\n\r\n');
-        const lf = head.indexOf('\n\n');
-        const end = crlf >= 0 && (lf < 0 || crlf < lf) ? crlf + 4 : lf >= 0 ? lf + 2 : -1;
-        if (end < 0 && head.length < HEADER_SCAN_LIMIT) return callback();
-        const bodyStart = end < 0 ? head.length : end;
-        if (end >= 0 && isSingleTextBody(head.subarray(0, end).toString('latin1'))) budget = TEXT_BODY_CAP;
-        chunk = head.subarray(bodyStart);
-        this.push(head.subarray(0, bodyStart));
-        head = null;
-      }
-      if (budget === Infinity) return callback(null, chunk);
-      const take = Math.min(budget, chunk.length);
-      budget -= take;
-      callback(null, take ? chunk.subarray(0, take) : undefined);
+      const piece = cut.write(chunk);
+      callback(null, piece.length ? piece : undefined);
     },
     flush(callback) {
-      if (head) this.push(head);
-      callback();
+      const rest = cut.end();
+      callback(null, rest.length ? rest : undefined);
     },
   });
 }

@@ -28,11 +28,11 @@ describe('analysis thread (AnalysisPool)', () => {
 
   it('a thread that does not finish a message in time is replaced: the message gets an empty summary (parser unavailable) and temperror, the next one is analysed', async () => {
     pool = new AnalysisPool({ auth: { resolver: new TableResolver({}), hostname: 'mx.test', deadlineMs: 2000 }, logger: createLogger('silent'), stuckAfterMs: 300 });
-    // a stuck thread, as far as this message goes: its end never reaches the thread
-    const internals = pool as unknown as { thread: { postMessage(m: { t: string }): void } };
+    // a stuck thread, as far as this message goes: its last piece (its end) never reaches the thread
+    const internals = pool as unknown as { thread: { postMessage(m: { t: string; end?: true }): void } };
     const thread = internals.thread;
     const post = thread.postMessage.bind(thread);
-    thread.postMessage = (m: { t: string }, ...rest: unknown[]) => (m.t === 'e' ? undefined : (post as (...a: unknown[]) => void)(m, ...rest));
+    thread.postMessage = (m: { t: string; end?: true }, ...rest: unknown[]) => (m.end ? undefined : (post as (...a: unknown[]) => void)(m, ...rest));
     const stuck = pool.analyze({ ip: '192.0.2.1', helo: 'client.test', sender: 'a@sender.test' });
     stuck.input.end(message('never finished'));
     const [summary, auth] = await Promise.all([stuck.summary, stuck.auth!()]);

@@ -39,7 +39,7 @@ export const PARSER_UNAVAILABLE = 'parser unavailable';
 const unavailable = (): MessageSummary => ({ from: null, to: [], cc: [], subject: '', date: null, messageId: null, attachments: [], snippet: '', parseError: PARSER_UNAVAILABLE });
 
 export interface AnalysisPoolOptions {
-  /** Inbound authentication: the resolver the thread's DNS questions go to (the edge's, with its cache); null: none. */
+  /** Inbound authentication: the resolver the thread's DNS questions go to (the edge's; the thread caches the answers); null: none. */
   auth: { resolver: DnsResolver; hostname: string; deadlineMs: number } | null;
   logger: Logger;
   /** Tests: how long after its last byte a message may take before the thread counts as stuck. */
@@ -172,32 +172,43 @@ export class AnalysisPool {
     });
     const authOutcome = wantsAuth ? new Promise<AuthOutcome>((resolve) => (job.resolveAuth = resolve)) : null;
     this.jobs.set(id, job);
-    thread.postMessage({ t: 's', id, client: wantsAuth ? client : null });
     let ended = false;
-    /** The thread has been told how this message ends ('e' or 'a'), so it forgets it. */
+    /** The thread has heard of this message (its first piece went), and has been told how it ends ('e' or 'a'). */
+    let started = false;
     let told = false;
     let batch: Buffer[] = [];
     let batchBytes = 0;
-    /** Sends what is gathered as one right-sized copy, transferred (a slice sent as is would copy its whole parent buffer). */
-    const flush = () => {
-      if (!batchBytes) return;
+    /**
+     * Sends what is gathered as one right-sized copy, transferred (a slice sent as is would
+     * copy its whole parent buffer). The first piece starts the message on the thread and
+     * the last one ends it, so a small message crosses in one postMessage.
+     */
+    const flush = (end: boolean) => {
+      if (!batchBytes && !end) return;
+      const piece: { t: 'c'; id: number; data?: Uint8Array; start?: AuthClient | null; end?: true } = { t: 'c', id };
+      if (!started) piece.start = wantsAuth ? client : null;
+      started = true;
+      if (end) piece.end = true;
+      if (!batchBytes) return void thread.postMessage(piece);
       const data = new Uint8Array(batchBytes);
       let at = 0;
-      for (const piece of batch) {
-        data.set(piece, at);
-        at += piece.length;
+      for (const chunk of batch) {
+        data.set(chunk, at);
+        at += chunk.length;
       }
-      job.inFlight += batchBytes;
+      // the last piece is not acknowledged: nothing waits for room once the message has ended
+      if (!end) job.inFlight += batchBytes;
       batch = [];
       batchBytes = 0;
-      thread.postMessage({ t: 'c', id, data }, [data.buffer]);
+      piece.data = data;
+      thread.postMessage(piece, [data.buffer]);
     };
     const input = new Writable({
       write: (chunk: Buffer, _encoding, callback) => {
         if (!this.jobs.has(id)) return callback();
         batch.push(chunk);
         batchBytes += chunk.length;
-        if (batchBytes >= BATCH_BYTES) flush();
+        if (batchBytes >= BATCH_BYTES) flush(false);
         if (job.inFlight < MAX_IN_FLIGHT) callback();
         else {
           job.resume = () => callback();
@@ -209,17 +220,16 @@ export class AnalysisPool {
         told = true;
         job.ended = true;
         if (this.jobs.has(id)) {
-          flush();
-          thread.postMessage({ t: 'e', id });
+          flush(true);
           this.watch(thread, id);
-        } else thread.postMessage({ t: 'a', id }); // its summary came early (a message the parser gave up on): the thread forgets it
+        } else if (started) thread.postMessage({ t: 'a', id }); // its summary came early (a message the parser gave up on): the thread forgets it
         callback();
       },
       // also runs after a normal end (autoDestroy): only an early end aborts the analysis
       destroy: (err, callback) => {
         if ((err || !ended) && !told) {
           told = true;
-          thread.postMessage({ t: 'a', id });
+          if (started) thread.postMessage({ t: 'a', id });
           if (this.jobs.delete(id)) {
             this.unwatch(job);
             job.resolveAuth?.(temperror(this.opts.auth?.hostname ?? 'localhost', 'message not received whole'));

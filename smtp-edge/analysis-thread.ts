@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
-import { DnsError } from '../core/dns';
+import { CachingResolver, DnsError } from '../core/dns';
 import type { Logger } from '../core/logger';
 import type { DnsResolver } from '../core/ports';
 import type { AuthOutcome } from './inbound-auth';
@@ -14,19 +14,24 @@ import { inProcessAnalyzer, type AuthClient } from './message-analysis';
  * the resolver (and its cache); answers come back as messages.
  */
 type Msg =
-  | { t: 's'; id: number; client: AuthClient | null }
-  | { t: 'e' | 'a'; id: number }
-  | { t: 'c'; id: number; data: Uint8Array }
+  // a piece of a message: the first starts it (`start`: who sent it, null: no authentication), the last ends it
+  | { t: 'c'; id: number; data?: Uint8Array; start?: AuthClient | null; end?: true }
+  | { t: 'a'; id: number }
   | { t: 'dnsr'; q: number; value?: unknown; error?: { code: string } };
 
 const port = parentPort!;
+const DNS_CACHE_MS = 60_000;
 const options = workerData as { auth: { hostname: string; deadlineMs: number } | null };
 const inputs = new Map<number, Writable>();
 const authResults = new Map<number, () => Promise<AuthOutcome>>();
 /** Bytes written but not yet acknowledged because the analysis asked to wait (one 'drain' listener per message). */
 const unacked = new Map<number, number>();
 
-/** The DnsResolver port, answered by the main thread. */
+/**
+ * The DnsResolver port, answered by the main thread, behind a cache here: many messages
+ * from one sender domain ask the same SPF/DKIM/DMARC questions, and an answer kept on
+ * this side of the thread boundary costs no messages across it (a minute, as a local resolver would).
+ */
 const questions = new Map<number, { resolve: (v: any) => void; reject: (e: unknown) => void; name: string; rrtype: string }>();
 let nextQuestion = 1;
 const ask = (method: keyof DnsResolver, rrtype: string) => (name: string) =>
@@ -35,14 +40,17 @@ const ask = (method: keyof DnsResolver, rrtype: string) => (name: string) =>
     questions.set(q, { resolve, reject, name, rrtype });
     port.postMessage({ t: 'dns', q, method, name });
   });
-const resolver: DnsResolver = {
-  resolveMx: ask('resolveMx', 'MX'),
-  resolveTxt: ask('resolveTxt', 'TXT'),
-  resolveCname: ask('resolveCname', 'CNAME'),
-  resolve4: ask('resolve4', 'A'),
-  resolve6: ask('resolve6', 'AAAA'),
-  resolvePtr: ask('resolvePtr', 'PTR'),
-};
+const resolver: DnsResolver = new CachingResolver(
+  {
+    resolveMx: ask('resolveMx', 'MX'),
+    resolveTxt: ask('resolveTxt', 'TXT'),
+    resolveCname: ask('resolveCname', 'CNAME'),
+    resolve4: ask('resolve4', 'A'),
+    resolve6: ask('resolve6', 'AAAA'),
+    resolvePtr: ask('resolvePtr', 'PTR'),
+  },
+  DNS_CACHE_MS,
+);
 
 /** The verifier logs only warnings; they go to the main thread's logger. */
 const logger = {
@@ -66,41 +74,49 @@ port.on('message', (m: Msg) => {
     else question.resolve(m.value);
     return;
   }
-  if (m.t === 's') {
-    const analysis = analyze(m.client);
-    inputs.set(m.id, analysis.input);
-    if (analysis.auth) authResults.set(m.id, analysis.auth);
-    analysis.summary.then((summary) => port.postMessage({ id: m.id, summary }));
+  if (m.t === 'a') {
+    inputs.get(m.id)?.destroy();
+    forget(m.id);
     return;
   }
+  if (m.start !== undefined) start(m.id, m.start);
   const input = inputs.get(m.id);
   if (!input) return;
-  if (m.t === 'c') {
-    const bytes = m.data.byteLength;
-    const ack = () => port.postMessage({ id: m.id, ack: bytes });
-    if (input.destroyed || input.writableEnded) return ack();
-    const waiting = unacked.get(m.id);
-    const accepted = input.write(Buffer.from(m.data.buffer, m.data.byteOffset, bytes));
-    if (waiting !== undefined) unacked.set(m.id, waiting + bytes);
-    else if (accepted) ack();
-    else {
-      unacked.set(m.id, bytes);
-      input.once('drain', () => {
-        port.postMessage({ id: m.id, ack: unacked.get(m.id) ?? 0 });
-        unacked.delete(m.id);
-      });
-    }
-  } else if (m.t === 'e') {
+  if (m.data) write(m.id, input, m.data, !m.end);
+  if (m.end) {
     input.end();
     // the lookup deadline runs from the last byte, as in the edge's own thread
     const auth = authResults.get(m.id);
     if (auth) auth().then((outcome) => port.postMessage({ id: m.id, auth: outcome }));
     forget(m.id);
-  } else {
-    input.destroy();
-    forget(m.id);
   }
 });
+
+function start(id: number, client: AuthClient | null): void {
+  const analysis = analyze(client);
+  inputs.set(id, analysis.input);
+  if (analysis.auth) authResults.set(id, analysis.auth);
+  analysis.summary.then((summary) => port.postMessage({ id, summary }));
+}
+
+/** Writes a piece; `acknowledge`: the edge waits for room (not for the last piece), told once the analysis has taken it. */
+function write(id: number, input: Writable, data: Uint8Array, acknowledge: boolean): void {
+  const bytes = data.byteLength;
+  const ack = () => acknowledge && port.postMessage({ id, ack: bytes });
+  if (input.destroyed || input.writableEnded) return void ack();
+  const waiting = unacked.get(id);
+  const accepted = input.write(Buffer.from(data.buffer, data.byteOffset, bytes));
+  if (!acknowledge) return;
+  if (waiting !== undefined) unacked.set(id, waiting + bytes);
+  else if (accepted) ack();
+  else {
+    unacked.set(id, bytes);
+    input.once('drain', () => {
+      port.postMessage({ id, ack: unacked.get(id) ?? 0 });
+      unacked.delete(id);
+    });
+  }
+}
 
 // loaded: from now on the pool times this thread's work (a cold start is not a hang)
 port.postMessage({ t: 'ready' });

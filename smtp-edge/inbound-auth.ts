@@ -146,7 +146,8 @@ export function temperror(mta: string, why: string): AuthOutcome {
   return { auth, header: formatHeader(mta, [`dkim=temperror (${why})`, `spf=temperror (${why})`, `arc=temperror (${why})`, `dmarc=temperror (${why})`]) };
 }
 
-const SIGNATURE_FIELD = /^(dkim-signature|arc-seal|arc-message-signature)[ \t]*:/im;
+/** A header field whose check needs the body (DKIM and ARC hash it); without one, the header block is enough. */
+export const SIGNATURE_FIELD = /^(dkim-signature|arc-seal|arc-message-signature)[ \t]*:/im;
 
 /**
  * What the edge writes into: passes the message on to the verifier, but only as far

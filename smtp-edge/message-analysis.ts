@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
-import { createSummaryParser } from '../core/mime';
+import { createSummaryParser, summaryBodyBudget } from '../core/mime';
 import type { MessageSummary } from '../core/types';
-import { startInboundAuth, type AuthOutcome, type InboundAuthOptions } from './inbound-auth';
+import { SIGNATURE_FIELD, startInboundAuth, type AuthOutcome, type InboundAuthOptions } from './inbound-auth';
 
 /** Who sent a message from outside: what SPF and the Authentication-Results header need. */
 export interface AuthClient {
@@ -24,6 +24,17 @@ export interface MessageAnalysis {
 
 /** `client` null: no authentication (authenticated submission, or none configured). */
 export type MessageAnalyzer = (client: AuthClient | null) => MessageAnalysis;
+
+/**
+ * How much of a message's body its analysis reads, from the header block: the summary
+ * reads a single text body only up to its cap, and authentication reads the body only
+ * of a signed message. The edge sends the analysis no more than that (core/mime.ts
+ * BodyCut), so the rest of a big single-part message never crosses to the analysis thread.
+ */
+export const analysisBodyBudget =
+  (authenticates: boolean) =>
+  (header: string): number =>
+    authenticates && SIGNATURE_FIELD.test(header) ? Infinity : summaryBodyBudget(header);
 
 /** Writes `chunk`; resolves when `target` can take more (or is gone: a consumer that gave up must not stall the others); null when it can at once. */
 export function whenWritable(target: Writable, chunk: Buffer): Promise<void> | null {

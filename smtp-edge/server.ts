@@ -3,7 +3,6 @@ import type { AddressInfo } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import type { Config } from '../core/config';
 import type { Logger } from '../core/logger';
-import { CachingResolver } from '../core/dns';
 import type { SubmissionPort } from '../core/outbound';
 import type { BlobStore, Directory, DnsResolver, QueueSender } from '../core/ports';
 import type { InboundQueueMessage } from '../core/types';
@@ -107,10 +106,9 @@ export function createSmtpEdge(deps: SmtpEdgeDeps, opts: SmtpEdgeOptions): SmtpE
   installGreetingDelay();
   installFastDataScan();
   const logger = deps.logger.child({ component: 'smtp-edge' });
-  // many messages from one sender domain ask the same SPF/DKIM/DMARC questions: answers are kept a minute
-  // the summary and the authentication run on the analysis thread; its DNS questions are answered here,
-  // and many messages from one sender domain ask the same SPF/DKIM/DMARC questions: answers are kept a minute
-  const analyses = new AnalysisPool({ auth: { resolver: new CachingResolver(deps.resolver, 60_000), hostname: opts.hostname, deadlineMs: 3 * opts.dnsTimeoutMs }, logger });
+  // the summary and the authentication run on the analysis thread; its DNS questions are answered
+  // here by the edge's resolver (the thread keeps the answers a minute: analysis-thread.ts)
+  const analyses = new AnalysisPool({ auth: { resolver: deps.resolver, hostname: opts.hostname, deadlineMs: 3 * opts.dnsTimeoutMs }, logger });
   const perIp = createConnectionLimit(opts.maxConnectionsPerIp, opts.hostname, addressMatcher(opts.trustedNetworks));
   const hooks = {
     onConnect: perIp.onConnect,

@@ -12,7 +12,8 @@ import type { SubmissionPort } from '../../core/outbound';
 import { smtpReply } from '../reply';
 import { sessionUser } from './mail-from';
 import { PARSER_UNAVAILABLE } from '../analysis-pool';
-import { whenWritable, type MessageAnalyzer } from '../message-analysis';
+import { analysisBodyBudget, whenWritable, type MessageAnalyzer } from '../message-analysis';
+import { BodyCut } from '../../core/mime';
 
 export interface DataHookDeps {
   blobs: BlobStore;
@@ -70,7 +71,8 @@ export function createDataHook(deps: DataHookDeps) {
     const receivedAt = Date.now();
     const envelope = envelopeOf(session);
     const rawBlobKey = blobKeys.inbound(id);
-    const log = deps.logger.child({ session: session.id, inboundId: id });
+    // not a child logger: making one costs a redaction pass over its bindings for every message, logged or not
+    const log = (level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, msg: string) => deps.logger[level]({ session: session.id, inboundId: id, ...fields }, msg);
 
     const user = deps.submission ? sessionUser(session) : null;
     const blobInput = new PassThrough();
@@ -79,8 +81,11 @@ export function createDataHook(deps: DataHookDeps) {
     const blobPut = deps.blobs.put(rawBlobKey, blobInput);
     blobPut.catch(() => undefined); // awaited below; a rejection before then must not be unhandled
     // mail from outside is authenticated; authenticated submission (session.user) is the sender's own
-    const analysis = deps.analyze(session.user ? null : { ip: session.remoteAddress, helo: session.hostNameAppearsAs, sender: envelope.mailFrom });
+    const client = session.user ? null : { ip: session.remoteAddress, helo: session.hostNameAppearsAs, sender: envelope.mailFrom };
+    const analysis = deps.analyze(client);
     const analysisInput = analysis.input;
+    // only what the analysis reads goes to it: the header, and of the body what it needs
+    const analysisCut = new BodyCut(analysisBodyBudget(client !== null));
     analysisInput.on('error', () => undefined); // the analyses report their own trouble (parseError, permerror)
 
     const run = async (): Promise<string> => {
@@ -95,7 +100,8 @@ export function createDataHook(deps: DataHookDeps) {
           analysisInput.destroy();
           continue;
         }
-        const waits = [whenWritable(blobInput, arFilter.write(chunk)), whenWritable(analysisInput, chunk)].filter(Boolean);
+        const forAnalysis = analysisCut.done ? null : analysisCut.write(chunk);
+        const waits = [whenWritable(blobInput, arFilter.write(chunk)), forAnalysis?.length ? whenWritable(analysisInput, forAnalysis) : null].filter(Boolean);
         if (waits.length) await Promise.all(waits);
       }
       if (tooBig || stream.sizeExceeded) {
@@ -103,12 +109,14 @@ export function createDataHook(deps: DataHookDeps) {
         throw new MailError('MessageTooBig', `Message size exceeds fixed maximum message size of ${deps.maxMessageBytes} bytes`);
       }
       blobInput.end(arFilter.end());
+      const held = analysisCut.end();
+      if (held.length) analysisInput.write(held);
       analysisInput.end();
       const [{ size }, parsed, outcome] = await Promise.all([blobPut, analysis.summary, analysis.auth ? analysis.auth() : null]);
       if (user && deps.submission) {
         // without the summary there is no From to check: a fault of ours, so the client is asked to send again (451)
         if (parsed.parseError === PARSER_UNAVAILABLE) {
-          await deps.blobs.delete(rawBlobKey).catch((e) => log.error({ err: e }, 'could not remove blob of a submission not taken'));
+          await deps.blobs.delete(rawBlobKey).catch((e) => log('error', { err: e }, 'could not remove blob of a submission not taken'));
           throw new MailError('TemporaryFailure', 'Message analysis unavailable, please try again');
         }
         const client = { remoteAddress: envelope.remoteAddress, clientHostname: envelope.clientHostname, helo: envelope.helo };
@@ -116,8 +124,8 @@ export function createDataHook(deps: DataHookDeps) {
         return result.id;
       }
       if (outcome && deps.dmarcReject && outcome.auth.dmarc === 'fail' && outcome.auth.dmarcPolicy === 'reject') {
-        await deps.blobs.delete(rawBlobKey).catch((e) => log.error({ err: e }, 'could not remove blob of a rejected message'));
-        log.info({ auth: outcome.auth }, 'DMARC policy reject: message refused');
+        await deps.blobs.delete(rawBlobKey).catch((e) => log('error', { err: e }, 'could not remove blob of a rejected message'));
+        log('info', { auth: outcome.auth }, 'DMARC policy reject: message refused');
         throw new MailError('DmarcRejected');
       }
       const rawPrefix = outcome?.header ?? null;
@@ -126,26 +134,26 @@ export function createDataHook(deps: DataHookDeps) {
         await deps.queue.send(id, message);
       } catch (err) {
         // the sender retries after our 451; the blob goes only if this message surely is not in the queue
-        if (surelyNotDone(err)) await deps.blobs.delete(rawBlobKey).catch((e) => log.error({ err: e }, 'could not remove blob of a message that was not queued'));
-        else log.warn({ rawBlobKey }, 'queue send outcome unknown: blob kept for the message that may be queued (the orphan sweeper removes it if none is)');
+        if (surelyNotDone(err)) await deps.blobs.delete(rawBlobKey).catch((e) => log('error', { err: e }, 'could not remove blob of a message that was not queued'));
+        else log('warn', { rawBlobKey }, 'queue send outcome unknown: blob kept for the message that may be queued (the orphan sweeper removes it if none is)');
         throw err;
       }
-      if (parsed.parseError) log.warn({ parseError: parsed.parseError }, 'message stored raw; mailparser could not read it');
+      if (parsed.parseError) log('warn', { parseError: parsed.parseError }, 'message stored raw; mailparser could not read it');
       return id;
     };
 
     run().then(
       (queuedId) => {
-        log.info({ size: stream.byteLength, rcpt: envelope.rcptTo.length }, 'message accepted');
+        log('info', { size: stream.byteLength, rcpt: envelope.rcptTo.length }, 'message accepted');
         callback(null, `Ok: queued as ${queuedId}`);
       },
       (err) => {
         blobInput.destroy();
         analysisInput.destroy();
         const reply = smtpReply(err);
-        if (reply.responseCode === 552 || (err as MailError).code === 'DmarcRejected') log.info({ bytes: stream.byteLength, code: (err as MailError).code }, 'message refused');
-        else if (isMailError(err) && err.code !== 'TemporaryFailure') log.info({ code: err.code }, 'message refused');
-        else log.error({ err }, 'message not accepted');
+        if (reply.responseCode === 552 || (err as MailError).code === 'DmarcRejected') log('info', { bytes: stream.byteLength, code: (err as MailError).code }, 'message refused');
+        else if (isMailError(err) && err.code !== 'TemporaryFailure') log('info', { code: err.code }, 'message refused');
+        else log('error', { err }, 'message not accepted');
         callback(reply);
       },
     );
