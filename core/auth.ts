@@ -1,6 +1,6 @@
 import bcrypt from 'bcryptjs';
 import jwt from 'jsonwebtoken';
-import { createSecretKey, randomBytes } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, timingSafeEqual } from 'node:crypto';
 import { MailError } from './errors';
 import type { MailStore } from './ports';
 import type { LoginGuard } from './rate-limit';
@@ -34,6 +34,54 @@ export const inProcessPasswords: PasswordHasher = {
   verify: verifyPassword,
   burn: (password) => burnPasswordCheck(password),
 };
+
+/**
+ * Remembers passwords that verified, as Dovecot's auth cache does: a mail client logs in
+ * on every connection (a phone for each message it sends, Thunderbird for each check),
+ * and bcrypt costs ~70 ms of CPU each time. An entry is found by the stored hash (a
+ * password change stores a new one, so the old password's entry is never found again)
+ * and holds an HMAC-SHA256 of the password under a key that exists only in this
+ * process's memory. A presented password that matches it is right without bcrypt; any
+ * other goes to bcrypt as always, so a wrong password costs and counts as before (the
+ * login guard runs around this, unchanged). Entries live `ttlMs`; 0 turns the cache off.
+ * The trade, Dovecot's too: whoever can read this process's memory could test guesses
+ * against an entry at HMAC speed rather than bcrypt's (though they would also see the
+ * passwords that clients send, in clear, as they arrive).
+ */
+export class VerifiedPasswordCache implements PasswordHasher {
+  private readonly key = randomBytes(32);
+  private readonly entries = new Map<string, { mac: Buffer; until: number }>();
+
+  constructor(
+    readonly inner: PasswordHasher,
+    private readonly ttlMs: number,
+    private readonly maxEntries = 10_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  hash(password: string): Promise<string> {
+    return this.inner.hash(password);
+  }
+
+  burn(password: string): Promise<boolean> {
+    return this.inner.burn(password);
+  }
+
+  async verify(password: string, hash: string): Promise<boolean> {
+    if (this.ttlMs <= 0) return this.inner.verify(password, hash);
+    const mac = createHmac('sha256', this.key).update(hash).update('\0').update(password, 'utf8').digest();
+    const entry = this.entries.get(hash);
+    if (entry && entry.until > this.now() && timingSafeEqual(entry.mac, mac)) return true;
+    const ok = await this.inner.verify(password, hash);
+    if (ok) {
+      this.entries.delete(hash);
+      // the oldest entry goes first (a Map keeps insertion order)
+      if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(hash, { mac, until: this.now() + this.ttlMs });
+    }
+    return ok;
+  }
+}
 
 /** A hash of nothing anyone knows, compared against when the user does not exist, so timing does not tell. */
 const DUMMY_HASH = bcrypt.hashSync('nimbus-no-such-user', BCRYPT_ROUNDS);

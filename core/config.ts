@@ -60,6 +60,8 @@ const settings = z.object({
   NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS: z.coerce.number().int().min(1).default(5),
   NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).default(50),
   NIMBUS_LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(20),
+  /** How long a password that verified is remembered (core/auth.ts VerifiedPasswordCache); 0: bcrypt on every login. */
+  NIMBUS_PASSWORD_CACHE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(3600),
   NIMBUS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Azure shape (NIMBUS_MODE=azure). Each service is reached either with a key / connection string (the emulators,
   // hand-made deployments) or with an endpoint and a Microsoft Entra token (managed identity, what infra/ deploys).

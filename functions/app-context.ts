@@ -1,6 +1,6 @@
 import { hostname as osHostname } from 'node:os';
 import { SendgridDomainAuthClient } from '../adapters/sendgrid/sendgrid-domain-auth';
-import { createTokenService, type PasswordHasher, type TokenService } from '../core/auth';
+import { createTokenService, VerifiedPasswordCache, type PasswordHasher, type TokenService } from '../core/auth';
 import { DomainService } from '../core/domains';
 import type { Config } from '../core/config';
 import type { Logger } from '../core/logger';
@@ -71,6 +71,7 @@ export function createAppContext(
   const sendgrid = config.NIMBUS_OUTBOUND_TRANSPORT === 'sendgrid';
   return {
     ...adapters,
+    passwords: new VerifiedPasswordCache(adapters.passwords, config.NIMBUS_PASSWORD_CACHE_SECONDS * 1000),
     orphans: new OrphanSweeper(
       { store: parts.store, blobs: parts.blobs, sources: blobReferenceSources({ inbound: inboundBrowser, outbound: outboundBrowser }), logger: parts.logger.child({ component: 'orphans' }) },
       { graceMs: config.NIMBUS_ORPHAN_GRACE_HOURS * 3_600_000, dryRun: config.NIMBUS_SWEEP_DRY_RUN },

@@ -96,7 +96,7 @@ export async function startLocalHost(config: Config, opts: LocalHostOptions = {}
   const setupCode = config.NIMBUS_SETUP_TOKEN ?? ((await store.countUsers()) === 0 ? randomBytes(9).toString('base64url') : null);
   const resolver = opts.resolver ?? resolverFromConfig(config);
   const app = createAppContext(config, { store, blobs, queue, inboundBrowser: queue, passwords, logger, setup: { code: setupCode, fromLoopback: true }, jwtSecret: localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET), resolver, now: opts.now, outboundQueue, outboundBrowser: outboundQueue, transport, dkimSigner: dkim.sign });
-  const submission = createSubmission({ ...submitDeps(app), passwords, loginGuard: app.loginGuard });
+  const submission = createSubmission({ ...submitDeps(app), passwords: app.passwords, loginGuard: app.loginGuard });
   const edge = createSmtpEdge({ directory: store, blobs, queue, submission, logger, resolver }, { ...smtpEdgeOptions(config, tls), ...opts.edge });
   // uploads may carry a whole message's worth of attachments, plus multipart framing
   const http = createHttpServer(app, routes, {

@@ -3,6 +3,7 @@ import { resolverFromConfig } from '../adapters/dns/node-resolver';
 import { DkimPool } from '../adapters/dkim-pool';
 import { PasswordPool } from '../adapters/password-pool';
 import { loadTlsMaterial, type TlsMaterial } from '../adapters/tls-certificate';
+import { VerifiedPasswordCache } from '../core/auth';
 import type { Config } from '../core/config';
 import { CachedDirectory } from '../core/directory';
 import type { Logger } from '../core/logger';
@@ -45,7 +46,7 @@ export async function startAzureEdge(config: Config, logger: Logger, adapterOpti
     inboundQueue: adapters.queue,
     outboundQueue: adapters.outboundQueue,
     sendLimiter: new SendLimiter(config.NIMBUS_SEND_MAX_PER_HOUR),
-    passwords,
+    passwords: new VerifiedPasswordCache(passwords, config.NIMBUS_PASSWORD_CACHE_SECONDS * 1000),
     loginGuard: loginGuardFromConfig(config),
     dkimSigner: dkim.sign,
   });

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLoopbackRelay, type LoopbackRelay } from '../adapters/outbound/loopback-peers';
+import type { VerifiedPasswordCache } from '../core/auth';
 import { generateDkimKey } from '../core/dkim';
 import type { DkimKey } from '../core/types';
 import { PASSWORD, rawSmtp, startTestHost, testCertificate, waitFor, type TestHost } from './helpers';
@@ -123,6 +124,28 @@ with smtplib.SMTP_SSL('127.0.0.1', int(sys.argv[2]), context=ctx) as s:
     expect((await auth('the right password'))[2]).toMatch(/^421 4\.7\.0 /);
     const login = await host.api('/auth/login', { method: 'POST', body: JSON.stringify({ email: 'guess@example.com', password: 'the right password' }) });
     expect(login.status).toBe(429);
+  });
+
+  it('a password that verified is remembered (no second bcrypt), yet wrong ones still count and the lock-out still holds over it', async () => {
+    await host.api('/auth/register', { method: 'POST', token: host.token, body: JSON.stringify({ email: 'cached@example.com', password: 'the cached password', name: 'Cached' }) });
+    const passwords = (host.app.passwords as VerifiedPasswordCache).inner;
+    const checks: string[] = [];
+    const verify = passwords.verify.bind(passwords);
+    passwords.verify = (password, hash) => {
+      checks.push(password);
+      return verify(password, hash);
+    };
+    try {
+      const auth = (password: string) => rawSmtp(host.ports.submission, ['EHLO client.test\r\n', `AUTH PLAIN ${plain('cached@example.com', password)}\r\n`, 'QUIT\r\n'], 4);
+      expect((await auth('the cached password'))[2]).toMatch(/^235 2\.7\.0 /);
+      expect((await auth('the cached password'))[2]).toMatch(/^235 2\.7\.0 /);
+      expect(checks).toEqual(['the cached password']);
+      for (let i = 0; i < 5; i++) expect((await auth('wrong'))[2]).toMatch(/^535 5\.7\.8 /);
+      expect(checks.filter((c) => c === 'wrong')).toHaveLength(5);
+      expect((await auth('the cached password'))[2]).toMatch(/^421 4\.7\.0 /);
+    } finally {
+      passwords.verify = verify;
+    }
   });
 
   it('AUTH LOGIN works too; MAIL FROM another user\'s address: 553 5.7.1; a From header that is not yours: 553 5.7.1 after DATA, nothing kept', async () => {

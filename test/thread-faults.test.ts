@@ -1,12 +1,14 @@
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PasswordPool } from '../adapters/password-pool';
+import type { VerifiedPasswordCache } from '../core/auth';
 import { PASSWORD, listInbox, startTestHost, waitFor, type TestHost } from './helpers';
 
 describe('worker threads that die are replaced; health tells in between', () => {
   let host: TestHost;
   beforeAll(async () => {
-    host = await startTestHost();
+    // every login reaches the password threads: none is answered from the verified-password cache
+    host = await startTestHost({ NIMBUS_PASSWORD_CACHE_SECONDS: '0' });
   });
   afterAll(async () => host?.destroy());
 
@@ -30,7 +32,7 @@ describe('worker threads that die are replaced; health tells in between', () => 
     expect((await login()).status).toBe(200);
     const inFlight = login();
     await new Promise((r) => setTimeout(r, 20)); // the request has reached a thread (bcrypt takes ~70 ms)
-    await (host.app.passwords as PasswordPool).killThreads();
+    await ((host.app.passwords as VerifiedPasswordCache).inner as PasswordPool).killThreads();
     const answered = await inFlight;
     expect([200, 503]).toContain(answered.status);
     if (answered.status === 503) expect(await answered.json()).toMatchObject({ code: 'TemporaryFailure' });
