@@ -122,24 +122,34 @@ export function isSingleTextBody(header: string): boolean {
  * HEADER_SCAN_LIMIT is not cut at all.
  */
 export class BodyCut {
-  private head: Buffer | null = Buffer.alloc(0);
+  /** The header block so far (until its end is found), and the last bytes of it: a blank line can straddle chunks. */
+  private head: Buffer[] | null = [];
+  private headBytes = 0;
+  private tail = EMPTY;
   private budget = Infinity;
 
   constructor(private readonly bodyBudget: (header: string) => number) {}
 
-  /** What to pass on of `chunk` (empty: nothing). */
+  /** What to pass on of `chunk` (empty: nothing). Each chunk is searched once, so a header sent in tiny pieces costs no more than in one. */
   write(chunk: Buffer): Buffer {
     if (this.head) {
-      const head = this.head.length ? Buffer.concat([this.head, chunk]) : chunk;
-      const crlf = head.indexOf('\r\n\r\n');
-      const lf = head.indexOf('\n\n');
-      const end = crlf >= 0 && (lf < 0 || crlf < lf) ? crlf + 4 : lf >= 0 ? lf + 2 : -1;
-      if (end < 0 && head.length < HEADER_SCAN_LIMIT) {
-        this.head = head;
+      // no blank line ended in what came before: one can only end in this chunk, starting at most 3 bytes earlier
+      const probe = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
+      const crlf = probe.indexOf('\r\n\r\n');
+      const lf = probe.indexOf('\n\n');
+      const endInProbe = crlf >= 0 && (lf < 0 || crlf < lf) ? crlf + 4 : lf >= 0 ? lf + 2 : -1;
+      const before = this.headBytes;
+      this.head.push(chunk);
+      this.headBytes += chunk.length;
+      if (endInProbe < 0 && this.headBytes < HEADER_SCAN_LIMIT) {
+        this.tail = Buffer.from(probe.subarray(Math.max(0, probe.length - 3)));
         return EMPTY;
       }
+      const head = this.head.length === 1 ? chunk : Buffer.concat(this.head, this.headBytes);
       this.head = null;
-      if (end < 0) return head;
+      this.tail = EMPTY;
+      if (endInProbe < 0) return head;
+      const end = before - (probe.length - chunk.length) + endInProbe;
       this.budget = this.bodyBudget(head.toString('latin1', 0, end));
       return head.subarray(0, end + this.take(head.length - end));
     }
@@ -148,7 +158,7 @@ export class BodyCut {
 
   /** What is still held at the end of the message (a header block that never ended). */
   end(): Buffer {
-    const rest = this.head ?? EMPTY;
+    const rest = this.head ? Buffer.concat(this.head, this.headBytes) : EMPTY;
     this.head = null;
     return rest;
   }

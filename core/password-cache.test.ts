@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { VerifiedPasswordCache, type PasswordHasher } from './auth';
 
-/** A stand-in for bcrypt that counts its calls: the password "right" matches the hash "h1" or "h2" when paired. */
+/** A stand-in for bcrypt that counts its calls: a password matches the hash `hash-of-<password>`. */
 function countingHasher() {
   const calls: string[] = [];
   const hasher: PasswordHasher = {

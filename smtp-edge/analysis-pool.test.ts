@@ -13,6 +13,24 @@ describe('analysis thread (AnalysisPool)', () => {
     pool = null;
   });
 
+  it('an empty message still gets its summary and authentication; one abandoned before any piece went costs the thread nothing and the next one is analysed', async () => {
+    pool = new AnalysisPool({ auth: { resolver: new TableResolver({}), hostname: 'mx.test', deadlineMs: 2000 }, logger: createLogger('silent') });
+    const empty = pool.analyze({ ip: '192.0.2.1', helo: 'client.test', sender: 'a@sender.test' });
+    empty.input.end();
+    const [summary, auth] = await Promise.all([empty.summary, empty.auth!()]);
+    expect(summary).toMatchObject({ subject: '', from: null });
+    expect(auth.header).toMatch(/^Authentication-Results: mx\.test;/);
+
+    const abandoned = pool.analyze({ ip: '192.0.2.1', helo: 'client.test', sender: 'a@sender.test' });
+    abandoned.input.write(Buffer.from('Subject: cut off\r\n')); // gathered, not yet sent
+    abandoned.input.destroy();
+    expect((await abandoned.auth!()).auth.spf).toBe('temperror');
+
+    const next = pool.analyze(null);
+    next.input.end(message('after the abandoned one'));
+    expect(await next.summary).toMatchObject({ subject: 'after the abandoned one' });
+  });
+
   it('summarises and authenticates a message written in thousands of tiny pieces (as escape dots split it)', async () => {
     pool = new AnalysisPool({ auth: { resolver: new TableResolver({}), hostname: 'mx.test', deadlineMs: 2000 }, logger: createLogger('silent') });
     const analysis = pool.analyze({ ip: '192.0.2.1', helo: 'client.test', sender: 'a@sender.test' });

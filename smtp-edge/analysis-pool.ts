@@ -173,8 +173,9 @@ export class AnalysisPool {
     const authOutcome = wantsAuth ? new Promise<AuthOutcome>((resolve) => (job.resolveAuth = resolve)) : null;
     this.jobs.set(id, job);
     let ended = false;
-    /** The thread has heard of this message (its first piece went), and has been told how it ends ('e' or 'a'). */
+    /** The thread has heard of this message: its first piece went. */
     let started = false;
+    /** The thread has been told how the message ends (its last piece, or 'a'), or never needs to be. */
     let told = false;
     let batch: Buffer[] = [];
     let batchBytes = 0;

@@ -11,7 +11,7 @@ import { inProcessAnalyzer, type AuthClient } from './message-analysis';
  * summary) and, for mail from outside, mailauth (SPF, DKIM, ARC, DMARC). Its event
  * loop does nothing else, so this work runs on the second core and the main thread
  * only speaks SMTP and streams bytes. DNS questions go to the main thread, which owns
- * the resolver (and its cache); answers come back as messages.
+ * the resolver; answers come back as messages and are kept a minute here.
  */
 type Msg =
   // a piece of a message: the first starts it (`start`: who sent it, null: no authentication), the last ends it

@@ -30,6 +30,9 @@ export type MessageAnalyzer = (client: AuthClient | null) => MessageAnalysis;
  * reads a single text body only up to its cap, and authentication reads the body only
  * of a signed message. The edge sends the analysis no more than that (core/mime.ts
  * BodyCut), so the rest of a big single-part message never crosses to the analysis thread.
+ * BodyCut's header ends no earlier than the one the verifier's gate finds (inbound-auth.ts
+ * blankLineEnd): a signature field the verifier would see is in the header judged here,
+ * so a signed message always goes whole.
  */
 export const analysisBodyBudget =
   (authenticates: boolean) =>

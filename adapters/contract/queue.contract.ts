@@ -44,6 +44,20 @@ export function queueContract(name: string, make: (opts: { maxDeliveries: number
     );
 
     it(
+      'completions made together (a worker\'s batch): each takes effect on its own; a stale one among them is ignored',
+      withQueue({ maxDeliveries: 5, lockMs: 60_000 }, async (q) => {
+        for (const [n, id] of ['a', 'b', 'c'].entries()) await q.send(id, { n });
+        const [a, b, c] = await q.receive(3);
+        await q.abandon(c);
+        const [c2] = await q.receive(1);
+        await Promise.all([q.complete(a), q.complete(b), q.complete(c)]); // c's token is stale
+        expect(await q.depth()).toBe(1);
+        await q.complete(c2);
+        expect(await q.depth()).toBe(0);
+      }),
+    );
+
+    it(
       'an expired lock makes the message visible again',
       withQueue({ maxDeliveries: 5, lockMs: 150 }, async (q) => {
         await q.send('a', { n: 1 });
