@@ -37,6 +37,8 @@ export interface SubmitDeps {
   sendLimiter: SendLimiter;
   /** Who computes DKIM signatures (the local host: a thread of their own); in this thread by default. */
   dkimSigner?: DkimSigner;
+  /** Who reads back the summary of a message the API composed (the local host: the analysis thread); in this thread by default. */
+  summarizer?: (raw: Buffer) => Promise<MessageSummary>;
 }
 
 
@@ -197,7 +199,7 @@ export async function sendComposed(deps: SubmitDeps & { maxMessageBytes: number 
   const now = Date.now();
   const raw = await composeMime(outgoing.from, outgoing.fields, outgoing.files, { keepBcc: false, messageId: `<${newId(now)}@${domainOf(outgoing.from.address)}>`, date: new Date(now) });
   if (raw.length > deps.maxMessageBytes) throw new MailError('PayloadTooLarge', `The message would be ${raw.length} bytes; the limit is ${deps.maxMessageBytes}`);
-  const summary = await summarize(raw);
+  const summary = await (deps.summarizer ?? summarize)(raw);
   const rawBlobKey = blobKeys.outbound(newId(now));
   const rawStored = deps.blobs.put(rawBlobKey, raw);
   rawStored.catch(() => undefined); // awaited in submitMessage

@@ -9,7 +9,7 @@ import type { DkimSigner } from '../core/dkim';
 import type { DeliverDeps, OutboundPolicy, SubmitDeps } from '../core/outbound';
 import type { BlobStore, DnsResolver, MailStore, OutboundTransport, QueueBrowser, QueueSender } from '../core/ports';
 import { LoginGuard, SendLimiter, loginGuardFromConfig } from '../core/rate-limit';
-import type { InboundQueueMessage, OutboundQueueMessage } from '../core/types';
+import type { InboundQueueMessage, MessageSummary, OutboundQueueMessage } from '../core/types';
 
 /**
  * Everything a handler may use, built once at start-up by the host (local/ or the
@@ -45,6 +45,8 @@ export interface AppContext {
     maxRecipients: number;
     /** DKIM signatures: on a thread in the local host, in the calling thread otherwise. */
     dkimSigner?: DkimSigner;
+    /** The summary of a message the API composed: on the analysis thread in the local host, in the calling thread otherwise. */
+    summarizer?: (raw: Buffer) => Promise<MessageSummary>;
   };
 }
 
@@ -65,9 +67,10 @@ export function createAppContext(
     outboundBrowser: QueueBrowser<OutboundQueueMessage>;
     transport: OutboundTransport;
     dkimSigner?: DkimSigner;
+    summarizer?: (raw: Buffer) => Promise<MessageSummary>;
   },
 ): AppContext {
-  const { jwtSecret, inboundBrowser, resolver, now, outboundQueue, outboundBrowser, transport, dkimSigner, ...adapters } = parts;
+  const { jwtSecret, inboundBrowser, resolver, now, outboundQueue, outboundBrowser, transport, dkimSigner, summarizer, ...adapters } = parts;
   const sendgrid = config.NIMBUS_OUTBOUND_TRANSPORT === 'sendgrid';
   return {
     ...adapters,
@@ -87,6 +90,7 @@ export function createAppContext(
       hostname: config.NIMBUS_HOSTNAME ?? osHostname(),
       maxRecipients: config.NIMBUS_MAX_RECIPIENTS,
       dkimSigner,
+      summarizer,
     },
     domains: new DomainService({
       store: adapters.store,
@@ -101,7 +105,7 @@ export function createAppContext(
 
 /** What core/outbound.ts needs to take a message in (the API's send, SMTP submission). */
 export function submitDeps(app: AppContext): SubmitDeps {
-  return { store: app.store, blobs: app.blobs, logger: app.logger, inboundQueue: app.queue, outboundQueue: app.sending.outboundQueue, sendLimiter: app.sending.sendLimiter, dkimSigner: app.sending.dkimSigner };
+  return { store: app.store, blobs: app.blobs, logger: app.logger, inboundQueue: app.queue, outboundQueue: app.sending.outboundQueue, sendLimiter: app.sending.sendLimiter, dkimSigner: app.sending.dkimSigner, summarizer: app.sending.summarizer };
 }
 
 /** What core/outbound.ts needs to deliver (the local worker, the Azure trigger). */

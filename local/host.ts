@@ -20,6 +20,7 @@ import { createAppContext, deliverDeps, submitDeps, type AppContext } from '../f
 import { routes } from '../functions/http/routes';
 import { createSmtpEdge, smtpEdgeOptions, type ListenerPorts, type SmtpEdge, type SmtpEdgeOptions } from '../smtp-edge/server';
 import { createHttpServer } from './http-server';
+import { summarize } from '../core/drafts';
 import { DomainScheduler } from './domain-scheduler';
 import { startSweeps } from './sweeps';
 import { OutboundWorker } from './outbound-worker';
@@ -95,9 +96,13 @@ export async function startLocalHost(config: Config, opts: LocalHostOptions = {}
   // first-run setup: from this machine, or with a code printed at start (a configured NIMBUS_SETUP_TOKEN, else a one-time one)
   const setupCode = config.NIMBUS_SETUP_TOKEN ?? ((await store.countUsers()) === 0 ? randomBytes(9).toString('base64url') : null);
   const resolver = opts.resolver ?? resolverFromConfig(config);
-  const app = createAppContext(config, { store, blobs, queue, inboundBrowser: queue, passwords, logger, setup: { code: setupCode, fromLoopback: true }, jwtSecret: localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET), resolver, now: opts.now, outboundQueue, outboundBrowser: outboundQueue, transport, dkimSigner: dkim.sign });
+  // the API's composed messages are read back on the edge's analysis thread (the edge is made below; sends come after start-up)
+  let summaryEdge: SmtpEdge | null = null;
+  const summarizer = (raw: Buffer) => (summaryEdge ? summaryEdge.summarize(raw) : summarize(raw));
+  const app = createAppContext(config, { store, blobs, queue, inboundBrowser: queue, passwords, logger, setup: { code: setupCode, fromLoopback: true }, jwtSecret: localJwtSecret(dataDir, config.NIMBUS_JWT_SECRET), resolver, now: opts.now, outboundQueue, outboundBrowser: outboundQueue, transport, dkimSigner: dkim.sign, summarizer });
   const submission = createSubmission({ ...submitDeps(app), passwords: app.passwords, loginGuard: app.loginGuard });
   const edge = createSmtpEdge({ directory: store, blobs, queue, submission, logger, resolver }, { ...smtpEdgeOptions(config, tls), ...opts.edge });
+  summaryEdge = edge;
   // uploads may carry a whole message's worth of attachments, plus multipart framing
   const http = createHttpServer(app, routes, {
     maxBodyBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES,

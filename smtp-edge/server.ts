@@ -13,10 +13,14 @@ import { createConnectionLimit } from './hooks/connect';
 import { createDataHook } from './hooks/data';
 import { createMailFromHook } from './hooks/mail-from';
 import { createRcptToHook } from './hooks/rcpt-to';
-import { AnalysisPool } from './analysis-pool';
+import { AnalysisPool, PARSER_UNAVAILABLE } from './analysis-pool';
+import { summarize } from '../core/drafts';
+import type { MessageSummary } from '../core/types';
 import { installFastDataScan } from './data-scan';
 import { installGreetingDelay } from './greeting-delay';
 import { installTlsAuthPolicy } from './tls-auth-policy';
+
+const SUMMARY_PIECE_BYTES = 64 * 1024;
 
 export interface SmtpEdgeOptions {
   hostname: string;
@@ -78,6 +82,11 @@ export interface SmtpEdge {
   servers: Record<ListenerName, SMTPServer>;
   /** The MX listener (as before the submission listeners came). */
   server: SMTPServer;
+  /**
+   * The summary of a whole message on the analysis thread, for messages the API composed
+   * (the main thread is the API's bottleneck); in this thread if the analysis thread could not.
+   */
+  summarize(raw: Buffer): Promise<MessageSummary>;
   /** Opens every listener on `host`; resolves with the ports they got (0 asks the OS). */
   listen(ports: ListenerPorts, host: string): Promise<ListenerPorts>;
   close(): Promise<void>;
@@ -157,6 +166,14 @@ export function createSmtpEdge(deps: SmtpEdgeDeps, opts: SmtpEdgeOptions): SmtpE
   return {
     servers,
     server: servers.mx,
+    async summarize(raw) {
+      const analysis = analyses.analyze(null);
+      // in pieces the pool takes with flow control (views of `raw`, not copies)
+      for (let at = 0; at < raw.length; at += SUMMARY_PIECE_BYTES) analysis.input.write(raw.subarray(at, at + SUMMARY_PIECE_BYTES));
+      analysis.input.end();
+      const summary = await analysis.summary;
+      return summary.parseError === PARSER_UNAVAILABLE ? summarize(raw) : summary;
+    },
     async listen(ports, host) {
       const names = Object.keys(servers) as ListenerName[];
       const opened: ListenerName[] = [];

@@ -2,6 +2,7 @@ import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLoopbackRelay, startSendGridFake, startSilentServer, type LoopbackRelay, type SendGridFake } from '../adapters/outbound/loopback-peers';
 import { generateDkimKey } from '../core/dkim';
+import { summarize } from '../core/drafts';
 import { listInbox, startTestHost, waitFor, type TestHost } from './helpers';
 import { createUser, deliveryOf, listFolder, verifyDkim, waitForDelivery, waitInFolder } from './sending-helpers';
 
@@ -94,6 +95,27 @@ describe('the send API', () => {
     const arrived = await relayed('one-shot multipart');
     expect(arrived.recipients.sort()).toEqual(['erin@elsewhere.test', 'fay@elsewhere.test']);
     expect((await simpleParser(arrived.raw)).attachments.map((a) => [a.filename, a.content.toString()])).toEqual([['report.csv', 'col1,col2\n']]);
+  });
+
+  it('the message the API composed is read back on the analysis thread, giving what the calling thread would', async () => {
+    const calls: Buffer[] = [];
+    const edgeSummarize = host.edge.summarize.bind(host.edge);
+    host.edge.summarize = (raw) => {
+      calls.push(raw);
+      return edgeSummarize(raw);
+    };
+    try {
+      const res = await post('/send', { to: ['bob@example.com'], subject: 'read back on the thread', text: 'the body', attachments: [{ filename: 'a.txt', contentType: 'text/plain', content: Buffer.from('attached').toString('base64') }] });
+      expect(res.status).toBe(202);
+      expect(calls).toHaveLength(1);
+      const onThread = await edgeSummarize(calls[0]);
+      expect(onThread).toEqual(await summarize(calls[0]));
+      expect(onThread).toMatchObject({ subject: 'read back on the thread', attachments: [{ filename: 'a.txt' }] });
+      const sent = await waitInFolder(host, host.token, 'sent', 'read back on the thread');
+      expect(sent.hasAttachments).toBe(true);
+    } finally {
+      host.edge.summarize = edgeSummarize;
+    }
   });
 
   it('bad input: no recipients 400, bad address 400, unknown hosted user 400, too many recipients 400, attachment over the limit 413, From not yours 403; nothing sent', async () => {
