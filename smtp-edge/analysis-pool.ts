@@ -4,6 +4,7 @@ import { startThread } from '../adapters/thread';
 import type { Logger } from '../core/logger';
 import type { DnsResolver } from '../core/ports';
 import type { MessageSummary } from '../core/types';
+import { summarize } from '../core/drafts';
 import { temperror, type AuthOutcome } from './inbound-auth';
 import type { AuthClient, MessageAnalysis, MessageAnalyzer } from './message-analysis';
 
@@ -241,6 +242,16 @@ export class AnalysisPool {
     });
     return { input, summary, auth: authOutcome ? () => authOutcome : null };
   };
+
+  /** The summary of a whole message (the ones the API composes); in the calling thread if this thread could not make it. */
+  async summarize(raw: Buffer): Promise<MessageSummary> {
+    const analysis = this.analyze(null);
+    // in pieces taken with flow control (views of `raw`, not copies)
+    for (let at = 0; at < raw.length; at += BATCH_BYTES) analysis.input.write(raw.subarray(at, at + BATCH_BYTES));
+    analysis.input.end();
+    const summary = await analysis.summary;
+    return summary.parseError === PARSER_UNAVAILABLE ? summarize(raw) : summary;
+  }
 
   async close(): Promise<void> {
     this.closing = true;

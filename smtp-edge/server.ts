@@ -13,14 +13,11 @@ import { createConnectionLimit } from './hooks/connect';
 import { createDataHook } from './hooks/data';
 import { createMailFromHook } from './hooks/mail-from';
 import { createRcptToHook } from './hooks/rcpt-to';
-import { AnalysisPool, PARSER_UNAVAILABLE } from './analysis-pool';
-import { summarize } from '../core/drafts';
+import { AnalysisPool } from './analysis-pool';
 import type { MessageSummary } from '../core/types';
 import { installFastDataScan } from './data-scan';
 import { installGreetingDelay } from './greeting-delay';
 import { installTlsAuthPolicy } from './tls-auth-policy';
-
-const SUMMARY_PIECE_BYTES = 64 * 1024;
 
 export interface SmtpEdgeOptions {
   hostname: string;
@@ -166,14 +163,7 @@ export function createSmtpEdge(deps: SmtpEdgeDeps, opts: SmtpEdgeOptions): SmtpE
   return {
     servers,
     server: servers.mx,
-    async summarize(raw) {
-      const analysis = analyses.analyze(null);
-      // in pieces the pool takes with flow control (views of `raw`, not copies)
-      for (let at = 0; at < raw.length; at += SUMMARY_PIECE_BYTES) analysis.input.write(raw.subarray(at, at + SUMMARY_PIECE_BYTES));
-      analysis.input.end();
-      const summary = await analysis.summary;
-      return summary.parseError === PARSER_UNAVAILABLE ? summarize(raw) : summary;
-    },
+    summarize: (raw) => analyses.summarize(raw),
     async listen(ports, host) {
       const names = Object.keys(servers) as ListenerName[];
       const opened: ListenerName[] = [];
