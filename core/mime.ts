@@ -1,6 +1,7 @@
 import { MailParser } from 'mailparser';
 import type { AddressObject, AttachmentStream, EmailAddress, Headers, MailParserOptions, MessageText } from 'mailparser';
-import { Transform, type Writable } from 'node:stream';
+import { createRequire } from 'node:module';
+import { type Transform, Writable } from 'node:stream';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { AddressValue, AttachmentInfo, MessageSummary } from './types';
 
@@ -100,6 +101,9 @@ export function summaryFromHeaders(headers: Headers | undefined, limits = true, 
 export const TEXT_BODY_CAP = 16 * 1024;
 const HEADER_SCAN_LIMIT = 1024 * 1024;
 
+const CONTENT_DISPOSITION = /^content-disposition:/im;
+const CONTENT_TYPE = /^content-type:(.*)$/im;
+
 /**
  * Decides from the top-level header whether the message is one plain text or HTML
  * body and nothing else (not multipart, no Content-Disposition, no name): then
@@ -108,9 +112,8 @@ const HEADER_SCAN_LIMIT = 1024 * 1024;
  */
 export function isSingleTextBody(header: string): boolean {
   const unfolded = header.replace(/\r?\n[ \t]+/g, ' ');
-  const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'im').exec(unfolded)?.[1].trim() ?? null;
-  if (field('content-disposition') !== null) return false;
-  const type = field('content-type');
+  if (CONTENT_DISPOSITION.test(unfolded)) return false;
+  const type = CONTENT_TYPE.exec(unfolded)?.[1].trim() ?? null;
   if (type === null) return true; // RFC 2045: text/plain
   return /^text\/(plain|html)\s*(;|$)/i.test(type) && !/\bname\*?=/i.test(type);
 }
@@ -178,25 +181,6 @@ const EMPTY = Buffer.alloc(0);
 
 /** What the summary needs of a message's body: a single text body only up to TEXT_BODY_CAP. */
 export const summaryBodyBudget = (header: string): number => (isSingleTextBody(header) ? TEXT_BODY_CAP : Infinity);
-
-/**
- * Passes the message through unchanged, except that a single text body is cut after
- * TEXT_BODY_CAP bytes: mailparser would otherwise hold all of it (a 25 MB text body
- * costs over 100 MB of memory) only for the summary to keep 200 characters.
- */
-export function textBodyCap(): Transform {
-  const cut = new BodyCut(summaryBodyBudget);
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      const piece = cut.write(chunk);
-      callback(null, piece.length ? piece : undefined);
-    },
-    flush(callback) {
-      const rest = cut.end();
-      callback(null, rest.length ? rest : undefined);
-    },
-  });
-}
 
 /** Body bytes of text parts (as transferred, before decoding) a parser hands to MailParser, per kind. */
 export interface TextBudget {
@@ -322,33 +306,178 @@ export function drain(part: AttachmentStream, done: (size: number) => void): voi
 
 const EMPTY_SUMMARY: MessageSummary = { from: null, to: [], cc: [], subject: '', date: null, messageId: null, attachments: [], snippet: '' };
 
+/** The summary from what a parse yielded: the headers, the start of the text, the attachments' metadata. */
+function summaryOf(parts: ParsedParts, attachments: AttachmentInfo[]): MessageSummary {
+  const searchText = plainText(parts.text, parts.html, SUMMARY_LIMITS.searchText);
+  const result: MessageSummary = {
+    ...EMPTY_SUMMARY,
+    ...summaryFromHeaders(parts.headers, true, parts.headerLines),
+    attachments: attachments.sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1))).slice(0, SUMMARY_LIMITS.attachments),
+    searchText,
+    snippet: searchText.slice(0, SUMMARY_LIMITS.snippet).trim(),
+  };
+  if (parts.error) result.parseError = (parts.error.message || 'unreadable message').slice(0, 500);
+  return result;
+}
+
+/** MailParser over a whole message (attachments drained, text bounded): input, and the summary at its end (exported for the fast path's tests). */
+export function mailparserSummary(): { input: Writable; summary: Promise<MessageSummary> } {
+  // Text-to-HTML and HTML-to-text conversions are for display; the summary needs neither.
+  const parser = new BoundedMailParser({ skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, skipImageLinks: true }, { text: TEXT_BODY_CAP, html: TEXT_BODY_CAP });
+  const attachments: AttachmentInfo[] = [];
+  const summary = collect(parser, (part, position) => drain(part, (size) => attachments.push(attachmentInfo(position, part, size)))).then((parts) => summaryOf(parts, attachments));
+  return { input: parser, summary };
+}
+
+// The modules mailparser splits and decodes with, as mailparser resolves them (the same copies).
+const mailparserRequire = createRequire(require.resolve('mailparser'));
+interface SplitterNode {
+  addHeaderChunk(line: Buffer): boolean;
+  headerCost(): number;
+  parseHeaders(): void;
+  headers: { getList(): Array<{ key: string; line: string }>; lines: Array<{ key: string; line: string }> };
+  contentType: string | false;
+  disposition: string | false;
+  charset: string | false;
+  flowed: boolean;
+  delSp: boolean;
+  getDecoder(): Transform;
+}
+const { MimeNode } = mailparserRequire('@zone-eu/mailsplit') as { MimeNode: new (parent: false, config: object) => SplitterNode };
+const FlowedDecoder = mailparserRequire('@zone-eu/mailsplit/lib/flowed-decoder.js') as new (options: { delSp: boolean }) => Transform;
+const libmime = mailparserRequire('libmime') as { createDecodeStream(charset: string): Transform };
+/** The header fields summaryFromHeaders reads (authorsOf reads From and Sender from the raw lines). */
+const SUMMARY_FIELDS = new Set(['subject', 'message-id', 'from', 'to', 'cc', 'date']);
+/** One MailParser per thread, never fed: its header decoding (processHeaders, internal to mailparser 3.x) is what the summary's headers come from. */
+let headerDecoder: { processHeaders(lines: Array<{ key: string; line: string }>): Headers } | null = null;
+
+/**
+ * What MailParser would yield for a message that is one inline text/plain or text/html
+ * body, without running MailParser: its splitter's own header node (mailsplit MimeNode,
+ * fed the header lines as the splitter feeds them), its header decoding, and the same
+ * transfer, format=flowed and charset decoders over the first TEXT_BODY_CAP bytes of
+ * the body. MailParser costs much more than that (a byte-by-byte splitter, a timer per
+ * chunk, many objects per message: on the analysis thread, half of its CPU and most
+ * of its memory under load). Null when the message is anything else, or anything went
+ * wrong: the caller then runs MailParser, which decides what it is.
+ * core/summary-fast-path.test.ts compares both over the corpus and many made-up messages.
+ */
+export async function singleTextParts(message: Buffer): Promise<ParsedParts | null> {
+  const node = new MimeNode(false, {});
+  let at = 0;
+  for (let ended = false; !ended; ) {
+    const lf = message.indexOf(0x0a, at);
+    if (lf < 0) return null; // a header that never ends
+    ended = node.addHeaderChunk(message.subarray(at, lf + 1));
+    at = lf + 1;
+  }
+  if (node.headerCost() > HEADER_SCAN_LIMIT / 2) return null; // near mailsplit's own limit: let it judge
+  node.parseHeaders();
+  // as MailParser's createNode sees the root node
+  const contentType = node.contentType || 'text/plain';
+  if (contentType !== 'text/plain' && contentType !== 'text/html') return null;
+  if (node.disposition && node.disposition !== 'inline') return null; // an attachment
+  headerDecoder ??= new MailParser() as unknown as NonNullable<typeof headerDecoder>;
+  const headers = headerDecoder.processHeaders(node.headers.getList().filter((line) => SUMMARY_FIELDS.has(line.key)));
+  // as MailParser decodes an inline text node
+  const streams: Transform[] = [node.getDecoder()];
+  if (node.flowed) streams.push(new FlowedDecoder({ delSp: node.delSp }));
+  const charset = node.charset || 'utf-8';
+  if (!['ascii', 'usascii', 'utf8'].includes(charset.toLowerCase().replace(/[^a-z0-9]+/g, ''))) {
+    try {
+      streams.push(libmime.createDecodeStream(charset));
+    } catch {
+      // not decoded, as MailParser leaves it
+    }
+  }
+  const content = await new Promise<string | null>((resolve) => {
+    const chunks: Buffer[] = [];
+    for (let i = 0; i + 1 < streams.length; i++) streams[i].pipe(streams[i + 1]);
+    for (const stream of streams) stream.on('error', () => resolve(null));
+    const last = streams[streams.length - 1];
+    last.on('data', (chunk: Buffer | string) => chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
+    last.on('end', () => resolve(Buffer.concat(chunks).toString().replace(/\r?\n/g, '\n')));
+    streams[0].end(message.subarray(at, at + TEXT_BODY_CAP));
+  });
+  if (content === null) return null;
+  const parts: ParsedParts = { headers, headerLines: node.headers.lines };
+  // MailParser's text of a lone HTML body is empty with skipHtmlToText; an empty body gives neither
+  if (content && contentType === 'text/html') Object.assign(parts, { text: '', html: content });
+  else if (content) parts.text = content;
+  return parts;
+}
+
 /**
  * A parser to pipe the message into while it streams to the BlobStore: it keeps the
  * headers, the start of the text and the attachment metadata and drains attachment
  * bodies, so memory stays bounded whatever the message holds. A message mailparser
  * cannot read still yields a summary (with `parseError`): the raw bytes are what matters.
+ *
+ * A message whose header says it is a single text body is held (its header, and its
+ * body up to TEXT_BODY_CAP: past that there is nothing the summary reads) and read
+ * by singleTextParts at its end; any other message streams into MailParser.
  */
 export function createSummaryParser(): { input: Writable; summary: Promise<MessageSummary> } {
-  // Text-to-HTML and HTML-to-text conversions are for display; the summary needs neither.
-  const parser = new BoundedMailParser({ skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, skipImageLinks: true }, { text: TEXT_BODY_CAP, html: TEXT_BODY_CAP });
-  const attachments: AttachmentInfo[] = [];
-  const summary = collect(parser, (part, position) => drain(part, (size) => attachments.push(attachmentInfo(position, part, size)))).then((parts) => {
-    const searchText = plainText(parts.text, parts.html, SUMMARY_LIMITS.searchText);
-    const result: MessageSummary = {
-      ...EMPTY_SUMMARY,
-      ...summaryFromHeaders(parts.headers, true, parts.headerLines),
-      attachments: attachments.sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1))).slice(0, SUMMARY_LIMITS.attachments),
-      searchText,
-      snippet: searchText.slice(0, SUMMARY_LIMITS.snippet).trim(),
-    };
-    if (parts.error) result.parseError = (parts.error.message || 'unreadable message').slice(0, 500);
-    return result;
+  let resolve!: (summary: MessageSummary) => void;
+  const summary = new Promise<MessageSummary>((r) => (resolve = r));
+  let single: boolean | null = null; // null: the header has not ended yet
+  const cut = new BodyCut((header) => {
+    single = isSingleTextBody(header);
+    return single ? TEXT_BODY_CAP : Infinity;
   });
-  // a single text body is also cut before the parser: past the cap there is nothing to split
-  const input = textBodyCap();
-  input.pipe(parser);
-  input.on('error', (err) => parser.destroy(err));
-  // a parser that gave up takes no more input: stop the cap too, so writers are not left waiting
-  parser.on('close', () => input.destroy());
+  let held: Buffer[] = [];
+  let parser: Writable | null = null;
+  /** Writes `pieces`; calls back once `target` can take more (or is gone). */
+  const send = (target: Writable, pieces: Buffer[], callback: () => void) => {
+    let room = true;
+    for (const piece of pieces) room = target.write(piece);
+    if (room) return callback();
+    const done = () => {
+      target.off('drain', done);
+      target.off('close', done);
+      callback();
+    };
+    target.on('drain', done);
+    target.on('close', done);
+  };
+  /** From now on the message streams into MailParser. */
+  const toParser = (): Writable => {
+    const run = mailparserSummary();
+    run.summary.then(resolve);
+    parser = run.input;
+    // a parser that gave up takes no more input: writers must not be left waiting
+    parser.on('close', () => input.destroy());
+    parser.on('error', () => undefined); // reported through the summary (parseError)
+    return parser;
+  };
+  const input: Writable = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      if (parser) return parser.destroyed || parser.writableEnded ? callback() : send(parser, [chunk], callback);
+      const piece = cut.write(chunk);
+      if (piece.length) held.push(piece);
+      // a single text body is held; so is a header that has not ended (unless BodyCut gave up on it)
+      if (single === true || (single === null && !piece.length)) return callback();
+      const pieces = held;
+      held = [];
+      send(toParser(), pieces, callback);
+    },
+    final(callback) {
+      if (parser) {
+        if (!parser.destroyed && !parser.writableEnded) parser.end();
+        return callback();
+      }
+      const rest = cut.end();
+      const message = Buffer.concat(rest.length ? [...held, rest] : held);
+      held = [];
+      const viaParser = (): Promise<MessageSummary> => {
+        const run = mailparserSummary();
+        run.input.on('error', () => undefined);
+        run.input.end(message);
+        return run.summary;
+      };
+      (single ? singleTextParts(message).then((parts) => (parts ? summaryOf(parts, []) : viaParser()), viaParser) : viaParser()).then(resolve);
+      callback();
+    },
+  });
   return { input, summary };
 }
