@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import selfsigned from 'selfsigned';
+import { Worker } from 'node:worker_threads';
 
 export interface TlsMaterial {
   key: Buffer;
@@ -10,21 +10,37 @@ export interface TlsMaterial {
   path: string | null;
 }
 
+/**
+ * Made on a short-lived thread of its own: the selfsigned package's X.509 libraries are
+ * some 600 modules (about 25 MB of the heap) that a running server never needs again,
+ * and a thread's modules go when it ends.
+ */
+const GENERATE = `
+const { parentPort, workerData } = require('node:worker_threads');
+require(workerData.module)
+  .generate([{ name: 'commonName', value: workerData.hostname }], workerData.options)
+  .then((pems) => parentPort.postMessage({ key: pems.private, cert: pems.cert }));
+`;
+
 /** A self-signed certificate for `hostname` (RSA 2048, SHA-256, 10 years), made with the selfsigned package (WebCrypto; no openssl binary). */
-export async function selfSignedCertificate(hostname: string): Promise<{ key: string; cert: string }> {
-  const notAfterDate = new Date(Date.now() + 10 * 365 * 24 * 3600_000);
-  const pems = await selfsigned.generate([{ name: 'commonName', value: hostname }], {
+export function selfSignedCertificate(hostname: string): Promise<{ key: string; cert: string }> {
+  const options = {
     keySize: 2048,
     algorithm: 'sha256',
-    notAfterDate,
+    notAfterDate: new Date(Date.now() + 10 * 365 * 24 * 3600_000),
     extensions: [
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
       { name: 'extKeyUsage', serverAuth: true },
       { name: 'subjectAltName', altNames: [{ type: 2, value: hostname }, { type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] },
     ],
+  };
+  return new Promise((resolve, reject) => {
+    const thread = new Worker(GENERATE, { eval: true, workerData: { module: require.resolve('selfsigned'), hostname, options } });
+    thread.once('message', resolve);
+    thread.once('error', reject);
+    thread.once('exit', (code) => reject(new Error(`certificate thread exited (${code}) without a certificate`)));
   });
-  return { key: pems.private, cert: pems.cert };
 }
 
 /**

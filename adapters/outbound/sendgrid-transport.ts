@@ -1,5 +1,5 @@
-import { Client } from '@sendgrid/client';
-import { MailService } from '@sendgrid/mail';
+import type { Client } from '@sendgrid/client';
+import type { MailService } from '@sendgrid/mail';
 import { simpleParser, type AddressObject, type EmailAddress } from 'mailparser';
 import type { DeliveryOutcome, OutboundTransport } from '../../core/ports';
 
@@ -116,11 +116,17 @@ export function classifySendGrid(err: SendGridError, now = Date.now()): Omit<Del
 /** NIMBUS_OUTBOUND_TRANSPORT=sendgrid: the v3 mail/send API through @sendgrid/mail (Azure blocks port 25). */
 export class SendGridTransport implements OutboundTransport {
   readonly name = 'sendgrid' as const;
-  private readonly mail = new MailService();
+  private readonly mail: MailService;
   private misconfigured: string | null = null;
 
   constructor(opts: SendGridOptions) {
-    const client = new Client();
+    // loaded only when this transport is chosen: @sendgrid/* and its HTTP client would otherwise cost memory in every process
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    const SendGridClient = (require('@sendgrid/client') as { Client: typeof Client }).Client;
+    const SendGridMail = (require('@sendgrid/mail') as { MailService: typeof MailService }).MailService;
+    /* eslint-enable @typescript-eslint/no-require-imports */
+    this.mail = new SendGridMail();
+    const client = new SendGridClient();
     client.setApiKey(opts.apiKey); // sets the default base URL: ours goes after it
     client.setDefaultRequest('baseUrl', opts.baseUrl.replace(/\/?$/, '/'));
     // passed through to axios (the typings list only SendGrid's own request fields)
