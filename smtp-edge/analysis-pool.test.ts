@@ -44,6 +44,26 @@ describe('analysis thread (AnalysisPool)', () => {
     expect(auth.header).toMatch(/^Authentication-Results: mx\.test;/);
   });
 
+  it('a summary ready before the last byte (a header MailParser gives up on) comes alone and at once; the verdict follows the last byte', async () => {
+    pool = new AnalysisPool({ auth: { resolver: new TableResolver({}), hostname: 'mx.test', deadlineMs: 2000 }, logger: createLogger('silent') });
+    const analysis = pool.analyze({ ip: '192.0.2.1', helo: 'client.test', sender: 'a@sender.test' });
+    let summarised = false;
+    analysis.summary.then(() => (summarised = true));
+    // 1.2 MB of header lines: past mailsplit's limit (and the verifier's), so MailParser fails before the end
+    const line = Buffer.from('X-Filler: ' + 'y'.repeat(100) + '\r\n');
+    for (let i = 0; i < 12_000; i++) analysis.input.write(line);
+    const until = Date.now() + 10_000;
+    while (!summarised && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(summarised).toBe(true);
+    expect((await analysis.summary).parseError).toMatch(/header/i);
+    analysis.input.end(Buffer.from('\r\nbody\r\n'));
+    expect((await analysis.auth!()).auth.dkim).toBe('permerror');
+    const next = pool.analyze({ ip: '192.0.2.1', helo: 'client.test', sender: 'a@sender.test' });
+    next.input.end(message('after the early one'));
+    expect(await next.summary).toMatchObject({ subject: 'after the early one' });
+    expect((await next.auth!()).auth.spf).toBe('none');
+  });
+
   it('a thread that does not finish a message in time is replaced: the message gets an empty summary (parser unavailable) and temperror, the next one is analysed', async () => {
     pool = new AnalysisPool({ auth: { resolver: new TableResolver({}), hostname: 'mx.test', deadlineMs: 2000 }, logger: createLogger('silent'), stuckAfterMs: 300 });
     // a stuck thread, as far as this message goes: its last piece (its end) never reaches the thread

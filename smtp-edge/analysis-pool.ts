@@ -86,16 +86,19 @@ export class AnalysisPool {
       }
       const job = this.jobs.get(m.id);
       if (!job) return;
+      // a message's summary and verdict come together after its last byte; a summary may come early alone
       if (m.summary) {
         // the parser may finish early (a message it cannot read): release a writer waiting for acks
         job.summaryDone = true;
         job.resolveSummary(m.summary);
         job.resume?.();
         job.resume = null;
-      } else if (m.auth) {
+      }
+      if (m.auth) {
         job.resolveAuth?.(m.auth);
         job.resolveAuth = null;
-      } else {
+      }
+      if (m.ack !== undefined) {
         job.inFlight -= m.ack ?? 0;
         if (job.resume && job.inFlight < MAX_IN_FLIGHT) {
           const resume = job.resume;

@@ -3,6 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { CachingResolver, DnsError } from '../core/dns';
 import type { Logger } from '../core/logger';
 import type { DnsResolver } from '../core/ports';
+import type { MessageSummary } from '../core/types';
 import type { AuthOutcome } from './inbound-auth';
 import { inProcessAnalyzer, type AuthClient } from './message-analysis';
 
@@ -24,6 +25,7 @@ const DNS_CACHE_MS = 60_000;
 const options = workerData as { auth: { hostname: string; deadlineMs: number } | null };
 const inputs = new Map<number, Writable>();
 const authResults = new Map<number, () => Promise<AuthOutcome>>();
+const summaries = new Map<number, Promise<MessageSummary>>();
 /** Bytes written but not yet acknowledged because the analysis asked to wait (one 'drain' listener per message). */
 const unacked = new Map<number, number>();
 
@@ -62,6 +64,7 @@ const analyze = inProcessAnalyzer(options.auth ? { resolver, hostname: options.a
 function forget(id: number): void {
   inputs.delete(id);
   authResults.delete(id);
+  summaries.delete(id);
   unacked.delete(id);
 }
 
@@ -86,17 +89,25 @@ port.on('message', (m: Msg) => {
   if (m.end) {
     input.end();
     // the lookup deadline runs from the last byte, as in the edge's own thread
-    const auth = authResults.get(m.id);
-    if (auth) auth().then((outcome) => port.postMessage({ id: m.id, auth: outcome }));
+    const auth = authResults.get(m.id)?.();
+    const summary = summaries.get(m.id); // absent: it went early (see start)
     forget(m.id);
+    // summary and verdict in one message back (the edge waits for both)
+    if (summary || auth) Promise.all([summary, auth]).then(([s, a]) => port.postMessage({ id: m.id, ...(s ? { summary: s } : {}), ...(a ? { auth: a } : {}) }));
   }
 });
 
 function start(id: number, client: AuthClient | null): void {
   const analysis = analyze(client);
   inputs.set(id, analysis.input);
+  summaries.set(id, analysis.summary);
   if (analysis.auth) authResults.set(id, analysis.auth);
-  analysis.summary.then((summary) => port.postMessage({ id, summary }));
+  analysis.summary.then((summary) => {
+    // ready before the last byte (a message the parser gave up on): it goes at once, so a writer waiting for room stops waiting
+    if (!summaries.has(id)) return;
+    summaries.delete(id);
+    port.postMessage({ id, summary });
+  });
 }
 
 /** Writes a piece; `acknowledge`: the edge waits for room (not for the last piece), told once the analysis has taken it. */
