@@ -8,7 +8,7 @@ import { receivedHeader } from './received';
 import { FailureLimiter, LoginGuard } from './rate-limit';
 import { Readable } from 'node:stream';
 import { openAttachment, readMessageView } from './message-reader';
-import { BodyCut, createSummaryParser, isSingleTextBody, plainText, summaryBodyBudget, SUMMARY_LIMITS, TEXT_BODY_CAP } from './mime';
+import { BodyCut, COLLAPSIBLE_SPACE, createSummaryParser, isSingleTextBody, plainText, summaryBodyBudget, SUMMARY_LIMITS, TEXT_BODY_CAP } from './mime';
 
 describe('error table', () => {
   it('every transient error is a 4xx SMTP reply with a 4.x.x enhanced code; permanent ones 5xx/5.x.x', () => {
@@ -85,6 +85,17 @@ describe('streaming summary', () => {
     const crowd = await summarize(`From: me@x.test, ${many}`);
     expect(crowd.ambiguousAuthors).toBe(true);
     expect(crowd.otherSenders).toHaveLength(SUMMARY_LIMITS.addresses);
+  });
+  it('white space collapses as /\\s+/ would collapse it (random runs of every kind of space)', () => {
+    const alphabet = [' ', ' ', '\t', '\n', '\r', '\u00a0', '\u2028', '\ufeff', '\u3000', 'a', 'b'];
+    let compared = 0;
+    for (let i = 0; i < 20_000; i++) {
+      let s = '';
+      for (let n = i % 12; n > 0; n--) s += alphabet[(i * 7 + n * 13 + (i >> 3)) % alphabet.length];
+      expect(s.replace(COLLAPSIBLE_SPACE, ' '), JSON.stringify(s)).toBe(s.replace(/\s+/g, ' '));
+      compared++;
+    }
+    expect(compared).toBe(20_000);
   });
   it('snippets fall back to HTML without tags', () => {
     expect(plainText('', '<style>p{}</style><p>Hello&nbsp;<b>world</b></p>', SUMMARY_LIMITS.snippet)).toBe('Hello world');
