@@ -115,8 +115,10 @@ export async function startLocalHost(config: Config, opts: LocalHostOptions = {}
   const worker = new InboundWorker(store, queue, logger.child({ component: 'worker' }));
   const scheduler = new DomainScheduler(store, app.domains, logger.child({ component: 'domain-scheduler' }), { now: opts.now, pollMs: typeof opts.scheduler === 'number' ? opts.scheduler : undefined });
   const delivery = deliverDeps(app);
-  // no more deliveries at once than the relay pool has connections: one waiting inside the pool would hold its queue lock for nothing
-  const concurrency = config.NIMBUS_OUTBOUND_TRANSPORT === 'smtp' ? config.NIMBUS_RELAY_MAX_CONNECTIONS : 16;
+  // twice as many deliveries as the relay pool has connections: a delivery holds its connection only for
+  // the SMTP transaction, then waits for the store (its status, its queue completion) while another uses it;
+  // with one per connection the connections sat idle during those waits and sending lagged behind accepting
+  const concurrency = config.NIMBUS_OUTBOUND_TRANSPORT === 'smtp' ? 2 * config.NIMBUS_RELAY_MAX_CONNECTIONS : 16;
   const outboundWorker = new OutboundWorker(outboundQueue, (message) => processOutbound(delivery, message), logger.child({ component: 'outbound-worker' }), { concurrency, idlePollMs: 500, retryBaseMs: 1000 });
 
   let ports: ListenerPorts;
