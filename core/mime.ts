@@ -28,7 +28,7 @@ function dateOf(value: unknown): number | null {
   return Number.isFinite(ms) ? ms : null;
 }
 
-/** A run of white space that is not a single space: the same runs as /\s+/ finds, less the lone spaces. */
+/** A run of white space that is not a single space: the same runs as /\s+/ finds, less the lone spaces (global: for replace only). */
 export const COLLAPSIBLE_SPACE = /[^\S ]\s*| \s+/g;
 
 /** Collapsed plain text, at most `max` characters; from the text part, else from the HTML with tags dropped. */
@@ -293,6 +293,8 @@ export function collect(parser: MailParser, onAttachment: (part: AttachmentStrea
     });
     parser.on('end', () => resolve(parts));
     parser.on('error', (err: Error) => resolve({ ...parts, error: err }));
+    // destroyed before its end (the input was abandoned): no 'end' and perhaps no error will come
+    parser.on('close', () => resolve({ ...parts, error: parts.error ?? new Error('message not received whole') }));
   });
 }
 
@@ -431,6 +433,7 @@ export function createSummaryParser(): { input: Writable; summary: Promise<Messa
   });
   let held: Buffer[] = [];
   let parser: Writable | null = null;
+  let ended = false;
   /** Writes `pieces`; calls back once `target` can take more (or is gone). */
   const send = (target: Writable, pieces: Buffer[], callback: () => void) => {
     let room = true;
@@ -449,9 +452,10 @@ export function createSummaryParser(): { input: Writable; summary: Promise<Messa
     const run = mailparserSummary();
     run.summary.then(resolve);
     parser = run.input;
-    // a parser that gave up takes no more input: writers must not be left waiting
+    // a parser that gave up takes no more input: writers must not be left waiting. MailParser only
+    // emits its error (mailsplit's header or part limits) and would go on buffering and never drain
+    parser.on('error', () => parser!.destroy()); // reported through the summary (parseError)
     parser.on('close', () => input.destroy());
-    parser.on('error', () => undefined); // reported through the summary (parseError)
     return parser;
   };
   const input: Writable = new Writable({
@@ -465,7 +469,17 @@ export function createSummaryParser(): { input: Writable; summary: Promise<Messa
       held = [];
       send(toParser(), pieces, callback);
     },
+    // also runs after a normal end (autoDestroy); before its end, the message was abandoned: the summary says so instead of never coming
+    destroy(err, callback) {
+      if (!ended) {
+        if (parser && !parser.destroyed) parser.destroy();
+        else if (!parser) resolve({ ...EMPTY_SUMMARY, parseError: 'message not received whole' });
+      }
+      held = [];
+      callback(err);
+    },
     final(callback) {
+      ended = true;
       if (parser) {
         if (!parser.destroyed && !parser.writableEnded) parser.end();
         return callback();

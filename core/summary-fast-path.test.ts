@@ -91,6 +91,16 @@ describe('the summary of a single text body without MailParser (core/mime.ts sin
     expect(compared).toBe(bodies.length * encodings.length);
   });
 
+  it('a message abandoned before its end still gets a summary (saying so), whichever way it was going', async () => {
+    for (const start of ['Subject: lone text\r\n\r\nhello', 'Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx', 'Subject: header not ended']) {
+      const { input, summary } = createSummaryParser();
+      input.on('error', () => undefined);
+      input.write(Buffer.from(start));
+      input.destroy();
+      expect((await summary).parseError, start).toBe('message not received whole');
+    }
+  });
+
   it('equals MailParser’s for headers the fast path must read as MailParser does, and hands anything else to it', async () => {
     const headers = [
       'Subject: flowed\r\nContent-Type: text/plain; format=flowed; delsp=yes\r\n',
