@@ -200,6 +200,17 @@ describe('text parts are cut in multipart messages too; attachments are not', ()
     expect(s.searchText!.length).toBe(SUMMARY_LIMITS.searchText);
   });
 
+  it('a message mailparser gives up on part way (3000 parts, then megabytes): the view says so and the source is let go', async () => {
+    let parts = 'From: a@x.test\r\nSubject: many parts\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n';
+    for (let i = 0; i < 3000; i++) parts += '--b\r\nContent-Type: text/plain\r\n\r\nx\r\n';
+    const source = chunked(Buffer.concat([Buffer.from(parts + '--b--\r\n'), Buffer.alloc(4_000_000, 'epilogue\r\n')]));
+    const view = await readMessageView(source);
+    expect(view.parseError).toMatch(/child nodes/i);
+    expect(view.summary.subject).toBe('many parts');
+    await new Promise((r) => setImmediate(r));
+    expect(source.destroyed).toBe(true);
+  });
+
   it('one attachment streams out by its id; an unknown id is null; a broken source fails', async () => {
     const found = await openAttachment(chunked(message(1000)), 'a1');
     expect(found?.info).toMatchObject({ id: 'a1', filename: 'f.bin', contentType: 'application/octet-stream' });

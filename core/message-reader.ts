@@ -95,8 +95,16 @@ export function openAttachment(source: Readable, id: string): Promise<{ info: At
   });
 }
 
-/** Pipes the raw message into the parser; a failing source fails the parse. */
+/**
+ * Pipes the raw message into the parser; a failing source fails the parse. A parser
+ * that gives up part way only emits its error and stops draining: the source is let
+ * go then (a file stream would otherwise stay open, paused, until collected).
+ */
 function feed(source: Readable, parser: BoundedMailParser): void {
   source.on('error', (err) => parser.destroy(err));
+  parser.on('error', () => {
+    source.destroy();
+    parser.destroy();
+  });
   source.pipe(parser);
 }
