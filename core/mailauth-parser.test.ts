@@ -1,20 +1,10 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { corpusFiles } from '../test/corpus-files';
 import { originalMessageParser } from './mailauth';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { MessageParser } = require('mailauth/lib/dkim/message-parser') as { MessageParser: new () => { writeAsync(chunk: Buffer): Promise<void>; finish(): Promise<void>; byteLength: number } };
-
-const CORPUS = resolve(__dirname, '..', 'test', 'fixtures', 'corpus');
-
-function corpusFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return name === 'LICENSES' ? [] : corpusFiles(path);
-    return name.endsWith('.eml') ? [path] : [];
-  });
-}
 
 /** What a DKIM verifier or signer sees: the header block it found and the body bytes handed on, in order. */
 interface Seen {
@@ -57,7 +47,7 @@ function chunkings(message: Buffer): Buffer[][] {
 }
 
 describe('mailauth MessageParser replacement (core/mailauth.ts)', () => {
-  const files = corpusFiles(CORPUS);
+  const files = corpusFiles();
 
   it('sees the same header and body as mailauth’s own code, over the corpus in every chunking, with LF and CRLF line ends', async () => {
     expect(files.length).toBeGreaterThan(150);

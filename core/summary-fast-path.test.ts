@@ -1,18 +1,8 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { corpusFiles } from '../test/corpus-files';
 import type { MessageSummary } from './types';
 import { createSummaryParser, mailparserSummary, singleTextParts, TEXT_BODY_CAP } from './mime';
-
-const CORPUS = resolve(__dirname, '..', 'test', 'fixtures', 'corpus');
-
-function corpusFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return name === 'LICENSES' ? [] : corpusFiles(path);
-    return name.endsWith('.eml') ? [path] : [];
-  });
-}
 
 /** The summary as the edge makes it: streamed in pieces of `chunk` bytes. */
 async function streamed(message: Buffer, chunk = 65536): Promise<MessageSummary> {
@@ -41,7 +31,7 @@ function expectSame(fast: MessageSummary, slow: MessageSummary, label: string): 
 
 describe('the summary of a single text body without MailParser (core/mime.ts singleTextParts)', () => {
   it('equals MailParser’s over the corpus (as stored and with CRLF line ends), and is taken for its single text bodies', async () => {
-    const files = corpusFiles(CORPUS);
+    const files = corpusFiles();
     expect(files.length).toBeGreaterThan(150);
     let fast = 0;
     for (const file of files) {

@@ -1,25 +1,13 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { simpleParser } from 'mailparser';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CORPUS, corpusFiles } from './corpus-files';
 import { listInbox, splitAuthResults, startTestHost, waitFor, type TestHost } from './helpers';
 
-/** The project's own copy of the corpus (with its SOURCES.md and LICENSES/): a lone clone tests itself. */
-const CORPUS = resolve(__dirname, 'fixtures', 'corpus');
 /** Messages in the corpus when it was copied in; fewer means files went missing. */
 const CORPUS_SIZE = 196;
-
-function corpusFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) {
-      if (name !== 'LICENSES') out.push(...corpusFiles(path));
-    } else if (name.endsWith('.eml')) out.push(path);
-  }
-  return out.sort();
-}
 
 /** What nodemailer puts on the wire for a raw message: every line ending CRLF, a final CRLF added if missing. */
 function asSent(file: Buffer): Buffer {
@@ -30,7 +18,7 @@ function asSent(file: Buffer): Buffer {
 
 describe('the real-world corpus survives SMTP → store → API', () => {
   let host: TestHost;
-  const files = existsSync(CORPUS) ? corpusFiles(CORPUS) : [];
+  const files = corpusFiles();
   const queuedAs = new Map<string, string>(); // inbound id → file
 
   beforeAll(async () => {
