@@ -3,6 +3,7 @@ import type { AddressObject, AttachmentStream, EmailAddress, Headers, MailParser
 import { createRequire } from 'node:module';
 import { type Transform, Writable } from 'node:stream';
 import addressparser from 'nodemailer/lib/addressparser';
+import { whenWritable } from './streams';
 import type { AddressValue, AttachmentInfo, MessageSummary } from './types';
 
 /** Limits that keep a queue message small (Service Bus standard tier caps at 256 KB). */
@@ -436,16 +437,9 @@ export function createSummaryParser(): { input: Writable; summary: Promise<Messa
   let ended = false;
   /** Writes `pieces`; calls back once `target` can take more (or is gone). */
   const send = (target: Writable, pieces: Buffer[], callback: () => void) => {
-    let room = true;
-    for (const piece of pieces) room = target.write(piece);
-    if (room) return callback();
-    const done = () => {
-      target.off('drain', done);
-      target.off('close', done);
-      callback();
-    };
-    target.on('drain', done);
-    target.on('close', done);
+    const waits = pieces.map((piece) => whenWritable(target, piece)).filter((w) => w !== null);
+    if (waits.length) Promise.all(waits).then(() => callback());
+    else callback();
   };
   /** From now on the message streams into MailParser. */
   const toParser = (): Writable => {

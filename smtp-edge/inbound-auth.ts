@@ -3,6 +3,7 @@ import { arc, dkimVerify, dmarc, spf, type ARCResult, type DKIMResult, type DKIM
 import { mailauthResolver } from '../core/dns';
 import type { Logger } from '../core/logger';
 import type { DnsResolver } from '../core/ports';
+import { whenWritable } from '../core/streams';
 import type { AuthResults } from '../core/types';
 
 export interface InboundAuthOptions {
@@ -172,17 +173,11 @@ function headerGate(sink: PassThrough): Writable {
   let header: Buffer[] = [];
   let headerBytes = 0;
   let tail = Buffer.alloc(0);
+  // a verifier that stopped (an error) never drains: its close releases the writer too
   const forward = (chunk: Buffer, callback: (err?: Error | null) => void) => {
-    if (sink.destroyed || sink.writableEnded) return callback();
-    if (sink.write(chunk)) return callback();
-    // a verifier that stopped (an error) never drains: its close releases the writer too
-    const done = () => {
-      sink.off('drain', done);
-      sink.off('close', done);
-      callback();
-    };
-    sink.on('drain', done);
-    sink.on('close', done);
+    const wait = whenWritable(sink, chunk);
+    if (wait) wait.then(() => callback());
+    else callback();
   };
   return new Writable({
     write(chunk: Buffer, _encoding, callback) {

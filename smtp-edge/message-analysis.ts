@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { createSummaryParser, summaryBodyBudget } from '../core/mime';
+import { whenWritable } from '../core/streams';
 import type { MessageSummary } from '../core/types';
 import { SIGNATURE_FIELD, startInboundAuth, type AuthOutcome, type InboundAuthOptions } from './inbound-auth';
 
@@ -38,23 +39,6 @@ export const analysisBodyBudget =
   (authenticates: boolean) =>
   (header: string): number =>
     authenticates && SIGNATURE_FIELD.test(header) ? Infinity : summaryBodyBudget(header);
-
-/** Writes `chunk`; resolves when `target` can take more (or is gone: a consumer that gave up must not stall the others); null when it can at once. */
-export function whenWritable(target: Writable, chunk: Buffer): Promise<void> | null {
-  if (target.destroyed || target.writableEnded) return null;
-  if (target.write(chunk)) return null;
-  return new Promise((resolve) => {
-    const done = () => {
-      target.off('drain', done);
-      target.off('close', done);
-      target.off('error', done);
-      resolve();
-    };
-    target.on('drain', done);
-    target.on('close', done);
-    target.on('error', done);
-  });
-}
 
 /**
  * Both analyses in the calling thread, fed from one input with flow control (the

@@ -12,7 +12,8 @@ import type { SubmissionPort } from '../../core/outbound';
 import { smtpReply } from '../reply';
 import { sessionUser } from './mail-from';
 import { PARSER_UNAVAILABLE } from '../analysis-pool';
-import { analysisBodyBudget, whenWritable, type MessageAnalyzer } from '../message-analysis';
+import { analysisBodyBudget, type MessageAnalyzer } from '../message-analysis';
+import { whenWritable } from '../../core/streams';
 import { BodyCut } from '../../core/mime';
 
 export interface DataHookDeps {
