@@ -1,4 +1,3 @@
-import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,6 +7,7 @@ import { EmbeddedDb } from '../adapters/embedded/sqlite';
 import { SqliteMailStore } from '../adapters/embedded/sqlite-mail-store';
 import { hashPassword } from '../core/auth';
 import { seedMailbox } from './seed';
+import { bodiesIndexed } from './server-process';
 import { percentile } from './smtp-load';
 
 export async function timed(n: number, fn: () => Promise<unknown>): Promise<number[]> {
@@ -64,12 +64,7 @@ export async function withSeededServer<T>(count: number, write: (line: string) =
       }
       // body text is indexed in the background: measure on a finished index, and say how long it took
       const t1 = Date.now();
-      const reader = new Database(join(dataDir, 'nimbus.db'), { readonly: true });
-      try {
-        while ((reader.prepare('SELECT COUNT(*) AS n FROM fts_pending').get() as { n: number }).n > 0) await new Promise((r) => setTimeout(r, 100));
-      } finally {
-        reader.close();
-      }
+      await bodiesIndexed(dataDir);
       write(`  body text of ${count} messages indexed in the background in ${((Date.now() - t1) / 1000).toFixed(1)} s\n`);
       const base = `http://127.0.0.1:${port}/api`;
       const login = async () => {

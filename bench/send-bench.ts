@@ -41,7 +41,7 @@ function message(subject: string, size: number): string {
 
 const body = (text: string) => text.slice(text.indexOf('\r\n\r\n') + 4);
 
-export async function sendBench(opts: { count: number; concurrency: number; size: number; perConnection: number }, write: (line: string) => void): Promise<Record<string, unknown>> {
+export async function sendBench(opts: { count: number; warmUp: number; concurrency: number; size: number; perConnection: number }, write: (line: string) => void): Promise<Record<string, unknown>> {
   const relay = await startLoopbackRelay();
   const arrivals = new Map<string, number>();
   relay.onMessage = (m) => {
@@ -77,6 +77,7 @@ export async function sendBench(opts: { count: number; concurrency: number; size
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let agent: Agent | undefined;
   try {
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
@@ -104,7 +105,8 @@ export async function sendBench(opts: { count: number; concurrency: number; size
 
     // the API's load generator is node:http on kept-alive connections, not fetch: it shares this machine's
     // cores with the server, and fetch cost 1.3 ms of CPU per request against 0.4 ms (Postfix's is smtp-source, in C)
-    const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
+    // (an idle connection is let go after 4 s, before the server's 5 s keep-alive ends it under a request)
+    agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency, timeout: 4_000 });
     const postJson = (url: string, bearer: string, json: string) =>
       new Promise<{ status: number; text: string }>((resolve, reject) => {
         const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json), authorization: `Bearer ${bearer}` } }, (res) => {
@@ -113,6 +115,7 @@ export async function sendBench(opts: { count: number; concurrency: number; size
           res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
           res.on('error', reject);
         });
+        req.setTimeout(120_000, () => req.destroy(new Error('no answer in 120 s')));
         req.on('error', reject);
         req.end(json);
       });
@@ -127,10 +130,10 @@ export async function sendBench(opts: { count: number; concurrency: number; size
         for (let i = next++; i < count; i = next++) {
           const subject = `${label}-${i}`;
           starts.set(subject, Date.now());
-          const res = await postJson(`${base}/send`, token, JSON.stringify({ to: ['sink@relay.test'], subject, text: body(message(subject, opts.size)) }));
+          const res = await postJson(`${base}/send`, token, JSON.stringify({ to: ['sink@relay.test'], subject, text: body(message(subject, opts.size)) })).catch((err: Error) => ({ status: 0, text: err.message }));
           if (res.status !== 202) {
             failures++;
-            firstError ??= `${res.status} ${res.text}`;
+            firstError ??= `${res.status || 'no response:'} ${res.text}`;
             starts.delete(subject);
           }
         }
@@ -177,14 +180,13 @@ export async function sendBench(opts: { count: number; concurrency: number; size
       return settle(starts, Date.now(), t0, failures, firstError);
     };
 
-    // warm-up, not counted (a running server's JIT has settled): with 50 of each, the first 2,000 API sends
-    // measured cost 6.2 ms of CPU each and the next 2,000 3.5 ms
-    const warmUp = opts.count / 2;
-    await api('warm-api', warmUp);
-    await smtp('warm-smtp', warmUp);
+    // warm-up, not counted (a running server's JIT has settled): after 50 API sends, a probe measured the
+    // next 2,000 at 6.2 ms of server CPU each and the 2,000 after those at 3.5 ms
+    for (const warm of [await api('warm-api', opts.warmUp), await smtp('warm-smtp', opts.warmUp)]) {
+      if (warm.failures) write(`  warm-up: ${warm.failures} failures, first: ${warm.firstError}\n`);
+    }
     const apiFigures = await api('api', opts.count);
     const smtpFigures = await smtp('smtp', opts.count);
-    agent.destroy();
     const fmt = (f: SendFigures) =>
       `accepted ${f.accepted.toFixed(0).padStart(5)} msg/s  relayed ${f.relayed.toFixed(0).padStart(5)} msg/s  until relayed p50 ${f.p50.toFixed(1)} ms  p99 ${f.p99.toFixed(1)} ms${f.failures ? `  FAILURES ${f.failures}: ${f.firstError}` : ''}`;
     write(`  API send (JSON, DKIM)           ${fmt(apiFigures)}\n`);
@@ -205,8 +207,9 @@ export async function sendBench(opts: { count: number; concurrency: number; size
         write(`  Postfix relay                   failed: ${(err as Error).message.split('\n')[0]}\n`);
       }
     }
-    return { api: apiFigures, smtp: smtpFigures, postfix, size: opts.size, count: opts.count, concurrency: opts.concurrency, perConnection: opts.perConnection };
+    return { api: apiFigures, smtp: smtpFigures, postfix, size: opts.size, count: opts.count, warmUp: opts.warmUp, concurrency: opts.concurrency, perConnection: opts.perConnection };
   } finally {
+    agent?.destroy();
     child.kill('SIGTERM');
     await once(child, 'exit');
     await relay.stop();
