@@ -79,7 +79,7 @@ async function nimbusIngest(size: number, count: number, warmUp: number, session
     // Warm-up, not counted: the measured run is a server that has been running, as in production.
     // V8 goes on optimising for a few thousand messages: after 300, some 450 optimising compiles still
     // fell in the measured window (about 0.5 ms of background CPU per message); after 2,000 of the same
-    // shape, about 100. Postfix (C, no JIT) gets none.
+    // shape, about 150. Postfix (C, no JIT) gets none.
     // Bodies are indexed for search in the background once the writer is idle. The warm-up's are
     // waited for, so the window holds the measured messages' work only; their own indexing comes
     // after the window, not counted.
