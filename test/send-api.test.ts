@@ -311,9 +311,18 @@ describe('sending through SendGrid (local shape, loopback fake of the v3 API)', 
       const id = await send('key revoked');
       const [d] = await waitForDelivery(host, host.token, id, (list) => list[0].status === 'deferred' && list[0].attempts >= 2);
       expect(d.detail).toMatch(/^transport misconfigured: SendGrid 401/);
+      // anyone sees that it is misconfigured; only an administrator sees SendGrid's words
       const health = await host.api('/health');
       expect(health.status).toBe(503);
-      expect(await health.json()).toMatchObject({ status: 'degraded', checks: { outbound: 'misconfigured' }, outbound: { transport: 'sendgrid', status: 'misconfigured', detail: expect.stringContaining('SendGrid 401') } });
+      expect(await health.json()).toMatchObject({ status: 'degraded', checks: { outbound: 'misconfigured' }, outbound: { transport: 'sendgrid', status: 'misconfigured', detail: null } });
+      const asAdmin = await host.api('/health', { token: host.token });
+      expect(asAdmin.status).toBe(503);
+      expect(await asAdmin.json()).toMatchObject({ outbound: { status: 'misconfigured', detail: expect.stringContaining('SendGrid 401') } });
+      // a user who is not an administrator, and a token that is no token
+      const userToken = await createUser(host, 'quinn@example.com', 'quinns password');
+      for (const token of [userToken, 'not-a-token']) {
+        expect(((await (await host.api('/health', { token })).json()) as { outbound: { detail: unknown } }).outbound.detail).toBeNull();
+      }
       expect((await listInbox(host)).length).toBe(inboxBefore);
       // once the key is fixed, the deferred message goes out
       fake.answer = () => ({ status: 202 });
