@@ -45,7 +45,7 @@ const settings = z.object({
   /** Open SMTP connections per client address (0 = no limit); more get 421. */
   NIMBUS_SMTP_MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).default(50),
   NIMBUS_SMTP_SOCKET_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60_000),
-  /** The pause before the SMTP greeting that catches clients talking too soon (spam bots); 0 greets as soon as the connection is set up. */
+  /** The pause before the MX listener's greeting that catches clients talking too soon (spam bots); 0 greets at once (no check). The submission listeners greet at once. */
   NIMBUS_SMTP_GREETING_DELAY_MS: z.coerce.number().int().min(0).max(10_000).default(100),
   /** Raw messages up to this size are kept inside SQLite (one fsync with the batch), larger ones as files. */
   NIMBUS_BLOB_INLINE_MAX_BYTES: z.coerce.number().int().min(0).default(256 * 1024),

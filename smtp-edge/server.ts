@@ -29,7 +29,12 @@ export interface SmtpEdgeOptions {
   /** Addresses and CIDR ranges exempt from the per-address limit. */
   trustedNetworks: string[];
   socketTimeoutMs: number;
-  /** NIMBUS_SMTP_GREETING_DELAY_MS: the early-talker pause before the greeting (greeting-delay.ts). */
+  /**
+   * NIMBUS_SMTP_GREETING_DELAY_MS: the early-talker pause before the MX listener's greeting
+   * (greeting-delay.ts). The submission listeners greet at once: nothing is taken there
+   * before AUTH, so an early talker gains nothing, and a mail client would wait for nothing
+   * (Postfix, too, screens for early talkers on port 25 only: postscreen).
+   */
   greetingDelayMs: number;
   /** NIMBUS_DMARC_REJECT. */
   dmarcReject: boolean;
@@ -124,7 +129,7 @@ export function createSmtpEdge(deps: SmtpEdgeDeps, opts: SmtpEdgeOptions): SmtpE
     onRcptTo: createRcptToHook({ directory: deps.directory, logger }),
     onData: createDataHook({ blobs: deps.blobs, queue: deps.queue, submission: deps.submission, logger, hostname: opts.hostname, maxMessageBytes: opts.maxMessageBytes, analyze: analyses.analyze, dmarcReject: opts.dmarcReject }),
   };
-  const make = (listener: { authOptional: boolean; secure: boolean }) => {
+  const make = (listener: { authOptional: boolean; secure: boolean; greetingDelayMs: number }) => {
     const options: SMTPServerOptions & { plainAuthAllowed: (ip: string) => boolean; greetingDelayMs: number } = {
       name: opts.hostname,
       banner: 'Nimbus Mail ESMTP',
@@ -141,7 +146,7 @@ export function createSmtpEdge(deps: SmtpEdgeDeps, opts: SmtpEdgeOptions): SmtpE
       // smtp-server's own check is per server; ours is per connection (tls-auth-policy.ts)
       allowInsecureAuth: true,
       plainAuthAllowed: opts.plainAuthAllowed,
-      greetingDelayMs: opts.greetingDelayMs,
+      greetingDelayMs: listener.greetingDelayMs,
       authRequiredMessage: '5.7.0 Authentication required',
       hideENHANCEDSTATUSCODES: false,
       // reverse DNS of every client costs a lookup per connection; the Received header uses the IP
@@ -155,9 +160,9 @@ export function createSmtpEdge(deps: SmtpEdgeDeps, opts: SmtpEdgeOptions): SmtpE
   };
   const servers: Record<ListenerName, SMTPServer> = {
     // mail from the internet needs no AUTH; a logged-in client may relay here too
-    mx: make({ authOptional: true, secure: false }),
-    submission: make({ authOptional: false, secure: false }),
-    submissionTls: make({ authOptional: false, secure: true }),
+    mx: make({ authOptional: true, secure: false, greetingDelayMs: opts.greetingDelayMs }),
+    submission: make({ authOptional: false, secure: false, greetingDelayMs: 0 }),
+    submissionTls: make({ authOptional: false, secure: true, greetingDelayMs: 0 }),
   };
 
   return {

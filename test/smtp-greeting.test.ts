@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startTestHost, type TestHost } from './helpers';
 
@@ -9,6 +10,24 @@ function firstLine(port: number, talkAtOnce: boolean): Promise<{ line: string; m
     const socket = connect(port, '127.0.0.1', () => {
       if (talkAtOnce) socket.write('EHLO early.test\r\n');
     });
+    let buffer = '';
+    socket.on('data', (d) => {
+      buffer += d.toString();
+      const nl = buffer.indexOf('\r\n');
+      if (nl >= 0) {
+        resolve({ line: buffer.slice(0, nl), ms: Date.now() - t0 });
+        socket.destroy();
+      }
+    });
+    socket.on('error', reject);
+  });
+}
+
+/** The first reply line over implicit TLS (the test certificate is not checked: only the timing matters here). */
+function firstTlsLine(port: number): Promise<{ line: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const socket = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false });
     let buffer = '';
     socket.on('data', (d) => {
       buffer += d.toString();
@@ -40,5 +59,19 @@ describe('the pause before the SMTP greeting (early-talker detection)', () => {
     expect(held.line).toMatch(/^220 /);
     expect(held.ms).toBeGreaterThanOrEqual(390);
     expect((await firstLine(slow.smtpPort, true)).line).toMatch(/^421 .*You talk too soon/);
+  });
+
+  it('the submission listeners greet at once, whatever the pause: nothing is taken there before AUTH', async () => {
+    const host = await startTestHost({ NIMBUS_SMTP_GREETING_DELAY_MS: '5000' });
+    hosts.push(host);
+    for (const port of [host.ports.submission, host.ports.submissionTls]) {
+      const greeting = port === host.ports.submissionTls ? await firstTlsLine(port) : await firstLine(port, false);
+      expect(greeting.line).toMatch(/^220 /);
+      expect(greeting.ms).toBeLessThan(4000);
+    }
+    // a client that talks at once is answered, not refused
+    expect((await firstLine(host.ports.submission, true)).line).toMatch(/^220 /);
+    // the MX listener still catches early talkers
+    expect((await firstLine(host.smtpPort, true)).line).toMatch(/^421 .*You talk too soon/);
   });
 });
