@@ -1,4 +1,4 @@
-import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/functions';
+import { InvocationContext, type HttpResponseInit } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +9,7 @@ import { isMailError } from '../core/errors';
 import type { AppContext } from '../functions/app-context';
 import { API_SECURITY_HEADERS, authenticate, errorResponse, logAccess, toHandler, type RouteDef } from '../functions/http-kit';
 import { addressMatcher } from '../core/address-match';
+import { LocalHttpRequest } from './local-request';
 
 interface Mounted {
   def: RouteDef;
@@ -87,7 +88,8 @@ async function writeResponse(res: ServerResponse, out: HttpResponseInit): Promis
 
 /**
  * Mounts the Functions HTTP handlers on a plain Node server, so the local host runs
- * exactly the code that the Functions host runs: HttpRequest in, HttpResponseInit out.
+ * exactly the code that the Functions host runs: HttpRequest in (a LocalHttpRequest over
+ * the body already read: local-request.ts), HttpResponseInit out.
  */
 export interface HttpServerOptions {
   maxBodyBytes: number;
@@ -188,7 +190,7 @@ export function createHttpServer(app: AppContext, routes: RouteDef[], opts: Http
       if (body === null) return refuseUnread(res, 413, { error: 'Request body too large', code: 'PayloadTooLarge' });
       const query: Record<string, string> = {};
       url.searchParams.forEach((v, k) => (query[k] = v));
-      const request = new HttpRequest({ method, url: url.toString(), headers, query, params, body: body.length ? { bytes: body } : undefined });
+      const request = new LocalHttpRequest(method, url.toString(), new Headers(headers), new URLSearchParams(query), params, body.length ? body : null);
       await writeResponse(res, await m.handler(request, context, principal));
       return;
     }
