@@ -3,31 +3,18 @@ import { connect as tlsConnect } from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startTestHost, type TestHost } from './helpers';
 
-/** Connects, optionally talks at once, and resolves with the first reply line and when it came. */
-function firstLine(port: number, talkAtOnce: boolean): Promise<{ line: string; ms: number }> {
+/**
+ * Connects (over implicit TLS with `tls`; the test certificate is not checked, only the
+ * timing matters here), optionally talks at once, and resolves with the first reply line
+ * and when it came.
+ */
+function firstLine(port: number, talkAtOnce: boolean, tls = false): Promise<{ line: string; ms: number }> {
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
-    const socket = connect(port, '127.0.0.1', () => {
+    const talk = () => {
       if (talkAtOnce) socket.write('EHLO early.test\r\n');
-    });
-    let buffer = '';
-    socket.on('data', (d) => {
-      buffer += d.toString();
-      const nl = buffer.indexOf('\r\n');
-      if (nl >= 0) {
-        resolve({ line: buffer.slice(0, nl), ms: Date.now() - t0 });
-        socket.destroy();
-      }
-    });
-    socket.on('error', reject);
-  });
-}
-
-/** The first reply line over implicit TLS (the test certificate is not checked: only the timing matters here). */
-function firstTlsLine(port: number): Promise<{ line: string; ms: number }> {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const socket = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+    };
+    const socket = tls ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }, talk) : connect(port, '127.0.0.1', talk);
     let buffer = '';
     socket.on('data', (d) => {
       buffer += d.toString();
@@ -65,7 +52,7 @@ describe('the pause before the SMTP greeting (early-talker detection)', () => {
     const host = await startTestHost({ NIMBUS_SMTP_GREETING_DELAY_MS: '5000' });
     hosts.push(host);
     for (const port of [host.ports.submission, host.ports.submissionTls]) {
-      const greeting = port === host.ports.submissionTls ? await firstTlsLine(port) : await firstLine(port, false);
+      const greeting = await firstLine(port, false, port === host.ports.submissionTls);
       expect(greeting.line).toMatch(/^220 /);
       expect(greeting.ms).toBeLessThan(4000);
     }
