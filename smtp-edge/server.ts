@@ -123,6 +123,9 @@ export function createSmtpEdge(deps: SmtpEdgeDeps, opts: SmtpEdgeOptions): SmtpE
   const perIp = createConnectionLimit(opts.maxConnectionsPerIp, opts.hostname, addressMatcher(opts.trustedNetworks));
   const hooks = {
     onConnect: perIp.onConnect,
+    // nothing to check once TLS is up; answered at once (smtp-server's default waits a setImmediate, a
+    // moment in which a client on the implicit-TLS listener that talks first would still be an early talker)
+    onSecure: (_socket: unknown, _session: unknown, callback: (err?: Error | null) => void) => callback(),
     onClose: perIp.onClose,
     onAuth: createAuthHook({ submission: deps.submission, logger }),
     onMailFrom: createMailFromHook({ submission: deps.submission, logger }),

@@ -56,8 +56,9 @@ describe('the pause before the SMTP greeting (early-talker detection)', () => {
       expect(greeting.line).toMatch(/^220 /);
       expect(greeting.ms).toBeLessThan(4000);
     }
-    // a client that talks at once is answered, not refused
+    // a client that talks at once (on the TLS listener, at once after the handshake) is answered, not refused
     expect((await firstLine(host.ports.submission, true)).line).toMatch(/^220 /);
+    expect((await firstLine(host.ports.submissionTls, true, true)).line).toMatch(/^220 /);
     // the MX listener still catches early talkers
     expect((await firstLine(host.smtpPort, true)).line).toMatch(/^421 .*You talk too soon/);
   });
