@@ -70,6 +70,20 @@ describe('LocalHttpRequest reads as the Functions HttpRequest does', () => {
     expect([ours.method, ours.url, ours.user]).toEqual([theirs.method, theirs.url, theirs.user]);
   });
 
+  it('the body as a stream: looking at it uses nothing, reading it uses the body', async () => {
+    const [theirs, ours] = both(Buffer.from('{"a":1}'));
+    for (const req of [theirs, ours]) {
+      expect(req.body).not.toBeNull();
+      expect(req.bodyUsed).toBe(false);
+    }
+    expect(await ours.json()).toEqual(await theirs.json());
+    const [theirs2, ours2] = both(Buffer.from('stream me'));
+    const read = async (req: HttpRequest) => Buffer.from(await new Response(req.body).arrayBuffer()).toString();
+    expect(await read(ours2)).toBe(await read(theirs2));
+    expect(ours2.bodyUsed).toBe(theirs2.bodyUsed);
+    expect(await outcome(ours2.text())).toEqual(await outcome(theirs2.text()));
+  });
+
   it('clone() reads the same body again; a used body cannot be cloned', async () => {
     const [, ours] = both(Buffer.from('{"a":1}'));
     const copy = ours.clone();

@@ -10,7 +10,11 @@ const utf8 = new TextDecoder();
  * request, against a few µs here. The body reads behave as the Fetch API's do: text() is
  * UTF-8 without a byte-order mark, json() parses that, each body may be read once
  * (a second read rejects with TypeError), and formData() is undici's own (multipart
- * parsing is not redone here). local/local-request.test.ts compares it with the original.
+ * parsing is not redone here). Reading `body` as a stream counts as reading it once the
+ * stream is locked to a reader, as with fetch. `user` is always null: the Functions host
+ * fills it from x-ms-client-principal headers set by App Service authentication, which
+ * the local host does not have (a client could send them). local/local-request.test.ts
+ * compares it with the original.
  */
 export class LocalHttpRequest implements HttpRequest {
   readonly user = null;
@@ -33,12 +37,12 @@ export class LocalHttpRequest implements HttpRequest {
   }
 
   get bodyUsed(): boolean {
-    return this.used;
+    return this.used || Boolean(this.stream?.locked);
   }
 
   /** The body's bytes, once: as the Fetch API, a second read is refused. */
   private take(): Promise<Buffer> {
-    if (this.used || this.stream) return Promise.reject(new TypeError('Body is unusable: Body has already been read'));
+    if (this.bodyUsed) return Promise.reject(new TypeError('Body is unusable: Body has already been read'));
     this.used = true;
     return Promise.resolve(this.bytes ?? Buffer.alloc(0));
   }
@@ -60,7 +64,7 @@ export class LocalHttpRequest implements HttpRequest {
   };
 
   readonly clone = (): HttpRequest => {
-    if (this.used || this.stream) throw new TypeError('Body has already been consumed');
+    if (this.bodyUsed) throw new TypeError('Body has already been consumed');
     return new LocalHttpRequest(this.method, this.url, new Headers(this.headers), new URLSearchParams(this.query), { ...this.params }, this.bytes);
   };
 }
