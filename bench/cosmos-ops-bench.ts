@@ -72,7 +72,7 @@ export async function cosmosOperations(write: (line: string) => void): Promise<C
   const transport = createOutboundTransport(config);
   // the HTTP functions as another instance runs them: their own adapters, nothing cached yet
   const httpAdapters = createAzureAdapters(config, logger);
-  const context = createAppContext(config, { ...httpAdapters, passwords: inProcessPasswords, logger, setup: { code: config.NIMBUS_SETUP_TOKEN!, fromLoopback: false }, jwtSecret: config.NIMBUS_JWT_SECRET!, resolver: resolverFromConfig(config), transport });
+  const context = createAppContext(config, { ...httpAdapters, sendCounter: httpAdapters.store, passwords: inProcessPasswords, logger, setup: { code: config.NIMBUS_SETUP_TOKEN!, fromLoopback: false }, jwtSecret: config.NIMBUS_JWT_SECRET!, resolver: resolverFromConfig(config), transport });
   const http = createHttpServer(context, routes, { maxBodyBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES, maxUploadBytes: config.NIMBUS_MAX_MESSAGE_BYTES });
   const { port: httpPort } = await http.listen(0, '127.0.0.1');
   const api = `http://127.0.0.1:${httpPort}/api`;

@@ -8,7 +8,7 @@ import { MailError, surelyNotDone } from './errors';
 import { newId } from './ids';
 import type { Logger } from './logger';
 import type { BlobStore, MailStore, OutboundTransport, QueueSender } from './ports';
-import type { LoginGuard, SendLimiter } from './rate-limit';
+import type { LoginGuard, SendLimit } from './rate-limit';
 import type { AddressValue, DeliveryStatus, DraftFields, InboundQueueMessage, MessageSummary, OutboundQueueMessage, StoredMessage, User } from './types';
 
 /**
@@ -34,7 +34,7 @@ export interface SubmitDeps {
   /** Hosted recipients: the queue the inbound consumer files from. */
   inboundQueue: QueueSender<InboundQueueMessage>;
   outboundQueue: QueueSender<OutboundQueueMessage>;
-  sendLimiter: SendLimiter;
+  sendLimiter: SendLimit;
   /** Who computes DKIM signatures (the local host: a thread of their own); in this thread by default. */
   dkimSigner?: DkimSigner;
   /** Who reads back the summary of a message the API composed (the local host: the analysis thread); in this thread by default. */
@@ -110,7 +110,7 @@ export async function submitMessage(deps: SubmitDeps, input: Submission): Promis
   let signature: string | null = null;
   let filing = false;
   try {
-    deps.sendLimiter.take(user.id);
+    await deps.sendLimiter.take(user.id);
     for (const rcpt of recipients) {
       if (await store.resolveAddress(rcpt)) hosted.push(rcpt);
       else foreign.set(domainOf(rcpt), [...(foreign.get(domainOf(rcpt)) ?? []), rcpt]);
@@ -194,7 +194,7 @@ export async function sendComposed(deps: SubmitDeps & { maxMessageBytes: number 
   const recipients = [...outgoing.fields.to, ...outgoing.fields.cc, ...outgoing.fields.bcc].map((a) => a.address);
   if (recipients.length === 0) throw new MailError('ValidationFailed', 'to: at least one recipient (to, cc or bcc) is required', { details: { field: 'to' } });
   await assertSenderOwned(deps.store, user, outgoing.from.address);
-  const waitMs = deps.sendLimiter.check(user.id);
+  const waitMs = await deps.sendLimiter.check(user.id);
   if (waitMs > 0) throw new MailError('SendRateLimited', undefined, { details: { retryAfterSeconds: Math.ceil(waitMs / 1000) } });
   const now = Date.now();
   const raw = await composeMime(outgoing.from, outgoing.fields, outgoing.files, { keepBcc: false, messageId: `<${newId(now)}@${domainOf(outgoing.from.address)}>`, date: new Date(now) });
@@ -226,7 +226,7 @@ export function createSubmission(deps: SubmitDeps & { passwords: PasswordHasher;
     },
     async checkSender(user, mailFrom) {
       await assertSenderOwned(deps.store, user, mailFrom);
-      const waitMs = deps.sendLimiter.check(user.id);
+      const waitMs = await deps.sendLimiter.check(user.id);
       if (waitMs > 0) throw new MailError('SendRateLimited');
     },
     async submit(input) {

@@ -161,6 +161,20 @@ export interface DomainAuthProvider {
 /** What the SMTP edge needs of the store: who receives mail here. */
 export type Directory = Pick<MailStore, 'resolveAddress' | 'getDomain'>;
 
+/**
+ * Messages per sender in a sliding window, kept where every process that sends sees
+ * them (the Azure shape: its Functions instances and edge replicas), counted by the
+ * minute: a message counts until a whole window after the end of its minute.
+ */
+export interface SendCounter {
+  /**
+   * Milliseconds until `sender` may send again (0: now). With `take`, a message is
+   * counted when there is room (0 returned), atomically: `max` takes at once from any
+   * number of processes leave no room for one more.
+   */
+  countSend(sender: string, opts: { now: number; max: number; windowMs: number; take: boolean }): Promise<number>;
+}
+
 export interface MessageQuery {
   /** Null: every folder of the user (search). */
   mailboxId: string | null;

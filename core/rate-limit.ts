@@ -1,5 +1,6 @@
 import type { Config } from './config';
 import { MailError } from './errors';
+import type { SendCounter } from './ports';
 
 /**
  * Counts failures per key in a sliding window: once `max` failures fall inside
@@ -160,38 +161,111 @@ export class LoginGuard {
   }
 }
 
+/** What core/outbound.ts asks of the hourly send limit (API and SMTP submission together). */
+export interface SendLimit {
+  readonly maxPerHour: number;
+  /** Milliseconds until `sender` may send again (0: now). */
+  check(sender: string, now?: number): Promise<number>;
+  /** Counts one message, or throws `SendRateLimited` (with retryAfterSeconds) when the hour is full. */
+  take(sender: string, now?: number): Promise<void>;
+}
+
+const HOUR_MS = 3_600_000;
+
+function sendRateLimited(waitMs: number): MailError {
+  return new MailError('SendRateLimited', undefined, { details: { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } });
+}
+
 /**
- * Messages per sender per hour (API and SMTP submission together), in a sliding
- * window. `take` counts a message when there is room; `check` only looks. In memory:
- * one process's view, like the login guard.
+ * Messages per sender per hour in a sliding window, in memory: one process's view.
+ * The local host is one process, so there it is the whole count; `check` and `take`
+ * look and count in one synchronous step, so parallel sends cannot slip past it.
  */
-export class SendLimiter {
+export class SendLimiter implements SendLimit {
   private readonly sent = new Map<string, number[]>();
   constructor(
     /** 0: no limit. */
     readonly maxPerHour: number,
-    private readonly windowMs = 3_600_000,
+    private readonly windowMs = HOUR_MS,
   ) {}
 
-  /** Milliseconds until `sender` may send again (0: now). */
-  check(sender: string, now = Date.now()): number {
+  async check(sender: string, now = Date.now()): Promise<number> {
+    return this.waitMs(sender, now);
+  }
+
+  async take(sender: string, now = Date.now()): Promise<void> {
+    const waitMs = this.waitMs(sender, now);
+    if (waitMs > 0) throw sendRateLimited(waitMs);
+    if (this.maxPerHour <= 0) return;
+    const list = this.sent.get(sender) ?? [];
+    list.push(now);
+    this.sent.set(sender, list);
+    if (this.sent.size > 100_000) for (const key of [...this.sent.keys()]) this.waitMs(key, now);
+  }
+
+  private waitMs(sender: string, now: number): number {
     if (this.maxPerHour <= 0) return 0;
     const list = (this.sent.get(sender) ?? []).filter((t) => t > now - this.windowMs);
     if (list.length) this.sent.set(sender, list);
     else this.sent.delete(sender);
     return list.length < this.maxPerHour ? 0 : list[list.length - this.maxPerHour] + this.windowMs - now;
   }
+}
 
-  /** Counts one message, or throws `SendRateLimited` (with retryAfterSeconds) when the hour is full. */
-  take(sender: string, now = Date.now()): void {
-    const waitMs = this.check(sender, now);
-    if (waitMs > 0) throw new MailError('SendRateLimited', undefined, { details: { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } });
-    if (this.maxPerHour <= 0) return;
-    const list = this.sent.get(sender) ?? [];
-    list.push(now);
-    this.sent.set(sender, list);
-    if (this.sent.size > 100_000) for (const key of [...this.sent.keys()]) this.check(key, now);
+/**
+ * The hourly limit counted in a shared store (SendCounter), for hosts that run as
+ * several processes (the Azure shape: each Functions instance and each edge replica
+ * sends for the same users).
+ */
+export class SharedSendLimit implements SendLimit {
+  constructor(
+    private readonly counter: SendCounter,
+    /** 0: no limit (the store is not asked). */
+    readonly maxPerHour: number,
+    private readonly windowMs = HOUR_MS,
+  ) {}
+
+  async check(sender: string, now = Date.now()): Promise<number> {
+    if (this.maxPerHour <= 0) return 0;
+    return this.counter.countSend(sender, { now, max: this.maxPerHour, windowMs: this.windowMs, take: false });
   }
+
+  async take(sender: string, now = Date.now()): Promise<void> {
+    if (this.maxPerHour <= 0) return;
+    const waitMs = await this.counter.countSend(sender, { now, max: this.maxPerHour, windowMs: this.windowMs, take: true });
+    if (waitMs > 0) throw sendRateLimited(waitMs);
+  }
+}
+
+const MINUTE_MS = 60_000;
+
+/**
+ * A SendCounter's arithmetic over counts per minute (minute number → messages): the
+ * minutes still inside the window (a minute counts until a whole window after its
+ * end), and how long until the sender may send again (0 when there is room).
+ */
+export function minuteWindow(minutes: Record<string, number>, opts: { now: number; max: number; windowMs: number }): { live: Record<string, number>; waitMs: number } {
+  const live: Record<string, number> = {};
+  let total = 0;
+  for (const [minute, count] of Object.entries(minutes)) {
+    if ((Number(minute) + 1) * MINUTE_MS + opts.windowMs > opts.now) {
+      live[minute] = count;
+      total += count;
+    }
+  }
+  if (total < opts.max) return { live, waitMs: 0 };
+  // room comes back as the oldest minutes leave the window
+  let left = total;
+  for (const minute of Object.keys(live).map(Number).sort((a, b) => a - b)) {
+    left -= live[minute];
+    if (left < opts.max) return { live, waitMs: (minute + 1) * MINUTE_MS + opts.windowMs - opts.now };
+  }
+  return { live, waitMs: opts.windowMs }; // not reached: left ends at 0
+}
+
+/** The hourly send limit from the settings: in memory, or in `counter` when the host runs as several processes. */
+export function sendLimitFromConfig(config: Config, counter?: SendCounter): SendLimit {
+  return counter ? new SharedSendLimit(counter, config.NIMBUS_SEND_MAX_PER_HOUR) : new SendLimiter(config.NIMBUS_SEND_MAX_PER_HOUR);
 }
 
 /** The login limits from the settings (each process that checks passwords makes one: the host, the Functions app, the Azure edge). */

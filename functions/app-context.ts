@@ -7,8 +7,8 @@ import type { Logger } from '../core/logger';
 import { OrphanSweeper, blobReferenceSources } from '../core/orphans';
 import type { DkimSigner } from '../core/dkim';
 import type { DeliverDeps, OutboundPolicy, SubmitDeps } from '../core/outbound';
-import type { BlobStore, DnsResolver, MailStore, OutboundTransport, QueueBrowser, QueueSender } from '../core/ports';
-import { LoginGuard, SendLimiter, loginGuardFromConfig } from '../core/rate-limit';
+import type { BlobStore, DnsResolver, MailStore, OutboundTransport, QueueBrowser, QueueSender, SendCounter } from '../core/ports';
+import { LoginGuard, loginGuardFromConfig, sendLimitFromConfig, type SendLimit } from '../core/rate-limit';
 import type { InboundQueueMessage, MessageSummary, OutboundQueueMessage } from '../core/types';
 
 /**
@@ -35,10 +35,10 @@ export interface AppContext {
   orphans: OrphanSweeper;
   /** Hosted domains: creation, DNS records to publish, DNS checks (routes, the local scheduler and the Durable activity). */
   domains: DomainService;
-  /** Sending: the outbound queue, the hourly limit per sender (shared with SMTP submission in one process), the transport (its health; the worker/trigger sends). */
+  /** Sending: the outbound queue, the hourly limit per sender (shared with SMTP submission: in one process, or in `sendCounter`), the transport (its health; the worker/trigger sends). */
   sending: {
     outboundQueue: QueueSender<OutboundQueueMessage>;
-    sendLimiter: SendLimiter;
+    sendLimiter: SendLimit;
     transport: OutboundTransport;
     policy: OutboundPolicy;
     hostname: string;
@@ -68,9 +68,11 @@ export function createAppContext(
     transport: OutboundTransport;
     dkimSigner?: DkimSigner;
     summarizer?: (raw: Buffer) => Promise<MessageSummary>;
+    /** Where the hourly send limit counts when the host runs as several processes (Azure: Cosmos DB); in memory without. */
+    sendCounter?: SendCounter;
   },
 ): AppContext {
-  const { jwtSecret, inboundBrowser, resolver, now, outboundQueue, outboundBrowser, transport, dkimSigner, summarizer, ...adapters } = parts;
+  const { jwtSecret, inboundBrowser, resolver, now, outboundQueue, outboundBrowser, transport, dkimSigner, summarizer, sendCounter, ...adapters } = parts;
   const sendgrid = config.NIMBUS_OUTBOUND_TRANSPORT === 'sendgrid';
   return {
     ...adapters,
@@ -85,7 +87,7 @@ export function createAppContext(
     sending: {
       outboundQueue,
       transport,
-      sendLimiter: new SendLimiter(config.NIMBUS_SEND_MAX_PER_HOUR),
+      sendLimiter: sendLimitFromConfig(config, sendCounter),
       policy: outboundPolicy(config),
       hostname: config.NIMBUS_HOSTNAME ?? osHostname(),
       maxRecipients: config.NIMBUS_MAX_RECIPIENTS,

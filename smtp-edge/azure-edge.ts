@@ -8,7 +8,7 @@ import type { Config } from '../core/config';
 import { CachedDirectory } from '../core/directory';
 import type { Logger } from '../core/logger';
 import { createSubmission } from '../core/outbound';
-import { SendLimiter, loginGuardFromConfig } from '../core/rate-limit';
+import { loginGuardFromConfig, sendLimitFromConfig } from '../core/rate-limit';
 import { createSmtpEdge, smtpEdgeOptions, type ListenerPorts, type SmtpEdge } from './server';
 
 export interface AzureEdge {
@@ -26,9 +26,10 @@ export interface AzureEdge {
  * directory in Cosmos DB (remembered for NIMBUS_DIRECTORY_CACHE_MS), raw messages
  * stream to Blob Storage, and each accepted message is one Service Bus message for
  * the Functions app to file. 250 only after both are durable, as in local mode.
- * The submission listeners run here too: AUTH against the users in Cosmos DB (this
- * process's own login limits and send limits), outbound messages to the outbound
- * Service Bus queue, whose trigger in the Functions app delivers them.
+ * The submission listeners run here too: AUTH against the users in Cosmos DB (with
+ * this process's own login limits), the hourly send limit counted in Cosmos DB (one
+ * count with the Functions app's), outbound messages to the outbound Service Bus
+ * queue, whose trigger in the Functions app delivers them.
  */
 export async function startAzureEdge(config: Config, logger: Logger, adapterOptions: AzureAdapterOptions = {}): Promise<AzureEdge> {
   const adapters = createAzureAdapters(config, logger, adapterOptions);
@@ -45,7 +46,7 @@ export async function startAzureEdge(config: Config, logger: Logger, adapterOpti
     logger,
     inboundQueue: adapters.queue,
     outboundQueue: adapters.outboundQueue,
-    sendLimiter: new SendLimiter(config.NIMBUS_SEND_MAX_PER_HOUR),
+    sendLimiter: sendLimitFromConfig(config, adapters.store),
     passwords: new VerifiedPasswordCache(passwords, config.NIMBUS_PASSWORD_CACHE_SECONDS * 1000),
     loginGuard: loginGuardFromConfig(config),
     dkimSigner: dkim.sign,

@@ -38,11 +38,11 @@ describe('Azure shape: sending through Service Bus and SendGrid', () => {
 
   beforeAll(async () => {
     [stack, fake] = await Promise.all([startAzureStack(), startSendGridFake()]);
-    const config = stack.config({ NIMBUS_OUTBOUND_TRANSPORT: 'sendgrid', NIMBUS_SENDGRID_API_KEY: 'SG.azure-test', NIMBUS_SENDGRID_BASE_URL: fake.baseUrl, NIMBUS_OUTBOUND_RETRY_SCHEDULE: '1.5', NIMBUS_SUBMISSION_PORT: '0', NIMBUS_SUBMISSION_TLS_PORT: '0' });
+    const config = stack.config({ NIMBUS_OUTBOUND_TRANSPORT: 'sendgrid', NIMBUS_SENDGRID_API_KEY: 'SG.azure-test', NIMBUS_SENDGRID_BASE_URL: fake.baseUrl, NIMBUS_OUTBOUND_RETRY_SCHEDULE: '1.5', NIMBUS_SUBMISSION_PORT: '0', NIMBUS_SUBMISSION_TLS_PORT: '0', NIMBUS_SEND_MAX_PER_HOUR: '2' });
     const adapters = createAzureAdapters(config, logger);
     const passwords = new PasswordPool();
     const transport = createOutboundTransport(config);
-    const context = createAppContext(config, { ...adapters, passwords, logger, setup: { code: config.NIMBUS_SETUP_TOKEN!, fromLoopback: false }, jwtSecret: config.NIMBUS_JWT_SECRET!, resolver: new TableResolver({}), transport });
+    const context = createAppContext(config, { ...adapters, sendCounter: adapters.store, passwords, logger, setup: { code: config.NIMBUS_SETUP_TOKEN!, fromLoopback: false }, jwtSecret: config.NIMBUS_JWT_SECRET!, resolver: new TableResolver({}), transport });
     registry = new RecordingRegistry();
     registerFunctions(registry, () => context);
     // the Functions host's dispatch: each queue's messages to its trigger, as they become visible
@@ -115,5 +115,25 @@ describe('Azure shape: sending through Service Bus and SendGrid', () => {
       .sendMail({ from: 'admin@example.com', to: 'quinn@elsewhere.test', subject: 'x', text: 'x' })
       .then(() => null, (err: { response?: string }) => err.response);
     expect(wrong).toMatch(/^535 5\.7\.8 /);
+  }, 60_000);
+
+  it('the hourly send limit counts in Cosmos DB: the edge and the Functions (each its own client) share one count per sender', async () => {
+    fake.answer = () => ({ status: 202 });
+    const created = await registry.call('auth-register', { method: 'POST', token, body: { email: 'sam@example.com', password: 'sams long password', name: 'Sam' } });
+    expect(created.status).toBe(201);
+    const samToken = (await registry.call('auth-login', { method: 'POST', body: { email: 'sam@example.com', password: 'sams long password' } })).json.token as string;
+    const submit = (subject: string) =>
+      nodemailer
+        .createTransport({ host: '127.0.0.1', port: edge.ports.submissionTls, secure: true, auth: { user: 'sam@example.com', pass: 'sams long password' }, tls: { rejectUnauthorized: false } })
+        .sendMail({ from: 'sam@example.com', to: 'quinn@elsewhere.test', subject, text: 'x' })
+        .then((info) => info.response, (err: { response?: string }) => err.response);
+    const apiSend = (subject: string) => registry.call('send', { method: 'POST', token: samToken, body: { to: ['quinn@elsewhere.test'], subject, text: 'x' } });
+    // NIMBUS_SEND_MAX_PER_HOUR=2: one through the edge, one through the API, then neither takes more
+    expect(await submit('limit 1')).toMatch(/^250 /);
+    expect((await apiSend('limit 2')).status).toBe(202);
+    const third = await apiSend('limit 3');
+    expect(third.status).toBe(429);
+    expect(third.json).toMatchObject({ code: 'RateLimited' });
+    expect(await submit('limit 4')).toMatch(/^451 4\.7\.1 /);
   }, 60_000);
 });

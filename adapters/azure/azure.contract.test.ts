@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config';
 import { blobStoreContract } from '../contract/blob-store.contract';
 import { mailStoreContract } from '../contract/mail-store.contract';
+import { sendLimitContract } from '../contract/send-limit.contract';
+import { SharedSendLimit } from '../../core/rate-limit';
 import { AzureBlobStore } from './azure-blob-store';
 import { CosmosMailStore } from './cosmos-mail-store';
 import { startAzurite, startCosmosEmulator } from './emulators';
@@ -26,6 +28,13 @@ afterAll(async () => {
 mailStoreContract('Cosmos DB (emulator)', async () => {
   const store = new CosmosMailStore({ endpoint: cosmos.endpoint, key: cosmos.key, database: `contract-${++n}` });
   return { store, cleanup: () => store.close() };
+});
+
+// two processes (each its own client) counting one sender in the same database
+sendLimitContract('shared through Cosmos DB (emulator)', async (max) => {
+  const database = `contract-${++n}`;
+  const stores = [0, 1].map(() => new CosmosMailStore({ endpoint: cosmos.endpoint, key: cosmos.key, database }));
+  return { limits: [new SharedSendLimit(stores[0], max), new SharedSendLimit(stores[1], max)], cleanup: async () => void (await Promise.all(stores.map((s) => s.close()))) };
 });
 
 // blocks of 256 KB so that the 3 MB case really stages several blocks

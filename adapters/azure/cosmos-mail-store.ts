@@ -8,7 +8,8 @@ import { newDomain } from '../../core/domain-schedule';
 import { mergeDelivery } from '../../core/delivery';
 import { MailError } from '../../core/errors';
 import { deterministicId, newId } from '../../core/ids';
-import type { MailStore, MessageQuery, NewMessage } from '../../core/ports';
+import type { MailStore, MessageQuery, NewMessage, SendCounter } from '../../core/ports';
+import { minuteWindow } from '../../core/rate-limit';
 import { queryWords, searchTerms } from '../../core/search';
 import { DEFAULT_MAILBOXES, type DeliveryStatus, type DkimKey, type Domain, type DomainCheckState, type SendgridDomainAuth, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserSession, type UserWithSecret } from '../../core/types';
 import { COSMOS_CONTAINERS, containerRequest } from './cosmos-containers';
@@ -20,7 +21,8 @@ import { DEFAULT_RETRY, type RetryOptions, statusOf, withRetry } from './retry';
  * Two containers:
  * - `directory`, partition key `/id`: one small document per domain, address and
  *   user, read by point reads (the SMTP edge's RCPT lookups cost 1 RU each). Address
- *   uniqueness is the uniqueness of the document id.
+ *   uniqueness is the uniqueness of the document id. Also each sender's count for the
+ *   hourly send limit (SendCounter), shared by the Functions instances and the edge.
  * - `mail`, partition key `/userId`: a user's folders, folder-name claims and
  *   messages share one logical partition, so every mailbox query is single-partition
  *   and a message read is a point read by (id, userId); another user's id simply is
@@ -42,6 +44,8 @@ import { DEFAULT_RETRY, type RetryOptions, statusOf, withRetry } from './retry';
  */
 
 const DIRECTORY = 'directory';
+/** Tries of a send count that keeps meeting concurrent counts of the same sender. */
+const CONTENDED_TRIES = 25;
 const MAIL = 'mail';
 
 interface UserDoc extends ItemDefinition {
@@ -66,6 +70,13 @@ interface AddressDoc extends ItemDefinition {
   type: 'address';
   address: string;
   userId: string;
+}
+
+/** SendCounter: a sender's messages per minute (minute number since the epoch → count), the minutes of the last window only. */
+interface SendCountDoc extends ItemDefinition {
+  id: string;
+  type: 'sendCount';
+  minutes: Record<string, number>;
 }
 
 /** A domain; documents written before DNS checks existed lack the check fields (read as a pending domain due now). */
@@ -125,6 +136,7 @@ interface MessageDoc extends ItemDefinition, StoredMessage {
 const userKey = (id: string) => `user~${id}`;
 const addressKey = (address: string) => `address~${encodeURIComponent(address)}`;
 const domainKey = (name: string) => `domain~${encodeURIComponent(name)}`;
+const sendCountKey = (userId: string) => `sends~${userId}`;
 const nameClaimKey = (name: string) => `name~${createHash('sha256').update(name).digest('hex').slice(0, 40)}`;
 
 function toUser(doc: UserDoc): User {
@@ -158,6 +170,16 @@ function isConflict(err: unknown): boolean {
   return statusOf(err) === 409;
 }
 
+/** createIfNotExists reads, then creates: another process creating the same between the two is a 409, and reading again finds it. */
+async function existing<T>(createIfNotExists: () => Promise<T>): Promise<T> {
+  try {
+    return await createIfNotExists();
+  } catch (err) {
+    if (!isConflict(err)) throw err;
+    return createIfNotExists();
+  }
+}
+
 export interface CosmosMailStoreOptions {
   endpoint: string;
   /** Exactly one of `key` (account key) and `credential` (Microsoft Entra token, e.g. DefaultAzureCredential). */
@@ -169,7 +191,7 @@ export interface CosmosMailStoreOptions {
   concurrency?: number;
 }
 
-export class CosmosMailStore implements MailStore {
+export class CosmosMailStore implements MailStore, SendCounter {
   private readonly client: CosmosClient;
   private readonly retry: RetryOptions;
   private readonly concurrency: number;
@@ -199,9 +221,9 @@ export class CosmosMailStore implements MailStore {
   }
 
   private async createContainers() {
-    const { database } = await this.client.databases.createIfNotExists({ id: this.opts.database });
+    const { database } = await existing(() => this.client.databases.createIfNotExists({ id: this.opts.database }));
     const made = new Map<string, Container>();
-    for (const def of COSMOS_CONTAINERS) made.set(def.id, (await database.containers.createIfNotExists(containerRequest(def))).container);
+    for (const def of COSMOS_CONTAINERS) made.set(def.id, (await existing(() => database.containers.createIfNotExists(containerRequest(def)))).container);
     return { directory: made.get(DIRECTORY)!, mail: made.get(MAIL)! };
   }
 
@@ -463,6 +485,34 @@ export class CosmosMailStore implements MailStore {
     }
   }
 
+  /**
+   * SendCounter: the sender's document is read (1 operation: all `check` costs), and
+   * to count a message replaced under its etag, or created (1 more). A concurrent
+   * count (412, or 409 on the first) makes it read and decide again, so parallel
+   * sends from any number of processes never pass the limit together. Still
+   * contended after CONTENDED_TRIES: TemporaryFailure (503 / 451: sent again later).
+   */
+  async countSend(sender: string, opts: { now: number; max: number; windowMs: number; take: boolean }): Promise<number> {
+    const { directory } = await this.containers();
+    const id = sendCountKey(sender);
+    for (let attempt = 1; ; attempt++) {
+      const doc = await this.read<SendCountDoc>(directory, id, id);
+      const { live, waitMs } = minuteWindow(doc?.minutes ?? {}, opts);
+      if (waitMs > 0 || !opts.take) return waitMs;
+      const minute = String(Math.floor(opts.now / 60_000));
+      const next: SendCountDoc = { id, type: 'sendCount', minutes: { ...live, [minute]: (live[minute] ?? 0) + 1 } };
+      try {
+        if (doc) await this.call('count send', () => directory.item(id, id).replace(next, { accessCondition: { type: 'IfMatch', condition: doc._etag } }));
+        else await this.call('count send', () => directory.items.create(next));
+        return 0;
+      } catch (err) {
+        if (statusOf(err) !== 412 && !isConflict(err)) throw err;
+        if (attempt >= CONTENDED_TRIES) throw new MailError('TemporaryFailure', 'send count contended', { cause: err });
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
+      }
+    }
+  }
+
   async revokeToken(userId: string, tokenId: string, expiresAt: number): Promise<void> {
     const now = Date.now();
     await this.updateUserDoc(userId, (doc) => ({
@@ -513,6 +563,7 @@ export class CosmosMailStore implements MailStore {
       orphaned.push(...(await this.removeMessages(userId, page, { count: false })));
     });
     await this.drain(userId, 'true', [], (page) => this.parallel(page, (d) => this.remove(mail, d.id, userId)));
+    await this.remove(directory, sendCountKey(userId), sendCountKey(userId));
     await this.remove(directory, user.id, user.id);
     return { orphanedBlobKeys: [...new Set(orphaned)] };
   }

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { blobStoreContract } from '../contract/blob-store.contract';
 import { mailStoreContract } from '../contract/mail-store.contract';
 import { queueContract } from '../contract/queue.contract';
+import { sendLimitContract } from '../contract/send-limit.contract';
+import { SendLimiter } from '../../core/rate-limit';
 import { EmbeddedBlobStore } from './embedded-blob-store';
 import { EmbeddedDb } from './sqlite';
 import { SqliteMailStore } from './sqlite-mail-store';
@@ -41,6 +43,12 @@ blobStoreContract(
 queueContract('SQLite', async (opts) => {
   const f = fresh();
   return { queue: new SqliteQueue<{ n: number }>(f.db, 'contract', opts), cleanup: f.cleanup };
+});
+
+// the local host is one process: its send limit counts in memory
+sendLimitContract('in memory (the local host)', async (max) => {
+  const limit = new SendLimiter(max);
+  return { limits: [limit, limit], cleanup: async () => undefined };
 });
 
 describe('EmbeddedBlobStore: what interrupted uploads leave in blobs/tmp', () => {
