@@ -1,9 +1,9 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { makeMessage, runLoad } from './smtp-load';
-import { bodiesIndexed, memMb, resetPeak, startServerProcess, stopServerProcess, type ServerProcess } from './server-process';
+import { bodiesIndexed, cpuMs, memMb, resetPeak, startServerProcess, stopServerProcess, type ServerProcess } from './server-process';
 
 /**
  * `npm run bench -- --only ingest`: MX ingest, Nimbus against Postfix in the same run
@@ -16,7 +16,6 @@ import { bodiesIndexed, memMb, resetPeak, startServerProcess, stopServerProcess,
  * production user gets (inbound authentication on, the 100 ms early-talker pause).
  */
 const PASSWORD = 'bench password 123';
-const TICK = 100; // USER_HZ on Linux
 const PEER = join(__dirname, '..', '..', 'bench', 'peers', 'postfix-peer.sh');
 const SMTP_SOURCE = ['/usr/sbin/smtp-source', '/usr/bin/smtp-source'].find((p) => existsSync(p)) ?? null;
 
@@ -29,12 +28,6 @@ export interface IngestRow {
   nimbus: { acceptPerSec: number; endToEndPerSec: number; cpuMsPerMsg: number; mainThreadCpuMsPerMsg: number; peakRssMb: number; driver: string };
   postfix: { acceptPerSec: number; endToEndPerSec: number } | { error: string };
   ratio: number | null;
-}
-
-/** CPU time of a process (all its threads), or of its main thread only. */
-function cpuMs(pid: number, mainThreadOnly = false): number {
-  const fields = readFileSync(mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICK; // utime + stime
 }
 
 async function api(server: ServerProcess, path: string, init: RequestInit & { token?: string } = {}): Promise<any> {

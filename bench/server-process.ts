@@ -50,6 +50,14 @@ export async function stopServerProcess(server: ServerProcess): Promise<void> {
 }
 
 /** A process's resident set (VmRSS) or its peak since the last resetPeak (VmHWM), in MB. */
+const TICK = 100; // USER_HZ on Linux
+
+/** CPU time of a process (all its threads), or of its main thread only. */
+export function cpuMs(pid: number, mainThreadOnly = false): number {
+  const fields = readFileSync(mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICK; // utime + stime
+}
+
 export function memMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
