@@ -146,6 +146,17 @@ describe('infra/: Cosmos DB containers are the adapter\'s', () => {
     const changed = read('app/cosmos.bicep').replace("'/userId'", "'/user'");
     expect(readVar(changed, 'containers')).not.toEqual(JSON.parse(JSON.stringify(COSMOS_CONTAINERS)));
   });
+
+  it('both identities may write Cosmos DB data: the edge files submissions\' Sent copies and counts the hourly send limit', () => {
+    const text = read('app/roles.bicep');
+    const contributor = readVar(text, 'cosmosDataContributor');
+    expect(contributor).toBe('00000000-0000-0000-0000-000000000002'); // Cosmos DB Built-in Data Contributor
+    const assignments = readResources(text, 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments');
+    for (const symbol of ['apiCosmosRole', 'edgeCosmosRole']) {
+      const role = assignments.find((r) => r.symbol === symbol);
+      expect(JSON.stringify(role?.body.properties), symbol).toContain('cosmosDataContributor');
+    }
+  });
 });
 
 describe('infra/: what az bicep build and lint would check, as far as text can', () => {

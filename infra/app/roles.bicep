@@ -4,7 +4,8 @@
 //        them, Durable Functions' task hub too; the mail blobs live there); Service Bus data receiver
 //        and sender on the namespace (inbound trigger, outbound queue); Key Vault Secrets User;
 //        Monitoring Metrics Publisher on Application Insights (telemetry without the key).
-//   edge (container app): Cosmos DB data reader (recipient lookups only); Storage Blob Data
+//   edge (container app): Cosmos DB data contributor (recipient lookups, and for submissions the
+//        sender's Sent copy and the hourly send count, which it writes); Storage Blob Data
 //        Contributor on the mail container only; Service Bus data sender on the inbound and outbound queues only (submission);
 //        Key Vault Secrets User; AcrPull on the registry.
 //   the person running azd (optional): data access for `func start` against Azure, and Key Vault
@@ -65,7 +66,6 @@ var role = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 }
 // Cosmos DB's built-in data-plane roles (not Azure RBAC roles)
-var cosmosDataReader = '00000000-0000-0000-0000-000000000001'
 var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
 var withUser = !empty(userPrincipalId)
 
@@ -221,9 +221,9 @@ resource edgeAcrRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 
 resource edgeCosmosRole 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = {
   parent: cosmos
-  name: guid(cosmos.id, edgePrincipalId, cosmosDataReader)
+  name: guid(cosmos.id, edgePrincipalId, cosmosDataContributor)
   properties: {
-    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataReader}'
+    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataContributor}'
     principalId: edgePrincipalId
     scope: cosmos.id
   }
