@@ -191,9 +191,10 @@ export async function sendBench(opts: { count: number; warmUp: number; concurren
     };
     /**
      * Warm-up, not counted: a running server's JIT has settled, and a fresh one's has not. Rounds
-     * of `opts.warmUp` until the server's CPU per message stops falling (a round within 10 % of the
-     * one before), at most WARM_ROUNDS. On a fresh server a probe measured API sends at 5.3, 3.5, 3.3,
-     * 3.1 ms of CPU per send in rounds of 1,000, then 2.5-2.7: V8's compiler threads were still busy.
+     * of `opts.warmUp` until the server's CPU per message levels off (two rounds in a row each within
+     * 10 % of the one before), at most WARM_ROUNDS. On a fresh server a probe measured API sends at
+     * 5.3, 3.5, 3.3, 3.1 ms of CPU per send in rounds of 1,000, then 2.5-2.7: V8's compiler threads
+     * were still busy. (With noise of this size, the figure may still fall a little after.)
      */
     const warmUp = async (run: typeof api, kind: string): Promise<number[]> => {
       const perRound: number[] = [];
@@ -201,7 +202,8 @@ export async function sendBench(opts: { count: number; warmUp: number; concurren
         const round = await measured(run, `warm-${kind}-${perRound.length}`, opts.warmUp);
         if (round.failures) write(`  warm-up: ${round.failures} failures, first: ${round.firstError}\n`);
         perRound.push(round.cpuMsPerMsg);
-        if (perRound.length >= 2 && perRound[perRound.length - 1] > 0.9 * perRound[perRound.length - 2]) break;
+        const level = (i: number) => i >= 1 && perRound[i] > 0.9 * perRound[i - 1];
+        if (level(perRound.length - 1) && level(perRound.length - 2)) break;
       }
       write(`  warm-up ${kind.padEnd(4)} ${perRound.length} × ${opts.warmUp}: server CPU ${perRound.map((ms) => ms.toFixed(2)).join(', ')} ms/msg\n`);
       return perRound;
