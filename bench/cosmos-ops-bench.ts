@@ -29,6 +29,10 @@ export interface CosmosOperationFigures {
   firstPage: CosmosOpCounts;
   /** The same first page again (a poll). */
   firstPageAgain: CosmosOpCounts;
+  /** An API send to one foreign recipient (not the user's first), all it asks of Cosmos DB; and of that, the hourly send limit's check and count. */
+  apiSend: CosmosOpCounts;
+  sendLimitCheck: CosmosOpCounts;
+  sendLimitCount: CosmosOpCounts;
 }
 
 /**
@@ -72,7 +76,7 @@ export async function cosmosOperations(write: (line: string) => void): Promise<C
   const transport = createOutboundTransport(config);
   // the HTTP functions as another instance runs them: their own adapters, nothing cached yet
   const httpAdapters = createAzureAdapters(config, logger);
-  const context = createAppContext(config, { ...httpAdapters, sendCounter: httpAdapters.store, passwords: inProcessPasswords, logger, setup: { code: config.NIMBUS_SETUP_TOKEN!, fromLoopback: false }, jwtSecret: config.NIMBUS_JWT_SECRET!, resolver: resolverFromConfig(config), transport });
+  const context = createAppContext(config, { ...httpAdapters, passwords: inProcessPasswords, logger, setup: { code: config.NIMBUS_SETUP_TOKEN!, fromLoopback: false }, jwtSecret: config.NIMBUS_JWT_SECRET!, resolver: resolverFromConfig(config), transport });
   const http = createHttpServer(context, routes, { maxBodyBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES, maxUploadBytes: config.NIMBUS_MAX_MESSAGE_BYTES });
   const { port: httpPort } = await http.listen(0, '127.0.0.1');
   const api = `http://127.0.0.1:${httpPort}/api`;
@@ -129,6 +133,20 @@ export async function cosmosOperations(write: (line: string) => void): Promise<C
     };
     const firstPage = await page();
     const firstPageAgain = await page();
+    const apiSend = async (subject: string) => {
+      const res = await fetch(`${api}/send`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ to: ['pat@elsewhere.test'], subject, text: 'hello' }) });
+      if (res.status !== 202) throw new Error(`send answered ${res.status}`);
+      return cosmos.ops.take();
+    };
+    await apiSend('first send'); // the first finds the Sent folder's id (kept for the process's life)
+    const sendOps = await apiSend('second send');
+    const limit = context.sending.sendLimiter;
+    const userId = (await store.getUserByEmail('bob@example.com'))!.id;
+    cosmos.ops.take();
+    await limit.check(userId);
+    const sendLimitCheck = cosmos.ops.take();
+    await limit.take(userId);
+    const sendLimitCount = cosmos.ops.take();
 
     const figures: CosmosOperationFigures = {
       rcptFirst,
@@ -138,6 +156,9 @@ export async function cosmosOperations(write: (line: string) => void): Promise<C
       login,
       firstPage,
       firstPageAgain,
+      apiSend: sendOps,
+      sendLimitCheck,
+      sendLimitCount,
     };
     const kinds = (c: CosmosOpCounts) => Object.entries(c.byKind).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
     write(`  Cosmos DB operations (billed requests to the emulator; the SDK's metadata reads and query plans apart):\n`);
@@ -146,6 +167,7 @@ export async function cosmosOperations(write: (line: string) => void): Promise<C
     write(`    filing, per message per recipient            ${oneRecipient!.data} (${kinds(oneRecipient!)}); with two recipients ${figures.filingPerRecipientOfTwo.toFixed(1)} each (goal: at most 4; a user's first filing in a process adds 1 query for the Inbox)\n`);
     write(`    login                                        ${login.data} (${kinds(login)})\n`);
     write(`    first page of the Inbox                      ${firstPageAgain.data} (${kinds(firstPageAgain)}; goal: one query for the page); on an instance new to the user ${firstPage.data} (${kinds(firstPage)}: it finds the Inbox once)\n`);
+    write(`    API send, one foreign recipient              ${sendOps.data} (${kinds(sendOps)}); of these the hourly send limit: check ${sendLimitCheck.data} (${kinds(sendLimitCheck)}), count ${sendLimitCount.data} (${kinds(sendLimitCount)})\n`);
     return figures;
   } finally {
     mailer.close();

@@ -8,7 +8,7 @@ import { MailError, surelyNotDone } from './errors';
 import { newId } from './ids';
 import type { Logger } from './logger';
 import type { BlobStore, MailStore, OutboundTransport, QueueSender } from './ports';
-import type { LoginGuard, SendLimit } from './rate-limit';
+import { sendRateLimited, type LoginGuard, type SendLimit } from './rate-limit';
 import type { AddressValue, DeliveryStatus, DraftFields, InboundQueueMessage, MessageSummary, OutboundQueueMessage, StoredMessage, User } from './types';
 
 /**
@@ -195,7 +195,7 @@ export async function sendComposed(deps: SubmitDeps & { maxMessageBytes: number 
   if (recipients.length === 0) throw new MailError('ValidationFailed', 'to: at least one recipient (to, cc or bcc) is required', { details: { field: 'to' } });
   await assertSenderOwned(deps.store, user, outgoing.from.address);
   const waitMs = await deps.sendLimiter.check(user.id);
-  if (waitMs > 0) throw new MailError('SendRateLimited', undefined, { details: { retryAfterSeconds: Math.ceil(waitMs / 1000) } });
+  if (waitMs > 0) throw sendRateLimited(waitMs);
   const now = Date.now();
   const raw = await composeMime(outgoing.from, outgoing.fields, outgoing.files, { keepBcc: false, messageId: `<${newId(now)}@${domainOf(outgoing.from.address)}>`, date: new Date(now) });
   if (raw.length > deps.maxMessageBytes) throw new MailError('PayloadTooLarge', `The message would be ${raw.length} bytes; the limit is ${deps.maxMessageBytes}`);
@@ -227,7 +227,7 @@ export function createSubmission(deps: SubmitDeps & { passwords: PasswordHasher;
     async checkSender(user, mailFrom) {
       await assertSenderOwned(deps.store, user, mailFrom);
       const waitMs = await deps.sendLimiter.check(user.id);
-      if (waitMs > 0) throw new MailError('SendRateLimited');
+      if (waitMs > 0) throw sendRateLimited(waitMs);
     },
     async submit(input) {
       try {

@@ -168,11 +168,12 @@ export type Directory = Pick<MailStore, 'resolveAddress' | 'getDomain'>;
  */
 export interface SendCounter {
   /**
-   * Milliseconds until `sender` may send again (0: now). With `take`, a message is
-   * counted when there is room (0 returned), atomically: `max` takes at once from any
-   * number of processes leave no room for one more.
+   * Counts up to `take` messages of `sender`, as many as the window has room for, in
+   * one atomic step: any number of processes counting at once never pass `max`
+   * together. `waitMs`: when not all were taken (or, with `take` 0, a look only, when
+   * there is no room now), how long until there is room again; else 0.
    */
-  countSend(sender: string, opts: { now: number; max: number; windowMs: number; take: boolean }): Promise<number>;
+  countSend(sender: string, opts: { now: number; max: number; windowMs: number; take: number }): Promise<{ taken: number; waitMs: number }>;
 }
 
 export interface MessageQuery {

@@ -172,7 +172,8 @@ export interface SendLimit {
 
 const HOUR_MS = 3_600_000;
 
-function sendRateLimited(waitMs: number): MailError {
+/** The refusal of a sender over the hourly limit (429 / 451 4.7.1), with when to try again. */
+export function sendRateLimited(waitMs: number): MailError {
   return new MailError('SendRateLimited', undefined, { details: { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } });
 }
 
@@ -215,9 +216,13 @@ export class SendLimiter implements SendLimit {
 /**
  * The hourly limit counted in a shared store (SendCounter), for hosts that run as
  * several processes (the Azure shape: each Functions instance and each edge replica
- * sends for the same users).
+ * sends for the same users). The sends of one sender that arrive while a count is
+ * under way in this process wait and are counted together, in one store round trip:
+ * many parallel sends from one client do not contend with each other in the store.
  */
 export class SharedSendLimit implements SendLimit {
+  private readonly waiting = new Map<string, Array<{ now: number; resolve: (waitMs: number) => void; reject: (err: unknown) => void }>>();
+
   constructor(
     private readonly counter: SendCounter,
     /** 0: no limit (the store is not asked). */
@@ -227,40 +232,69 @@ export class SharedSendLimit implements SendLimit {
 
   async check(sender: string, now = Date.now()): Promise<number> {
     if (this.maxPerHour <= 0) return 0;
-    return this.counter.countSend(sender, { now, max: this.maxPerHour, windowMs: this.windowMs, take: false });
+    return (await this.counter.countSend(sender, { now, max: this.maxPerHour, windowMs: this.windowMs, take: 0 })).waitMs;
   }
 
   async take(sender: string, now = Date.now()): Promise<void> {
     if (this.maxPerHour <= 0) return;
-    const waitMs = await this.counter.countSend(sender, { now, max: this.maxPerHour, windowMs: this.windowMs, take: true });
+    const waitMs = await new Promise<number>((resolve, reject) => {
+      const queue = this.waiting.get(sender);
+      if (queue) return void queue.push({ now, resolve, reject });
+      this.waiting.set(sender, [{ now, resolve, reject }]);
+      void this.countWaiting(sender);
+    });
     if (waitMs > 0) throw sendRateLimited(waitMs);
+  }
+
+  /** Counts the sender's waiting sends, a batch per round trip, until none wait; the first in a batch are the ones taken. */
+  private async countWaiting(sender: string): Promise<void> {
+    const queue = this.waiting.get(sender)!;
+    while (queue.length) {
+      const batch = queue.splice(0);
+      try {
+        const now = Math.max(...batch.map((w) => w.now));
+        const { taken, waitMs } = await this.counter.countSend(sender, { now, max: this.maxPerHour, windowMs: this.windowMs, take: batch.length });
+        batch.forEach((w, i) => w.resolve(i < taken ? 0 : waitMs));
+      } catch (err) {
+        for (const w of batch) w.reject(err);
+      }
+    }
+    this.waiting.delete(sender);
   }
 }
 
 const MINUTE_MS = 60_000;
 
 /**
- * A SendCounter's arithmetic over counts per minute (minute number → messages): the
- * minutes still inside the window (a minute counts until a whole window after its
- * end), and how long until the sender may send again (0 when there is room).
+ * A SendCounter's arithmetic over counts per minute (minute number → messages; a
+ * minute counts until a whole window after its end). Of `take` messages, as many as
+ * there is room for are counted in `now`'s minute (`taken`); `minutes` is what to
+ * store: the minutes still inside the window, with those. `waitMs` as in SendCounter.
  */
-export function minuteWindow(minutes: Record<string, number>, opts: { now: number; max: number; windowMs: number }): { live: Record<string, number>; waitMs: number } {
-  const live: Record<string, number> = {};
+export function countInWindow(stored: Record<string, number>, opts: { now: number; max: number; windowMs: number; take: number }): { minutes: Record<string, number>; taken: number; waitMs: number } {
+  const minutes: Record<string, number> = {};
   let total = 0;
-  for (const [minute, count] of Object.entries(minutes)) {
+  for (const [minute, count] of Object.entries(stored)) {
     if ((Number(minute) + 1) * MINUTE_MS + opts.windowMs > opts.now) {
-      live[minute] = count;
+      minutes[minute] = count;
       total += count;
     }
   }
-  if (total < opts.max) return { live, waitMs: 0 };
+  const taken = Math.max(0, Math.min(opts.take, opts.max - total));
+  if (taken) {
+    const minute = String(Math.floor(opts.now / MINUTE_MS));
+    minutes[minute] = (minutes[minute] ?? 0) + taken;
+    total += taken;
+  }
+  if (taken === opts.take && opts.take > 0) return { minutes, taken, waitMs: 0 };
+  if (total < opts.max) return { minutes, taken, waitMs: 0 };
   // room comes back as the oldest minutes leave the window
   let left = total;
-  for (const minute of Object.keys(live).map(Number).sort((a, b) => a - b)) {
-    left -= live[minute];
-    if (left < opts.max) return { live, waitMs: (minute + 1) * MINUTE_MS + opts.windowMs - opts.now };
+  for (const minute of Object.keys(minutes).map(Number).sort((a, b) => a - b)) {
+    left -= minutes[minute];
+    if (left < opts.max) return { minutes, taken, waitMs: (minute + 1) * MINUTE_MS + opts.windowMs - opts.now };
   }
-  return { live, waitMs: opts.windowMs }; // not reached: left ends at 0
+  return { minutes, taken, waitMs: opts.windowMs }; // not reached: left ends at 0, below max
 }
 
 /** The hourly send limit from the settings: in memory, or in `counter` when the host runs as several processes. */

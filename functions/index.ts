@@ -21,9 +21,7 @@ function start() {
     const logger = createLogger(config.NIMBUS_LOG_LEVEL);
     // setup from anywhere needs NIMBUS_SETUP_TOKEN: on a public Function App, no client is "this machine"
     const setup = { code: config.NIMBUS_SETUP_TOKEN!, fromLoopback: false };
-    const adapters = createAzureAdapters(config, logger);
-    // the send limit counts in Cosmos DB: every Functions instance and the edge's replicas send for the same users
-    const context = createAppContext(config, { ...adapters, sendCounter: adapters.store, passwords: new PasswordPool(), logger, setup, jwtSecret: config.NIMBUS_JWT_SECRET!, resolver: resolverFromConfig(config), transport: createOutboundTransport(config) });
+    const context = createAppContext(config, { ...createAzureAdapters(config, logger), passwords: new PasswordPool(), logger, setup, jwtSecret: config.NIMBUS_JWT_SECRET!, resolver: resolverFromConfig(config), transport: createOutboundTransport(config) });
     registerFunctions(
       { http: app.http, serviceBusQueue: app.serviceBusQueue, timer: app.timer, orchestration: (name, handler) => df.app.orchestration(name, handler), activity: (name, options) => df.app.activity(name, options) },
       () => context,

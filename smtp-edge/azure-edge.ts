@@ -46,7 +46,7 @@ export async function startAzureEdge(config: Config, logger: Logger, adapterOpti
     logger,
     inboundQueue: adapters.queue,
     outboundQueue: adapters.outboundQueue,
-    sendLimiter: sendLimitFromConfig(config, adapters.store),
+    sendLimiter: sendLimitFromConfig(config, adapters.sendCounter),
     passwords: new VerifiedPasswordCache(passwords, config.NIMBUS_PASSWORD_CACHE_SECONDS * 1000),
     loginGuard: loginGuardFromConfig(config),
     dkimSigner: dkim.sign,

@@ -35,5 +35,10 @@ describe('Cosmos DB operations per message, login and page', () => {
     expect(f.firstPage.byKind).toEqual({ 'directory.read': 1, 'mail.query': 2 });
     expect(f.firstPageAgain.byKind).toEqual({ 'directory.read': 1, 'mail.query': 1 });
     expect(f.login.byKind).toEqual({ 'directory.read': 2 }); // the address, then the user
+    // the hourly send limit, shared by every process: a read to look, a read and a write (the first: create) to count
+    expect(f.sendLimitCheck.byKind).toEqual({ 'directory.read': 1 });
+    expect(f.sendLimitCount.byKind).toEqual({ 'directory.read': 1, 'directory.create': 1 });
+    expect(f.apiSend.byKind['directory.read']).toBeGreaterThanOrEqual(2);
+    expect(f.apiSend.byKind['directory.replace']).toBe(1);
   }, 60_000);
 });

@@ -36,8 +36,11 @@ export function createAzureAdapters(config: Config, logger: Logger, opts: AzureA
   const blobAuth: AzureBlobConnection = config.NIMBUS_BLOB_CONNECTION_STRING !== undefined ? { connectionString: config.NIMBUS_BLOB_CONNECTION_STRING } : { accountUrl: blobs, credential: credential() };
   const busAuth: ServiceBusConnection = config.NIMBUS_SERVICEBUS_CONNECTION !== undefined ? { connectionString: config.NIMBUS_SERVICEBUS_CONNECTION } : { fullyQualifiedNamespace: bus, credential: credential() };
   const busSetting = 'connectionString' in busAuth ? 'NIMBUS_SERVICEBUS_CONNECTION' : 'NIMBUS_SERVICEBUS_CONNECTION__fullyQualifiedNamespace';
+  const store = settingCheck(config.NIMBUS_COSMOS_KEY !== undefined ? 'NIMBUS_COSMOS_KEY' : 'NIMBUS_COSMOS_ENDPOINT', () => new CosmosMailStore({ endpoint, ...cosmosAuth, database: config.NIMBUS_COSMOS_DATABASE }));
   return {
-    store: settingCheck(config.NIMBUS_COSMOS_KEY !== undefined ? 'NIMBUS_COSMOS_KEY' : 'NIMBUS_COSMOS_ENDPOINT', () => new CosmosMailStore({ endpoint, ...cosmosAuth, database: config.NIMBUS_COSMOS_DATABASE })),
+    store,
+    /** The hourly send limit counts in Cosmos DB: every Functions instance and edge replica sends for the same users. */
+    sendCounter: store,
     blobs: settingCheck('connectionString' in blobAuth ? 'NIMBUS_BLOB_CONNECTION_STRING' : 'NIMBUS_BLOB_ACCOUNT_URL', () => new AzureBlobStore({ ...blobAuth, container: config.NIMBUS_BLOB_CONTAINER })),
     queue: settingCheck(busSetting, () => new ServiceBusQueueSender<InboundQueueMessage>({ ...busAuth, queue: config.NIMBUS_SERVICEBUS_QUEUE, ...opts.serviceBus }, logger.child({ component: 'service-bus' }))),
     /** Peeks the inbound queue (the orphan sweeper's question: which blobs do waiting messages need); needs Listen rights (Data Receiver role). */

@@ -6,10 +6,10 @@ import { isDraftFileKey } from '../../core/blob-keys';
 import { decodeCursor, encodeCursor } from '../../core/cursor';
 import { newDomain } from '../../core/domain-schedule';
 import { mergeDelivery } from '../../core/delivery';
-import { MailError } from '../../core/errors';
+import { MailError, isMailError } from '../../core/errors';
 import { deterministicId, newId } from '../../core/ids';
 import type { MailStore, MessageQuery, NewMessage, SendCounter } from '../../core/ports';
-import { minuteWindow } from '../../core/rate-limit';
+import { countInWindow } from '../../core/rate-limit';
 import { queryWords, searchTerms } from '../../core/search';
 import { DEFAULT_MAILBOXES, type DeliveryStatus, type DkimKey, type Domain, type DomainCheckState, type SendgridDomainAuth, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserSession, type UserWithSecret } from '../../core/types';
 import { COSMOS_CONTAINERS, containerRequest } from './cosmos-containers';
@@ -45,7 +45,7 @@ import { DEFAULT_RETRY, type RetryOptions, statusOf, withRetry } from './retry';
 
 const DIRECTORY = 'directory';
 /** Tries of a send count that keeps meeting concurrent counts of the same sender. */
-const CONTENDED_TRIES = 25;
+const CONTENDED_TRIES = 12;
 const MAIL = 'mail';
 
 interface UserDoc extends ItemDefinition {
@@ -486,30 +486,34 @@ export class CosmosMailStore implements MailStore, SendCounter {
   }
 
   /**
-   * SendCounter: the sender's document is read (1 operation: all `check` costs), and
-   * to count a message replaced under its etag, or created (1 more). A concurrent
-   * count (412, or 409 on the first) makes it read and decide again, so parallel
-   * sends from any number of processes never pass the limit together. Still
-   * contended after CONTENDED_TRIES: TemporaryFailure (503 / 451: sent again later).
+   * SendCounter: the sender's document is read (a look costs 1 operation), and to
+   * count, replaced under its etag or created (1 more). A concurrent count (412, or
+   * 409 on the first) or a document removed meanwhile (404) makes it read and decide
+   * again, after a growing random pause, so counts from any number of processes never
+   * pass the limit together. Still contended after CONTENDED_TRIES, or any other
+   * fault: TemporaryFailure (503 / 451: the client sends again later).
    */
-  async countSend(sender: string, opts: { now: number; max: number; windowMs: number; take: boolean }): Promise<number> {
-    const { directory } = await this.containers();
-    const id = sendCountKey(sender);
-    for (let attempt = 1; ; attempt++) {
-      const doc = await this.read<SendCountDoc>(directory, id, id);
-      const { live, waitMs } = minuteWindow(doc?.minutes ?? {}, opts);
-      if (waitMs > 0 || !opts.take) return waitMs;
-      const minute = String(Math.floor(opts.now / 60_000));
-      const next: SendCountDoc = { id, type: 'sendCount', minutes: { ...live, [minute]: (live[minute] ?? 0) + 1 } };
-      try {
-        if (doc) await this.call('count send', () => directory.item(id, id).replace(next, { accessCondition: { type: 'IfMatch', condition: doc._etag } }));
-        else await this.call('count send', () => directory.items.create(next));
-        return 0;
-      } catch (err) {
-        if (statusOf(err) !== 412 && !isConflict(err)) throw err;
-        if (attempt >= CONTENDED_TRIES) throw new MailError('TemporaryFailure', 'send count contended', { cause: err });
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
+  async countSend(sender: string, opts: { now: number; max: number; windowMs: number; take: number }): Promise<{ taken: number; waitMs: number }> {
+    try {
+      const { directory } = await this.containers();
+      const id = sendCountKey(sender);
+      for (let attempt = 1; ; attempt++) {
+        const doc = await this.read<SendCountDoc>(directory, id, id);
+        const { minutes, taken, waitMs } = countInWindow(doc?.minutes ?? {}, opts);
+        if (!taken) return { taken, waitMs };
+        const next: SendCountDoc = { id, type: 'sendCount', minutes };
+        try {
+          if (doc) await this.call('count send', () => directory.item(id, id).replace(next, { accessCondition: { type: 'IfMatch', condition: doc._etag } }));
+          else await this.call('count send', () => directory.items.create(next));
+          return { taken, waitMs };
+        } catch (err) {
+          if (![404, 409, 412].includes(statusOf(err) ?? 0)) throw err;
+          if (attempt >= CONTENDED_TRIES) throw new MailError('TemporaryFailure', 'send count contended', { cause: err });
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(500, 10 * 2 ** attempt)));
+        }
       }
+    } catch (err) {
+      throw isMailError(err) ? err : new MailError('TemporaryFailure', 'send count unavailable', { cause: err });
     }
   }
 

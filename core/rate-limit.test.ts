@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { countInWindow, SharedSendLimit } from './rate-limit';
+import type { SendCounter } from './ports';
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const window = (now: number, max: number, take: number) => ({ now, max, windowMs: HOUR, take });
+
+describe('countInWindow (the shared send limit\'s counts per minute)', () => {
+  // minute 1000 = [60,000,000, 60,060,000); now is inside minute 1070
+  const now = 1070 * MIN + 30_000;
+
+  it('a minute counts until a whole window after its end: minute 1010 still counts in minute 1070, 1009 does not', () => {
+    const { minutes, taken, waitMs } = countInWindow({ 1009: 5, 1010: 2, 1069: 1 }, window(now, 10, 1));
+    expect(minutes).toEqual({ 1010: 2, 1069: 1, 1070: 1 });
+    expect(taken).toBe(1);
+    expect(waitMs).toBe(0);
+  });
+
+  it('takes only what there is room for, and the wait is until enough of the oldest minutes have left (not only the oldest)', () => {
+    // 3 + 4 + 2 = 9 of 10: one of three is taken; then 10, and room for one more needs 1020 (3) to leave
+    const { minutes, taken, waitMs } = countInWindow({ 1020: 3, 1030: 4, 1070: 2 }, window(now, 10, 3));
+    expect(taken).toBe(1);
+    expect(minutes).toEqual({ 1020: 3, 1030: 4, 1070: 3 });
+    expect(waitMs).toBe(1021 * MIN + HOUR - now);
+    // with a limit of 5 and 9 counted, 1020 and 1030 must both leave before there is room
+    expect(countInWindow({ 1020: 3, 1030: 4, 1070: 2 }, window(now, 5, 1))).toEqual({ minutes: { 1020: 3, 1030: 4, 1070: 2 }, taken: 0, waitMs: 1031 * MIN + HOUR - now });
+  });
+
+  it('a look (take 0) counts nothing: no wait while there is room, the wait when there is none', () => {
+    expect(countInWindow({ 1069: 4 }, window(now, 5, 0))).toEqual({ minutes: { 1069: 4 }, taken: 0, waitMs: 0 });
+    expect(countInWindow({ 1069: 5 }, window(now, 5, 0)).waitMs).toBe(1070 * MIN + HOUR - now);
+  });
+
+  it('at the exact end of a minute\'s window it no longer counts', () => {
+    const end = 1010 * MIN + HOUR; // minute 1009's window ends here
+    expect(countInWindow({ 1009: 5 }, window(end - 1, 5, 1)).taken).toBe(0);
+    expect(countInWindow({ 1009: 5 }, window(end, 5, 1)).taken).toBe(1);
+  });
+
+  it('keys that are not minutes are dropped', () => {
+    expect(countInWindow({ junk: 3, '': 4 } as Record<string, number>, window(now, 5, 1))).toEqual({ minutes: { 1070: 1 }, taken: 1, waitMs: 0 });
+  });
+});
+
+describe('SharedSendLimit', () => {
+  it('counts the sends of one sender that arrive during a count together: 20 parallel takes, 2 round trips, exactly the limit pass', async () => {
+    let stored: Record<string, number> = {};
+    const calls: number[] = [];
+    const counter: SendCounter = {
+      async countSend(_sender, opts) {
+        calls.push(opts.take);
+        await new Promise((r) => setTimeout(r, 5));
+        const result = countInWindow(stored, opts);
+        stored = result.minutes;
+        return { taken: result.taken, waitMs: result.waitMs };
+      },
+    };
+    const limit = new SharedSendLimit(counter, 7);
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => limit.take('u1', 1070 * MIN)));
+    expect(calls).toEqual([1, 19]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(7);
+    expect(results.filter((r) => r.status === 'rejected' && (r.reason as { code: string }).code === 'SendRateLimited')).toHaveLength(13);
+  });
+
+  it('a failing store fails the waiting sends, and the next send asks again', async () => {
+    let fail = true;
+    const limit = new SharedSendLimit({ countSend: async () => (fail ? Promise.reject(new Error('down')) : { taken: 1, waitMs: 0 }) }, 5);
+    await expect(Promise.all([limit.take('u1'), limit.take('u1')])).rejects.toThrow('down');
+    fail = false;
+    await expect(limit.take('u1')).resolves.toBeUndefined();
+  });
+});
