@@ -73,9 +73,16 @@ export class MessageListController {
     }
   }
 
-  /** New mail: the first page again, merged in order; flags of loaded messages follow the server. */
+  /**
+   * New mail: the first page again, merged in order; flags of loaded messages follow the server.
+   * A list whose first page failed (the server was unreachable) loads it now instead.
+   */
   async refreshTop(): Promise<void> {
-    if (!this.loaded || this.disposed) return;
+    if (this.disposed) return;
+    if (!this.loaded) {
+      if (this.error && !this.loading) this.retry();
+      return;
+    }
     const page = await api.listMails({ ...this.query, limit: 50 });
     if (this.disposed) return;
     const fresh = page.items.filter((m) => !this.ids.has(m.id));
