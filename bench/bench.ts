@@ -6,7 +6,7 @@ import { azureBench } from './azure-bench';
 import { cosmosOperations } from './cosmos-ops-bench';
 import { memMb, resetPeak, startServerProcess, stopServerProcess, type ServerProcess } from './server-process';
 import { ingestBench } from './ingest-bench';
-import { sendBench } from './send-bench';
+import { sendBench, WARM_ROUNDS } from './send-bench';
 import { makeAttachmentMessage, makeMessage, runLoad } from './smtp-load';
 import { webmailFirstPage, webmailJsSize } from './webmail-bench';
 
@@ -128,7 +128,7 @@ async function main(): Promise<void> {
     const count = QUICK ? 200 : 2000;
     const warmUp = count / 2;
     const concurrency = Math.min(CONCURRENCY, 50);
-    process.stdout.write(`\nSending to a loopback relay, every message DKIM-signed, 4 KB, ${count} messages, ${concurrency} parallel clients (SMTP: 20 messages per authenticated connection), after warm-up rounds of ${warmUp} of each until the server's CPU per message stops falling, not counted:\n`);
+    process.stdout.write(`\nSending to a loopback relay, every message DKIM-signed, 4 KB, ${count} messages, ${concurrency} parallel clients (SMTP: 20 messages per authenticated connection), after a warm-up of ${WARM_ROUNDS} rounds of ${warmUp} of each, not counted:\n`);
     send = await sendBench({ count, warmUp, concurrency, size: 4096, perConnection: 20 }, (line) => process.stdout.write(line));
   }
   let azure: Record<string, unknown> | null = null;

@@ -24,8 +24,8 @@ import { percentile, Session } from './smtp-load';
  * needs `apt-get install -y postfix`, skipped with a note when absent).
  */
 const PASSWORD = 'bench password 123';
-/** Most warm-up rounds of each kind. */
-const WARM_ROUNDS = 6;
+/** Warm-up rounds of each kind. */
+export const WARM_ROUNDS = 6;
 
 interface SendFigures {
   accepted: number;
@@ -190,11 +190,10 @@ export async function sendBench(opts: { count: number; warmUp: number; concurren
       return { ...figures, cpuMsPerMsg: (cpuMs(child.pid!) - cpu0) / count };
     };
     /**
-     * Warm-up, not counted: a running server's JIT has settled, and a fresh one's has not. Rounds
-     * of `opts.warmUp` until the server's CPU per message levels off (two rounds in a row each within
-     * 10 % of the one before), at most WARM_ROUNDS. On a fresh server a probe measured API sends at
-     * 5.3, 3.5, 3.3, 3.1 ms of CPU per send in rounds of 1,000, then 2.5-2.7: V8's compiler threads
-     * were still busy. (With noise of this size, the figure may still fall a little after.)
+     * Warm-up, not counted: a running server's JIT has settled, and a fresh one's has not. WARM_ROUNDS
+     * rounds of `opts.warmUp`, each round's server CPU per message printed. On a fresh server a probe
+     * measured API sends at 5.3, 3.5, 3.3, 3.1 ms of CPU per send in rounds of 1,000, then 2.5-2.7, while
+     * V8's compiler threads were busy; a stop rule ("two rounds within 10 %") ended it at 3.1.
      */
     const warmUp = async (run: typeof api, kind: string): Promise<number[]> => {
       const perRound: number[] = [];
@@ -202,8 +201,6 @@ export async function sendBench(opts: { count: number; warmUp: number; concurren
         const round = await measured(run, `warm-${kind}-${perRound.length}`, opts.warmUp);
         if (round.failures) write(`  warm-up: ${round.failures} failures, first: ${round.firstError}\n`);
         perRound.push(round.cpuMsPerMsg);
-        const level = (i: number) => i >= 1 && perRound[i] > 0.9 * perRound[i - 1];
-        if (level(perRound.length - 1) && level(perRound.length - 2)) break;
       }
       write(`  warm-up ${kind.padEnd(4)} ${perRound.length} × ${opts.warmUp}: server CPU ${perRound.map((ms) => ms.toFixed(2)).join(', ')} ms/msg\n`);
       return perRound;

@@ -254,7 +254,8 @@ export class SharedSendLimit implements SendLimit {
       try {
         const now = Math.max(...batch.map((w) => w.now));
         const { taken, waitMs } = await this.counter.countSend(sender, { now, max: this.maxPerHour, windowMs: this.windowMs, take: batch.length });
-        batch.forEach((w, i) => w.resolve(i < taken ? 0 : waitMs));
+        // one not taken is refused (a wait of at least 1 ms, whatever the counter said)
+        batch.forEach((w, i) => w.resolve(i < taken ? 0 : Math.max(1, waitMs)));
       } catch (err) {
         for (const w of batch) w.reject(err);
       }

@@ -491,7 +491,9 @@ export class CosmosMailStore implements MailStore, SendCounter {
    * 409 on the first) or a document removed meanwhile (404) makes it read and decide
    * again, after a growing random pause, so counts from any number of processes never
    * pass the limit together. Still contended after CONTENDED_TRIES, or any other
-   * fault: TemporaryFailure (503 / 451: the client sends again later).
+   * fault: TemporaryFailure (503 / 451: the client sends again later). A write that
+   * timed out but landed, tried again, meets its own etag change and counts again:
+   * too many, never too few.
    */
   async countSend(sender: string, opts: { now: number; max: number; windowMs: number; take: number }): Promise<{ taken: number; waitMs: number }> {
     try {

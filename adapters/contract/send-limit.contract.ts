@@ -44,10 +44,10 @@ export function sendLimitContract(name: string, make: (maxPerHour: number) => Pr
       await refusal(a.take('u1', T0 + 20));
     }), 60_000);
 
-    it('100 parallel sends of one sender under a higher limit all pass: contention is no refusal', fresh(500, async ([a, b]) => {
+    it('100 parallel sends of one sender, limit 100: all pass (contention is no refusal), and all were counted', fresh(100, async ([a, b]) => {
       const results = await Promise.allSettled(Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).take('u1', T0 + i)));
       expect(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
-      expect(await a.check('u1', T0 + 200)).toBe(0);
+      expect(await a.check('u1', T0 + 200)).toBeGreaterThan(0);
     }), 60_000);
 
     it('gives room again once the hour has passed', fresh(2, async ([a, b]) => {
