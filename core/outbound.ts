@@ -52,6 +52,8 @@ export interface Submission {
   raw?: Buffer;
   /** The BlobStore write of `raw` when still under way: it shares a commit with the Sent copy (one fsync less). */
   rawStored?: Promise<unknown>;
+  /** Recipients the caller has already looked up (the API's send): the hosted ones, normalized; the rest are foreign. Absent: each is looked up here. */
+  hosted?: ReadonlySet<string>;
   size: number;
   summary: MessageSummary;
   receivedAt: number;
@@ -112,7 +114,7 @@ export async function submitMessage(deps: SubmitDeps, input: Submission): Promis
   try {
     await deps.sendLimiter.take(user.id);
     for (const rcpt of recipients) {
-      if (await store.resolveAddress(rcpt)) hosted.push(rcpt);
+      if (input.hosted ? input.hosted.has(rcpt) : await store.resolveAddress(rcpt)) hosted.push(rcpt);
       else foreign.set(domainOf(rcpt), [...(foreign.get(domainOf(rcpt)) ?? []), rcpt]);
     }
     const raw = input.raw ?? (await deps.blobs.getBuffer(input.rawBlobKey));
@@ -184,6 +186,8 @@ export interface Outgoing {
   from: AddressValue;
   fields: DraftFields;
   files: MimeFile[];
+  /** The recipients already found hosted (see Submission.hosted). */
+  hosted?: ReadonlySet<string>;
 }
 
 /**
@@ -203,7 +207,7 @@ export async function sendComposed(deps: SubmitDeps & { maxMessageBytes: number 
   const rawBlobKey = blobKeys.outbound(newId(now));
   const rawStored = deps.blobs.put(rawBlobKey, raw);
   rawStored.catch(() => undefined); // awaited in submitMessage
-  return submitMessage(deps, { user, mailFrom: outgoing.from.address, recipients, rawBlobKey, raw, rawStored, size: raw.length, summary, receivedAt: now });
+  return submitMessage(deps, { user, mailFrom: outgoing.from.address, recipients, rawBlobKey, raw, rawStored, size: raw.length, summary, receivedAt: now, hosted: outgoing.hosted });
 }
 
 /** The SMTP edge's narrow view of sending: who is logging in, and what it may send. */

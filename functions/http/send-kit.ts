@@ -1,3 +1,4 @@
+import { normalizeAddress } from '../../core/address';
 import { decideRecipient } from '../../core/directory';
 import { MailError, isMailError } from '../../core/errors';
 import { sendComposed, type Outgoing, type SubmitResult } from '../../core/outbound';
@@ -19,9 +20,11 @@ export async function sendForUser(app: AppContext, user: User, outgoing: Outgoin
   const { to, cc, bcc } = outgoing.fields;
   const all = [...to, ...cc, ...bcc];
   if (all.length > app.sending.maxRecipients) throw new MailError('ValidationFailed', `to: at most ${app.sending.maxRecipients} recipients per message`, { details: { field: 'to' } });
+  // what is found here is not looked up again when the message is queued
+  const hosted = new Set<string>();
   for (const address of all) {
     try {
-      await decideRecipient(app.store, address.address, true);
+      if ((await decideRecipient(app.store, address.address, true)).kind === 'local') hosted.add(normalizeAddress(address.address));
     } catch (err) {
       if (isMailError(err) && err.code === 'MailboxUnknown') throw new MailError('ValidationFailed', `to: ${err.message}`, { details: { field: 'to' } });
       throw err;
@@ -29,7 +32,7 @@ export async function sendForUser(app: AppContext, user: User, outgoing: Outgoin
   }
   let result: SubmitResult;
   try {
-    result = await sendComposed({ ...submitDeps(app), maxMessageBytes: app.limits.maxMessageBytes }, user, outgoing);
+    result = await sendComposed({ ...submitDeps(app), maxMessageBytes: app.limits.maxMessageBytes }, user, { ...outgoing, hosted });
   } catch (err) {
     if (isMailError(err) && err.code === 'SenderNotOwned') throw new MailError('Forbidden', err.message);
     if (isMailError(err) && err.code === 'SendRateLimited') throw new MailError('RateLimited', err.message, { details: err.details });
