@@ -49,7 +49,6 @@ export async function stopServerProcess(server: ServerProcess): Promise<void> {
   if (server.dataDir) rmSync(server.dataDir, { recursive: true, force: true });
 }
 
-/** A process's resident set (VmRSS) or its peak since the last resetPeak (VmHWM), in MB. */
 const TICK = 100; // USER_HZ on Linux
 
 /** CPU time of a process (all its threads), or of its main thread only. */
@@ -58,6 +57,7 @@ export function cpuMs(pid: number, mainThreadOnly = false): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICK; // utime + stime
 }
 
+/** A process's resident set (VmRSS) or its peak since the last resetPeak (VmHWM), in MB. */
 export function memMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;

@@ -163,7 +163,6 @@ export class LoginGuard {
 
 /** What core/outbound.ts asks of the hourly send limit (API and SMTP submission together). */
 export interface SendLimit {
-  readonly maxPerHour: number;
   /** Milliseconds until `sender` may send again (0: now). */
   check(sender: string, now?: number): Promise<number>;
   /** Counts one message, or throws `SendRateLimited` (with retryAfterSeconds) when the hour is full. */
