@@ -135,7 +135,7 @@ const settings = z.object({
   NIMBUS_RELAY_PASSWORD: z.string().min(1).optional(),
   /** Connect, greeting and idle timeout towards the relay. */
   NIMBUS_RELAY_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
-  /** Parallel connections to the relay (nodemailer's pool); mind the relay's own per-client limit. */
+  /** Parallel connections to the relay (the SMTP transport's pool); mind the relay's own per-client limit. */
   NIMBUS_RELAY_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(200).default(20),
   NIMBUS_SENDGRID_API_KEY: z.string().min(1).optional(),
   NIMBUS_SENDGRID_BASE_URL: z.url({ protocol: /^https?$/, error: 'an http(s) URL' }).default('https://api.sendgrid.com'),

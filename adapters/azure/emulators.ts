@@ -324,12 +324,17 @@ export async function startFakeServiceBus(opts: { tls?: LoopbackTls } = {}): Pro
       else {
         const pending = { queue, messageId, scheduledFor };
         fake.scheduled.push(pending);
-        const timer = setTimeout(() => {
-          timers.delete(timer);
-          fake.scheduled.splice(fake.scheduled.indexOf(pending), 1);
-          enqueue();
-        }, scheduledFor - Date.now());
-        timers.add(timer);
+        // a timer can fire a millisecond before Date.now() reaches its time: it waits again then (nothing is visible early)
+        const wait = () => {
+          const timer = setTimeout(() => {
+            timers.delete(timer);
+            if (Date.now() < scheduledFor) return wait();
+            fake.scheduled.splice(fake.scheduled.indexOf(pending), 1);
+            enqueue();
+          }, scheduledFor - Date.now());
+          timers.add(timer);
+        };
+        wait();
       }
     }
     if (fault === 'hold') return; // queued, but the sender never hears of it

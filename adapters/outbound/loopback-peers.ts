@@ -20,6 +20,8 @@ export interface RelayMessage {
   raw: Buffer;
   receivedAt: number;
   auth: string | null;
+  /** The SMTP session (connection) it came over. */
+  connection: string;
 }
 
 export interface LoopbackRelay {
@@ -29,8 +31,14 @@ export interface LoopbackRelay {
   rcpt: (address: string) => SmtpReply | null;
   /** After DATA: null accepts (250), a reply refuses the message. */
   data: (message: RelayMessage) => SmtpReply | null;
+  /** At MAIL FROM, given the messages this connection accepted before: null goes on, a reply refuses, 'close' ends the connection (a relay dropping an idle client). */
+  mailFrom: (earlier: number) => SmtpReply | 'close' | null;
+  /** How long the reply to DATA waits (a busy relay). */
+  dataDelayMs: number;
   /** Called for each accepted message. */
   onMessage: ((message: RelayMessage) => void) | null;
+  /** The most client connections open at once. */
+  peakConnections: number;
   stop(): Promise<void>;
 }
 
@@ -46,7 +54,9 @@ function replyError([code, text]: SmtpReply): Error & { responseCode: number } {
  */
 export async function startLoopbackRelay(opts: { users?: Record<string, string>; tls?: { key: string | Buffer; cert: string | Buffer } } = {}): Promise<LoopbackRelay> {
   installEnhancedCodeReplies(); // the same reply shaping as the edge (it is one prototype per process anyway)
-  const relay: LoopbackRelay = { port: 0, messages: [], rcpt: () => null, data: () => null, onMessage: null, stop: async () => undefined };
+  const relay: LoopbackRelay = { port: 0, messages: [], rcpt: () => null, data: () => null, mailFrom: () => null, onMessage: null, dataDelayMs: 0, peakConnections: 0, stop: async () => undefined };
+  const accepted = new Map<string, number>(); // per open connection: the messages it carried
+  const connections = (): Set<{ id: string; close(): void }> => (server as unknown as { connections: Set<{ id: string; close(): void }> }).connections ?? new Set();
   const server = new SMTPServer({
     authOptional: !opts.users,
     disabledCommands: opts.users ? (opts.tls ? [] : ['STARTTLS']) : ['AUTH', ...(opts.tls ? [] : ['STARTTLS'])],
@@ -62,6 +72,22 @@ export async function startLoopbackRelay(opts: { users?: Record<string, string>;
       if (opts.users && opts.users[auth.username ?? ''] === auth.password) return callback(null, { user: auth.username });
       callback(replyError([535, '5.7.8 Authentication credentials invalid']));
     },
+    onConnect(session, callback) {
+      accepted.set(session.id, 0);
+      relay.peakConnections = Math.max(relay.peakConnections, accepted.size);
+      callback();
+    },
+    onClose(session) {
+      accepted.delete(session.id);
+    },
+    onMailFrom(_address, session, callback) {
+      const decision = relay.mailFrom(accepted.get(session.id) ?? 0);
+      if (decision === 'close') {
+        for (const c of connections()) if (c.id === session.id) c.close();
+        return;
+      }
+      callback(decision ? replyError(decision) : null);
+    },
     onRcptTo(address, _session, callback) {
       const refusal = relay.rcpt(address.address);
       callback(refusal ? replyError(refusal) : null);
@@ -76,12 +102,18 @@ export async function startLoopbackRelay(opts: { users?: Record<string, string>;
           raw: Buffer.concat(chunks),
           receivedAt: Date.now(),
           auth: session.user ? String(session.user) : null,
+          connection: session.id,
         };
-        const refusal = relay.data(message);
-        if (refusal) return callback(replyError(refusal));
-        relay.messages.push(message);
-        relay.onMessage?.(message);
-        callback(null, 'Ok: queued by the loopback relay');
+        const answer = () => {
+          const refusal = relay.data(message);
+          if (refusal) return callback(replyError(refusal));
+          relay.messages.push(message);
+          accepted.set(session.id, (accepted.get(session.id) ?? 0) + 1);
+          relay.onMessage?.(message);
+          callback(null, 'Ok: queued by the loopback relay');
+        };
+        if (relay.dataDelayMs > 0) setTimeout(answer, relay.dataDelayMs);
+        else answer();
       });
     },
   });
@@ -91,7 +123,7 @@ export async function startLoopbackRelay(opts: { users?: Record<string, string>;
   relay.stop = () =>
     new Promise<void>((resolve) => {
       server.close(() => resolve());
-      for (const c of (server as unknown as { connections: Set<{ close(): void }> }).connections ?? []) c.close();
+      for (const c of connections()) c.close();
     });
   return relay;
 }

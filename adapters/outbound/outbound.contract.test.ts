@@ -1,16 +1,16 @@
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { outboundTransportContract, type TransportPeer } from '../contract/outbound-transport.contract';
 import { selfSignedCertificate } from '../tls-certificate';
-import { startLoopbackRelay, startSendGridFake, startSilentServer, type LoopbackRelay, type SendGridFake } from './loopback-peers';
+import { startLoopbackRelay, startSendGridFake, startSilentServer, type LoopbackRelay, type SendGridFake, type SmtpReply } from './loopback-peers';
 import { NoTransport } from './none-transport';
 import { SendGridTransport } from './sendgrid-transport';
 import { SmtpRelayTransport } from './smtp-transport';
 
 /**
- * The transports against their far ends on loopback: nodemailer's pooled SMTP
- * client against an smtp-server relay, and @sendgrid/mail (its real HTTP client,
+ * The transports against their far ends on loopback: nodemailer's SMTP client
+ * (pooled by the transport) against an smtp-server relay, and @sendgrid/mail (its real HTTP client,
  * base URL pointed at 127.0.0.1) against a fake of SendGrid's v3 endpoint. Only the
  * far ends are stand-ins: SendGrid itself cannot be reached from here.
  */
@@ -164,6 +164,105 @@ describe('SMTP relay transport', () => {
     } finally {
       await Promise.all([good.close(), bad.close()]);
       await secured.stop();
+    }
+  });
+});
+
+describe('SMTP relay transport: its connection pool', () => {
+  let relay: LoopbackRelay;
+  beforeEach(async () => {
+    relay = await startLoopbackRelay();
+  });
+  afterEach(async () => relay?.stop());
+  const message = (n: number) => ({ mailFrom: 'ann@example.com', recipients: ['x@elsewhere.test'], raw: Buffer.from(`Subject: m${n}\r\n\r\nbody\r\n`) });
+  const connections = () => new Set(relay.messages.map((m) => m.connection));
+
+  it('sends one after another over one connection, and opens no more than maxConnections under load', async () => {
+    const transport = relayTransport(relay.port, { maxConnections: 3 });
+    try {
+      for (let n = 0; n < 5; n++) expect((await transport.send(message(n)))[0].outcome).toBe('sent');
+      expect(connections().size).toBe(1);
+      relay.dataDelayMs = 20; // busy enough that the new connections are up (smtp-server greets after 100 ms) before the first is through
+      const outcomes = await Promise.all(Array.from({ length: 30 }, (_, n) => transport.send(message(100 + n))));
+      expect(outcomes.flat().map((o) => o.outcome)).toEqual(Array(30).fill('sent'));
+      expect(relay.messages).toHaveLength(35);
+      expect(relay.peakConnections).toBe(3);
+      expect(connections().size).toBe(3);
+    } finally {
+      await transport.close();
+    }
+  });
+
+  it('replaces a connection after 100 messages', async () => {
+    const transport = relayTransport(relay.port);
+    try {
+      for (let n = 0; n < 101; n++) await transport.send(message(n));
+      const perConnection = [...connections()].map((c) => relay.messages.filter((m) => m.connection === c).length);
+      expect(perConnection).toEqual([100, 1]);
+    } finally {
+      await transport.close();
+    }
+  });
+
+  const dead: Array<[string, SmtpReply | 'close']> = [
+    ['closes it', 'close'],
+    ['answers 421', [421, '4.4.2 Idle too long, closing connection']],
+  ];
+  for (const [how, answer] of dead) {
+    it(`a reused connection the relay ${how} at the next MAIL FROM: the message goes over a new connection (sent, not deferred)`, async () => {
+      relay.mailFrom = (earlier) => (earlier >= 1 ? answer : null);
+      const transport = relayTransport(relay.port);
+      try {
+        expect((await transport.send(message(1)))[0].outcome).toBe('sent');
+        const [second] = await transport.send(message(2));
+        expect(second.outcome).toBe('sent');
+        expect(relay.messages.map((m) => m.raw.toString())).toEqual([message(1).raw.toString(), message(2).raw.toString()]);
+        expect(connections().size).toBe(2);
+      } finally {
+        await transport.close();
+      }
+    });
+  }
+
+  it('a new connection closed at MAIL FROM is not tried again: temporary', async () => {
+    relay.mailFrom = () => 'close';
+    const transport = relayTransport(relay.port);
+    try {
+      const [outcome] = await transport.send(message(1));
+      expect(outcome.outcome).toBe('temporary');
+      expect(relay.messages).toHaveLength(0);
+    } finally {
+      await transport.close();
+    }
+  });
+
+  it('a refused message keeps the connection: the next message goes over it', async () => {
+    const seen: string[] = [];
+    relay.data = (m) => (seen.push(m.connection) === 1 ? [554, '5.6.0 Message refused'] : null);
+    const transport = relayTransport(relay.port);
+    try {
+      expect((await transport.send(message(1)))[0].outcome).toBe('permanent');
+      expect((await transport.send(message(2)))[0].outcome).toBe('sent');
+      expect(seen).toHaveLength(2);
+      expect(seen[1]).toBe(seen[0]);
+    } finally {
+      await transport.close();
+    }
+  });
+
+  it('close() ends sends still waiting for a connection at once: temporary, nothing hangs', async () => {
+    const silent = await startSilentServer();
+    const transport = relayTransport(silent.port, { maxConnections: 1, timeoutMs: 30_000 });
+    try {
+      const pending = Promise.all([transport.send(message(1)), transport.send(message(2)), transport.send(message(3))]);
+      await new Promise((r) => setTimeout(r, 50));
+      const started = Date.now();
+      await transport.close();
+      const outcomes = (await pending).flat();
+      expect(outcomes.map((o) => o.outcome)).toEqual(['temporary', 'temporary', 'temporary']);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await silent.stop();
     }
   });
 });
