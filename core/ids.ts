@@ -1,9 +1,22 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case
 
 let lastTime = 0;
 let lastRandom: Buffer = Buffer.alloc(0);
+
+// random bytes drawn 4 KB at a time (as crypto.randomUUID does): one randomBytes(10) per id cost about 1.4 % of the
+// main thread and 2 % of the writer thread per send; each id copies its 10 bytes out, so a refill changes none
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
+function random10(): Buffer {
+  if (poolOffset + 10 > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  poolOffset += 10;
+  return Buffer.from(pool.subarray(poolOffset - 10, poolOffset));
+}
 
 /**
  * A time-sortable id (ULID-like, 26 chars, lower case): ids made later sort later,
@@ -22,7 +35,7 @@ export function newId(now = Date.now()): string {
       rand[i] = 0;
     }
   } else {
-    rand = randomBytes(10);
+    rand = random10();
   }
   lastTime = now;
   lastRandom = rand;
