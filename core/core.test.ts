@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { createTokenService } from './auth';
 import { CachedDirectory } from './directory';
 import { newDomain } from './domain-schedule';
 import { createLogger } from './logger';
@@ -337,5 +338,33 @@ describe('login guard: right passwords in parallel', () => {
     const mixed = await Promise.allSettled(Array.from({ length: 12 }, () => guard.attempt('a@x.test', '192.0.2.1', slow(false))));
     expect(mixed.filter((o) => o.status === 'fulfilled')).toHaveLength(3);
     expect(mixed.filter((o) => o.status === 'rejected' && (o.reason as MailError).code === 'RateLimited')).toHaveLength(9);
+  });
+});
+
+describe('token service', () => {
+  const user = { id: 'u1', email: 'ann@example.com', name: 'Ann', role: 'user' as const, createdAt: 0 };
+
+  it('a token verified once is still refused when it has expired, when altered, or signed with another secret', () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(new Date('2026-11-27T10:00:00Z'));
+      const tokens = createTokenService('a secret of thirty-two characters!!', 60);
+      const { token } = tokens.issue(user, 3);
+      const first = tokens.verify(token);
+      expect(first).toMatchObject({ sub: 'u1', email: 'ann@example.com', role: 'user', ver: 3 });
+      first.role = 'admin'; // a caller changing its copy changes nothing for the next request
+      expect(tokens.verify(token).role).toBe('user');
+      const [head, body, sig] = token.split('.');
+      const altered = `${head}.${body}.${sig[0] === 'A' ? 'B' : 'A'}${sig.slice(1)}`;
+      expect(() => tokens.verify(altered)).toThrow(/Invalid or expired/);
+      expect(() => createTokenService('another secret of thirty-two chars', 60).verify(token)).toThrow(/Invalid or expired/);
+      vi.setSystemTime(new Date('2026-11-27T10:00:59Z'));
+      expect(tokens.verify(token).sub).toBe('u1');
+      vi.setSystemTime(new Date('2026-11-27T10:01:00Z'));
+      expect(() => tokens.verify(token)).toThrow(/Invalid or expired/);
+      expect(() => tokens.verify(token)).toThrow(/Invalid or expired/);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
