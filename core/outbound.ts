@@ -52,7 +52,7 @@ export interface Submission {
   raw?: Buffer;
   /** The BlobStore write of `raw` when still under way: it shares a commit with the Sent copy (one fsync less). */
   rawStored?: Promise<unknown>;
-  /** Recipients the caller has already looked up (the API's send): the hosted ones, normalized; the rest are foreign. Absent: each is looked up here. */
+  /** Recipients the caller has already looked up (the API's send; submission at RCPT TO): the hosted ones, normalized; the rest are foreign. Absent: each is looked up here. */
   hosted?: ReadonlySet<string>;
   size: number;
   summary: MessageSummary;

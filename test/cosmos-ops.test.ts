@@ -41,5 +41,9 @@ describe('Cosmos DB operations per message, login and page', () => {
     // an API send to one foreign recipient: the token's user; the recipient's address and domain (checked once, not again
     // when queued); the sender's address; the limit's look and count; the domain's DKIM key; the Sent copy and its counters
     expect(f.apiSend.byKind).toEqual({ 'directory.read': 7, 'directory.replace': 1, 'mail.create': 1, 'mail.patch': 2 });
+    // a submission on a kept connection to one foreign recipient: the sender's address at MAIL FROM, the limit's look; the
+    // recipient's address at RCPT (its domain from the edge's cache; not looked up again when queued); the From address;
+    // the limit's count; the domain's DKIM key; the Sent copy and its counters
+    expect(f.smtpSubmission.byKind).toEqual({ 'directory.read': 6, 'directory.replace': 1, 'mail.create': 1, 'mail.patch': 2 });
   }, 60_000);
 });

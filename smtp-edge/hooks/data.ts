@@ -11,6 +11,7 @@ import { AuthResultsFilter } from '../../core/auth-header-filter';
 import type { SubmissionPort } from '../../core/outbound';
 import { smtpReply } from '../reply';
 import { sessionUser } from './mail-from';
+import { hostedAtRcpt } from './rcpt-to';
 import { PARSER_UNAVAILABLE } from '../analysis-pool';
 import { analysisBodyBudget, type MessageAnalyzer } from '../message-analysis';
 import { whenWritable } from '../../core/streams';
@@ -121,7 +122,8 @@ export function createDataHook(deps: DataHookDeps) {
           throw new MailError('TemporaryFailure', 'Message analysis unavailable, please try again');
         }
         const client = { remoteAddress: envelope.remoteAddress, clientHostname: envelope.clientHostname, helo: envelope.helo };
-        const result = await deps.submission.submit({ user, mailFrom: envelope.mailFrom, recipients: envelope.rcptTo, rawBlobKey, size, summary: parsed, receivedAt, client });
+        const hosted = hostedAtRcpt(session) ?? undefined; // RCPT TO looked each one up already
+        const result = await deps.submission.submit({ user, mailFrom: envelope.mailFrom, recipients: envelope.rcptTo, hosted, rawBlobKey, size, summary: parsed, receivedAt, client });
         return result.id;
       }
       if (outcome && deps.dmarcReject && outcome.auth.dmarc === 'fail' && outcome.auth.dmarcPolicy === 'reject') {
