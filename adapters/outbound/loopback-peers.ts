@@ -29,8 +29,8 @@ export interface LoopbackRelay {
   messages: RelayMessage[];
   /** Per RCPT: null accepts, a reply refuses that recipient. */
   rcpt: (address: string) => SmtpReply | null;
-  /** After DATA: null accepts (250), a reply refuses the message. */
-  data: (message: RelayMessage) => SmtpReply | null;
+  /** After DATA: null accepts (250), a reply refuses the message, 'close' keeps it and ends the connection before replying. */
+  data: (message: RelayMessage) => SmtpReply | 'close' | null;
   /** At MAIL FROM, given the messages this connection accepted before: null goes on, a reply refuses, 'close' ends the connection (a relay dropping an idle client). */
   mailFrom: (earlier: number) => SmtpReply | 'close' | null;
   /** How long the reply to DATA waits (a busy relay). */
@@ -106,6 +106,11 @@ export async function startLoopbackRelay(opts: { users?: Record<string, string>;
         };
         const answer = () => {
           const refusal = relay.data(message);
+          if (refusal === 'close') {
+            relay.messages.push(message);
+            for (const c of connections()) if (c.id === session.id) c.close();
+            return;
+          }
           if (refusal) return callback(replyError(refusal));
           relay.messages.push(message);
           accepted.set(session.id, (accepted.get(session.id) ?? 0) + 1);

@@ -250,6 +250,101 @@ describe('SMTP relay transport: its connection pool', () => {
     }
   });
 
+  it('a relay that drops the connection after it has the message: the message is not sent again at once (temporary, the relay has it once)', async () => {
+    const transport = relayTransport(relay.port);
+    try {
+      expect((await transport.send(message(1)))[0].outcome).toBe('sent');
+      relay.data = () => 'close';
+      const [second] = await transport.send(message(2));
+      expect(second.outcome).toBe('temporary');
+      expect(relay.messages.map((m) => m.raw.toString())).toEqual([message(1).raw.toString(), message(2).raw.toString()]);
+    } finally {
+      await transport.close();
+    }
+  });
+
+  it('the second try takes a new connection, also when another reused one is idle', async () => {
+    const transport = relayTransport(relay.port, { maxConnections: 2 });
+    try {
+      relay.dataDelayMs = 150; // two at once: both connections open and carry one message each
+      const first = await Promise.all([transport.send(message(1)), transport.send(message(2))]);
+      expect(first.flat().map((o) => o.outcome)).toEqual(['sent', 'sent']);
+      expect(connections().size).toBe(2);
+      relay.dataDelayMs = 0;
+      relay.mailFrom = (earlier) => (earlier >= 1 ? [421, '4.4.2 Idle too long, closing connection'] : null);
+      const [third] = await transport.send(message(3));
+      expect(third.outcome).toBe('sent');
+      expect(connections().size).toBe(3);
+    } finally {
+      await transport.close();
+    }
+  });
+
+  it('connections still connecting count once toward maxConnections: 8 sends to a relay that never answers open 4', async () => {
+    const sockets = new Set<import('node:net').Socket>();
+    const mute = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', () => resolve()));
+    const transport = relayTransport((mute.address() as AddressInfo).port, { maxConnections: 4, timeoutMs: 2_000 });
+    try {
+      const pending = Promise.all(Array.from({ length: 8 }, (_, n) => transport.send(message(n))));
+      for (let i = 0; i < 100 && sockets.size < 4; i++) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 100)); // room for a fifth, if the pool were to open one
+      expect(sockets.size).toBe(4);
+      await transport.close();
+      expect((await pending).flat().map((o) => o.outcome)).toEqual(Array(8).fill('temporary'));
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => mute.close(() => resolve()));
+    }
+  });
+
+  it('close() lets a message already on its way finish (sent), then the connection quits', async () => {
+    const transport = relayTransport(relay.port);
+    relay.dataDelayMs = 300;
+    const pending = transport.send(message(1));
+    await new Promise((r) => setTimeout(r, 200)); // connected (the greeting waits 100 ms), the message under way
+    await transport.close();
+    expect((await pending)[0].outcome).toBe('sent');
+    expect((await transport.send(message(2)))[0].outcome).toBe('temporary'); // closed: nothing new goes out
+    expect(relay.messages).toHaveLength(1);
+  });
+
+  it('a login is configured and the relay offers no AUTH: misconfigured (deferred, in health), nothing sent without the login', async () => {
+    const cert = await selfSignedCertificate('relay.test');
+    const tlsOnly = await startLoopbackRelay({ tls: cert }); // STARTTLS, no AUTH
+    const transport = relayTransport(tlsOnly.port, { user: 'relayuser', password: 'relay-secret', tls: { ca: cert.cert, servername: 'relay.test' } });
+    try {
+      const [outcome] = await transport.send(message(1));
+      expect(outcome.outcome).toBe('misconfigured');
+      expect(transport.health()).toMatchObject({ status: 'misconfigured', detail: expect.stringMatching(/offers no AUTH/) });
+      expect(tlsOnly.messages).toHaveLength(0);
+    } finally {
+      await transport.close();
+      await tlsOnly.stop();
+    }
+  });
+
+  it('a relay that refuses the session before any message (no STARTTLS for our login; a 554 greeting): misconfigured, not a bounce', async () => {
+    const withoutTls = relayTransport(relay.port, { user: 'relayuser', password: 'relay-secret' }); // the login needs TLS first
+    const refusing = createServer((socket) => socket.end('554 5.7.1 No SMTP service for you\r\n'));
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', () => resolve()));
+    const refused = relayTransport((refusing.address() as AddressInfo).port);
+    try {
+      const [tls] = await withoutTls.send(message(1));
+      expect([tls.outcome, tls.detail]).toEqual(['misconfigured', expect.stringMatching(/^5\d\d /)]);
+      expect(withoutTls.health().detail).toMatch(/refused our session before any message/);
+      const [greeting] = await refused.send(message(2));
+      expect([greeting.outcome, greeting.detail]).toEqual(['misconfigured', expect.stringMatching(/^554 /)]);
+      expect(relay.messages).toHaveLength(0);
+    } finally {
+      await Promise.all([withoutTls.close(), refused.close()]);
+      await new Promise<void>((resolve) => refusing.close(() => resolve()));
+    }
+  });
+
   it('close() ends sends still waiting for a connection at once: temporary, nothing hangs', async () => {
     const silent = await startSilentServer();
     const transport = relayTransport(silent.port, { maxConnections: 1, timeoutMs: 30_000 });
