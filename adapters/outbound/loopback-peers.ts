@@ -57,6 +57,10 @@ export async function startLoopbackRelay(opts: { users?: Record<string, string>;
   const relay: LoopbackRelay = { port: 0, messages: [], rcpt: () => null, data: () => null, mailFrom: () => null, onMessage: null, dataDelayMs: 0, peakConnections: 0, stop: async () => undefined };
   const accepted = new Map<string, number>(); // per open connection: the messages it carried
   const connections = (): Set<{ id: string; close(): void }> => (server as unknown as { connections: Set<{ id: string; close(): void }> }).connections ?? new Set();
+  /** Ends one client's connection without a reply (a relay dropping it). */
+  const drop = (sessionId: string) => {
+    for (const c of connections()) if (c.id === sessionId) c.close();
+  };
   const server = new SMTPServer({
     authOptional: !opts.users,
     disabledCommands: opts.users ? (opts.tls ? [] : ['STARTTLS']) : ['AUTH', ...(opts.tls ? [] : ['STARTTLS'])],
@@ -82,10 +86,7 @@ export async function startLoopbackRelay(opts: { users?: Record<string, string>;
     },
     onMailFrom(_address, session, callback) {
       const decision = relay.mailFrom(accepted.get(session.id) ?? 0);
-      if (decision === 'close') {
-        for (const c of connections()) if (c.id === session.id) c.close();
-        return;
-      }
+      if (decision === 'close') return drop(session.id);
       callback(decision ? replyError(decision) : null);
     },
     onRcptTo(address, _session, callback) {
@@ -108,8 +109,7 @@ export async function startLoopbackRelay(opts: { users?: Record<string, string>;
           const refusal = relay.data(message);
           if (refusal === 'close') {
             relay.messages.push(message);
-            for (const c of connections()) if (c.id === session.id) c.close();
-            return;
+            return drop(session.id);
           }
           if (refusal) return callback(replyError(refusal));
           relay.messages.push(message);
