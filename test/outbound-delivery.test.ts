@@ -129,6 +129,19 @@ describe('outbound delivery decisions', () => {
     expect((await bounces()).length).toBe(before + 1);
   });
 
+  it("a transport's retry-after (SendGrid's X-RateLimit-Reset) later than the schedule's wait sets the next attempt; an earlier one does not", async () => {
+    const now = Date.now();
+    const visibleAt = (id: string) => (db.stmt("SELECT visible_at AS v FROM queue_messages WHERE queue = 'outbound' AND id = ?").get(id) as { v: number }).v;
+    const late = await prepare();
+    await processOutbound(deps(new ScriptedTransport({ outcome: 'temporary', detail: 'SendGrid 429', retryAfterMs: 900_000 })), late, now);
+    expect((await store.getMessage(user.id, late.sentMessageId))!.delivery![0]).toMatchObject({ status: 'deferred', nextAttemptAt: now + 900_000 });
+    expect(visibleAt(`${late.submissionId}.0.1`)).toBe(now + 900_000); // the retry is not handed out before then
+    const early = await prepare();
+    await processOutbound(deps(new ScriptedTransport({ outcome: 'temporary', detail: 'SendGrid 429', retryAfterMs: 5_000 })), early, now);
+    expect((await store.getMessage(user.id, early.sentMessageId))!.delivery![0].nextAttemptAt).toBe(now + 60_000); // the schedule's first wait
+    expect(visibleAt(`${early.submissionId}.0.1`)).toBe(now + 60_000);
+  });
+
   it('a message whose bytes are gone (lost storage): failed with that reason, nothing sent', async () => {
     const message = await prepare();
     await blobs.delete(message.rawBlobKey);

@@ -97,6 +97,19 @@ describe('the send API', () => {
     expect((await simpleParser(arrived.raw)).attachments.map((a) => [a.filename, a.content.toString()])).toEqual([['report.csv', 'col1,col2\n']]);
   });
 
+  it('a domain without a DKIM key yet: its mail goes out unsigned, while a domain with a key signs', async () => {
+    await host.app.store.createDomain('nokey.test');
+    const nia = await createUser(host, 'nia@nokey.test', 'nias password 123', 'Nia');
+    expect((await post('/send', { to: ['dan@elsewhere.test'], subject: 'from a domain with no key', text: 'hi' }, nia)).status).toBe(202);
+    const unsigned = await relayed('from a domain with no key');
+    expect(unsigned.raw.toString()).toMatch(/^From: Nia <nia@nokey\.test>/m);
+    expect(unsigned.raw.toString()).not.toMatch(/^DKIM-Signature:/im);
+    const key = await generateDkimKey();
+    await host.app.store.setDomainDkim('nokey.test', key);
+    expect((await post('/send', { to: ['dan@elsewhere.test'], subject: 'from the same domain with a key', text: 'hi' }, nia)).status).toBe(202);
+    expect((await verifyDkim((await relayed('from the same domain with a key')).raw, 'nokey.test', key))[0].status.result).toBe('pass');
+  });
+
   it('the message the API composed is read back on the analysis thread, giving what the calling thread would', async () => {
     const calls: Buffer[] = [];
     const edgeSummarize = host.edge.summarize.bind(host.edge);

@@ -8,6 +8,8 @@ import { startLoopbackRelay, type LoopbackRelay } from '../adapters/outbound/loo
 import type { VerifiedPasswordCache } from '../core/auth';
 import { generateDkimKey } from '../core/dkim';
 import type { DkimKey } from '../core/types';
+import { loadConfig } from '../core/config';
+import { smtpEdgeOptions } from '../smtp-edge/server';
 import { PASSWORD, rawSmtp, startTestHost, testCertificate, waitFor, type TestHost } from './helpers';
 import { createUser, listFolder, verifyDkim, waitForDelivery, waitInFolder } from './sending-helpers';
 
@@ -253,6 +255,18 @@ describe('SMTP submission from a remote client (TLS before AUTH) and the hourly 
     // refusing before TLS did not count as a failed login
     const ok = await host.api('/auth/login', { method: 'POST', body: JSON.stringify({ email: 'admin@example.com', password: PASSWORD }) });
     expect(ok.status).toBe(200);
+  });
+
+  it('the settings behind it: trusted networks (loopback by default) may AUTH before TLS, `none` trusts nobody, NIMBUS_SMTP_ALLOW_INSECURE_AUTH lets everyone', () => {
+    const allowed = (env: Record<string, string>) => smtpEdgeOptions(loadConfig(env), { key: Buffer.alloc(0), cert: Buffer.alloc(0) }).plainAuthAllowed;
+    const byDefault = allowed({});
+    expect([byDefault('127.0.0.1'), byDefault('::1'), byDefault('203.0.113.5')]).toEqual([true, true, false]);
+    const none = allowed({ NIMBUS_TRUSTED_NETWORKS: 'none' });
+    expect([none('127.0.0.1'), none('203.0.113.5')]).toEqual([false, false]);
+    const office = allowed({ NIMBUS_TRUSTED_NETWORKS: '192.0.2.0/24' });
+    expect([office('192.0.2.40'), office('127.0.0.1'), office('203.0.113.5')]).toEqual([true, false, false]);
+    const everyone = allowed({ NIMBUS_TRUSTED_NETWORKS: 'none', NIMBUS_SMTP_ALLOW_INSECURE_AUTH: 'true' });
+    expect(everyone('203.0.113.5')).toBe(true);
   });
 
   it('over the hourly limit: 451 4.7.1 at MAIL FROM on SMTP, 429 RateLimited on the API', async () => {
