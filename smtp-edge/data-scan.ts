@@ -57,7 +57,10 @@ export function installFastDataScan(): void {
         // upstream prepends the held bytes with a copy of the whole chunk; when no line
         // starts with a dot at the seam, the scan of the chunk alone finds the same places
         // (every candidate lies in the chunk, CR and LF before it included), so the held
-        // bytes go out first and the chunk is not copied
+        // bytes go out first and the chunk is not copied. Two differences a reader of the data
+        // stream can see, neither in the bytes: they arrive as one more (4-byte) piece, and the
+        // wait for 'drain' follows the second write alone, so the stream may hold up to 4 bytes
+        // more than its high-water mark before this waits
         this._countDataBytes(held.length);
         if (dataStream.writable) dataStream.write(held);
       } else {

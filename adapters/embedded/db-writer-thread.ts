@@ -7,7 +7,7 @@ import { idleTasks, writeOps, type WriteOpName } from './write-ops';
  * The writer thread of EmbeddedDb: group commit. Every write request that arrives
  * before the next turn of this thread's event loop joins one transaction.
  */
-const db = openConnection((workerData as { path: string }).path);
+const db = openConnection((workerData as { path: string }).path, { writer: true });
 const statements = new Statements(db);
 // prepared once: exec() would parse these four for every write of every batch
 const savepoint = db.prepare('SAVEPOINT op');

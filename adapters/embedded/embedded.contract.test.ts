@@ -74,15 +74,20 @@ describe('EmbeddedBlobStore: what interrupted uploads leave in blobs/tmp', () =>
 });
 
 describe('openConnection', () => {
-  it('keeps savepoint journals in memory: the writer runs every write in a savepoint, and a temporary file per batch cost a third of its disk writes', () => {
+  it("the writer's savepoint journals stay in memory (a temporary file per batch cost a third of its disk writes); the read connection's temporary data may spill to disk; both durable before 250", () => {
     const dir = mkdtempSync(join(tmpdir(), 'nimbus-connection-'));
-    const db = openConnection(join(dir, 'nimbus.db'));
+    const writer = openConnection(join(dir, 'nimbus.db'), { writer: true });
+    const reader = openConnection(join(dir, 'nimbus.db'));
     try {
-      expect(db.pragma('temp_store', { simple: true })).toBe(2); // MEMORY
-      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL: durable before 250
+      expect(writer.pragma('temp_store', { simple: true })).toBe(2); // MEMORY
+      expect(reader.pragma('temp_store', { simple: true })).toBe(0); // the default: files
+      for (const db of [writer, reader]) {
+        expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+        expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+      }
     } finally {
-      db.close();
+      writer.close();
+      reader.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -6,8 +6,8 @@ import { startThread } from '../thread';
 import { MailError, type ErrorCode, ERROR_TABLE } from '../../core/errors';
 import type { WriteOpName, WriteOps } from './write-ops';
 
-/** Opens a connection with the settings every connection to the data file uses. */
-export function openConnection(path: string): Database.Database {
+/** Opens a connection with the settings every connection to the data file uses; `writer`: the writer thread's. */
+export function openConnection(path: string, opts: { writer?: boolean } = {}): Database.Database {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   // every commit is fsync'd before it returns: durable means on disk, as Postfix means it
@@ -15,10 +15,13 @@ export function openConnection(path: string): Database.Database {
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   db.pragma('cache_size = -8192'); // 8 MB of page cache per connection
-  // savepoint journals in memory: each write runs in a savepoint inside the group commit, and
-  // with temporary files SQLite wrote every page it touched to a new file in /var/tmp as well
-  // (a third of the writer's writes); they only undo a failed write and are never needed after a crash
-  db.pragma('temp_store = MEMORY');
+  // The writer runs each write in a savepoint inside the group commit. With temporary files,
+  // SQLite wrote every page a savepoint touched to a new file in /var/tmp as well (a third of
+  // the writer's disk writes); these journals only undo a failed write and are never needed after
+  // a crash, so the writer keeps them in memory. The cost: one write's journal is held in memory
+  // whole (deleting a user with many messages holds roughly their pages, as it already holds their
+  // rows). The read connection keeps the default, so its sorts and migrations can still spill to disk.
+  if (opts.writer) db.pragma('temp_store = MEMORY');
   return db;
 }
 
