@@ -192,6 +192,17 @@ with smtplib.SMTP_SSL('127.0.0.1', int(sys.argv[2]), context=ctx) as s:
     expect(replies[6]).toMatch(/^250 /);
     expect((await relayed('via mx auth')).recipients).toEqual(['gina@elsewhere.test']);
   });
+
+  it('one recipient more than NIMBUS_MAX_RECIPIENTS (100 by default) in a submission: 452 4.5.3 for it, as on the MX port; the others stand', async () => {
+    const max = loadConfig({}).NIMBUS_MAX_RECIPIENTS;
+    const rcpts = Array.from({ length: max + 1 }, (_, i) => `RCPT TO:<many${i}@elsewhere.test>\r\n`);
+    const replies = await rawSmtp(host.ports.submission, ['EHLO client.test\r\n', `AUTH PLAIN ${plain('bob@example.com', BOB_PASSWORD)}\r\n`, 'MAIL FROM:<bob@example.com>\r\n', ...rcpts, 'RSET\r\n', 'QUIT\r\n'], max + 7);
+    expect(replies[2]).toMatch(/^235 /);
+    const rcptReplies = replies.slice(4, 4 + max + 1);
+    expect(rcptReplies).toHaveLength(max + 1);
+    expect(rcptReplies.slice(0, max).every((r) => r.startsWith('250 '))).toBe(true);
+    expect(rcptReplies[max]).toMatch(/^452 4\.5\.3 /);
+  });
 });
 
 describe('SMTP submission from a remote client (TLS before AUTH) and the hourly limit', () => {
