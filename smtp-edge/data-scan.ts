@@ -8,10 +8,11 @@ import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
  * candidates (a dot right after LF) are found with Buffer#indexOf, a native search,
  * and each is handled by upstream's own code, in the same order. One more change: the
  * four bytes upstream holds back at the end of each chunk are sent on their own instead
- * of copying every next chunk behind them, unless a line starts with a dot right there. Everything that makes
- * DATA safe (only CRLF.CRLF ends it, the escape dot at the start and across chunk
- * boundaries, the leading-dot rule against smuggling) is unchanged; the smuggling,
- * bare-LF and corpus tests (test/receive.test.ts, test/corpus.test.ts) hold it to that.
+ * of copying every next chunk behind them, unless a line starts with a dot right there.
+ * Everything that makes DATA safe (only CRLF.CRLF ends it, the escape dot at the start
+ * and across chunk boundaries, the leading-dot rule against smuggling) is unchanged; the
+ * smuggling, bare-LF and corpus tests (test/receive.test.ts, test/corpus.test.ts) and the
+ * equivalence test beside this file hold it to that.
  */
 let installed = false;
 
