@@ -1,14 +1,17 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { isMailError } from '../../core/errors';
 import { openConnection, Statements, type SerializedError } from './sqlite';
+import { SegmentWriter } from './blob-segments';
 import { idleTasks, writeOps, type WriteOpName } from './write-ops';
 
 /**
  * The writer thread of EmbeddedDb: group commit. Every write request that arrives
  * before the next turn of this thread's event loop joins one transaction.
  */
-const db = openConnection((workerData as { path: string }).path, { writer: true });
-const statements = new Statements(db);
+const { path, segmentMaxBytes } = workerData as { path: string; segmentMaxBytes: number };
+const db = openConnection(path, { writer: true });
+const segments = new SegmentWriter(path, segmentMaxBytes);
+const statements = new Statements(db, segments);
 // prepared once: exec() would parse these four for every write of every batch
 const savepoint = db.prepare('SAVEPOINT op');
 const release = db.prepare('RELEASE op');
@@ -31,7 +34,18 @@ function runIdle(): void {
   let more = false;
   try {
     db.exec('BEGIN IMMEDIATE');
-    for (const task of idleTasks) more = task(statements) || more;
+    for (const task of idleTasks) {
+      // each in a savepoint: one that fails (its tables not made by this process, say) holds up no other
+      savepoint.run();
+      try {
+        more = task(statements) || more;
+        release.run();
+      } catch {
+        rollbackTo.run();
+        release.run();
+      }
+    }
+    segments.sync();
     db.exec('COMMIT');
   } catch {
     if (db.inTransaction) db.exec('ROLLBACK');
@@ -66,6 +80,8 @@ function flush(): void {
         results.push({ id: req.id, ok: false, error: serialize(err) });
       }
     }
+    // the rows below point at segment bytes: those reach the disk first
+    segments.sync();
     db.exec('COMMIT');
   } catch (err) {
     if (db.inTransaction) db.exec('ROLLBACK');
@@ -86,6 +102,7 @@ parentPort!.on('message', (msg: Request | { close: true }) => {
   if ('close' in msg) {
     if (idleTimer) clearTimeout(idleTimer);
     flush();
+    segments.close();
     db.close();
     process.exit(0);
   }

@@ -6,22 +6,47 @@ import { Readable } from 'node:stream';
 import { MailError } from '../../core/errors';
 import type { BlobInfo, BlobStore } from '../../core/ports';
 import type { EmbeddedDb, Statements } from './sqlite';
+import { SEGMENT_MIN_BYTES, segmentPath } from './blob-segments';
 
 const MIGRATIONS = [
   `CREATE TABLE blobs (key TEXT PRIMARY KEY, size INTEGER NOT NULL, data BLOB, created_at INTEGER NOT NULL);`,
+  // a blob in a segment file (blob-segments.ts): which one, and where in it
+  `ALTER TABLE blobs ADD COLUMN seg INTEGER;
+   ALTER TABLE blobs ADD COLUMN off INTEGER;
+   CREATE INDEX blobs_seg ON blobs (seg) WHERE seg IS NOT NULL;`,
 ];
 
 /** The blob index's writes; they run on EmbeddedDb's writer thread. */
 export const blobWrites = {
   'blob.put'(s: Statements, args: { key: string; size: number; data: Uint8Array | null }): void {
     // a Buffer arrives from another thread as a plain Uint8Array; SQLite binds Buffers
-    const data = args.data ? Buffer.from(args.data.buffer, args.data.byteOffset, args.data.byteLength) : null;
-    s.get('INSERT INTO blobs (key, size, data, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, data = excluded.data, created_at = excluded.created_at').run(args.key, args.size, data, Date.now());
+    let data = args.data ? Buffer.from(args.data.buffer, args.data.byteOffset, args.data.byteLength) : null;
+    let at: { seg: number; off: number } | null = null;
+    if (data && data.length >= SEGMENT_MIN_BYTES && s.segments) {
+      at = s.segments.append(data);
+      data = null;
+    }
+    s.get('INSERT INTO blobs (key, size, data, seg, off, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET size = excluded.size, data = excluded.data, seg = excluded.seg, off = excluded.off, created_at = excluded.created_at').run(
+      args.key,
+      args.size,
+      data,
+      at?.seg ?? null,
+      at?.off ?? null,
+      Date.now(),
+    );
   },
   'blob.delete'(s: Statements, args: { key: string }): void {
     s.get('DELETE FROM blobs WHERE key = ?').run(args.key);
+    if (s.segments) s.segments.deleted = true;
   },
 };
+
+interface Row {
+  size: number;
+  data: Buffer | null;
+  seg: number | null;
+  off: number | null;
+}
 
 async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
@@ -33,8 +58,10 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 /**
- * BlobStore on the data folder. Small objects (up to `inlineMaxBytes`) are kept
- * inside SQLite, so they ride the group commit with no fsync of their own; larger
+ * BlobStore on the data folder. Small objects (up to `inlineMaxBytes`) are handed to
+ * the writer thread whole, so they ride the group commit with no fsync of their own:
+ * under SEGMENT_MIN_BYTES inside their row, from there on appended to a segment file
+ * (blob-segments.ts) that is synced before that commit. Larger
  * ones stream to a temporary file that is fsync'd, then its index row commits,
  * then it is renamed into place. Either way `put` resolves only once the bytes are
  * on disk. That order (and delete's: file first, then row) means a crash can leave
@@ -121,14 +148,36 @@ export class EmbeddedBlobStore implements BlobStore {
     }
   }
 
-  private row(key: string): { size: number; data: Buffer | null } | undefined {
-    return this.edb.stmt('SELECT size, data FROM blobs WHERE key = ?').get(key) as { size: number; data: Buffer | null } | undefined;
+  private row(key: string): Row | undefined {
+    return this.edb.stmt('SELECT size, data, seg, off FROM blobs WHERE key = ?').get(key) as Row | undefined;
+  }
+
+  /**
+   * A blob in a segment: the file opened at its range. Compaction may have moved the blob
+   * since its row was read (and removed the old segment): then the row is read once more.
+   */
+  private async openSegment(key: string, row: Row & { seg: number }): Promise<{ handle: FileHandle; row: Row & { seg: number } } | null> {
+    try {
+      return { handle: await open(segmentPath(this.edb.path, row.seg), 'r'), row };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const again = this.row(key);
+      if (!again) return null; // deleted meanwhile
+      if (again.seg === null || again.seg === row.seg) throw err;
+      return { handle: await open(segmentPath(this.edb.path, again.seg), 'r'), row: again as Row & { seg: number } };
+    }
   }
 
   async get(key: string): Promise<Readable | null> {
     const row = this.row(key);
     if (!row) return null;
     if (row.data) return Readable.from([row.data]);
+    if (row.seg !== null) {
+      const opened = await this.openSegment(key, row as Row & { seg: number });
+      if (!opened) return null;
+      const { handle, row: at } = opened;
+      return handle.createReadStream({ start: at.off!, end: at.off! + at.size - 1, autoClose: true });
+    }
     return createReadStream(this.fileFor(key).file);
   }
 
@@ -136,6 +185,22 @@ export class EmbeddedBlobStore implements BlobStore {
     const row = this.row(key);
     if (!row) return null;
     if (row.data) return row.data;
+    if (row.seg !== null) {
+      const opened = await this.openSegment(key, row as Row & { seg: number });
+      if (!opened) return null;
+      const { handle, row: at } = opened;
+      try {
+        const buf = Buffer.allocUnsafe(at.size);
+        for (let done = 0; done < at.size; ) {
+          const { bytesRead } = await handle.read(buf, done, at.size - done, at.off! + done);
+          if (bytesRead === 0) throw new Error(`segment ${at.seg} ends before the blob ${key}`);
+          done += bytesRead;
+        }
+        return buf;
+      } finally {
+        await handle.close();
+      }
+    }
     const stream = createReadStream(this.fileFor(key).file);
     const chunks: Buffer[] = [];
     for await (const chunk of stream) chunks.push(chunk as Buffer);
@@ -148,7 +213,7 @@ export class EmbeddedBlobStore implements BlobStore {
   }
 
   async delete(key: string): Promise<void> {
-    const row = this.edb.stmt('SELECT data IS NULL AS onDisk FROM blobs WHERE key = ?').get(key) as { onDisk: number } | undefined;
+    const row = this.edb.stmt('SELECT data IS NULL AND seg IS NULL AS onDisk FROM blobs WHERE key = ?').get(key) as { onDisk: number } | undefined;
     if (row?.onDisk) {
       // only a file already gone lets the row go: any other failure keeps the row, so the file stays listed (and is retried)
       await unlink(this.fileFor(key).file).catch((err: NodeJS.ErrnoException) => {

@@ -40,6 +40,16 @@ blobStoreContract(
   { largeBytes: 1024 * 1024 },
 );
 
+// the default inline threshold (256 KB): the large case (100 KB) goes to a segment file (blob-segments.ts)
+blobStoreContract(
+  'segments + SQLite',
+  async () => {
+    const f = fresh();
+    return { blobs: new EmbeddedBlobStore(f.db, f.dir), cleanup: f.cleanup };
+  },
+  { largeBytes: 100 * 1024 },
+);
+
 queueContract('SQLite', async (opts) => {
   const f = fresh();
   return { queue: new SqliteQueue<{ n: number }>(f.db, 'contract', opts), cleanup: f.cleanup };

@@ -5,6 +5,7 @@ import type { Worker } from 'node:worker_threads';
 import { startThread } from '../thread';
 import { MailError, type ErrorCode, ERROR_TABLE } from '../../core/errors';
 import type { WriteOpName, WriteOps } from './write-ops';
+import { SEGMENT_MAX_BYTES, type SegmentWriter } from './blob-segments';
 
 /** Opens a connection with the settings every connection to the data file uses; `writer`: the writer thread's. */
 export function openConnection(path: string, opts: { writer?: boolean } = {}): Database.Database {
@@ -28,7 +29,11 @@ export function openConnection(path: string, opts: { writer?: boolean } = {}): D
 /** A statement cache over one connection. */
 export class Statements {
   private readonly cache = new Map<string, Database.Statement>();
-  constructor(readonly db: Database.Database) {}
+  /** `segments`: the writer thread's segment appender (blob-segments.ts); absent on the read connection. */
+  constructor(
+    readonly db: Database.Database,
+    readonly segments: SegmentWriter | null = null,
+  ) {}
   get(sql: string): Database.Statement {
     let statement = this.cache.get(sql);
     if (!statement) {
@@ -60,6 +65,8 @@ export interface EmbeddedDbOptions {
   writeTimeoutMs?: number;
   /** Restarts of a writer thread that died allowed within a minute; past that the write path stays down (health says so). */
   maxRestartsPerMinute?: number;
+  /** Size at which a blob segment file is closed and the next begun (blob-segments.ts; tests make it small). */
+  segmentMaxBytes?: number;
 }
 
 export class EmbeddedDb {
@@ -85,7 +92,7 @@ export class EmbeddedDb {
     readonly path: string,
     opts: EmbeddedDbOptions = {},
   ) {
-    this.opts = { writeTimeoutMs: 30_000, maxRestartsPerMinute: 5, ...opts };
+    this.opts = { writeTimeoutMs: 30_000, maxRestartsPerMinute: 5, segmentMaxBytes: SEGMENT_MAX_BYTES, ...opts };
     mkdirSync(dirname(path), { recursive: true });
     this.db = openConnection(path);
     this.statements = new Statements(this.db);
@@ -95,7 +102,7 @@ export class EmbeddedDb {
   private startWriter(): void {
     // a small young generation: inline blobs pass through here, and a big new space
     // only grows the process's RSS before the garbage is collected
-    const writer = startThread(__dirname, 'db-writer-thread', __filename, { path: this.path }, { maxYoungGenerationSizeMb: 8 });
+    const writer = startThread(__dirname, 'db-writer-thread', __filename, { path: this.path, segmentMaxBytes: this.opts.segmentMaxBytes }, { maxYoungGenerationSizeMb: 8 });
     this.writer = writer;
     this.writerReady = false;
     writer.on('message', (results: Array<{ id: number; ok: boolean; value?: unknown; error?: SerializedError }> | { ready: true }) => {

@@ -1,0 +1,192 @@
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SEGMENT_MIN_BYTES, SegmentWriter, segmentPath, segmentsDir } from './blob-segments';
+import { EmbeddedBlobStore } from './embedded-blob-store';
+import { EmbeddedDb } from './sqlite';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function freshDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'nimbus-segments-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** Bytes that differ by key and position, so a blob read from the wrong place shows. */
+function bytes(size: number, seed: number): Buffer {
+  const buf = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) buf[i] = (i * 31 + seed * 17) & 255;
+  return buf;
+}
+
+async function read(stream: Readable | null): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream!) chunks.push(Buffer.from(c));
+  return Buffer.concat(chunks);
+}
+
+function where(db: EmbeddedDb, key: string) {
+  return db.db.prepare('SELECT data IS NOT NULL AS inRow, seg, off FROM blobs WHERE key = ?').get(key) as { inRow: number; seg: number | null; off: number | null };
+}
+
+const segmentFiles = (dataDir: string) => readdirSync(join(dataDir, 'blobs', 'segments')).sort();
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('EmbeddedBlobStore: blobs of middling size live in segment files', () => {
+  it('small blobs stay in their row; from SEGMENT_MIN_BYTES up they are appended to a segment, read back exactly', async () => {
+    const dataDir = freshDir();
+    const db = new EmbeddedDb(join(dataDir, 'nimbus.db'));
+    try {
+      const blobs = new EmbeddedBlobStore(db, dataDir);
+      const small = bytes(SEGMENT_MIN_BYTES - 1, 1);
+      const a = bytes(SEGMENT_MIN_BYTES, 2);
+      const b = bytes(100 * 1024, 3);
+      await blobs.put('small', small);
+      await Promise.all([blobs.put('a', a), blobs.put('b', b)]);
+      expect(where(db, 'small')).toEqual({ inRow: 1, seg: null, off: null });
+      const [atA, atB] = [where(db, 'a'), where(db, 'b')];
+      expect(atA.inRow).toBe(0);
+      expect(atA.seg).toBe(1);
+      expect(atB.seg).toBe(1);
+      expect([atA.off, atB.off].sort((x, y) => x! - y!)).toEqual([0, atA.off === 0 ? a.length : b.length]);
+      expect(statSync(segmentPath(db.path, 1)).size).toBe(a.length + b.length);
+      for (const [key, want] of [['small', small], ['a', a], ['b', b]] as const) {
+        expect((await blobs.getBuffer(key))!.equals(want)).toBe(true);
+        expect((await read(await blobs.get(key))).equals(want)).toBe(true);
+        expect(await blobs.stat(key)).toEqual({ size: want.length });
+      }
+      await blobs.delete('a');
+      expect(await blobs.get('a')).toBeNull();
+      expect(await blobs.getBuffer('a')).toBeNull();
+      expect((await blobs.getBuffer('b'))!.equals(b)).toBe(true);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('a full segment is closed and the next begun; after a restart appends go on at the end of the last one', async () => {
+    const dataDir = freshDir();
+    const path = join(dataDir, 'nimbus.db');
+    let db = new EmbeddedDb(path, { segmentMaxBytes: 64 * 1024 });
+    const want = new Map<string, Buffer>();
+    try {
+      let blobs = new EmbeddedBlobStore(db, dataDir);
+      for (let i = 0; i < 7; i++) {
+        want.set(`k${i}`, bytes(20 * 1024, i));
+        await blobs.put(`k${i}`, want.get(`k${i}`)!);
+      }
+      // 20 KB each, a segment closed once it holds 64 KB or more: four in the first, three in the second
+      expect(segmentFiles(dataDir)).toEqual(['00000001.seg', '00000002.seg']);
+      expect([...want.keys()].map((k) => where(db, k).seg)).toEqual([1, 1, 1, 1, 2, 2, 2]);
+      await db.close();
+
+      db = new EmbeddedDb(path, { segmentMaxBytes: 64 * 1024 });
+      blobs = new EmbeddedBlobStore(db, dataDir);
+      want.set('after', bytes(20 * 1024, 99));
+      await blobs.put('after', want.get('after')!);
+      expect(where(db, 'after')).toEqual({ inRow: 0, seg: 2, off: 3 * 20 * 1024 });
+      for (const [key, buf] of want) expect((await blobs.getBuffer(key))!.equals(buf)).toBe(true);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('compaction: a closed segment mostly deleted has its live blobs moved and is removed; one no row points at is removed; the last is kept', async () => {
+    const dataDir = freshDir();
+    const db = new EmbeddedDb(join(dataDir, 'nimbus.db'), { segmentMaxBytes: 64 * 1024 });
+    try {
+      const blobs = new EmbeddedBlobStore(db, dataDir);
+      const want = new Map<string, Buffer>();
+      for (let i = 0; i < 12; i++) {
+        want.set(`k${i}`, bytes(20 * 1024, i));
+        await blobs.put(`k${i}`, want.get(`k${i}`)!);
+      }
+      expect(segmentFiles(dataDir)).toEqual(['00000001.seg', '00000002.seg', '00000003.seg']);
+      // segment 1 (k0-k3): one of four left, so compacted; segment 2 (k4-k7): none left; segment 3 (k8-k11, full): three of four left
+      for (const key of ['k0', 'k1', 'k2', 'k4', 'k5', 'k6', 'k7', 'k8']) {
+        await blobs.delete(key);
+        want.delete(key);
+      }
+      await until(() => !segmentFiles(dataDir).some((f) => f === '00000001.seg' || f === '00000002.seg'), 'segments 1 and 2 to be removed');
+      // k3 was copied to a new segment, 3 being full
+      expect(segmentFiles(dataDir)).toEqual(['00000003.seg', '00000004.seg']);
+      expect(where(db, 'k3')).toEqual({ inRow: 0, seg: 4, off: 0 });
+      expect(statSync(segmentPath(db.path, 4)).size).toBe(20 * 1024);
+      for (const [key, buf] of want) expect((await blobs.getBuffer(key))!.equals(buf)).toBe(true);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('a segment with at least half its bytes live is left as it is', async () => {
+    const dataDir = freshDir();
+    const db = new EmbeddedDb(join(dataDir, 'nimbus.db'), { segmentMaxBytes: 64 * 1024 });
+    try {
+      const blobs = new EmbeddedBlobStore(db, dataDir);
+      for (let i = 0; i < 8; i++) await blobs.put(`k${i}`, bytes(20 * 1024, i));
+      await blobs.delete('k0');
+      await blobs.delete('k1');
+      // the writer's idle tasks run 100 ms after its last write: give them several turns
+      await new Promise((r) => setTimeout(r, 600));
+      expect(segmentFiles(dataDir)).toEqual(['00000001.seg', '00000002.seg']);
+      expect(where(db, 'k2').seg).toBe(1);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('a reader whose row was moved by compaction before it opened the segment reads the row again', async () => {
+    const dataDir = freshDir();
+    const db = new EmbeddedDb(join(dataDir, 'nimbus.db'), { segmentMaxBytes: 64 * 1024 });
+    try {
+      const blobs = new EmbeddedBlobStore(db, dataDir);
+      const want = bytes(20 * 1024, 5);
+      await blobs.put('kept', want);
+      const stale = where(db, 'kept');
+      for (let i = 0; i < 4; i++) await blobs.put(`gone${i}`, bytes(20 * 1024, i));
+      for (let i = 0; i < 4; i++) await blobs.delete(`gone${i}`);
+      await until(() => !segmentFiles(dataDir).includes('00000001.seg'), 'segment 1 to be compacted away');
+      expect(where(db, 'kept').seg).toBe(2);
+      // the row as a reader saw it just before the move: its segment no longer exists
+      const store = blobs as unknown as { row(key: string): unknown };
+      const row = store.row.bind(blobs);
+      let first = true;
+      store.row = (key: string) => (first && !(first = false) ? { size: want.length, data: null, seg: stale.seg, off: stale.off } : row(key));
+      expect((await read(await blobs.get('kept'))).equals(want)).toBe(true);
+      first = true;
+      expect((await blobs.getBuffer('kept'))!.equals(want)).toBe(true);
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+describe('SegmentWriter', () => {
+  it('bytes appended but never committed (a crash before the commit) are left behind: the next writer appends after them', () => {
+    const dataDir = freshDir();
+    const path = join(dataDir, 'nimbus.db');
+    const first = new SegmentWriter(path);
+    expect(first.append(bytes(100, 1))).toEqual({ seg: 1, off: 0 });
+    first.sync();
+    expect(first.append(bytes(50, 2))).toEqual({ seg: 1, off: 100 }); // never synced nor committed
+    first.close();
+    const second = new SegmentWriter(path);
+    expect(second.append(bytes(10, 3))).toEqual({ seg: 1, off: 150 });
+    second.close();
+    expect(readdirSync(segmentsDir(path))).toEqual(['00000001.seg']);
+    expect(second.read(1, 150, 10).equals(bytes(10, 3))).toBe(true);
+  });
+});
