@@ -51,4 +51,28 @@ describe('Authentication-Results filter', () => {
     const binary = Buffer.concat([Buffer.from('A: 1\r\n\r\n'), Buffer.from([0, 255, 13, 10, 13, 10, 128])]);
     expect(Buffer.from(filter(binary, 3), 'latin1').equals(binary)).toBe(true);
   });
+
+  it('a chunk that passes whole is handed on as it is, not copied; one with a field removed, or after a line held from the chunk before, is new', () => {
+    const clean = Buffer.from('From: a@b\r\nSubject: x\r\n\r\nbody\r\n');
+    expect(new AuthResultsFilter('mx.test').write(clean)).toBe(clean);
+    const f = new AuthResultsFilter('mx.test');
+    const first = Buffer.from('From: a@b\r\nSubj');
+    const second = Buffer.from('ect: x\r\n\r\nbody');
+    expect(f.write(first).toString()).toBe('From: a@b\r\n');
+    const out = f.write(second);
+    expect(out).not.toBe(second);
+    expect(out.toString()).toBe('Subject: x\r\n\r\nbody');
+    // as many bytes held from before as are removed now: the same length out as in, other bytes
+    const ar = 'Authentication-Results: mx.test; a=b\r\n';
+    const g = new AuthResultsFilter('mx.test');
+    g.write(Buffer.from(`From: a@b\r\n${'X'.repeat(ar.length)}`));
+    const next = Buffer.from(`: 1\r\n${ar}\r\nbody`);
+    const got = g.write(next);
+    expect(got.length).toBe(next.length);
+    expect(got.toString()).toBe(`${'X'.repeat(ar.length)}: 1\r\n\r\nbody`);
+    const ours = Buffer.from('Authentication-Results: mx.test; dkim=pass\r\nSubject: x\r\n\r\nbody');
+    const filtered = new AuthResultsFilter('mx.test').write(ours);
+    expect(filtered).not.toBe(ours);
+    expect(filtered.toString()).toBe('Subject: x\r\n\r\nbody');
+  });
 });
