@@ -104,7 +104,7 @@ describe('EmbeddedBlobStore: blobs of middling size live in segment files', () =
     }
   });
 
-  it('compaction: a closed segment mostly deleted has its live blobs moved and is removed; one no row points at is removed; the last is kept', async () => {
+  it('compaction: a closed segment mostly deleted has its live blobs moved and is removed; one no row points at is removed', async () => {
     const dataDir = freshDir();
     const db = new EmbeddedDb(join(dataDir, 'nimbus.db'), { segmentMaxBytes: 64 * 1024 });
     try {
@@ -131,18 +131,40 @@ describe('EmbeddedBlobStore: blobs of middling size live in segment files', () =
     }
   });
 
-  it('a segment with at least half its bytes live is left as it is', async () => {
+  it('a segment with at least half its bytes live is left as it is, while an empty one beside it is removed', async () => {
     const dataDir = freshDir();
     const db = new EmbeddedDb(join(dataDir, 'nimbus.db'), { segmentMaxBytes: 64 * 1024 });
     try {
       const blobs = new EmbeddedBlobStore(db, dataDir);
-      for (let i = 0; i < 8; i++) await blobs.put(`k${i}`, bytes(20 * 1024, i));
-      await blobs.delete('k0');
-      await blobs.delete('k1');
-      // the writer's idle tasks run 100 ms after its last write: give them several turns
-      await new Promise((r) => setTimeout(r, 600));
-      expect(segmentFiles(dataDir)).toEqual(['00000001.seg', '00000002.seg']);
+      for (let i = 0; i < 12; i++) await blobs.put(`k${i}`, bytes(20 * 1024, i));
+      // segment 1 (k0-k3): half left; segment 2 (k4-k7): none left
+      for (const key of ['k0', 'k1', 'k4', 'k5', 'k6', 'k7']) await blobs.delete(key);
+      await until(() => !segmentFiles(dataDir).includes('00000002.seg'), 'segment 2 to be removed');
+      expect(segmentFiles(dataDir)).toEqual(['00000001.seg', '00000003.seg']);
       expect(where(db, 'k2').seg).toBe(1);
+      expect(where(db, 'k3').seg).toBe(1);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('the highest-numbered segment is kept even when empty and not open (its number is never used again)', async () => {
+    const dataDir = freshDir();
+    const path = join(dataDir, 'nimbus.db');
+    let db = new EmbeddedDb(path, { segmentMaxBytes: 64 * 1024 });
+    try {
+      let blobs = new EmbeddedBlobStore(db, dataDir);
+      for (let i = 0; i < 12; i++) await blobs.put(`k${i}`, bytes(20 * 1024, i));
+      for (let i = 0; i < 12; i++) await blobs.delete(`k${i}`);
+      await db.close(); // before the writer was idle for long enough to compact
+      expect(segmentFiles(dataDir)).toEqual(['00000001.seg', '00000002.seg', '00000003.seg']);
+      // a new writer has no segment open until it appends
+      db = new EmbeddedDb(path, { segmentMaxBytes: 64 * 1024 });
+      blobs = new EmbeddedBlobStore(db, dataDir);
+      await until(() => segmentFiles(dataDir).length === 1, 'segments 1 and 2 to be removed');
+      expect(segmentFiles(dataDir)).toEqual(['00000003.seg']);
+      await blobs.put('next', bytes(20 * 1024, 42));
+      expect(where(db, 'next').seg).toBe(4); // segment 3 was full
     } finally {
       await db.close();
     }

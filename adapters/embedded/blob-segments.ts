@@ -59,7 +59,18 @@ export class SegmentWriter {
   private fd = -1;
   private seg = 0;
   private size = 0;
+  /** Bytes appended to the open segment since its last sync. */
   private dirty = false;
+  /** A segment was made (or reopened after a restart) since the folder was last fsync'd: its name may not be on disk yet. */
+  private dirDirty = false;
+  /** Segments closed since the last sync: synced, then closed, by the next sync. */
+  private closed: number[] = [];
+  /** After a failed sync the open segment is given up: the next append begins a new one. */
+  private abandoned = false;
+  /** Segments compaction emptied in the transaction under way: removed once it commits. */
+  private retired: number[] = [];
+  /** Segments compaction could not read: left alone until the thread restarts. */
+  readonly unreadable = new Set<number>();
   readonly dir: string;
   /** Blobs were deleted since compaction last found nothing to do (true at start: the last run may have left some). */
   deleted = true;
@@ -87,41 +98,68 @@ export class SegmentWriter {
     return { seg: this.seg, off };
   }
 
-  /** Makes every append so far durable: called before the commit whose rows point at them. */
+  /**
+   * Makes every append so far durable, names included: called before the commit whose rows
+   * point at them. When it fails, that commit must not happen (its writes are undone, their
+   * bytes become garbage), and the open segment is given up: Linux reports a failed writeback
+   * once, so a later fdatasync of the same file could succeed over bytes that never made it.
+   */
   sync(): void {
-    if (!this.dirty) return;
-    fdatasyncSync(this.fd);
+    const closed = this.closed;
+    this.closed = [];
+    try {
+      if (this.dirDirty) {
+        fsyncDir(this.dir);
+        this.dirDirty = false;
+      }
+      for (const fd of closed) fdatasyncSync(fd);
+      if (this.dirty) fdatasyncSync(this.fd);
+      this.dirty = false;
+    } catch (err) {
+      this.abandon();
+      throw err;
+    } finally {
+      for (const fd of closed) closeSync(fd);
+    }
+  }
+
+  private abandon(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
     this.dirty = false;
+    this.abandoned = true;
+    this.deleted = true; // the garbage left behind is compaction's
   }
 
   /** Opens the segment to append to: the last one while it has room (after a restart), else a new one. */
   private next(): void {
     if (this.fd >= 0) {
-      this.sync();
-      closeSync(this.fd);
+      // synced with the rest of the batch, before its commit
+      if (this.dirty) this.closed.push(this.fd);
+      else closeSync(this.fd);
       this.fd = -1;
-      this.seg++;
-    } else {
-      mkdirSync(this.dir, { recursive: true });
-      const last = listSegments(this.dir).pop();
-      if (last !== undefined) {
-        const fd = openSync(segmentPath(this.dbPath, last), 'r+');
-        const size = fstatSync(fd).size;
-        if (size < this.maxBytes) {
-          this.fd = fd;
-          this.seg = last;
-          this.size = size;
-          return;
-        }
-        closeSync(fd);
-      }
-      this.seg = (last ?? 0) + 1;
-      fsyncDir(dirname(this.dir)); // the segments folder itself, made above on the first run
+      this.dirty = false;
     }
-    this.fd = openSync(segmentPath(this.dbPath, this.seg), 'wx');
+    mkdirSync(this.dir, { recursive: true });
+    const last = listSegments(this.dir).pop() ?? 0;
+    if (last > 0 && !this.abandoned) {
+      const fd = openSync(segmentPath(this.dbPath, last), 'r+');
+      const size = fstatSync(fd).size;
+      if (size < this.maxBytes) {
+        this.fd = fd;
+        this.seg = last;
+        this.size = size;
+        this.dirDirty = true; // made by an earlier thread, which may have died before its folder was synced
+        return;
+      }
+      closeSync(fd);
+    }
+    if (last === 0) fsyncDir(dirname(this.dir)); // the segments folder itself, made above on the first run
+    this.fd = openSync(segmentPath(this.dbPath, last + 1), 'wx');
+    this.seg = last + 1;
     this.size = 0;
-    // the new file's name must be on disk before any row that points at it commits
-    fsyncDir(this.dir);
+    this.dirDirty = true;
+    this.abandoned = false;
   }
 
   /** Reads a range of a segment (compaction copies live blobs with it). */
@@ -140,20 +178,29 @@ export class SegmentWriter {
     }
   }
 
-  /** Removes a segment file (compaction, once no committed row points at it). */
-  remove(seg: number): void {
-    if (seg === this.seg && this.fd >= 0) return;
-    try {
-      unlinkSync(segmentPath(this.dbPath, seg));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  /** Compaction found no row pointing at `seg`: removed once the transaction that counted commits. */
+  retire(seg: number): void {
+    this.retired.push(seg);
+  }
+
+  removeRetired(): void {
+    for (const seg of this.retired.splice(0)) {
+      try {
+        unlinkSync(segmentPath(this.dbPath, seg));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
     }
   }
 
+  /** The transaction that counted did not commit. */
+  keepRetired(): void {
+    this.retired = [];
+  }
+
   close(): void {
-    if (this.fd < 0) return;
-    this.sync();
-    closeSync(this.fd);
+    if (this.fd >= 0 || this.closed.length) this.sync();
+    if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
   }
 }
@@ -161,10 +208,11 @@ export class SegmentWriter {
 /**
  * Compaction, one small step (the writer's idle task; true while more is waiting). The
  * segment being appended to, and the highest-numbered one, are never touched, so a number
- * is never used twice. A closed segment no committed row points at is removed: this runs
- * first in its transaction, so what it counts is committed. One whose live bytes are under
- * half its length has up to `maxMoves` of its blobs copied to the open segment and their rows
- * moved; a later step, after that commit, removes it once it is empty.
+ * is never used twice. A closed segment no row points at is retired (removed after the
+ * commit). One whose live bytes are under half its length has up to `maxMoves` of its
+ * blobs read, then copied to the open segment and their rows moved; a later step, after
+ * that commit, retires it once it is empty. A segment that cannot be read is left alone
+ * (its rows stay as they are) rather than tried again on every idle turn.
  */
 export function compactSegments(s: Statements, maxMoves = 32): boolean {
   const w = s.segments;
@@ -172,21 +220,30 @@ export function compactSegments(s: Statements, maxMoves = 32): boolean {
   const all = listSegments(w.dir);
   const last = all[all.length - 1];
   for (const seg of all) {
-    if (seg === last || seg === w.open) continue;
+    if (seg === last || seg === w.open || w.unreadable.has(seg)) continue;
     const live = s.get('SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM blobs WHERE seg = ?').get(seg) as { n: number; bytes: number };
     if (live.n === 0) {
-      w.remove(seg);
+      w.retire(seg);
       continue;
     }
     if (live.bytes * 2 >= statSync(segmentPath(w.dbPath, seg)).size) continue;
     const rows = s.get('SELECT key, size, off FROM blobs WHERE seg = ? LIMIT ?').all(seg, maxMoves) as Array<{ key: string; size: number; off: number }>;
-    const move = s.get('UPDATE blobs SET seg = ?, off = ? WHERE key = ?');
-    for (const row of rows) {
-      const at = w.append(w.read(seg, row.off, row.size));
-      move.run(at.seg, at.off, row.key);
+    let copies: Buffer[];
+    try {
+      // all read before any is appended: a segment that cannot be read leaves no copies behind
+      copies = rows.map((row) => w.read(seg, row.off, row.size));
+    } catch {
+      w.unreadable.add(seg);
+      continue;
     }
+    const move = s.get('UPDATE blobs SET seg = ?, off = ? WHERE key = ?');
+    rows.forEach((row, i) => {
+      const at = w.append(copies[i]);
+      move.run(at.seg, at.off, row.key);
+    });
     return true;
   }
+  // retired ones go with this step's commit; nothing else waits
   w.deleted = false;
   return false;
 }

@@ -1,21 +1,17 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { isMailError } from '../../core/errors';
-import { openConnection, Statements, type SerializedError } from './sqlite';
+import { openConnection, Statements } from './sqlite';
 import { SegmentWriter } from './blob-segments';
+import { GroupCommit } from './group-commit';
 import { idleTasks, writeOps, type WriteOpName } from './write-ops';
 
 /**
  * The writer thread of EmbeddedDb: group commit. Every write request that arrives
- * before the next turn of this thread's event loop joins one transaction.
+ * before the next turn of this thread's event loop joins one transaction (group-commit.ts).
  */
 const { path, segmentMaxBytes } = workerData as { path: string; segmentMaxBytes: number };
 const db = openConnection(path, { writer: true });
 const segments = new SegmentWriter(path, segmentMaxBytes);
-const statements = new Statements(db, segments);
-// prepared once: exec() would parse these four for every write of every batch
-const savepoint = db.prepare('SAVEPOINT op');
-const release = db.prepare('RELEASE op');
-const rollbackTo = db.prepare('ROLLBACK TO op');
+const commits = new GroupCommit(db, new Statements(db, segments), segments);
 type Request = { id: number; op: WriteOpName; args: unknown };
 let pending: Request[] = [];
 let scheduled = false;
@@ -31,33 +27,8 @@ function scheduleIdle(): void {
 function runIdle(): void {
   idleTimer = null;
   if (pending.length) return; // a write came in: it goes first, and reschedules this
-  let more = false;
-  try {
-    db.exec('BEGIN IMMEDIATE');
-    for (const task of idleTasks) {
-      // each in a savepoint: one that fails (its tables not made by this process, say) holds up no other
-      savepoint.run();
-      try {
-        more = task(statements) || more;
-        release.run();
-      } catch {
-        rollbackTo.run();
-        release.run();
-      }
-    }
-    segments.sync();
-    db.exec('COMMIT');
-  } catch {
-    if (db.inTransaction) db.exec('ROLLBACK');
-    return;
-  }
   // small steps, so a write that arrives meanwhile waits at most one of them
-  if (more) setImmediate(runIdle);
-}
-
-function serialize(err: unknown): SerializedError {
-  if (isMailError(err)) return { code: err.code, message: err.message };
-  return { message: err instanceof Error ? err.message : String(err) };
+  if (commits.idle(idleTasks)) setImmediate(runIdle);
 }
 
 function flush(): void {
@@ -65,30 +36,7 @@ function flush(): void {
   const batch = pending;
   pending = [];
   if (batch.length === 0) return;
-  const results: Array<{ id: number; ok: boolean; value?: unknown; error?: SerializedError }> = [];
-  try {
-    db.exec('BEGIN IMMEDIATE');
-    for (const req of batch) {
-      savepoint.run();
-      try {
-        const value = (writeOps[req.op] as (s: Statements, a: unknown) => unknown)(statements, req.args);
-        release.run();
-        results.push({ id: req.id, ok: true, value });
-      } catch (err) {
-        rollbackTo.run();
-        release.run();
-        results.push({ id: req.id, ok: false, error: serialize(err) });
-      }
-    }
-    // the rows below point at segment bytes: those reach the disk first
-    segments.sync();
-    db.exec('COMMIT');
-  } catch (err) {
-    if (db.inTransaction) db.exec('ROLLBACK');
-    const error: SerializedError = { message: `commit failed: ${err instanceof Error ? err.message : String(err)}`, commitFailed: true };
-    parentPort!.postMessage(batch.map((req) => ({ id: req.id, ok: false, error })));
-    return;
-  }
+  const results = commits.batch(batch.map((req) => ({ id: req.id, run: (s: Statements) => (writeOps[req.op] as (s: Statements, a: unknown) => unknown)(s, req.args) })));
   parentPort!.postMessage(results);
   scheduleIdle();
 }

@@ -153,54 +153,61 @@ export class EmbeddedBlobStore implements BlobStore {
   }
 
   /**
-   * A blob in a segment: the file opened at its range. Compaction may have moved the blob
-   * since its row was read (and removed the old segment): then the row is read once more.
+   * A blob in a segment: the file opened, checked to hold the blob's range. Compaction may
+   * have moved the blob since its row was read (and removed the old segment): then the row is
+   * read once more, and whatever it says now is served.
    */
-  private async openSegment(key: string, row: Row & { seg: number }): Promise<{ handle: FileHandle; row: Row & { seg: number } } | null> {
+  private async openSegment(key: string, row: Row & { seg: number }, retried = false): Promise<{ handle: FileHandle; off: number; size: number } | Row | null> {
+    let handle: FileHandle;
     try {
-      return { handle: await open(segmentPath(this.edb.path, row.seg), 'r'), row };
+      handle = await open(segmentPath(this.edb.path, row.seg), 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || retried) throw err;
       const again = this.row(key);
-      if (!again) return null; // deleted meanwhile
-      if (again.seg === null || again.seg === row.seg) throw err;
-      return { handle: await open(segmentPath(this.edb.path, again.seg), 'r'), row: again as Row & { seg: number } };
+      if (!again || again.seg === null) return again ?? null;
+      return this.openSegment(key, again as Row & { seg: number }, true);
     }
+    if ((await handle.stat()).size < row.off! + row.size) {
+      await handle.close();
+      throw new MailError('TemporaryFailure', `segment ${row.seg} is shorter than the blob ${key} it should hold`);
+    }
+    return { handle, off: row.off!, size: row.size };
   }
 
   async get(key: string): Promise<Readable | null> {
-    const row = this.row(key);
+    let row: Row | null | undefined = this.row(key);
+    if (row?.seg != null) {
+      const opened = await this.openSegment(key, row as Row & { seg: number });
+      if (opened && 'handle' in opened) return opened.handle.createReadStream({ start: opened.off, end: opened.off + opened.size - 1, autoClose: true });
+      row = opened;
+    }
     if (!row) return null;
     if (row.data) return Readable.from([row.data]);
-    if (row.seg !== null) {
-      const opened = await this.openSegment(key, row as Row & { seg: number });
-      if (!opened) return null;
-      const { handle, row: at } = opened;
-      return handle.createReadStream({ start: at.off!, end: at.off! + at.size - 1, autoClose: true });
-    }
     return createReadStream(this.fileFor(key).file);
   }
 
   async getBuffer(key: string): Promise<Buffer | null> {
-    const row = this.row(key);
+    let row: Row | null | undefined = this.row(key);
+    if (row?.seg != null) {
+      const opened = await this.openSegment(key, row as Row & { seg: number });
+      if (opened && 'handle' in opened) {
+        const { handle, off, size } = opened;
+        try {
+          const buf = Buffer.allocUnsafe(size);
+          for (let done = 0; done < size; ) {
+            const { bytesRead } = await handle.read(buf, done, size - done, off + done);
+            if (bytesRead === 0) throw new MailError('TemporaryFailure', `segment ended inside the blob ${key}`);
+            done += bytesRead;
+          }
+          return buf;
+        } finally {
+          await handle.close();
+        }
+      }
+      row = opened;
+    }
     if (!row) return null;
     if (row.data) return row.data;
-    if (row.seg !== null) {
-      const opened = await this.openSegment(key, row as Row & { seg: number });
-      if (!opened) return null;
-      const { handle, row: at } = opened;
-      try {
-        const buf = Buffer.allocUnsafe(at.size);
-        for (let done = 0; done < at.size; ) {
-          const { bytesRead } = await handle.read(buf, done, at.size - done, at.off! + done);
-          if (bytesRead === 0) throw new Error(`segment ${at.seg} ends before the blob ${key}`);
-          done += bytesRead;
-        }
-        return buf;
-      } finally {
-        await handle.close();
-      }
-    }
     const stream = createReadStream(this.fileFor(key).file);
     const chunks: Buffer[] = [];
     for await (const chunk of stream) chunks.push(chunk as Buffer);
