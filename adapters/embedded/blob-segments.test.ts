@@ -45,12 +45,30 @@ async function until(check: () => boolean, what: string): Promise<void> {
   }
 }
 
+/** A fresh data folder's database and blob store (segments of `segmentMaxBytes`), closed after `fn`. */
+async function withStore(segmentMaxBytes: number | undefined, fn: (db: EmbeddedDb, blobs: EmbeddedBlobStore, dataDir: string) => Promise<void>): Promise<void> {
+  const dataDir = freshDir();
+  const db = new EmbeddedDb(join(dataDir, 'nimbus.db'), segmentMaxBytes ? { segmentMaxBytes } : {});
+  try {
+    await fn(db, new EmbeddedBlobStore(db, dataDir), dataDir);
+  } finally {
+    await db.close();
+  }
+}
+
+/** Puts k0, k1, ... of 20 KB each, one after the other; their bytes by key. */
+async function fill(blobs: EmbeddedBlobStore, count: number): Promise<Map<string, Buffer>> {
+  const want = new Map<string, Buffer>();
+  for (let i = 0; i < count; i++) {
+    want.set(`k${i}`, bytes(20 * 1024, i));
+    await blobs.put(`k${i}`, want.get(`k${i}`)!);
+  }
+  return want;
+}
+
 describe('EmbeddedBlobStore: blobs of middling size live in segment files', () => {
-  it('small blobs stay in their row; from SEGMENT_MIN_BYTES up they are appended to a segment, read back exactly', async () => {
-    const dataDir = freshDir();
-    const db = new EmbeddedDb(join(dataDir, 'nimbus.db'));
-    try {
-      const blobs = new EmbeddedBlobStore(db, dataDir);
+  it('small blobs stay in their row; from SEGMENT_MIN_BYTES up they are appended to a segment, read back exactly', () =>
+    withStore(undefined, async (db, blobs) => {
       const small = bytes(SEGMENT_MIN_BYTES - 1, 1);
       const a = bytes(SEGMENT_MIN_BYTES, 2);
       const b = bytes(100 * 1024, 3);
@@ -72,22 +90,15 @@ describe('EmbeddedBlobStore: blobs of middling size live in segment files', () =
       expect(await blobs.get('a')).toBeNull();
       expect(await blobs.getBuffer('a')).toBeNull();
       expect((await blobs.getBuffer('b'))!.equals(b)).toBe(true);
-    } finally {
-      await db.close();
-    }
-  });
+    }));
 
   it('a full segment is closed and the next begun; after a restart appends go on at the end of the last one', async () => {
     const dataDir = freshDir();
     const path = join(dataDir, 'nimbus.db');
     let db = new EmbeddedDb(path, { segmentMaxBytes: 64 * 1024 });
-    const want = new Map<string, Buffer>();
     try {
       let blobs = new EmbeddedBlobStore(db, dataDir);
-      for (let i = 0; i < 7; i++) {
-        want.set(`k${i}`, bytes(20 * 1024, i));
-        await blobs.put(`k${i}`, want.get(`k${i}`)!);
-      }
+      const want = await fill(blobs, 7);
       // 20 KB each, a segment closed once it holds 64 KB or more: four in the first, three in the second
       expect(segmentFiles(dataDir)).toEqual(['00000001.seg', '00000002.seg']);
       expect([...want.keys()].map((k) => where(db, k).seg)).toEqual([1, 1, 1, 1, 2, 2, 2]);
@@ -104,16 +115,9 @@ describe('EmbeddedBlobStore: blobs of middling size live in segment files', () =
     }
   });
 
-  it('compaction: a closed segment mostly deleted has its live blobs moved and is removed; one no row points at is removed', async () => {
-    const dataDir = freshDir();
-    const db = new EmbeddedDb(join(dataDir, 'nimbus.db'), { segmentMaxBytes: 64 * 1024 });
-    try {
-      const blobs = new EmbeddedBlobStore(db, dataDir);
-      const want = new Map<string, Buffer>();
-      for (let i = 0; i < 12; i++) {
-        want.set(`k${i}`, bytes(20 * 1024, i));
-        await blobs.put(`k${i}`, want.get(`k${i}`)!);
-      }
+  it('compaction: a closed segment mostly deleted has its live blobs moved and is removed; one no row points at is removed', () =>
+    withStore(64 * 1024, async (db, blobs, dataDir) => {
+      const want = await fill(blobs, 12);
       expect(segmentFiles(dataDir)).toEqual(['00000001.seg', '00000002.seg', '00000003.seg']);
       // segment 1 (k0-k3): one of four left, so compacted; segment 2 (k4-k7): none left; segment 3 (k8-k11, full): three of four left
       for (const key of ['k0', 'k1', 'k2', 'k4', 'k5', 'k6', 'k7', 'k8']) {
@@ -126,27 +130,18 @@ describe('EmbeddedBlobStore: blobs of middling size live in segment files', () =
       expect(where(db, 'k3')).toEqual({ inRow: 0, seg: 4, off: 0 });
       expect(statSync(segmentPath(db.path, 4)).size).toBe(20 * 1024);
       for (const [key, buf] of want) expect((await blobs.getBuffer(key))!.equals(buf)).toBe(true);
-    } finally {
-      await db.close();
-    }
-  });
+    }));
 
-  it('a segment with at least half its bytes live is left as it is, while an empty one beside it is removed', async () => {
-    const dataDir = freshDir();
-    const db = new EmbeddedDb(join(dataDir, 'nimbus.db'), { segmentMaxBytes: 64 * 1024 });
-    try {
-      const blobs = new EmbeddedBlobStore(db, dataDir);
-      for (let i = 0; i < 12; i++) await blobs.put(`k${i}`, bytes(20 * 1024, i));
+  it('a segment with at least half its bytes live is left as it is, while an empty one beside it is removed', () =>
+    withStore(64 * 1024, async (db, blobs, dataDir) => {
+      await fill(blobs, 12);
       // segment 1 (k0-k3): half left; segment 2 (k4-k7): none left
       for (const key of ['k0', 'k1', 'k4', 'k5', 'k6', 'k7']) await blobs.delete(key);
       await until(() => !segmentFiles(dataDir).includes('00000002.seg'), 'segment 2 to be removed');
       expect(segmentFiles(dataDir)).toEqual(['00000001.seg', '00000003.seg']);
       expect(where(db, 'k2').seg).toBe(1);
       expect(where(db, 'k3').seg).toBe(1);
-    } finally {
-      await db.close();
-    }
-  });
+    }));
 
   it('the highest-numbered segment is kept even when empty and not open (its number is never used again)', async () => {
     const dataDir = freshDir();
@@ -154,7 +149,7 @@ describe('EmbeddedBlobStore: blobs of middling size live in segment files', () =
     let db = new EmbeddedDb(path, { segmentMaxBytes: 64 * 1024 });
     try {
       let blobs = new EmbeddedBlobStore(db, dataDir);
-      for (let i = 0; i < 12; i++) await blobs.put(`k${i}`, bytes(20 * 1024, i));
+      await fill(blobs, 12);
       for (let i = 0; i < 12; i++) await blobs.delete(`k${i}`);
       await db.close(); // before the writer was idle for long enough to compact
       expect(segmentFiles(dataDir)).toEqual(['00000001.seg', '00000002.seg', '00000003.seg']);
@@ -170,11 +165,8 @@ describe('EmbeddedBlobStore: blobs of middling size live in segment files', () =
     }
   });
 
-  it('a reader whose row was moved by compaction before it opened the segment reads the row again', async () => {
-    const dataDir = freshDir();
-    const db = new EmbeddedDb(join(dataDir, 'nimbus.db'), { segmentMaxBytes: 64 * 1024 });
-    try {
-      const blobs = new EmbeddedBlobStore(db, dataDir);
+  it('a reader whose row was moved by compaction before it opened the segment reads the row again', () =>
+    withStore(64 * 1024, async (db, blobs, dataDir) => {
       const want = bytes(20 * 1024, 5);
       await blobs.put('kept', want);
       const stale = where(db, 'kept');
@@ -190,10 +182,7 @@ describe('EmbeddedBlobStore: blobs of middling size live in segment files', () =
       expect((await read(await blobs.get('kept'))).equals(want)).toBe(true);
       first = true;
       expect((await blobs.getBuffer('kept'))!.equals(want)).toBe(true);
-    } finally {
-      await db.close();
-    }
-  });
+    }));
 });
 
 describe('SegmentWriter', () => {

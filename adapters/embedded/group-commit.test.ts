@@ -23,8 +23,10 @@ vi.mock('node:fs', async (original) => {
 
 
 const dirs: string[] = [];
+const open: Array<() => void> = [];
 afterEach(() => {
   hooks.fdatasync = null;
+  for (const close of open.splice(0)) close();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -40,6 +42,10 @@ async function writer(segmentMaxBytes = 64 * 1024) {
   const segments = new SegmentWriter(path, segmentMaxBytes);
   const statements = new Statements(db, segments);
   const commits = new GroupCommit(db, statements, segments);
+  open.push(() => {
+    segments.close();
+    db.close();
+  });
   const put = (id: number, key: string, size: number) => ({ id, run: (s: typeof statements) => blobWrites['blob.put'](s, { key, size, data: new Uint8Array(size).fill(id) }) });
   const rows = () => db.prepare('SELECT key, seg, off FROM blobs ORDER BY key').all() as Array<{ key: string; seg: number; off: number }>;
   return { db, path, segments, statements, commits, put, rows };
@@ -50,59 +56,44 @@ const eio = () => Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 
 describe('GroupCommit: segment bytes reach the disk before the rows that point at them', () => {
   it('the segments are synced inside the transaction, before its COMMIT (also one closed during the batch)', async () => {
     const w = await writer(40_000);
-    try {
-      const seen: boolean[] = [];
-      hooks.fdatasync = () => seen.push(w.db.inTransaction);
-      expect(w.commits.batch([w.put(1, 'a', 20_000), w.put(2, 'b', 20_000), w.put(3, 'c', 20_000)]).map((r) => r.ok)).toEqual([true, true, true]);
-      expect(seen).toEqual([true, true]); // segments 1 and 2, before the commit
-      expect(w.rows()).toEqual([{ key: 'a', seg: 1, off: 0 }, { key: 'b', seg: 1, off: 20_000 }, { key: 'c', seg: 2, off: 0 }]);
-    } finally {
-      w.segments.close();
-      w.db.close();
-    }
+    const seen: boolean[] = [];
+    hooks.fdatasync = () => seen.push(w.db.inTransaction);
+    expect(w.commits.batch([w.put(1, 'a', 20_000), w.put(2, 'b', 20_000), w.put(3, 'c', 20_000)]).map((r) => r.ok)).toEqual([true, true, true]);
+    expect(seen).toEqual([true, true]); // segments 1 and 2, before the commit
+    expect(w.rows()).toEqual([{ key: 'a', seg: 1, off: 0 }, { key: 'b', seg: 1, off: 20_000 }, { key: 'c', seg: 2, off: 0 }]);
   });
 
   it('a sync that fails fails the whole batch (also a segment closed during it); the next batch goes to a new segment', async () => {
     const w = await writer(40_000);
-    try {
-      hooks.fdatasync = () => {
-        throw eio();
-      };
-      // a and b fill segment 1, c begins segment 2: both must sync before the commit
-      const results = w.commits.batch([w.put(1, 'a', 20_000), w.put(2, 'b', 20_000), w.put(3, 'c', 20_000)]);
-      expect(results.map((r) => [r.ok, r.error?.commitFailed])).toEqual([[false, true], [false, true], [false, true]]);
-      expect(w.rows()).toEqual([]);
-      hooks.fdatasync = null;
-      expect(w.commits.batch([w.put(4, 'd', 20_000)])[0].ok).toBe(true);
-      expect(w.rows()).toEqual([{ key: 'd', seg: 3, off: 0 }]); // not 2, which the failed sync left behind
-    } finally {
-      w.segments.close();
-      w.db.close();
-    }
+    hooks.fdatasync = () => {
+      throw eio();
+    };
+    // a and b fill segment 1, c begins segment 2: both must sync before the commit
+    const results = w.commits.batch([w.put(1, 'a', 20_000), w.put(2, 'b', 20_000), w.put(3, 'c', 20_000)]);
+    expect(results.map((r) => [r.ok, r.error?.commitFailed])).toEqual([[false, true], [false, true], [false, true]]);
+    expect(w.rows()).toEqual([]);
+    hooks.fdatasync = null;
+    expect(w.commits.batch([w.put(4, 'd', 20_000)])[0].ok).toBe(true);
+    expect(w.rows()).toEqual([{ key: 'd', seg: 3, off: 0 }]); // not 2, which the failed sync left behind
   });
 
   it('compaction: a segment that cannot be read is left alone (no copies appended), and the others are still compacted', async () => {
     const w = await writer(60_000);
-    try {
-      // three to a segment: 1 = a b c, 2 = d e f, 3 = g h i, 4 = j (open)
-      const keys = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
-      keys.forEach((key, i) => expect(w.commits.batch([w.put(i + 1, key, 20_000)])[0].ok).toBe(true));
-      for (const key of ['a', 'c', 'd', 'e', 'f', 'g', 'h']) w.commits.batch([{ id: 0, run: (s) => blobWrites['blob.delete'](s, { key }) }]);
-      // b's row points past the end of its segment (a damaged file): reading it fails
-      w.db.prepare("UPDATE blobs SET off = 1000000 WHERE key = 'b'").run();
-      const openSize = () => statSync(segmentPath(w.path, 4)).size;
-      const before = openSize();
-      while (w.commits.idle([compactSegments]));
-      expect(w.segments.unreadable).toEqual(new Set([1]));
-      expect(w.rows().find((r) => r.key === 'b')).toEqual({ key: 'b', seg: 1, off: 1_000_000 });
-      expect(w.rows().find((r) => r.key === 'i')).toEqual({ key: 'i', seg: 4, off: before });
-      expect(openSize()).toBe(before + 20_000); // i's copy only
-      expect(statSync(segmentPath(w.path, 1)).size).toBe(60_000);
-      expect(() => statSync(segmentPath(w.path, 2))).toThrow(/ENOENT/);
-      expect(() => statSync(segmentPath(w.path, 3))).toThrow(/ENOENT/);
-    } finally {
-      w.segments.close();
-      w.db.close();
-    }
+    // three to a segment: 1 = a b c, 2 = d e f, 3 = g h i, 4 = j (open)
+    const keys = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
+    keys.forEach((key, i) => expect(w.commits.batch([w.put(i + 1, key, 20_000)])[0].ok).toBe(true));
+    for (const key of ['a', 'c', 'd', 'e', 'f', 'g', 'h']) w.commits.batch([{ id: 0, run: (s) => blobWrites['blob.delete'](s, { key }) }]);
+    // b's row points past the end of its segment (a damaged file): reading it fails
+    w.db.prepare("UPDATE blobs SET off = 1000000 WHERE key = 'b'").run();
+    const openSize = () => statSync(segmentPath(w.path, 4)).size;
+    const before = openSize();
+    while (w.commits.idle([compactSegments]));
+    expect(w.segments.unreadable).toEqual(new Set([1]));
+    expect(w.rows().find((r) => r.key === 'b')).toEqual({ key: 'b', seg: 1, off: 1_000_000 });
+    expect(w.rows().find((r) => r.key === 'i')).toEqual({ key: 'i', seg: 4, off: before });
+    expect(openSize()).toBe(before + 20_000); // i's copy only
+    expect(statSync(segmentPath(w.path, 1)).size).toBe(60_000);
+    expect(() => statSync(segmentPath(w.path, 2))).toThrow(/ENOENT/);
+    expect(() => statSync(segmentPath(w.path, 3))).toThrow(/ENOENT/);
   });
 });
