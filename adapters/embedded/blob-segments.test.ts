@@ -201,3 +201,25 @@ describe('SegmentWriter', () => {
     expect(second.read(1, 150, 10).equals(bytes(10, 3))).toBe(true);
   });
 });
+
+describe('buffers lent to the writer thread', () => {
+  it('come back and carry the next blob, of which nothing but its own bytes is stored', async () => {
+    await withStore(undefined, async (db, blobs) => {
+      expect(db.buffers.pooledBytes).toBe(0);
+      // 100 KB (a segment), then 70 KB (a segment) and 10 KB (its row) in buffers that held more before
+      const first = bytes(100_000, 1);
+      await blobs.put('first', first);
+      expect(db.buffers.pooledBytes).toBe(131_072); // back from the writer
+      const second = bytes(70_000, 2);
+      await blobs.put('second', Readable.from([second.subarray(0, 30_000), second.subarray(30_000)]));
+      expect(db.buffers.pooledBytes).toBe(131_072); // the same buffer again, not a second one
+      const third = bytes(10_000, 3);
+      await blobs.put('third', third);
+      expect(db.buffers.pooledBytes).toBe(131_072 + 16_384);
+      expect(await read(await blobs.get('first'))).toEqual(first);
+      expect(await read(await blobs.get('second'))).toEqual(second);
+      expect(await read(await blobs.get('third'))).toEqual(third);
+      expect(where(db, 'third').inRow).toBe(1);
+    });
+  });
+});

@@ -1,8 +1,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { openConnection, Statements } from './sqlite';
+import { openConnection, Statements, type WriterReply, type WriterRequest } from './sqlite';
 import { SegmentWriter } from './blob-segments';
 import { GroupCommit } from './group-commit';
-import { idleTasks, writeOps, type WriteOpName } from './write-ops';
+import { idleTasks, writeOps } from './write-ops';
 
 /**
  * The writer thread of EmbeddedDb: group commit. Every write request that arrives
@@ -12,8 +12,7 @@ const { path, segmentMaxBytes } = workerData as { path: string; segmentMaxBytes:
 const db = openConnection(path, { writer: true });
 const segments = new SegmentWriter(path, segmentMaxBytes);
 const commits = new GroupCommit(db, new Statements(db, segments), segments);
-type Request = { id: number; op: WriteOpName; args: unknown };
-let pending: Request[] = [];
+let pending: WriterRequest[] = [];
 let scheduled = false;
 /** How long the writer must have been quiet before idle tasks run (a burst of mail goes first). */
 const IDLE_AFTER_MS = 100;
@@ -37,7 +36,10 @@ function flush(): void {
   pending = [];
   if (batch.length === 0) return;
   const results = commits.batch(batch.map((req) => ({ id: req.id, run: (s: Statements) => (writeOps[req.op] as (s: Statements, a: unknown) => unknown)(s, req.args) })));
-  parentPort!.postMessage(results);
+  // the buffers the writes borrowed go back to the main thread's pool (their bytes are in SQLite or a segment now)
+  const lent = batch.flatMap((req) => req.lent ?? []);
+  const reply: WriterReply = { results, lent };
+  parentPort!.postMessage(reply, lent);
   scheduleIdle();
 }
 
@@ -46,7 +48,7 @@ scheduleIdle();
 // loaded and connected: from now on the main thread times its writes (a cold start is not a hang)
 parentPort!.postMessage({ ready: true });
 
-parentPort!.on('message', (msg: Request | { close: true }) => {
+parentPort!.on('message', (msg: WriterRequest | { close: true }) => {
   if ('close' in msg) {
     if (idleTimer) clearTimeout(idleTimer);
     flush();

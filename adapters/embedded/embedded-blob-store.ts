@@ -130,8 +130,8 @@ export class EmbeddedBlobStore implements BlobStore {
         tmpPath = '';
         await fsyncDir(dir);
       } else {
-        // a fresh copy of the bytes, handed over to the writer thread rather than copied again
-        const data = new Uint8Array(size);
+        // one copy of the bytes, in a buffer lent to the writer thread (it comes back to the pool)
+        const data = this.edb.buffers.take(size);
         let at = 0;
         for (const c of chunks) {
           data.set(c, at);

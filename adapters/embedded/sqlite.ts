@@ -6,6 +6,8 @@ import { startThread } from '../thread';
 import { MailError, type ErrorCode, ERROR_TABLE } from '../../core/errors';
 import type { WriteOpName, WriteOps } from './write-ops';
 import { SEGMENT_MAX_BYTES, type SegmentWriter } from './blob-segments';
+import { BufferPool } from './buffer-pool';
+import type { WriteResult } from './group-commit';
 
 /** Opens a connection with the settings every connection to the data file uses; `writer`: the writer thread's. */
 export function openConnection(path: string, opts: { writer?: boolean } = {}): Database.Database {
@@ -43,6 +45,18 @@ export class Statements {
     return statement;
   }
 }
+
+/** A write, as it goes to the writer thread (db-writer-thread.ts). */
+export interface WriterRequest {
+  id: number;
+  op: WriteOpName;
+  args: unknown;
+  /** Buffers transferred with it, to be sent back once it has run. */
+  lent?: ArrayBuffer[];
+}
+
+/** What the writer thread says: it is ready, or a batch's results (with the buffers its writes borrowed). */
+export type WriterReply = { ready: true } | { results: WriteResult[]; lent: ArrayBuffer[] };
 
 /** What crosses the thread boundary for a failed write. */
 export interface SerializedError {
@@ -87,6 +101,8 @@ export class EmbeddedDb {
   failWrites: Error | null = null;
   /** Called when the writer thread dies (for logging by the host). */
   onWriterDeath: ((err: Error, restarting: boolean) => void) | null = null;
+  /** Buffers to lend to writes (`write`'s `lend`); the writer thread sends them back here. */
+  readonly buffers = new BufferPool();
 
   constructor(
     readonly path: string,
@@ -105,13 +121,14 @@ export class EmbeddedDb {
     const writer = startThread(__dirname, 'db-writer-thread', __filename, { path: this.path, segmentMaxBytes: this.opts.segmentMaxBytes }, { maxYoungGenerationSizeMb: 8 });
     this.writer = writer;
     this.writerReady = false;
-    writer.on('message', (results: Array<{ id: number; ok: boolean; value?: unknown; error?: SerializedError }> | { ready: true }) => {
-      if (!Array.isArray(results)) {
+    writer.on('message', (m: WriterReply) => {
+      if ('ready' in m) {
         this.writerReady = true;
         for (const [id, w] of this.waiting) w.timer ??= this.timeWrite(id, w.timeoutMs);
         return;
       }
-      for (const r of results) {
+      for (const buffer of m.lent) this.buffers.give(buffer);
+      for (const r of m.results) {
         const w = this.waiting.get(r.id);
         if (!w) continue;
         this.waiting.delete(r.id);
@@ -189,16 +206,19 @@ export class EmbeddedDb {
   /**
    * Runs the named write on the writer thread; resolves once its commit is on disk.
    * A rejection says whether the write surely took no effect (`outcome`, see core/errors.ts).
-   * `transfer`: buffers handed to the writer thread instead of copied (the caller must not use them after).
+   * `lend`: buffers (from `buffers`) handed to the writer thread instead of copied; the caller
+   * must not use them after. The writer sends them back once the write has run, to `buffers`.
    */
-  write<K extends WriteOpName>(op: K, args: Parameters<WriteOps[K]>[1], transfer: ArrayBuffer[] = [], timeoutMs = this.opts.writeTimeoutMs): Promise<ReturnType<WriteOps[K]>> {
+  write<K extends WriteOpName>(op: K, args: Parameters<WriteOps[K]>[1], lend: ArrayBuffer[] = [], timeoutMs = this.opts.writeTimeoutMs): Promise<ReturnType<WriteOps[K]>> {
     if (this.closed) return Promise.reject(new MailError('TemporaryFailure', 'database is closed', { outcome: 'not-done' }));
     if (this.writerDown) return Promise.reject(new MailError('TemporaryFailure', 'storage unavailable', { cause: this.writerDown, outcome: 'not-done' }));
     if (this.failWrites) return Promise.reject(new MailError('TemporaryFailure', 'storage write failed', { cause: this.failWrites, outcome: 'not-done' }));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, timer: this.writerReady ? this.timeWrite(id, timeoutMs) : null, timeoutMs });
-      this.writer.postMessage({ id, op, args }, transfer);
+      const request: WriterRequest = { id, op, args };
+      if (lend.length) request.lent = lend;
+      this.writer.postMessage(request, lend);
     });
   }
 
