@@ -140,7 +140,8 @@ export class SegmentWriter {
       this.fd = -1;
       this.dirty = false;
     }
-    mkdirSync(this.dir, { recursive: true });
+    const created = mkdirSync(this.dir, { recursive: true });
+    if (created && created !== this.dir) fsyncDir(dirname(created)); // blobs/ is new too: the data folder gained its name
     const last = listSegments(this.dir).pop() ?? 0;
     if (last > 0 && !this.abandoned) {
       const fd = openSync(segmentPath(this.dbPath, last), 'r+');

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { MailError } from '../../core/errors';
 import type { BlobInfo, BlobStore } from '../../core/ports';
@@ -58,6 +58,19 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 /**
+ * After `mkdir -p dir` made `created` (the first folder it made; undefined: none), syncs
+ * every folder that gained an entry: a file renamed into a new folder is on disk only once
+ * the new folder's own name is.
+ */
+async function syncMadeFolders(created: string | undefined, dir: string): Promise<void> {
+  if (!created) return;
+  for (let made = dir; ; made = dirname(made)) {
+    await fsyncDir(dirname(made));
+    if (made === created) return;
+  }
+}
+
+/**
  * BlobStore on the data folder. Small objects (up to `inlineMaxBytes`) are handed to
  * the writer thread whole, so they ride the group commit with no fsync of their own:
  * under SEGMENT_MIN_BYTES inside their row, from there on appended to a segment file
@@ -82,7 +95,8 @@ export class EmbeddedBlobStore implements BlobStore {
     edb.migrate('blob-store', MIGRATIONS);
     this.dir = join(dataDir, 'blobs');
     this.tmpDir = join(dataDir, 'blobs', 'tmp');
-    this.ready = mkdir(this.tmpDir, { recursive: true }).then(() => undefined);
+    this.ready = mkdir(this.tmpDir, { recursive: true }).then((created) => syncMadeFolders(created, this.tmpDir));
+    this.ready.catch(() => undefined); // reported to the puts that wait for it
   }
 
   private fileFor(key: string): { dir: string; file: string } {
@@ -121,7 +135,7 @@ export class EmbeddedBlobStore implements BlobStore {
         await this.edb.write('blob.put', { key, size, data: null });
         const { dir, file } = this.fileFor(key);
         try {
-          await mkdir(dir, { recursive: true });
+          await syncMadeFolders(await mkdir(dir, { recursive: true }), dir);
           await rename(tmpPath, file);
         } catch (err) {
           await this.edb.write('blob.delete', { key }).catch(() => undefined);

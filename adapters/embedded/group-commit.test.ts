@@ -9,7 +9,9 @@ import { EmbeddedDb, openConnection, Statements } from './sqlite';
 
 // Failing disks cannot be made here: fdatasync is replaced, for this file only (vitest hoists
 // vi.mock above the imports), by one that a test can make fail or watch; the rest is node:fs.
-const hooks: { fdatasync: ((fd: number) => void) | null } = { fdatasync: null };
+// fsyncSync is watched too, with the path each descriptor was opened on.
+const hooks: { fdatasync: ((fd: number) => void) | null; fsync: ((path: string) => void) | null } = { fdatasync: null, fsync: null };
+const openedAt = new Map<number, string>();
 vi.mock('node:fs', async (original) => {
   const fs = await original<typeof import('node:fs')>();
   return {
@@ -17,6 +19,15 @@ vi.mock('node:fs', async (original) => {
     fdatasyncSync: (fd: number) => {
       hooks.fdatasync?.(fd);
       fs.fdatasyncSync(fd);
+    },
+    openSync: (...args: Parameters<typeof fs.openSync>) => {
+      const fd = fs.openSync(...args);
+      openedAt.set(fd, String(args[0]));
+      return fd;
+    },
+    fsyncSync: (fd: number) => {
+      hooks.fsync?.(openedAt.get(fd) ?? '?');
+      fs.fsyncSync(fd);
     },
   };
 });
@@ -26,6 +37,7 @@ const dirs: string[] = [];
 const open: Array<() => void> = [];
 afterEach(() => {
   hooks.fdatasync = null;
+  hooks.fsync = null;
   for (const close of open.splice(0)) close();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
@@ -95,5 +107,17 @@ describe('GroupCommit: segment bytes reach the disk before the rows that point a
     expect(statSync(segmentPath(w.path, 1)).size).toBe(60_000);
     expect(() => statSync(segmentPath(w.path, 2))).toThrow(/ENOENT/);
     expect(() => statSync(segmentPath(w.path, 3))).toThrow(/ENOENT/);
+  });
+
+  it('the first segment in a data folder without blobs/: the data folder, blobs/ and segments/ are synced before the commit', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nimbus-group-commit-'));
+    dirs.push(dir);
+    const segments = new SegmentWriter(join(dir, 'nimbus.db'), 64 * 1024);
+    open.push(() => segments.close());
+    const synced: string[] = [];
+    hooks.fsync = (path) => synced.push(path);
+    segments.append(Buffer.alloc(20_000, 7));
+    segments.sync();
+    expect(synced).toEqual([dir, join(dir, 'blobs'), join(dir, 'blobs', 'segments')]);
   });
 });
