@@ -85,6 +85,7 @@ export async function startLocalHost(config: Config, opts: LocalHostOptions = {}
   const db = new EmbeddedDb(join(dataDir, 'nimbus.db'));
   db.onWriterDeath = (err, restarting) =>
     logger.error({ err }, restarting ? 'database writer thread died; restarting it (writes meanwhile answer 4xx)' : 'database writer thread keeps dying; writes stay off (health: degraded)');
+  db.onWriterProblem = (problem) => logger.error({}, problem);
   const store = new SqliteMailStore(db);
   const blobs = new EmbeddedBlobStore(db, dataDir, config.NIMBUS_BLOB_INLINE_MAX_BYTES);
   const queue = new SqliteQueue<InboundQueueMessage>(db, 'inbound', { maxDeliveries: config.NIMBUS_QUEUE_MAX_DELIVERIES, lockMs: config.NIMBUS_QUEUE_LOCK_MS });

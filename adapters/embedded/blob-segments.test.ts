@@ -132,6 +132,20 @@ describe('EmbeddedBlobStore: blobs of middling size live in segment files', () =
       for (const [key, buf] of want) expect((await blobs.getBuffer(key))!.equals(buf)).toBe(true);
     }));
 
+  it('a segment compaction cannot read is reported to the main thread (onWriterProblem) and left as it is', () =>
+    withStore(64 * 1024, async (db, blobs, dataDir) => {
+      await fill(blobs, 12);
+      const problems: string[] = [];
+      db.onWriterProblem = (problem) => problems.push(problem);
+      // k3, the one left in segment 1 below, points past the segment's end (a damaged file)
+      db.db.prepare("UPDATE blobs SET off = 1000000 WHERE key = 'k3'").run();
+      for (const key of ['k0', 'k1', 'k2']) await blobs.delete(key);
+      await until(() => problems.length > 0, 'the problem to be reported');
+      expect(problems).toEqual([expect.stringMatching(/^blob segment 1 cannot be read \(segment 1 ends before \d+\)/)]);
+      expect(segmentFiles(dataDir)).toContain('00000001.seg');
+      expect(where(db, 'k3').seg).toBe(1);
+    }));
+
   it('a segment with at least half its bytes live is left as it is, while an empty one beside it is removed', () =>
     withStore(64 * 1024, async (db, blobs, dataDir) => {
       await fill(blobs, 12);

@@ -71,6 +71,8 @@ export class SegmentWriter {
   private retired: number[] = [];
   /** Segments compaction could not read: left alone until the thread restarts. */
   readonly unreadable = new Set<number>();
+  /** What went wrong that nobody has been told yet: the writer thread hands these to the main thread's log. */
+  readonly problems: string[] = [];
   readonly dir: string;
   /** Blobs were deleted since compaction last found nothing to do (true at start: the last run may have left some). */
   deleted = true;
@@ -233,8 +235,9 @@ export function compactSegments(s: Statements, maxMoves = 32): boolean {
     try {
       // all read before any is appended: a segment that cannot be read leaves no copies behind
       copies = rows.map((row) => w.read(seg, row.off, row.size));
-    } catch {
+    } catch (err) {
       w.unreadable.add(seg);
+      w.problems.push(`blob segment ${seg} cannot be read (${err instanceof Error ? err.message : String(err)}): it is left as it is and not compacted until restart; reading its messages fails`);
       continue;
     }
     const move = s.get('UPDATE blobs SET seg = ?, off = ? WHERE key = ?');

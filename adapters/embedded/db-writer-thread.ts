@@ -27,7 +27,12 @@ function runIdle(): void {
   idleTimer = null;
   if (pending.length) return; // a write came in: it goes first, and reschedules this
   // small steps, so a write that arrives meanwhile waits at most one of them
-  if (commits.idle(idleTasks)) setImmediate(runIdle);
+  const more = commits.idle(idleTasks);
+  if (segments.problems.length) {
+    const reply: WriterReply = { problems: segments.problems.splice(0) };
+    parentPort!.postMessage(reply);
+  }
+  if (more) setImmediate(runIdle);
 }
 
 function flush(): void {

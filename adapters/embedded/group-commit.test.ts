@@ -101,6 +101,7 @@ describe('GroupCommit: segment bytes reach the disk before the rows that point a
     const before = openSize();
     while (w.commits.idle([compactSegments]));
     expect(w.segments.unreadable).toEqual(new Set([1]));
+    expect(w.segments.problems).toEqual([expect.stringContaining('blob segment 1 cannot be read')]); // once, not on every turn
     expect(w.rows().find((r) => r.key === 'b')).toEqual({ key: 'b', seg: 1, off: 1_000_000 });
     expect(w.rows().find((r) => r.key === 'i')).toEqual({ key: 'i', seg: 4, off: before });
     expect(openSize()).toBe(before + 20_000); // i's copy only

@@ -55,8 +55,8 @@ export interface WriterRequest {
   lent?: ArrayBuffer[];
 }
 
-/** What the writer thread says: it is ready, or a batch's results (with the buffers its writes borrowed). */
-export type WriterReply = { ready: true } | { results: WriteResult[]; lent: ArrayBuffer[] };
+/** What the writer thread says: it is ready, a batch's results (with the buffers its writes borrowed), or what went wrong in its idle work. */
+export type WriterReply = { ready: true } | { results: WriteResult[]; lent: ArrayBuffer[] } | { problems: string[] };
 
 /** What crosses the thread boundary for a failed write. */
 export interface SerializedError {
@@ -101,6 +101,8 @@ export class EmbeddedDb {
   failWrites: Error | null = null;
   /** Called when the writer thread dies (for logging by the host). */
   onWriterDeath: ((err: Error, restarting: boolean) => void) | null = null;
+  /** Called with what went wrong in the writer's idle work, a segment it cannot read, say (for logging by the host). */
+  onWriterProblem: ((problem: string) => void) | null = null;
   /** Buffers to lend to writes (`write`'s `lend`); the writer thread sends them back here. */
   readonly buffers = new BufferPool();
 
@@ -125,6 +127,10 @@ export class EmbeddedDb {
       if ('ready' in m) {
         this.writerReady = true;
         for (const [id, w] of this.waiting) w.timer ??= this.timeWrite(id, w.timeoutMs);
+        return;
+      }
+      if ('problems' in m) {
+        for (const problem of m.problems) this.onWriterProblem?.(problem);
         return;
       }
       for (const buffer of m.lent) this.buffers.give(buffer);
