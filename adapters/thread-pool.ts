@@ -13,6 +13,8 @@ interface Slot {
   waiting: Map<number, Pending>;
   /** The thread has loaded its code; requests are timed from then on (loading from source can take seconds). */
   ready: boolean;
+  /** When its last request was answered (or it was sent one, while any is open). */
+  lastUsed: number;
 }
 
 export interface ThreadPoolOptions {
@@ -24,26 +26,56 @@ export interface ThreadPoolOptions {
   timeoutMs: number;
   /** What the work is, for error messages ("password check", "DKIM signing"). */
   label: string;
+  /** A thread with nothing to do for this long is stopped (its memory goes back; the next call starts one); default one minute, Infinity never. */
+  idleMs?: number;
 }
+
+const IDLE_MS = 60_000;
 
 /**
  * Requests to worker threads, dealt round-robin. A thread that dies fails only its own
  * requests (TemporaryFailure: the client may retry) and is replaced on the next call; a
  * request not answered in `timeoutMs` fails too and its thread is replaced, so a stuck
- * thread never leaves a caller hanging. Threads start on first use.
+ * thread never leaves a caller hanging. Threads start on first use and stop after `idleMs` with nothing to do.
  */
 export class ThreadPool {
   private readonly slots: Array<Slot | null>;
   private nextId = 1;
   private closing = false;
+  private idleTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: ThreadPoolOptions) {
     this.slots = new Array<Slot | null>(opts.size).fill(null);
   }
 
+  /** Threads now running (tests: idle ones are stopped). */
+  get liveThreads(): number {
+    return this.slots.filter(Boolean).length;
+  }
+
+  /**
+   * Stops the threads idle for `idleMs`: a login thread, say, holds some 10 MB that a server
+   * whose users last signed in an hour ago has no use for. Checked every half of `idleMs`.
+   */
+  private retireIdle(): void {
+    const idleMs = this.opts.idleMs ?? IDLE_MS;
+    const now = performance.now();
+    this.slots.forEach((slot, index) => {
+      if (!slot || slot.waiting.size || now - slot.lastUsed < idleMs) return;
+      this.slots[index] = null; // before it stops: a call from now on starts a new one
+      void slot.thread.terminate();
+    });
+    if (!this.slots.some(Boolean) && this.idleTimer) {
+      clearInterval(this.idleTimer);
+      this.idleTimer = null;
+    }
+  }
+
   private start(index: number): Slot {
     const { dir, name, callerFile, label } = this.opts;
-    const slot: Slot = { thread: startThread(dir, name, callerFile, {}), waiting: new Map(), ready: false };
+    const slot: Slot = { thread: startThread(dir, name, callerFile, {}), waiting: new Map(), ready: false, lastUsed: performance.now() };
+    const idleMs = this.opts.idleMs ?? IDLE_MS;
+    if (Number.isFinite(idleMs)) this.idleTimer ??= setInterval(() => this.retireIdle(), idleMs / 2).unref();
     slot.thread.on('message', (m: { ready?: true; id: number; value?: unknown; error?: string }) => {
       if (m.ready) {
         slot.ready = true;
@@ -53,6 +85,7 @@ export class ThreadPool {
       const w = slot.waiting.get(m.id);
       if (!w) return;
       slot.waiting.delete(m.id);
+      slot.lastUsed = performance.now();
       if (w.timer) clearTimeout(w.timer);
       if (m.error !== undefined) w.reject(new MailError('TemporaryFailure', `${label} failed`, { cause: new Error(m.error) }));
       else w.resolve(m.value);
@@ -76,6 +109,7 @@ export class ThreadPool {
     const id = this.nextId++;
     const index = id % this.slots.length;
     const slot = (this.slots[index] ??= this.start(index));
+    slot.lastUsed = performance.now();
     return new Promise<T>((resolve, reject) => {
       slot.waiting.set(id, { resolve, reject, timer: null });
       if (slot.ready) slot.waiting.get(id)!.timer = this.timer(slot, id);
@@ -101,6 +135,7 @@ export class ThreadPool {
 
   async close(): Promise<void> {
     this.closing = true;
+    if (this.idleTimer) clearInterval(this.idleTimer);
     await Promise.all(this.slots.map((s) => s?.thread.terminate()));
   }
 }

@@ -11,6 +11,8 @@ import { selfSignedCertificate } from '../adapters/tls-certificate';
 import { startLocalHost, type LocalHost } from '../local/host';
 import type { SmtpEdgeOptions } from '../smtp-edge/server';
 
+export { waitFor } from './wait';
+
 export const PASSWORD = 'correct horse battery';
 
 export interface TestHost extends LocalHost {
@@ -83,17 +85,6 @@ export async function startTestHost(env: Record<string, string> = {}, opts: { da
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
-}
-
-/** Polls until `check` returns a value (not undefined), or fails after `ms`. */
-export async function waitFor<T>(check: () => Promise<T | undefined> | T | undefined, ms = 10_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error('waitFor: timed out');
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 export interface ListItem {
