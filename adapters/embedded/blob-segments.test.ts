@@ -220,20 +220,24 @@ describe('buffers lent to the writer thread', () => {
   it('come back and carry the next blob, of which nothing but its own bytes is stored', async () => {
     await withStore(undefined, async (db, blobs) => {
       expect(db.buffers.pooledBytes).toBe(0);
-      // 100 KB (a segment), then 70 KB (a segment) and 10 KB (its row) in buffers that held more before
+      // 100 KB (a segment), then 70 KB (a segment) in the buffer that held it
       const first = bytes(100_000, 1);
       await blobs.put('first', first);
       expect(db.buffers.pooledBytes).toBe(131_072); // back from the writer
       const second = bytes(70_000, 2);
       await blobs.put('second', Readable.from([second.subarray(0, 30_000), second.subarray(30_000)]));
       expect(db.buffers.pooledBytes).toBe(131_072); // the same buffer again, not a second one
-      const third = bytes(10_000, 3);
+      // 12 KB, then 10 KB in the same 16 KB buffer: both in their rows
+      const third = bytes(12_000, 3);
+      const fourth = bytes(10_000, 4);
       await blobs.put('third', third);
+      await blobs.put('fourth', fourth);
       expect(db.buffers.pooledBytes).toBe(131_072 + 16_384);
       expect(await read(await blobs.get('first'))).toEqual(first);
       expect(await read(await blobs.get('second'))).toEqual(second);
       expect(await read(await blobs.get('third'))).toEqual(third);
-      expect(where(db, 'third').inRow).toBe(1);
+      expect(await read(await blobs.get('fourth'))).toEqual(fourth);
+      expect([where(db, 'third').inRow, where(db, 'fourth').inRow]).toEqual([1, 1]);
     });
   });
 });

@@ -69,6 +69,8 @@ export class SegmentWriter {
   private abandoned = false;
   /** Segments compaction emptied in the transaction under way: removed once it commits. */
   private retired: number[] = [];
+  /** The names of segments/ and blobs/ were synced by this thread. */
+  private foldersDurable = false;
   /** Segments compaction could not read: left alone until the thread restarts. */
   readonly unreadable = new Set<number>();
   /** What went wrong that nobody has been told yet: the writer thread hands these to the main thread's log. */
@@ -142,8 +144,14 @@ export class SegmentWriter {
       this.fd = -1;
       this.dirty = false;
     }
-    const created = mkdirSync(this.dir, { recursive: true });
-    if (created && created !== this.dir) fsyncDir(dirname(created)); // blobs/ is new too: the data folder gained its name
+    mkdirSync(this.dir, { recursive: true });
+    if (!this.foldersDurable) {
+      // segments/ and blobs/ may be new, or made by a run that stopped before syncing them (or by
+      // the main thread, still syncing): their names go to disk before any row points into them
+      fsyncDir(dirname(this.dir));
+      fsyncDir(dirname(dirname(this.dir)));
+      this.foldersDurable = true;
+    }
     const last = listSegments(this.dir).pop() ?? 0;
     if (last > 0 && !this.abandoned) {
       const fd = openSync(segmentPath(this.dbPath, last), 'r+');
@@ -157,7 +165,6 @@ export class SegmentWriter {
       }
       closeSync(fd);
     }
-    if (last === 0) fsyncDir(dirname(this.dir)); // the segments folder itself, made above on the first run
     this.fd = openSync(segmentPath(this.dbPath, last + 1), 'wx');
     this.seg = last + 1;
     this.size = 0;
@@ -237,7 +244,7 @@ export function compactSegments(s: Statements, maxMoves = 32): boolean {
       copies = rows.map((row) => w.read(seg, row.off, row.size));
     } catch (err) {
       w.unreadable.add(seg);
-      w.problems.push(`blob segment ${seg} cannot be read (${err instanceof Error ? err.message : String(err)}): it is left as it is and not compacted until restart; reading its messages fails`);
+      w.problems.push(`blob segment ${seg} cannot be read (${err instanceof Error ? err.message : String(err)}): it is left as it is and not compacted until the writer thread restarts; reading the blobs it holds may fail`);
       continue;
     }
     const move = s.get('UPDATE blobs SET seg = ?, off = ? WHERE key = ?');

@@ -3,7 +3,7 @@ const MIN_CLASS = 4 * 1024;
 export const MAX_POOLED_BYTES_EACH = 256 * 1024;
 /** At most this much memory waits in the pool. */
 const MAX_POOLED_TOTAL = 8 * 1024 * 1024;
-/** A pool not taken from for this long is emptied (after a burst of mail, say). */
+/** A pool not taken from for this long (to twice this long) is emptied (after a burst of mail, say). */
 const IDLE_DROP_MS = 30_000;
 
 function sizeClass(size: number): number {

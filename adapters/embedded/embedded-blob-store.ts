@@ -58,19 +58,6 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 /**
- * After `mkdir -p dir` made `created` (the first folder it made; undefined: none), syncs
- * every folder that gained an entry: a file renamed into a new folder is on disk only once
- * the new folder's own name is.
- */
-async function syncMadeFolders(created: string | undefined, dir: string): Promise<void> {
-  if (!created) return;
-  for (let made = dir; ; made = dirname(made)) {
-    await fsyncDir(dirname(made));
-    if (made === created) return;
-  }
-}
-
-/**
  * BlobStore on the data folder. Small objects (up to `inlineMaxBytes`) are handed to
  * the writer thread whole, so they ride the group commit with no fsync of their own:
  * under SEGMENT_MIN_BYTES inside their row, from there on appended to a segment file
@@ -85,7 +72,13 @@ async function syncMadeFolders(created: string | undefined, dir: string): Promis
 export class EmbeddedBlobStore implements BlobStore {
   private readonly dir: string;
   private readonly tmpDir: string;
-  private ready: Promise<void>;
+  /**
+   * Folders made (or first used) by this process whose own names are on disk: their parent
+   * was fsync'd since. A file renamed into a folder is on disk only once the folder's name is,
+   * and the folder may be new, or made by a run that stopped before it synced it. Every put
+   * into a folder waits for the same sync; one that failed is tried again by the next put.
+   */
+  private readonly durable = new Map<string, Promise<void>>();
 
   constructor(
     private readonly edb: EmbeddedDb,
@@ -95,8 +88,23 @@ export class EmbeddedBlobStore implements BlobStore {
     edb.migrate('blob-store', MIGRATIONS);
     this.dir = join(dataDir, 'blobs');
     this.tmpDir = join(dataDir, 'blobs', 'tmp');
-    this.ready = mkdir(this.tmpDir, { recursive: true }).then((created) => syncMadeFolders(created, this.tmpDir));
-    this.ready.catch(() => undefined); // reported to the puts that wait for it
+    this.ready().catch(() => undefined); // at start; a failure is reported to the puts that wait for it
+  }
+
+  private durableFolder(dir: string): Promise<void> {
+    let synced = this.durable.get(dir);
+    if (!synced) {
+      synced = mkdir(dir, { recursive: true }).then(() => fsyncDir(dirname(dir)));
+      synced.catch(() => this.durable.delete(dir));
+      this.durable.set(dir, synced);
+    }
+    return synced;
+  }
+
+  /** blobs/ (in the data folder) and blobs/tmp exist, their names on disk. */
+  private async ready(): Promise<void> {
+    await this.durableFolder(this.dir);
+    await this.durableFolder(this.tmpDir);
   }
 
   private fileFor(key: string): { dir: string; file: string } {
@@ -118,7 +126,7 @@ export class EmbeddedBlobStore implements BlobStore {
         if (handle) {
           await handle.write(buf);
         } else if (size > this.inlineMaxBytes) {
-          await this.ready;
+          await this.ready();
           tmpPath = join(this.tmpDir, `${Date.now()}-${randomBytes(6).toString('hex')}`);
           handle = await open(tmpPath, 'wx');
           for (const c of chunks) await handle.write(c);
@@ -135,7 +143,7 @@ export class EmbeddedBlobStore implements BlobStore {
         await this.edb.write('blob.put', { key, size, data: null });
         const { dir, file } = this.fileFor(key);
         try {
-          await syncMadeFolders(await mkdir(dir, { recursive: true }), dir);
+          await this.durableFolder(dir);
           await rename(tmpPath, file);
         } catch (err) {
           await this.edb.write('blob.delete', { key }).catch(() => undefined);
@@ -256,7 +264,7 @@ export class EmbeddedBlobStore implements BlobStore {
   }
 
   async removeUnfinished(opts: { olderThan: number; dryRun: boolean }): Promise<{ count: number; bytes: number }> {
-    await this.ready;
+    await this.ready();
     let count = 0;
     let bytes = 0;
     for (const name of await readdir(this.tmpDir)) {
@@ -271,7 +279,7 @@ export class EmbeddedBlobStore implements BlobStore {
   }
 
   async ping(): Promise<void> {
-    await this.ready;
+    await this.ready();
     this.edb.stmt('SELECT 1 FROM blobs LIMIT 1').get();
   }
 

@@ -32,7 +32,6 @@ vi.mock('node:fs', async (original) => {
   };
 });
 
-
 const dirs: string[] = [];
 const open: Array<() => void> = [];
 afterEach(() => {
@@ -110,7 +109,7 @@ describe('GroupCommit: segment bytes reach the disk before the rows that point a
     expect(() => statSync(segmentPath(w.path, 3))).toThrow(/ENOENT/);
   });
 
-  it('the first segment in a data folder without blobs/: the data folder, blobs/ and segments/ are synced before the commit', () => {
+  it('the first segment in a data folder without blobs/: blobs/, the data folder and segments/ are synced before the commit', () => {
     const dir = mkdtempSync(join(tmpdir(), 'nimbus-group-commit-'));
     dirs.push(dir);
     const segments = new SegmentWriter(join(dir, 'nimbus.db'), 64 * 1024);
@@ -119,6 +118,6 @@ describe('GroupCommit: segment bytes reach the disk before the rows that point a
     hooks.fsync = (path) => synced.push(path);
     segments.append(Buffer.alloc(20_000, 7));
     segments.sync();
-    expect(synced).toEqual([dir, join(dir, 'blobs'), join(dir, 'blobs', 'segments')]);
+    expect(synced).toEqual([join(dir, 'blobs'), dir, join(dir, 'blobs', 'segments')]);
   });
 });

@@ -242,6 +242,7 @@ export class EmbeddedDb {
   close(): Promise<void> {
     this.closed ??= new Promise<void>((resolve) => {
       const done = () => {
+        this.buffers.clear();
         this.db.close();
         resolve();
       };
