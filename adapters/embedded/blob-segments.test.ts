@@ -45,14 +45,28 @@ async function until(check: () => boolean, what: string): Promise<void> {
   }
 }
 
-/** A fresh data folder's database and blob store (segments of `segmentMaxBytes`), closed after `fn`. */
-async function withStore(segmentMaxBytes: number | undefined, fn: (db: EmbeddedDb, blobs: EmbeddedBlobStore, dataDir: string) => Promise<void>): Promise<void> {
+type Store = { db: EmbeddedDb; blobs: EmbeddedBlobStore };
+
+/**
+ * A fresh data folder's database and blob store (segments of `segmentMaxBytes`), closed after
+ * `fn`; `reopen` closes them (if the test has not) and opens the folder again, as a restart does.
+ */
+async function withStore(segmentMaxBytes: number | undefined, fn: (db: EmbeddedDb, blobs: EmbeddedBlobStore, dataDir: string, reopen: () => Promise<Store>) => Promise<void>): Promise<void> {
   const dataDir = freshDir();
-  const db = new EmbeddedDb(join(dataDir, 'nimbus.db'), segmentMaxBytes ? { segmentMaxBytes } : {});
+  const open = (): Store => {
+    const db = new EmbeddedDb(join(dataDir, 'nimbus.db'), segmentMaxBytes ? { segmentMaxBytes } : {});
+    return { db, blobs: new EmbeddedBlobStore(db, dataDir) };
+  };
+  let current = open();
+  const reopen = async () => {
+    await current.db.close();
+    current = open();
+    return current;
+  };
   try {
-    await fn(db, new EmbeddedBlobStore(db, dataDir), dataDir);
+    await fn(current.db, current.blobs, dataDir, reopen);
   } finally {
-    await db.close();
+    await current.db.close();
   }
 }
 
@@ -92,28 +106,19 @@ describe('EmbeddedBlobStore: blobs of middling size live in segment files', () =
       expect((await blobs.getBuffer('b'))!.equals(b)).toBe(true);
     }));
 
-  it('a full segment is closed and the next begun; after a restart appends go on at the end of the last one', async () => {
-    const dataDir = freshDir();
-    const path = join(dataDir, 'nimbus.db');
-    let db = new EmbeddedDb(path, { segmentMaxBytes: 64 * 1024 });
-    try {
-      let blobs = new EmbeddedBlobStore(db, dataDir);
+  it('a full segment is closed and the next begun; after a restart appends go on at the end of the last one', () =>
+    withStore(64 * 1024, async (db, blobs, dataDir, reopen) => {
       const want = await fill(blobs, 7);
       // 20 KB each, a segment closed once it holds 64 KB or more: four in the first, three in the second
       expect(segmentFiles(dataDir)).toEqual(['00000001.seg', '00000002.seg']);
       expect([...want.keys()].map((k) => where(db, k).seg)).toEqual([1, 1, 1, 1, 2, 2, 2]);
-      await db.close();
 
-      db = new EmbeddedDb(path, { segmentMaxBytes: 64 * 1024 });
-      blobs = new EmbeddedBlobStore(db, dataDir);
+      ({ db, blobs } = await reopen());
       want.set('after', bytes(20 * 1024, 99));
       await blobs.put('after', want.get('after')!);
       expect(where(db, 'after')).toEqual({ inRow: 0, seg: 2, off: 3 * 20 * 1024 });
       for (const [key, buf] of want) expect((await blobs.getBuffer(key))!.equals(buf)).toBe(true);
-    } finally {
-      await db.close();
-    }
-  });
+    }));
 
   it('compaction: a closed segment mostly deleted has its live blobs moved and is removed; one no row points at is removed', () =>
     withStore(64 * 1024, async (db, blobs, dataDir) => {
@@ -157,27 +162,19 @@ describe('EmbeddedBlobStore: blobs of middling size live in segment files', () =
       expect(where(db, 'k3').seg).toBe(1);
     }));
 
-  it('the highest-numbered segment is kept even when empty and not open (its number is never used again)', async () => {
-    const dataDir = freshDir();
-    const path = join(dataDir, 'nimbus.db');
-    let db = new EmbeddedDb(path, { segmentMaxBytes: 64 * 1024 });
-    try {
-      let blobs = new EmbeddedBlobStore(db, dataDir);
+  it('the highest-numbered segment is kept even when empty and not open (its number is never used again)', () =>
+    withStore(64 * 1024, async (db, blobs, dataDir, reopen) => {
       await fill(blobs, 12);
       for (let i = 0; i < 12; i++) await blobs.delete(`k${i}`);
       await db.close(); // before the writer was idle for long enough to compact
       expect(segmentFiles(dataDir)).toEqual(['00000001.seg', '00000002.seg', '00000003.seg']);
       // a new writer has no segment open until it appends
-      db = new EmbeddedDb(path, { segmentMaxBytes: 64 * 1024 });
-      blobs = new EmbeddedBlobStore(db, dataDir);
+      ({ db, blobs } = await reopen());
       await until(() => segmentFiles(dataDir).length === 1, 'segments 1 and 2 to be removed');
       expect(segmentFiles(dataDir)).toEqual(['00000003.seg']);
       await blobs.put('next', bytes(20 * 1024, 42));
       expect(where(db, 'next').seg).toBe(4); // segment 3 was full
-    } finally {
-      await db.close();
-    }
-  });
+    }));
 
   it('a reader whose row was moved by compaction before it opened the segment reads the row again', () =>
     withStore(64 * 1024, async (db, blobs, dataDir) => {
