@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startLoopbackDnsServer, type LoopbackDnsServer } from '../adapters/dns/loopback-dns-server';
 
 /**
  * A server in a process of its own, as `npm start` runs it, for measurements that
@@ -15,13 +16,16 @@ export interface ServerProcess {
   smtpPort: number;
   httpPort: number | null;
   dataDir: string | null;
+  /** The DNS server it asks, when the caller named none (NIMBUS_DNS_SERVERS): an empty table on loopback, so no question leaves the machine. */
+  dns: LoopbackDnsServer | null;
 }
 
 /** Starts `entry` (a built file under dist/) and waits for the ports it prints; `dataDir` true gives it a fresh data folder. */
 export async function startServerProcess(entry: string, opts: { env?: Record<string, string>; dataDir?: boolean; http?: boolean; nodeArgs?: string[] } = {}): Promise<ServerProcess> {
   const dataDir = opts.dataDir ? mkdtempSync(join(tmpdir(), 'nimbus-process-')) : null;
+  const dns = opts.env?.NIMBUS_DNS_SERVERS || process.env.NIMBUS_DNS_SERVERS ? null : await startLoopbackDnsServer();
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), entry], {
-    env: { ...process.env, NIMBUS_DATA_DIR: dataDir ?? '', NIMBUS_SMTP_PORT: '0', NIMBUS_SUBMISSION_PORT: '0', NIMBUS_SUBMISSION_TLS_PORT: '0', NIMBUS_HTTP_PORT: '0', NIMBUS_LOG_LEVEL: 'warn', NIMBUS_HOSTNAME: 'mx.bench', ...opts.env },
+    env: { ...process.env, ...(dns ? { NIMBUS_DNS_SERVERS: dns.address } : {}), NIMBUS_DATA_DIR: dataDir ?? '', NIMBUS_SMTP_PORT: '0', NIMBUS_SUBMISSION_PORT: '0', NIMBUS_SUBMISSION_TLS_PORT: '0', NIMBUS_HTTP_PORT: '0', NIMBUS_LOG_LEVEL: 'warn', NIMBUS_HOSTNAME: 'mx.bench', ...opts.env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -30,10 +34,11 @@ export async function startServerProcess(entry: string, opts: { env?: Record<str
   for (;;) {
     const smtp = /SMTP {2}127\.0\.0\.1:(\d+)/.exec(out);
     const http = /HTTP {2}http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-    if (smtp && (!opts.http || http)) return { child, smtpPort: Number(smtp[1]), httpPort: http ? Number(http[1]) : null, dataDir };
+    if (smtp && (!opts.http || http)) return { child, smtpPort: Number(smtp[1]), httpPort: http ? Number(http[1]) : null, dataDir, dns };
     if (Date.now() > until || child.exitCode !== null) {
       child.kill('SIGKILL');
       if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+      await dns?.stop();
       throw new Error(`${entry} did not start: ${out}`);
     }
     await new Promise((r) => setTimeout(r, 20));
@@ -47,6 +52,7 @@ export async function stopServerProcess(server: ServerProcess): Promise<void> {
     await exited;
   }
   if (server.dataDir) rmSync(server.dataDir, { recursive: true, force: true });
+  await server.dns?.stop();
 }
 
 const TICK = 100; // USER_HZ on Linux
