@@ -237,4 +237,33 @@ describe('buffers lent to the writer thread', () => {
       expect([where(db, 'third').inRow, where(db, 'fourth').inRow]).toEqual([1, 1]);
     });
   });
+
+  it('a blob in many chunks is stored exactly at every size around the segment, buffer and inline limits, also with an inline limit over the largest pooled buffer', async () => {
+    const dataDir = freshDir();
+    const db = new EmbeddedDb(join(dataDir, 'nimbus.db'));
+    try {
+      for (const inlineMax of [256 * 1024, 300 * 1024]) {
+        const blobs = new EmbeddedBlobStore(db, dataDir, inlineMax);
+        const sizes = [0, 1, 4095, 4096, 4097, 65_536, 65_537, 100_000, 256 * 1024, inlineMax - 1, inlineMax, inlineMax + 1, 400_000];
+        const seen = new Set<string>();
+        for (const size of sizes) {
+          for (const chunk of [1000, 7000, 70_000]) {
+            const key = `k-${inlineMax}-${size}-${chunk}`;
+            const want = bytes(size, size + chunk);
+            const pieces: Buffer[] = [];
+            for (let at = 0; at < size; at += chunk) pieces.push(want.subarray(at, at + chunk));
+            expect(await blobs.put(key, Readable.from(pieces))).toEqual({ size });
+            expect((await blobs.getBuffer(key))!.equals(want), key).toBe(true);
+            const w = where(db, key);
+            const place = w.inRow ? 'row' : w.seg !== null ? 'segment' : 'file';
+            expect(place, key).toBe(size > inlineMax ? 'file' : size < SEGMENT_MIN_BYTES ? 'row' : 'segment');
+            seen.add(place);
+          }
+        }
+        expect([...seen].sort()).toEqual(['file', 'row', 'segment']);
+      }
+    } finally {
+      await db.close();
+    }
+  });
 });
