@@ -9,7 +9,8 @@ import { receivedHeader } from './received';
 import { FailureLimiter, LoginGuard } from './rate-limit';
 import { Readable } from 'node:stream';
 import { openAttachment, readMessageView } from './message-reader';
-import { BodyCut, COLLAPSIBLE_SPACE, createSummaryParser, isSingleTextBody, plainText, summaryBodyBudget, SUMMARY_LIMITS, TEXT_BODY_CAP } from './mime';
+import { BodyCut, isSingleTextBody, summaryBodyBudget, TEXT_BODY_CAP } from './body-cut';
+import { COLLAPSIBLE_SPACE, createSummaryParser, plainText, SUMMARY_LIMITS } from './mime';
 
 describe('error table', () => {
   it('every transient error is a 4xx SMTP reply with a 4.x.x enhanced code; permanent ones 5xx/5.x.x', () => {

@@ -1,11 +1,15 @@
-import MailComposer from 'nodemailer/lib/mail-composer';
+import type MailComposer from 'nodemailer/lib/mail-composer';
 import { blobKeys } from './blob-keys';
 import { MailError, isMailError } from './errors';
 import { newId } from './ids';
+import { lazy } from './lazy';
 import { createSummaryParser } from './mime';
 import type { OrphanSweeper } from './orphans';
 import type { BlobStore, MailStore } from './ports';
 import type { AddressValue, Draft, DraftAttachment, DraftFields, MessageSummary, StoredMessage, User } from './types';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const mailComposer = lazy(() => require('nodemailer/lib/mail-composer') as typeof MailComposer);
 
 export interface MimeFile {
   filename: string;
@@ -24,7 +28,8 @@ export function composeMime(
   opts: { keepBcc: boolean; messageId?: string; date?: Date },
 ): Promise<Buffer> {
   const references = fields.references?.length ? fields.references : fields.inReplyTo ? [fields.inReplyTo] : undefined;
-  const node = new MailComposer({
+  const Composer = mailComposer();
+  const node = new Composer({
     from,
     to: fields.to,
     cc: fields.cc,

@@ -39,7 +39,7 @@ describe('mailauth as the server loads it', () => {
           const result = await m.dkimVerify(Buffer.concat([Buffer.from(signatures), raw]), { resolver });
           verified.push(result.results[0].status.result);
         }
-        console.log(JSON.stringify({ active: m.keyCacheActive, parsed, verified }));
+        console.log(JSON.stringify({ active: m.keyCacheActive(), parsed, verified }));
       })().catch((e) => { console.error(e); process.exit(1); });`;
     const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], { cwd: root });
     expect(JSON.parse(stdout)).toEqual({ active: true, parsed: 1, verified: ['pass', 'pass'] });

@@ -1,35 +1,26 @@
 import type { KeyObject } from 'node:crypto';
 import type * as Mailauth from 'mailauth';
+import { lazy } from './lazy';
 
 /**
- * mailauth, as this project loads it: every import of mailauth goes through here.
+ * mailauth, as this project loads it: every import of mailauth goes through here, and it
+ * is loaded when first used (core/lazy), so a thread that never signs, verifies or checks
+ * DNS (the SMTP edge's main thread) never loads it.
  *
  * mailauth parses the signing key's PEM for every message it signs (~0.7 ms of CPU on
  * the main thread, as much as the RSA signature itself). Its signer takes the parser
  * from `lib/tools` when it is first loaded, so the parser is replaced by a memoised one
  * before mailauth loads: the same PEM gives the same KeyObject (a few domains' keys;
  * bounded). When something loaded mailauth earlier (a test importing it directly), the
- * signer keeps the plain parser: slower, the same signatures. `keyCacheActive` says
+ * signer keeps the plain parser: slower, the same signatures. `keyCacheActive()` says
  * which; a test checks that the server's own module graph gets the memoised one.
  */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const tools = require('mailauth/lib/tools') as { getPrivateKey(key: string | Buffer): KeyObject };
-
-export const keyCacheActive = !require.cache[require.resolve('mailauth/lib/dkim/dkim-signer')];
-if (keyCacheActive) {
-  const parse = tools.getPrivateKey;
-  const keys = new Map<string, KeyObject>();
-  tools.getPrivateKey = (key) => {
-    const pem = typeof key === 'string' ? key : key.toString('latin1');
-    let parsed = keys.get(pem);
-    if (!parsed) {
-      parsed = parse(key); // throws for a bad key, as before (nothing kept)
-      if (keys.size >= 64) keys.clear();
-      keys.set(pem, parsed);
-    }
-    return parsed;
-  };
+interface Tools {
+  getPrivateKey(key: string | Buffer): KeyObject;
+  parseHeaders(buf: Buffer): unknown;
 }
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const tools = lazy(() => require('mailauth/lib/tools') as Tools);
 
 /** mailauth 4.x's MessageParser (the DKIM verifier's and signer's base class), as far as the replacement below uses it. */
 interface MessageParserInternals {
@@ -43,9 +34,6 @@ interface MessageParserInternals {
 }
 type ProcessChunk = (this: MessageParserInternals, chunk: Buffer) => Promise<void>;
 type EnsureLinebreaks = (this: MessageParserInternals, input: Buffer) => Generator<Buffer>;
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { MessageParser } = require('mailauth/lib/dkim/message-parser') as { MessageParser: { prototype: { processChunk: ProcessChunk; ensureLinebreaks: EnsureLinebreaks } } };
-const parseHeaders = (tools as unknown as { parseHeaders(buf: Buffer): unknown }).parseHeaders;
 const CRLF = Buffer.from('\r\n');
 
 /**
@@ -56,12 +44,10 @@ const CRLF = Buffer.from('\r\n');
  * indexOf and give the same results, quirks included (a bare LF right after CR LF is
  * left alone, since the original remembers the last byte that was not LF; an empty
  * header block at the very start is not seen as one): core/mailauth-parser.test.ts
- * runs both over the corpus in many chunkings. The methods are on the prototype, so
- * they apply to the verifier and the signer whenever mailauth was loaded.
+ * runs both over the corpus in many chunkings. They go on the prototype when mailauth
+ * is loaded here, so they apply to the verifier and the signer whoever loaded those.
  */
-export const originalMessageParser = { processChunk: MessageParser.prototype.processChunk, ensureLinebreaks: MessageParser.prototype.ensureLinebreaks };
-
-MessageParser.prototype.processChunk = async function (this: MessageParserInternals, chunk: Buffer): Promise<void> {
+const processChunk: ProcessChunk = async function (chunk) {
   if (!chunk || !chunk.length) return;
   if (this.state === 'header') {
     const prev = this.stateBytes; // the last (up to four) bytes before this chunk
@@ -81,7 +67,7 @@ MessageParser.prototype.processChunk = async function (this: MessageParserIntern
     }
     this.state = 'body';
     this.headerChunks.push(end === chunk.length - 1 ? chunk : chunk.subarray(0, end + 1));
-    this.headers = parseHeaders(Buffer.concat(this.headerChunks));
+    this.headers = tools().parseHeaders(Buffer.concat(this.headerChunks));
     await this.messageHeaders(this.headers);
     if (end === chunk.length - 1) return;
     chunk = chunk.subarray(end + 1);
@@ -89,7 +75,7 @@ MessageParser.prototype.processChunk = async function (this: MessageParserIntern
   await this.nextChunk(chunk);
 };
 
-MessageParser.prototype.ensureLinebreaks = function* (this: MessageParserInternals, input: Buffer): Generator<Buffer> {
+const ensureLinebreaks: EnsureLinebreaks = function* (input) {
   let pos = 0;
   let last = this.lastByte;
   let previousLf = -1;
@@ -111,10 +97,46 @@ MessageParser.prototype.ensureLinebreaks = function* (this: MessageParserInterna
  * every thread that loads mailauth) that nothing here calls.
  */
 /* eslint-disable @typescript-eslint/no-require-imports */
-export const { dkimSign } = require('mailauth/lib/dkim/sign') as Pick<typeof Mailauth, 'dkimSign'>;
-export const { dkimVerify } = require('mailauth/lib/dkim/verify') as Pick<typeof Mailauth, 'dkimVerify'>;
-export const { spf } = require('mailauth/lib/spf') as Pick<typeof Mailauth, 'spf'>;
-export const { dmarc } = require('mailauth/lib/dmarc') as Pick<typeof Mailauth, 'dmarc'>;
-export const { arc } = require('mailauth/lib/arc') as Pick<typeof Mailauth, 'arc'>;
+const mailauth = lazy(() => {
+  const keyCacheActive = !require.cache[require.resolve('mailauth/lib/dkim/dkim-signer')];
+  if (keyCacheActive) {
+    const parse = tools().getPrivateKey;
+    const keys = new Map<string, KeyObject>();
+    tools().getPrivateKey = (key) => {
+      const pem = typeof key === 'string' ? key : key.toString('latin1');
+      let parsed = keys.get(pem);
+      if (!parsed) {
+        parsed = parse(key); // throws for a bad key, as before (nothing kept)
+        if (keys.size >= 64) keys.clear();
+        keys.set(pem, parsed);
+      }
+      return parsed;
+    };
+  }
+  const { MessageParser } = require('mailauth/lib/dkim/message-parser') as { MessageParser: { prototype: { processChunk: ProcessChunk; ensureLinebreaks: EnsureLinebreaks } } };
+  const originalMessageParser = { processChunk: MessageParser.prototype.processChunk, ensureLinebreaks: MessageParser.prototype.ensureLinebreaks };
+  Object.assign(MessageParser.prototype, { processChunk, ensureLinebreaks });
+  return {
+    keyCacheActive,
+    originalMessageParser,
+    ...(require('mailauth/lib/dkim/sign') as Pick<typeof Mailauth, 'dkimSign'>),
+    ...(require('mailauth/lib/dkim/verify') as Pick<typeof Mailauth, 'dkimVerify'>),
+    ...(require('mailauth/lib/spf') as Pick<typeof Mailauth, 'spf'>),
+    ...(require('mailauth/lib/dmarc') as Pick<typeof Mailauth, 'dmarc'>),
+    ...(require('mailauth/lib/arc') as Pick<typeof Mailauth, 'arc'>),
+  };
+});
 /* eslint-enable @typescript-eslint/no-require-imports */
+
+export const dkimSign: typeof Mailauth.dkimSign = (...args) => mailauth().dkimSign(...args);
+export const dkimVerify: typeof Mailauth.dkimVerify = (...args) => mailauth().dkimVerify(...args);
+export const spf: typeof Mailauth.spf = (...args) => mailauth().spf(...args);
+export const dmarc: typeof Mailauth.dmarc = (...args) => mailauth().dmarc(...args);
+export const arc: typeof Mailauth.arc = (...args) => mailauth().arc(...args);
+/** Loads mailauth now: a thread whose work is signing or authenticating does before it says it is ready. */
+export const loadMailauth = (): void => void mailauth();
+/** Whether the signer got the memoised key parser (loads mailauth). */
+export const keyCacheActive = (): boolean => mailauth().keyCacheActive;
+/** mailauth's own MessageParser methods, before the replacements above (loads mailauth; for tests). */
+export const originalMessageParser = (): { processChunk: ProcessChunk; ensureLinebreaks: EnsureLinebreaks } => mailauth().originalMessageParser;
 export type { ARCResult, DKIMResult, DKIMVerifyResult, DMARCResult, DNSResolver, SPFResult } from 'mailauth';

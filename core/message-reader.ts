@@ -1,6 +1,6 @@
 import type { AttachmentStream } from 'mailparser';
 import { PassThrough, type Readable } from 'node:stream';
-import { addressesOf, attachmentInfo, BoundedMailParser, collect, drain, summaryFromHeaders, type TextBudget } from './mime';
+import { addressesOf, attachmentInfo, boundedMailParser, collect, drain, summaryFromHeaders, type BoundedMailParser, type TextBudget } from './mime';
 import type { AddressValue, AttachmentInfo, MessageSummary } from './types';
 
 /**
@@ -36,7 +36,7 @@ const VIEW_OPTIONS = { keepCidLinks: true, skipTextToHtml: true } as const;
 
 /** The reader view of a stored message, streamed from `source`. */
 export async function readMessageView(source: Readable, limits: TextBudget = READER_LIMITS): Promise<MessageView> {
-  const parser = new BoundedMailParser(VIEW_OPTIONS, limits);
+  const parser = boundedMailParser(VIEW_OPTIONS, limits);
   const attachments: AttachmentInfo[] = [];
   const parsed = collect(parser, (part, position) => drain(part, (size) => attachments.push(attachmentInfo(position, part, size))));
   feed(source, parser);
@@ -68,7 +68,7 @@ export async function readMessageView(source: Readable, limits: TextBudget = REA
  */
 export function openAttachment(source: Readable, id: string): Promise<{ info: AttachmentInfo; content: Readable } | null> {
   // the text is not needed at all
-  const parser = new BoundedMailParser(VIEW_OPTIONS, { text: 0, html: 0 });
+  const parser = boundedMailParser(VIEW_OPTIONS, { text: 0, html: 0 });
   const stop = () => {
     source.destroy();
     parser.destroy();

@@ -1,8 +1,9 @@
-import { MailParser } from 'mailparser';
-import type { AddressObject, AttachmentStream, EmailAddress, Headers, MailParserOptions, MessageText } from 'mailparser';
+import type { AddressObject, AttachmentStream, EmailAddress, Headers, MailParser, MailParserOptions, MessageText } from 'mailparser';
 import { createRequire } from 'node:module';
 import { type Transform, Writable } from 'node:stream';
 import addressparser from 'nodemailer/lib/addressparser';
+import { BodyCut, HEADER_SCAN_LIMIT, isSingleTextBody, TEXT_BODY_CAP } from './body-cut';
+import { lazy } from './lazy';
 import { whenWritable } from './streams';
 import type { AddressValue, AttachmentInfo, MessageSummary } from './types';
 
@@ -102,90 +103,37 @@ export function summaryFromHeaders(headers: Headers | undefined, limits = true, 
   };
 }
 
-/** How much of a text body (single-part, or each text part) the summary parser reads: the search text is its first 4 KB of plain text; 16 KB leaves room for markup and encodings. */
-export const TEXT_BODY_CAP = 16 * 1024;
-const HEADER_SCAN_LIMIT = 1024 * 1024;
-
-const CONTENT_DISPOSITION = /^content-disposition:/im;
-const CONTENT_TYPE = /^content-type:(.*)$/im;
-
-/**
- * Decides from the top-level header whether the message is one plain text or HTML
- * body and nothing else (not multipart, no Content-Disposition, no name): then
- * mailparser would report no attachments whatever the body holds, and the summary
- * needs only the start of it.
- */
-export function isSingleTextBody(header: string): boolean {
-  const unfolded = header.replace(/\r?\n[ \t]+/g, ' ');
-  if (CONTENT_DISPOSITION.test(unfolded)) return false;
-  const type = CONTENT_TYPE.exec(unfolded)?.[1].trim() ?? null;
-  if (type === null) return true; // RFC 2045: text/plain
-  return /^text\/(plain|html)\s*(;|$)/i.test(type) && !/\bname\*?=/i.test(type);
+interface SplitterNode {
+  addHeaderChunk(line: Buffer): boolean;
+  headerCost(): number;
+  parseHeaders(): void;
+  headers: { getList(): Array<{ key: string; line: string }>; lines: Array<{ key: string; line: string }> };
+  contentType: string | false;
+  disposition: string | false;
+  charset: string | false;
+  flowed: boolean;
+  delSp: boolean;
+  getDecoder(): Transform;
 }
 
 /**
- * The start of a message, as far as a reader of it needs: the header block whole, then
- * at most `bodyBudget(header)` bytes of body (Infinity: all of it). Bytes are held until
- * the end of the header block is found; a header that has not ended within
- * HEADER_SCAN_LIMIT is not cut at all.
+ * mailparser, and the modules it splits and decodes with as mailparser resolves them
+ * (the same copies): loaded when a message is first parsed (core/lazy), so the main
+ * thread of a server that only receives mail never loads them.
  */
-export class BodyCut {
-  /** The header block so far (until its end is found), and the last bytes of it: a blank line can straddle chunks. */
-  private head: Buffer[] | null = [];
-  private headBytes = 0;
-  private tail = EMPTY;
-  private budget = Infinity;
-
-  constructor(private readonly bodyBudget: (header: string) => number) {}
-
-  /** What to pass on of `chunk` (empty: nothing). Each chunk is searched once, so a header sent in tiny pieces costs no more than in one. */
-  write(chunk: Buffer): Buffer {
-    if (this.head) {
-      // no blank line ended in what came before: one can only end in this chunk, starting at most 3 bytes earlier
-      const probe = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
-      const crlf = probe.indexOf('\r\n\r\n');
-      const lf = probe.indexOf('\n\n');
-      const endInProbe = crlf >= 0 && (lf < 0 || crlf < lf) ? crlf + 4 : lf >= 0 ? lf + 2 : -1;
-      const before = this.headBytes;
-      this.head.push(chunk);
-      this.headBytes += chunk.length;
-      if (endInProbe < 0 && this.headBytes < HEADER_SCAN_LIMIT) {
-        this.tail = Buffer.from(probe.subarray(Math.max(0, probe.length - 3)));
-        return EMPTY;
-      }
-      const head = this.head.length === 1 ? chunk : Buffer.concat(this.head, this.headBytes);
-      this.head = null;
-      this.tail = EMPTY;
-      if (endInProbe < 0) return head;
-      const end = before - (probe.length - chunk.length) + endInProbe;
-      this.budget = this.bodyBudget(head.toString('latin1', 0, end));
-      return head.subarray(0, end + this.take(head.length - end));
-    }
-    return this.budget === Infinity ? chunk : chunk.subarray(0, this.take(chunk.length));
-  }
-
-  /** What is still held at the end of the message (a header block that never ended). */
-  end(): Buffer {
-    const rest = this.head ? Buffer.concat(this.head, this.headBytes) : EMPTY;
-    this.head = null;
-    return rest;
-  }
-
-  /** Nothing more of the message will be passed on. */
-  get done(): boolean {
-    return this.head === null && this.budget === 0;
-  }
-
-  private take(available: number): number {
-    const n = Math.min(this.budget, available);
-    this.budget -= n;
-    return n;
-  }
-}
-const EMPTY = Buffer.alloc(0);
-
-/** What the summary needs of a message's body: a single text body only up to TEXT_BODY_CAP. */
-export const summaryBodyBudget = (header: string): number => (isSingleTextBody(header) ? TEXT_BODY_CAP : Infinity);
+/* eslint-disable @typescript-eslint/no-require-imports */
+const mailparser = lazy(() => {
+  const mailparserRequire = createRequire(require.resolve('mailparser'));
+  return {
+    MailParser: (require('mailparser') as typeof import('mailparser')).MailParser,
+    MimeNode: (mailparserRequire('@zone-eu/mailsplit') as { MimeNode: new (parent: false, config: object) => SplitterNode }).MimeNode,
+    FlowedDecoder: mailparserRequire('@zone-eu/mailsplit/lib/flowed-decoder.js') as new (options: { delSp: boolean }) => Transform,
+    libmime: mailparserRequire('libmime') as { createDecodeStream(charset: string): Transform },
+  };
+});
+/* eslint-enable @typescript-eslint/no-require-imports */
+/** Loads mailparser now: a thread whose work is parsing does before it says it is ready. */
+export const loadMailparser = (): void => void mailparser();
 
 /** Body bytes of text parts (as transferred, before decoding) a parser hands to MailParser, per kind. */
 export interface TextBudget {
@@ -218,48 +166,53 @@ interface ParserInternals {
  * what is text and what is an attachment): internal to mailparser 3.x, so the tests
  * on cut text (core/core.test.ts, test/read-memory.test.ts) fail if a release moves it.
  */
-export class BoundedMailParser extends MailParser {
-  private readonly left: TextBudget;
-  /** The parts that were cut: of which kind, inside a multipart/alternative or not, the message itself or not. */
-  private readonly cut = new Map<ParserNode, { kind: keyof TextBudget; alternative: boolean; root: boolean }>();
+const boundedMailParserClass = lazy(
+  () =>
+    class BoundedMailParser extends mailparser().MailParser {
+      private readonly left: TextBudget;
+      /** The parts that were cut: of which kind, inside a multipart/alternative or not, the message itself or not. */
+      private readonly cut = new Map<ParserNode, { kind: keyof TextBudget; alternative: boolean; root: boolean }>();
 
-  constructor(options: MailParserOptions, budget: TextBudget) {
-    super(options);
-    this.left = { ...budget };
-    const internals = this as unknown as ParserInternals;
-    const processChunk = internals.processChunk.bind(this);
-    internals.processChunk = (data, done) => {
-      const node = internals.curnode;
-      if (data.type === 'body' && data.value && node && node.decoder && node.isAttachment === false) {
-        const kind = node.contentType === 'text/html' ? 'html' : 'text';
-        if (data.value.length > this.left[kind]) {
-          let alternative = false;
-          for (let p = node.parent; p; p = p.parent) alternative ||= p.contentType === 'multipart/alternative';
-          this.cut.set(node, { kind, alternative, root: Boolean(node.root) });
-          if (this.left[kind] <= 0) return void setImmediate(done);
-          data = { ...data, value: data.value.subarray(0, this.left[kind]) };
-        }
-        this.left[kind] -= data.value!.length;
+      constructor(options: MailParserOptions, budget: TextBudget) {
+        super(options);
+        this.left = { ...budget };
+        const internals = this as unknown as ParserInternals;
+        const processChunk = internals.processChunk.bind(this);
+        internals.processChunk = (data, done) => {
+          const node = internals.curnode;
+          if (data.type === 'body' && data.value && node && node.decoder && node.isAttachment === false) {
+            const kind = node.contentType === 'text/html' ? 'html' : 'text';
+            if (data.value.length > this.left[kind]) {
+              let alternative = false;
+              for (let p = node.parent; p; p = p.parent) alternative ||= p.contentType === 'multipart/alternative';
+              this.cut.set(node, { kind, alternative, root: Boolean(node.root) });
+              if (this.left[kind] <= 0) return void setImmediate(done);
+              data = { ...data, value: data.value.subarray(0, this.left[kind]) };
+            }
+            this.left[kind] -= data.value!.length;
+          }
+          processChunk(data, done);
+        };
       }
-      processChunk(data, done);
-    };
-  }
 
-  /**
-   * Whether the text and the HTML MailParser produced are cut. MailParser makes HTML
-   * from text parts outside a multipart/alternative when the message has HTML too,
-   * and text from HTML parts when it has no text part (or the HTML part stands
-   * outside an alternative): those are cut when their source was.
-   */
-  get truncated(): { text: boolean; html: boolean } {
-    const { hasText, hasHtml } = this as unknown as ParserInternals;
-    const cut = [...this.cut.values()];
-    return {
-      text: cut.some((c) => c.kind === 'text' || (c.root && !hasText) || (!c.alternative && Boolean(hasText))),
-      html: cut.some((c) => c.kind === 'html' || (!c.alternative && Boolean(hasHtml))),
-    };
-  }
-}
+      /**
+       * Whether the text and the HTML MailParser produced are cut. MailParser makes HTML
+       * from text parts outside a multipart/alternative when the message has HTML too,
+       * and text from HTML parts when it has no text part (or the HTML part stands
+       * outside an alternative): those are cut when their source was.
+       */
+      get truncated(): { text: boolean; html: boolean } {
+        const { hasText, hasHtml } = this as unknown as ParserInternals;
+        const cut = [...this.cut.values()];
+        return {
+          text: cut.some((c) => c.kind === 'text' || (c.root && !hasText) || (!c.alternative && Boolean(hasText))),
+          html: cut.some((c) => c.kind === 'html' || (!c.alternative && Boolean(hasHtml))),
+        };
+      }
+    },
+);
+export type BoundedMailParser = InstanceType<ReturnType<typeof boundedMailParserClass>>;
+export const boundedMailParser = (options: MailParserOptions, budget: TextBudget): BoundedMailParser => new (boundedMailParserClass())(options, budget);
 
 /** What a streaming parse yields besides the attachments, which go to `onAttachment` as they come. */
 interface ParsedParts {
@@ -330,29 +283,12 @@ function summaryOf(parts: ParsedParts, attachments: AttachmentInfo[]): MessageSu
 /** MailParser over a whole message (attachments drained, text bounded): input, and the summary at its end (exported for the fast path's tests). */
 export function mailparserSummary(): { input: Writable; summary: Promise<MessageSummary> } {
   // Text-to-HTML and HTML-to-text conversions are for display; the summary needs neither.
-  const parser = new BoundedMailParser({ skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, skipImageLinks: true }, { text: TEXT_BODY_CAP, html: TEXT_BODY_CAP });
+  const parser = boundedMailParser({ skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, skipImageLinks: true }, { text: TEXT_BODY_CAP, html: TEXT_BODY_CAP });
   const attachments: AttachmentInfo[] = [];
   const summary = collect(parser, (part, position) => drain(part, (size) => attachments.push(attachmentInfo(position, part, size)))).then((parts) => summaryOf(parts, attachments));
   return { input: parser, summary };
 }
 
-// The modules mailparser splits and decodes with, as mailparser resolves them (the same copies).
-const mailparserRequire = createRequire(require.resolve('mailparser'));
-interface SplitterNode {
-  addHeaderChunk(line: Buffer): boolean;
-  headerCost(): number;
-  parseHeaders(): void;
-  headers: { getList(): Array<{ key: string; line: string }>; lines: Array<{ key: string; line: string }> };
-  contentType: string | false;
-  disposition: string | false;
-  charset: string | false;
-  flowed: boolean;
-  delSp: boolean;
-  getDecoder(): Transform;
-}
-const { MimeNode } = mailparserRequire('@zone-eu/mailsplit') as { MimeNode: new (parent: false, config: object) => SplitterNode };
-const FlowedDecoder = mailparserRequire('@zone-eu/mailsplit/lib/flowed-decoder.js') as new (options: { delSp: boolean }) => Transform;
-const libmime = mailparserRequire('libmime') as { createDecodeStream(charset: string): Transform };
 /** The header fields summaryFromHeaders reads (authorsOf reads From and Sender from the raw lines). */
 const SUMMARY_FIELDS = new Set(['subject', 'message-id', 'from', 'to', 'cc', 'date']);
 /** One MailParser per thread, never fed: its header decoding (processHeaders, internal to mailparser 3.x) is what the summary's headers come from. */
@@ -370,6 +306,7 @@ let headerDecoder: { processHeaders(lines: Array<{ key: string; line: string }>)
  * core/summary-fast-path.test.ts compares both over the corpus and many made-up messages.
  */
 export async function singleTextParts(message: Buffer): Promise<ParsedParts | null> {
+  const { MailParser, MimeNode, FlowedDecoder, libmime } = mailparser();
   const node = new MimeNode(false, {});
   let at = 0;
   for (let ended = false; !ended; ) {

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { corpusFiles } from '../test/corpus-files';
 import type { MessageSummary } from './types';
-import { createSummaryParser, mailparserSummary, singleTextParts, TEXT_BODY_CAP } from './mime';
+import { TEXT_BODY_CAP } from './body-cut';
+import { createSummaryParser, mailparserSummary, singleTextParts } from './mime';
 
 /** The summary as the edge makes it: streamed in pieces of `chunk` bytes. */
 async function streamed(message: Buffer, chunk = 65536): Promise<MessageSummary> {

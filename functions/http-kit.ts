@@ -30,15 +30,18 @@ export interface RouteDef {
   /** 'upload': the host allows a body as large as a whole message (multipart attachments). */
   bodyLimit?: 'json' | 'upload';
   doc: RouteDoc;
-  handler(app: AppContext, req: HttpRequest, ctx: InvocationContext, principal: Principal | null): Promise<HttpResponseInit>;
+  handler(app: AppContext, req: HttpRequest, ctx: RequestContext, principal: Principal | null): Promise<HttpResponseInit>;
 }
+
+/** What a route is told of its invocation: the Functions host passes its InvocationContext; the local host, just these. */
+export type RequestContext = Pick<InvocationContext, 'functionName' | 'invocationId'>;
 
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {
   return { status, jsonBody: body, headers: { 'content-type': 'application/json; charset=utf-8', ...headers } };
 }
 
 /** `{error, code}` with the status from the error table; anything unexpected is a 500 with no detail. */
-export function errorResponse(err: unknown, app: AppContext, ctx: InvocationContext): HttpResponseInit {
+export function errorResponse(err: unknown, app: AppContext, ctx: RequestContext): HttpResponseInit {
   if (isMailError(err)) {
     if (err.http >= 500) app.logger.error({ err, fn: ctx.functionName }, 'request failed');
     const body: Record<string, unknown> = { error: err.message, code: err.code };
@@ -166,7 +169,7 @@ export function isLoopback(address: string): boolean {
  */
 export function toHandler(route: RouteDef, app: AppContext, opts: { accessLog?: boolean } = {}) {
   const accessLog = opts.accessLog ?? true;
-  return async (req: HttpRequest, ctx: InvocationContext, authenticated?: Principal): Promise<HttpResponseInit> => {
+  return async (req: HttpRequest, ctx: RequestContext, authenticated?: Principal): Promise<HttpResponseInit> => {
     const started = Date.now();
     let principal: Principal | null = null;
     let out: HttpResponseInit;

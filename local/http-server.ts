@@ -1,4 +1,4 @@
-import { InvocationContext, type HttpResponseInit } from '@azure/functions';
+import type { HttpResponseInit } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Principal } from '../core/auth';
 import { isMailError } from '../core/errors';
 import type { AppContext } from '../functions/app-context';
-import { API_SECURITY_HEADERS, authenticate, errorResponse, logAccess, toHandler, type RouteDef } from '../functions/http-kit';
+import { API_SECURITY_HEADERS, authenticate, errorResponse, logAccess, toHandler, type RequestContext, type RouteDef } from '../functions/http-kit';
 import { addressMatcher } from '../core/address-match';
 import { LocalHttpRequest } from './local-request';
 
@@ -170,7 +170,7 @@ export function createHttpServer(app: AppContext, routes: RouteDef[], opts: Http
       } catch {
         return refuseUnread(res, 400, { error: 'Malformed path', code: 'ValidationFailed' });
       }
-      const context = new InvocationContext({ functionName: m.def.name, invocationId: randomUUID() });
+      const context: RequestContext = { functionName: m.def.name, invocationId: randomUUID() };
       // who is asking, from the headers alone: no body is read for a caller without a valid token
       let principal: Principal | undefined;
       if (m.def.auth === 'user') {

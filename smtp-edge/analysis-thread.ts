@@ -1,6 +1,8 @@
 import type { Writable } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CachingResolver, DnsError } from '../core/dns';
+import { loadMailauth } from '../core/mailauth';
+import { loadMailparser } from '../core/mime';
 import type { Logger } from '../core/logger';
 import type { DnsResolver } from '../core/ports';
 import type { MessageSummary } from '../core/types';
@@ -129,5 +131,8 @@ function write(id: number, input: Writable, data: Uint8Array, acknowledge: boole
   }
 }
 
+// mailparser and mailauth load when first used elsewhere; here before the pool starts timing
+loadMailparser();
+if (options.auth) loadMailauth();
 // loaded: from now on the pool times this thread's work (a cold start is not a hang)
 port.postMessage({ t: 'ready' });

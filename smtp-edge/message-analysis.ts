@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
-import { createSummaryParser, summaryBodyBudget } from '../core/mime';
+import { summaryBodyBudget } from '../core/body-cut';
+import { createSummaryParser } from '../core/mime';
 import { whenWritable } from '../core/streams';
 import type { MessageSummary } from '../core/types';
 import { SIGNATURE_FIELD, startInboundAuth, type AuthOutcome, type InboundAuthOptions } from './inbound-auth';

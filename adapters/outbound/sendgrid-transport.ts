@@ -1,7 +1,11 @@
 import type { Client } from '@sendgrid/client';
 import type { MailService } from '@sendgrid/mail';
-import { simpleParser, type AddressObject, type EmailAddress } from 'mailparser';
+import type { AddressObject, EmailAddress } from 'mailparser';
+import { lazy } from '../../core/lazy';
 import type { DeliveryOutcome, OutboundTransport } from '../../core/ports';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const mailparser = lazy(() => require('mailparser') as typeof import('mailparser'));
 
 export interface SendGridOptions {
   apiKey: string;
@@ -56,7 +60,7 @@ export function personalizations(recipients: string[], to: Address[], cc: Addres
  * References, Message-ID, custom ones) goes in `headers`.
  */
 export async function toSendGridMail(raw: Buffer, recipients: string[]) {
-  const mail = await simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, keepCidLinks: true });
+  const mail = await mailparser().simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, keepCidLinks: true });
   const from = addresses(mail.from)[0];
   const replyTo = addresses(mail.replyTo)[0];
   const headers: Record<string, string> = {};

@@ -1,7 +1,11 @@
 import { Readable } from 'node:stream';
-import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { ConnectionOptions } from 'node:tls';
+import { lazy } from '../../core/lazy';
 import type { DeliveryOutcome, OutboundTransport } from '../../core/ports';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const smtpConnection = lazy(() => require('nodemailer/lib/smtp-connection') as typeof SMTPConnection);
 
 export interface SmtpRelayOptions {
   host: string;
@@ -204,7 +208,8 @@ export class SmtpRelayTransport implements OutboundTransport {
   /** Connects (STARTTLS as the options say) and logs in when a login is configured; counts in `live` from the start. */
   private open(): Promise<SMTPConnection> {
     const { opts } = this;
-    const connection = new SMTPConnection({
+    const Connection = smtpConnection();
+    const connection = new Connection({
       host: opts.host,
       port: opts.port,
       secure: opts.secure,

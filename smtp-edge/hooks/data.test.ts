@@ -5,7 +5,7 @@ import { TableResolver } from '../../adapters/dns/table-resolver';
 import { createLogger } from '../../core/logger';
 import type { BlobStore, QueueSender } from '../../core/ports';
 import type { InboundQueueMessage } from '../../core/types';
-import { TEXT_BODY_CAP } from '../../core/mime';
+import { TEXT_BODY_CAP } from '../../core/body-cut';
 import { inProcessAnalyzer, type MessageAnalyzer } from '../message-analysis';
 import { createDataHook } from './data';
 

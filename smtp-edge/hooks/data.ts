@@ -15,7 +15,7 @@ import { hostedAtRcpt } from './rcpt-to';
 import { PARSER_UNAVAILABLE } from '../analysis-pool';
 import { analysisBodyBudget, type MessageAnalyzer } from '../message-analysis';
 import { whenWritable } from '../../core/streams';
-import { BodyCut } from '../../core/mime';
+import { BodyCut } from '../../core/body-cut';
 
 export interface DataHookDeps {
   blobs: BlobStore;
