@@ -46,13 +46,17 @@ export async function startServerProcess(entry: string, opts: { env?: Record<str
 }
 
 export async function stopServerProcess(server: ServerProcess): Promise<void> {
-  if (server.child.exitCode === null) {
-    const exited = once(server.child, 'exit');
-    server.child.kill('SIGTERM');
-    await exited;
+  try {
+    // a child that ended on a signal has no exit code, but its signal code: it will not exit again
+    if (server.child.exitCode === null && server.child.signalCode === null) {
+      const exited = once(server.child, 'exit');
+      server.child.kill('SIGTERM');
+      await exited;
+    }
+  } finally {
+    if (server.dataDir) rmSync(server.dataDir, { recursive: true, force: true });
+    await server.dns?.stop();
   }
-  if (server.dataDir) rmSync(server.dataDir, { recursive: true, force: true });
-  await server.dns?.stop();
 }
 
 const TICK = 100; // USER_HZ on Linux

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { corpusFiles } from '../test/corpus-files';
-import { originalMessageParser as loadMailauth } from './mailauth';
+import { originalMessageParser as originals } from './mailauth';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { MessageParser } = require('mailauth/lib/dkim/message-parser') as { MessageParser: new () => { writeAsync(chunk: Buffer): Promise<void>; finish(): Promise<void>; byteLength: number } };
 
 // loads mailauth through core/mailauth, which puts its replacements on the prototype
-const originalMessageParser = loadMailauth();
+const originalMessageParser = originals();
 
 /** What a DKIM verifier or signer sees: the header block it found and the body bytes handed on, in order. */
 interface Seen {

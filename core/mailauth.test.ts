@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it, vi } from 'vitest';
 import { dkimRecordValue, generateDkimKey, inProcessDkimSigner } from './dkim';
@@ -16,6 +17,20 @@ const root = resolve(__dirname, '..');
  * that crosses a half second between the two makes a signature that does not verify.
  */
 describe('mailauth as the server loads it', () => {
+  it('no other module of the built server requires mailauth: the first use of it, whenever that comes, is through core/mailauth', () => {
+    const files: string[] = [];
+    const walk = (dir: string): void => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        if (entry.isDirectory()) walk(join(dir, entry.name));
+        else if (entry.name.endsWith('.js')) files.push(join(dir, entry.name));
+      }
+    };
+    for (const dir of ['core', 'adapters', 'smtp-edge', 'functions', 'local']) walk(join(root, 'dist', dir));
+    expect(files.length).toBeGreaterThan(100);
+    const requiring = files.filter((file) => /require\(["']mailauth/.test(readFileSync(file, 'utf8'))).map((file) => relative(join(root, 'dist'), file));
+    expect(requiring).toEqual(['core/mailauth.js']);
+  });
+
   it('the local host and the Azure entries get the memoised key parser; two signatures with one key both verify', async () => {
     const script = `
       require('./dist/local/host.js');

@@ -4,8 +4,8 @@ import { lazy } from './lazy';
 
 /**
  * mailauth, as this project loads it: every import of mailauth goes through here, and it
- * is loaded when first used (core/lazy), so a thread that never signs, verifies or checks
- * DNS (the SMTP edge's main thread) never loads it.
+ * is loaded when first used (core/lazy): the SMTP edge's main thread, which neither signs
+ * nor verifies, loads at most its SPF part (tools and lib/spf), for the domain checks.
  *
  * mailauth parses the signing key's PEM for every message it signs (~0.7 ms of CPU on
  * the main thread, as much as the RSA signature itself). Its signer takes the parser
@@ -115,26 +115,31 @@ const mailauth = lazy(() => {
   }
   const { MessageParser } = require('mailauth/lib/dkim/message-parser') as { MessageParser: { prototype: { processChunk: ProcessChunk; ensureLinebreaks: EnsureLinebreaks } } };
   const originalMessageParser = { processChunk: MessageParser.prototype.processChunk, ensureLinebreaks: MessageParser.prototype.ensureLinebreaks };
-  Object.assign(MessageParser.prototype, { processChunk, ensureLinebreaks });
+  MessageParser.prototype.processChunk = processChunk;
+  MessageParser.prototype.ensureLinebreaks = ensureLinebreaks;
   return {
     keyCacheActive,
     originalMessageParser,
     ...(require('mailauth/lib/dkim/sign') as Pick<typeof Mailauth, 'dkimSign'>),
     ...(require('mailauth/lib/dkim/verify') as Pick<typeof Mailauth, 'dkimVerify'>),
-    ...(require('mailauth/lib/spf') as Pick<typeof Mailauth, 'spf'>),
     ...(require('mailauth/lib/dmarc') as Pick<typeof Mailauth, 'dmarc'>),
     ...(require('mailauth/lib/arc') as Pick<typeof Mailauth, 'arc'>),
   };
 });
+// SPF on its own: the domain checks on the main thread evaluate SPF records and need nothing else of mailauth
+const spfModule = lazy(() => require('mailauth/lib/spf') as Pick<typeof Mailauth, 'spf'>);
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 export const dkimSign: typeof Mailauth.dkimSign = (...args) => mailauth().dkimSign(...args);
 export const dkimVerify: typeof Mailauth.dkimVerify = (...args) => mailauth().dkimVerify(...args);
-export const spf: typeof Mailauth.spf = (...args) => mailauth().spf(...args);
+export const spf: typeof Mailauth.spf = (...args) => spfModule().spf(...args);
 export const dmarc: typeof Mailauth.dmarc = (...args) => mailauth().dmarc(...args);
 export const arc: typeof Mailauth.arc = (...args) => mailauth().arc(...args);
 /** Loads mailauth now: a thread whose work is signing or authenticating does before it says it is ready. */
-export const loadMailauth = (): void => void mailauth();
+export const loadMailauth = (): void => {
+  mailauth();
+  spfModule();
+};
 /** Whether the signer got the memoised key parser (loads mailauth). */
 export const keyCacheActive = (): boolean => mailauth().keyCacheActive;
 /** mailauth's own MessageParser methods, before the replacements above (loads mailauth; for tests). */

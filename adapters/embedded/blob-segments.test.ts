@@ -244,7 +244,7 @@ describe('buffers lent to the writer thread', () => {
     try {
       for (const inlineMax of [256 * 1024, 300 * 1024]) {
         const blobs = new EmbeddedBlobStore(db, dataDir, inlineMax);
-        const sizes = [0, 1, 4095, 4096, 4097, 65_536, 65_537, 100_000, 256 * 1024, inlineMax - 1, inlineMax, inlineMax + 1, 400_000];
+        const sizes = [0, 1, 4095, 4096, 4097, SEGMENT_MIN_BYTES - 1, SEGMENT_MIN_BYTES, SEGMENT_MIN_BYTES + 1, 65_536, 65_537, 100_000, 256 * 1024, inlineMax - 1, inlineMax, inlineMax + 1, 400_000];
         const seen = new Set<string>();
         for (const size of sizes) {
           for (const chunk of [1000, 7000, 70_000]) {
