@@ -33,8 +33,8 @@ export interface RouteDef {
   handler(app: AppContext, req: HttpRequest, ctx: RequestContext, principal: Principal | null): Promise<HttpResponseInit>;
 }
 
-/** What a route is told of its invocation: the Functions host passes its InvocationContext; the local host, just these. */
-export type RequestContext = Pick<InvocationContext, 'functionName' | 'invocationId'>;
+/** What a route is told of its invocation (its name, for logs): the Functions host passes its InvocationContext; the local host, just that. */
+export type RequestContext = Pick<InvocationContext, 'functionName'>;
 
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {
   return { status, jsonBody: body, headers: { 'content-type': 'application/json; charset=utf-8', ...headers } };

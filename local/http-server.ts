@@ -1,5 +1,4 @@
 import type { HttpResponseInit } from '@azure/functions';
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
@@ -170,7 +169,7 @@ export function createHttpServer(app: AppContext, routes: RouteDef[], opts: Http
       } catch {
         return refuseUnread(res, 400, { error: 'Malformed path', code: 'ValidationFailed' });
       }
-      const context: RequestContext = { functionName: m.def.name, invocationId: randomUUID() };
+      const context: RequestContext = { functionName: m.def.name };
       // who is asking, from the headers alone: no body is read for a caller without a valid token
       let principal: Principal | undefined;
       if (m.def.auth === 'user') {
