@@ -47,6 +47,8 @@ const settings = z.object({
   NIMBUS_SMTP_SOCKET_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60_000),
   /** The pause before the MX listener's greeting that catches clients talking too soon (spam bots); 0 greets at once (no check). The submission listeners greet at once. */
   NIMBUS_SMTP_GREETING_DELAY_MS: z.coerce.number().int().min(0).max(10_000).default(100),
+  /** Sessions that receive a message at once; the others wait before their 354 (smtp-edge/data-gate.ts). 0 = no limit. */
+  NIMBUS_SMTP_DATA_SLOTS: z.coerce.number().int().min(0).default(64),
   /** Raw messages up to this size are kept inside SQLite (one fsync with the batch), larger ones as files. */
   NIMBUS_BLOB_INLINE_MAX_BYTES: z.coerce.number().int().min(0).default(256 * 1024),
   NIMBUS_QUEUE_MAX_DELIVERIES: z.coerce.number().int().min(1).default(10),

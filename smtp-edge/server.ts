@@ -18,6 +18,7 @@ import type { MessageSummary } from '../core/types';
 import { installFastDataScan } from './data-scan';
 import { installGreetingDelay } from './greeting-delay';
 import { installTlsAuthPolicy } from './tls-auth-policy';
+import { DATA_SLOT_WAIT_MS, DataGate, installDataGate } from './data-gate';
 
 export interface SmtpEdgeOptions {
   hostname: string;
@@ -36,6 +37,10 @@ export interface SmtpEdgeOptions {
    * (Postfix, too, screens for early talkers on port 25 only: postscreen).
    */
   greetingDelayMs: number;
+  /** NIMBUS_SMTP_DATA_SLOTS: sessions that receive a message at once (data-gate.ts); 0 = no limit. */
+  dataSlots: number;
+  /** How long a session waits for a slot before it receives its message anyway. */
+  dataSlotWaitMs: number;
   /** NIMBUS_DMARC_REJECT. */
   dmarcReject: boolean;
   /** NIMBUS_DNS_TIMEOUT_MS: the authentication lookups after the last byte get three of these. */
@@ -57,6 +62,9 @@ export function smtpEdgeOptions(config: Config, tls: { key: Buffer; cert: Buffer
     trustedNetworks: config.NIMBUS_TRUSTED_NETWORKS,
     socketTimeoutMs: config.NIMBUS_SMTP_SOCKET_TIMEOUT_MS,
     greetingDelayMs: config.NIMBUS_SMTP_GREETING_DELAY_MS,
+    dataSlots: config.NIMBUS_SMTP_DATA_SLOTS,
+    // well inside the idle timeout, which runs while a session waits
+    dataSlotWaitMs: Math.min(DATA_SLOT_WAIT_MS, config.NIMBUS_SMTP_SOCKET_TIMEOUT_MS / 2),
     dmarcReject: config.NIMBUS_DMARC_REJECT,
     dnsTimeoutMs: config.NIMBUS_DNS_TIMEOUT_MS,
     tls,
@@ -116,7 +124,9 @@ export function createSmtpEdge(deps: SmtpEdgeDeps, opts: SmtpEdgeOptions): SmtpE
   installTlsAuthPolicy();
   installGreetingDelay();
   installFastDataScan();
+  installDataGate();
   const logger = deps.logger.child({ component: 'smtp-edge' });
+  const gate = opts.dataSlots > 0 ? new DataGate(opts.dataSlots, opts.dataSlotWaitMs) : undefined;
   // the summary and the authentication run on the analysis thread; its DNS questions are answered
   // here by the edge's resolver (the thread keeps the answers a minute: analysis-thread.ts)
   const analyses = new AnalysisPool({ auth: { resolver: deps.resolver, hostname: opts.hostname, deadlineMs: 3 * opts.dnsTimeoutMs }, logger });
@@ -130,10 +140,10 @@ export function createSmtpEdge(deps: SmtpEdgeDeps, opts: SmtpEdgeOptions): SmtpE
     onAuth: createAuthHook({ submission: deps.submission, logger }),
     onMailFrom: createMailFromHook({ submission: deps.submission, logger }),
     onRcptTo: createRcptToHook({ directory: deps.directory, logger }),
-    onData: createDataHook({ blobs: deps.blobs, queue: deps.queue, submission: deps.submission, logger, hostname: opts.hostname, maxMessageBytes: opts.maxMessageBytes, analyze: analyses.analyze, dmarcReject: opts.dmarcReject }),
+    onData: createDataHook({ blobs: deps.blobs, queue: deps.queue, submission: deps.submission, logger, hostname: opts.hostname, maxMessageBytes: opts.maxMessageBytes, analyze: analyses.analyze, dmarcReject: opts.dmarcReject, gate }),
   };
   const make = (listener: { authOptional: boolean; secure: boolean; greetingDelayMs: number }) => {
-    const options: SMTPServerOptions & { plainAuthAllowed: (ip: string) => boolean; greetingDelayMs: number } = {
+    const options: SMTPServerOptions & { plainAuthAllowed: (ip: string) => boolean; greetingDelayMs: number; dataGate?: DataGate } = {
       name: opts.hostname,
       banner: 'Nimbus Mail ESMTP',
       size: opts.maxMessageBytes,
@@ -150,6 +160,7 @@ export function createSmtpEdge(deps: SmtpEdgeDeps, opts: SmtpEdgeOptions): SmtpE
       allowInsecureAuth: true,
       plainAuthAllowed: opts.plainAuthAllowed,
       greetingDelayMs: listener.greetingDelayMs,
+      dataGate: gate,
       authRequiredMessage: '5.7.0 Authentication required',
       hideENHANCEDSTATUSCODES: false,
       // reverse DNS of every client costs a lookup per connection; the Received header uses the IP

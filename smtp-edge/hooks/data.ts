@@ -16,6 +16,7 @@ import { PARSER_UNAVAILABLE } from '../analysis-pool';
 import { analysisBodyBudget, type MessageAnalyzer } from '../message-analysis';
 import { whenWritable } from '../../core/streams';
 import { BodyCut } from '../../core/body-cut';
+import type { DataGate } from '../data-gate';
 
 export interface DataHookDeps {
   blobs: BlobStore;
@@ -32,6 +33,8 @@ export interface DataHookDeps {
   analyze: MessageAnalyzer;
   /** NIMBUS_DMARC_REJECT: a DMARC failure under p=reject is refused (550 5.7.1) instead of filed into Junk. */
   dmarcReject: boolean;
+  /** The slots for receiving (data-gate.ts): the session's is given back once its reply is decided. */
+  gate?: DataGate;
 }
 
 export function envelopeOf(session: SMTPServerSession): Envelope {
@@ -68,7 +71,11 @@ export function envelopeOf(session: SMTPServerSession): Envelope {
  * which answers for the blob from then on; 250 once it is done.
  */
 export function createDataHook(deps: DataHookDeps) {
-  return (stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): void => {
+  return (stream: SMTPServerDataStream, session: SMTPServerSession, reply: (err?: Error | null, message?: string) => void): void => {
+    const callback = (err?: Error | null, message?: string) => {
+      deps.gate?.leave(session);
+      reply(err, message);
+    };
     const id = newId();
     const receivedAt = Date.now();
     const envelope = envelopeOf(session);
@@ -153,11 +160,11 @@ export function createDataHook(deps: DataHookDeps) {
       (err) => {
         blobInput.destroy();
         analysisInput.destroy();
-        const reply = smtpReply(err);
-        if (reply.responseCode === 552 || (err as MailError).code === 'DmarcRejected') log('info', { bytes: stream.byteLength, code: (err as MailError).code }, 'message refused');
+        const refusal = smtpReply(err);
+        if (refusal.responseCode === 552 || (err as MailError).code === 'DmarcRejected') log('info', { bytes: stream.byteLength, code: (err as MailError).code }, 'message refused');
         else if (isMailError(err) && err.code !== 'TemporaryFailure') log('info', { code: err.code }, 'message refused');
         else log('error', { err }, 'message not accepted');
-        callback(reply);
+        callback(refusal);
       },
     );
   };

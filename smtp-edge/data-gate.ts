@@ -1,0 +1,116 @@
+import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+
+/** The longest a session waits for a slot (less when the idle timeout is short: server.ts). */
+export const DATA_SLOT_WAIT_MS = 5_000;
+
+/**
+ * How many sessions receive a message at once (NIMBUS_SMTP_DATA_SLOTS).
+ *
+ * A message is in this process's memory from its first byte until the store has it (a
+ * blob up to the inline limit crosses to the writer thread whole, the parser and the
+ * authentication read it too). With 500 sessions of 100 KB in flight that was 50 MB of
+ * chunks, and as much again in copies and garbage, although only so many messages can be
+ * parsed and written at a time: the CPU, not the number of sessions, sets the pace.
+ *
+ * So a session past the slots waits its turn (first come, first served) before it is
+ * answered 354 to its DATA: until then its client keeps the message (RFC 5321 has it wait
+ * for that reply before it sends a byte), so a waiting session costs no memory for it.
+ * (Postfix needs no such gate: its smtpd hands each message to a queue file as it arrives.)
+ *
+ * The gate never refuses and never stalls mail for long: a session that has waited
+ * `maxWaitMs` goes ahead anyway (and then counts as one more). Senders that hold the
+ * slots by sending slowly, or a burst larger than the machine can take, cost the others
+ * only that wait, and memory is then what it was without a gate.
+ */
+export class DataGate {
+  private active = 0;
+  private readonly waiting: Array<{ admit: () => void; timer: NodeJS.Timeout }> = [];
+  /** The slot each session in DATA holds, given back by `leave` once its reply is decided. */
+  private readonly held = new WeakMap<object, () => void>();
+
+  constructor(
+    readonly slots: number,
+    readonly maxWaitMs: number,
+  ) {}
+
+  /** Resolves once `session` may receive its message; it holds a slot until `leave(session)`. */
+  enter(session: object): Promise<void> {
+    if (this.active < this.slots && this.waiting.length === 0) {
+      this.take(session);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const entry = {
+        admit: () => {
+          clearTimeout(entry.timer);
+          this.take(session);
+          resolve();
+        },
+        timer: setTimeout(() => {
+          this.waiting.splice(this.waiting.indexOf(entry), 1);
+          this.take(session);
+          resolve();
+        }, this.maxWaitMs),
+      };
+      entry.timer.unref(); // a server closing with sessions still waiting is not held open by them
+      this.waiting.push(entry);
+    });
+  }
+
+  /** Gives back the slot `session` holds, if any. */
+  leave(session: object): void {
+    this.held.get(session)?.();
+  }
+
+  /** Sessions receiving a message now, and sessions waiting to. */
+  get counts(): { active: number; waiting: number } {
+    return { active: this.active, waiting: this.waiting.length };
+  }
+
+  private take(session: object): void {
+    this.leave(session); // a slot it somehow still holds is not counted twice
+    this.active++;
+    const release = () => {
+      if (this.held.get(session) !== release) return;
+      this.held.delete(session);
+      this.active--;
+      if (this.active < this.slots) this.waiting.shift()?.admit();
+    };
+    this.held.set(session, release);
+  }
+}
+
+let installed = false;
+
+interface Connection {
+  _server: { options: { dataGate?: DataGate } };
+  _parser: unknown;
+  _dataStream: unknown;
+  session: { envelope: { rcptTo: unknown[] } };
+  handler_DATA(command: Buffer, callback: () => void): void;
+}
+
+/**
+ * Each server built by createSmtpEdge carries a `dataGate` option; this makes the
+ * connection's DATA (pinned version of smtp-server) wait for a slot before upstream's
+ * handler runs: it answers 354 and hands the message to onData, whose reply gives the
+ * slot back (hooks/data.ts). Commands a client pipelines behind DATA wait as they do
+ * for any command not yet answered.
+ */
+export function installDataGate(): void {
+  if (installed) return;
+  installed = true;
+  const proto = SMTPConnection.prototype as unknown as Connection;
+  const upstream = proto.handler_DATA;
+  proto.handler_DATA = function (this: Connection, command, callback) {
+    const gate = this._server.options.dataGate;
+    // upstream answers these at once (503 without recipients; nothing once closed)
+    if (!gate || !this.session.envelope.rcptTo.length || !this._parser) return upstream.call(this, command, callback);
+    const session = this.session;
+    void gate.enter(session).then(() => {
+      upstream.call(this, command, callback);
+      // closed while it waited: upstream started no transaction, so no reply will give the slot back
+      if (!this._dataStream) gate.leave(session);
+    });
+  };
+}

@@ -1,0 +1,196 @@
+import { connect, type Socket } from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+import { listInbox, startTestHost, waitFor, type TestHost } from './helpers';
+
+/**
+ * An SMTP client over a real socket that is driven a step at a time: the gate's
+ * behaviour is in when a reply comes, which the lockstep rawSmtp cannot show.
+ */
+class Talk {
+  private readonly lines: string[] = [];
+  private waiter: ((line: string) => void) | null = null;
+  private buffer = '';
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (d) => {
+      this.buffer += d.toString('latin1');
+      let nl: number;
+      while ((nl = this.buffer.indexOf('\r\n')) >= 0) {
+        const line = this.buffer.slice(0, nl);
+        this.buffer = this.buffer.slice(nl + 2);
+        if (/^\d{3}-/.test(line)) continue;
+        if (this.waiter) this.waiter(line);
+        else this.lines.push(line);
+      }
+    });
+    socket.on('error', () => undefined);
+  }
+
+  /** Connected and greeted, with MAIL and RCPT accepted: the next command is DATA. */
+  static async ready(port: number, rcpt = 'admin@example.com'): Promise<Talk> {
+    const talk = new Talk(connect(port, '127.0.0.1'));
+    expect(await talk.reply()).toMatch(/^220 /);
+    expect(await talk.command('EHLO client.test')).toMatch(/^250 /);
+    expect(await talk.command('MAIL FROM:<sender@sender.test>')).toMatch(/^250 /);
+    expect(await talk.command(`RCPT TO:<${rcpt}>`)).toMatch(/^250 /);
+    return talk;
+  }
+
+  /** The next final reply line; null if none came within `ms`. */
+  reply(ms = 10_000): Promise<string | null> {
+    const queued = this.lines.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiter = null;
+        resolve(null);
+      }, ms);
+      this.waiter = (line) => {
+        clearTimeout(timer);
+        this.waiter = null;
+        resolve(line);
+      };
+    });
+  }
+
+  send(data: string): void {
+    this.socket.write(data);
+  }
+
+  command(line: string, ms?: number): Promise<string | null> {
+    this.send(`${line}\r\n`);
+    return this.reply(ms);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+const message = (subject: string) => `From: sender@sender.test\r\nTo: admin@example.com\r\nSubject: ${subject}\r\n\r\nbody of ${subject}\r\n`;
+
+async function subjects(host: TestHost): Promise<string[]> {
+  return (await listInbox(host)).map((m) => m.subject).sort();
+}
+
+describe('the DATA slots: sessions past them wait for their 354 (smtp-edge/data-gate.ts)', () => {
+  const hosts: TestHost[] = [];
+  const talks: Talk[] = [];
+  afterAll(async () => {
+    for (const t of talks) t.close();
+    await Promise.all(hosts.map((h) => h.destroy()));
+  });
+  const start = async (...args: Parameters<typeof startTestHost>) => {
+    const host = await startTestHost(...args);
+    hosts.push(host);
+    return host;
+  };
+  const ready = async (port: number, rcpt?: string) => {
+    const talk = await Talk.ready(port, rcpt);
+    talks.push(talk);
+    return talk;
+  };
+
+  it('with one slot, a second DATA is answered only once the first message has its reply; both are filed', async () => {
+    const host = await start({ NIMBUS_SMTP_DATA_SLOTS: '1' });
+    const a = await ready(host.smtpPort);
+    const b = await ready(host.smtpPort);
+    expect(await a.command('DATA')).toMatch(/^354 /);
+    a.send(message('first').slice(0, 40)); // A is in the middle of its message
+    expect(await b.command('DATA', 700)).toBeNull(); // B waits, its message still with its client
+    a.send(message('first').slice(40) + '.\r\n');
+    expect(await a.reply()).toMatch(/^250 /);
+    expect(await b.reply()).toMatch(/^354 /);
+    b.send(message('second') + '.\r\n');
+    expect(await b.reply()).toMatch(/^250 /);
+    // the connection goes on as usual after its turn: a second transaction on A
+    expect(await a.command('MAIL FROM:<sender@sender.test>')).toMatch(/^250 /);
+    expect(await a.command('RCPT TO:<admin@example.com>')).toMatch(/^250 /);
+    expect(await a.command('DATA')).toMatch(/^354 /);
+    a.send(message('third') + '.\r\n');
+    expect(await a.reply()).toMatch(/^250 /);
+    await waitFor(async () => (await subjects(host)).length === 3 || undefined);
+    expect(await subjects(host)).toEqual(['first', 'second', 'third']);
+  });
+
+  it('sessions wait their turn first come, first served', async () => {
+    const host = await start({ NIMBUS_SMTP_DATA_SLOTS: '1' });
+    const holder = await ready(host.smtpPort);
+    expect(await holder.command('DATA')).toMatch(/^354 /);
+    const queue = [await ready(host.smtpPort), await ready(host.smtpPort), await ready(host.smtpPort)];
+    // the DATA commands reach the server in this order, some time apart
+    for (const t of queue) {
+      t.send('DATA\r\n');
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    const order: number[] = [];
+    const turns = queue.map(async (t, i) => {
+      expect(await t.reply()).toMatch(/^354 /);
+      order.push(i);
+      t.send(message(`queued ${i}`) + '.\r\n');
+      expect(await t.reply()).toMatch(/^250 /);
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(order).toEqual([]);
+    holder.send(message('holder') + '.\r\n');
+    expect(await holder.reply()).toMatch(/^250 /);
+    await Promise.all(turns);
+    expect(order).toEqual([0, 1, 2]);
+    await waitFor(async () => (await subjects(host)).length === 4 || undefined);
+    expect(await subjects(host)).toEqual(['holder', 'queued 0', 'queued 1', 'queued 2']);
+  });
+
+  it('a session that waited the longest wait goes ahead anyway: a slow sender holds the others up by that much only', async () => {
+    const host = await start({ NIMBUS_SMTP_DATA_SLOTS: '1' }, { edge: { dataSlotWaitMs: 400 } });
+    const slow = await ready(host.smtpPort);
+    expect(await slow.command('DATA')).toMatch(/^354 /);
+    slow.send('Subject: slow\r\n'); // and nothing more for now
+    const other = await ready(host.smtpPort);
+    const t0 = Date.now();
+    expect(await other.command('DATA')).toMatch(/^354 /);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
+    other.send(message('not held up') + '.\r\n');
+    expect(await other.reply()).toMatch(/^250 /);
+    slow.send('\r\nat last\r\n.\r\n');
+    expect(await slow.reply()).toMatch(/^250 /);
+    await waitFor(async () => (await subjects(host)).length === 2 || undefined);
+    expect(await subjects(host)).toEqual(['not held up', 'slow']);
+  });
+
+  it('a refused message, a client gone while it waited, and a DATA without recipients leave no slot taken', async () => {
+    const host = await start({ NIMBUS_SMTP_DATA_SLOTS: '1', NIMBUS_MAX_MESSAGE_BYTES: '2000' });
+    // refused for its size: 552, and the slot is free for the next
+    const big = await ready(host.smtpPort);
+    expect(await big.command('DATA')).toMatch(/^354 /);
+    big.send(`Subject: big\r\n\r\n${'x'.repeat(3000)}\r\n.\r\n`);
+    expect(await big.reply()).toMatch(/^552 5\.3\.4 /);
+    // a recipient refused at RCPT leaves none: DATA is answered 503 at once, slot or not
+    const holder = await ready(host.smtpPort);
+    expect(await holder.command('DATA')).toMatch(/^354 /);
+    const none = await ready(host.smtpPort);
+    expect(await none.command('RSET')).toMatch(/^250 /);
+    expect(await none.command('DATA', 2000)).toMatch(/^503 /);
+    // a client that leaves while it waits
+    const gone = await ready(host.smtpPort);
+    expect(await gone.command('DATA', 300)).toBeNull();
+    gone.close();
+    await new Promise((r) => setTimeout(r, 100));
+    holder.send(message('held') + '.\r\n');
+    expect(await holder.reply()).toMatch(/^250 /);
+    // the slot the gone client was given on its turn came back: the next DATA is answered at once
+    const next = await ready(host.smtpPort);
+    expect(await next.command('DATA', 2000)).toMatch(/^354 /);
+    next.send(message('next') + '.\r\n');
+    expect(await next.reply()).toMatch(/^250 /);
+    await waitFor(async () => (await subjects(host)).length === 2 || undefined);
+    expect(await subjects(host)).toEqual(['held', 'next']);
+  });
+
+  it('with the slots set to 0 there is no gate: many sessions are answered 354 at once', async () => {
+    const host = await start({ NIMBUS_SMTP_DATA_SLOTS: '0' });
+    const many = await Promise.all(Array.from({ length: 5 }, () => ready(host.smtpPort)));
+    const replies = await Promise.all(many.map((t) => t.command('DATA', 2000)));
+    expect(replies).toHaveLength(5);
+    for (const r of replies) expect(r).toMatch(/^354 /);
+  });
+});
