@@ -38,16 +38,19 @@ describe('DataGate', () => {
   });
 
   it('a session that has waited maxWaitMs goes ahead over the slots, and leaves the queue', async () => {
-    const gate = new DataGate(1, 1_000);
+    const late: object[] = [];
+    const gate = new DataGate(1, 1_000, (counts) => late.push(counts));
     const [a, b, c] = [{}, {}, {}];
     const admitted: object[] = [];
     await enter(gate, a, admitted);
     void enter(gate, b, admitted);
     await vi.advanceTimersByTimeAsync(999);
     expect(admitted).toEqual([a]);
+    expect(late).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
     expect(admitted).toEqual([a, b]);
     expect(gate.counts).toEqual({ active: 2, waiting: 0 });
+    expect(late).toEqual([{ active: 2, waiting: 0 }]);
     // over the slots: a slot given back admits nobody until the count is under them again
     void enter(gate, c, admitted);
     gate.leave(a);
@@ -59,6 +62,7 @@ describe('DataGate', () => {
     // c was admitted by the slot, so its timer is gone: nothing more happens at its deadline
     await vi.advanceTimersByTimeAsync(2_000);
     expect(gate.counts).toEqual({ active: 1, waiting: 0 });
+    expect(late).toHaveLength(1);
   });
 
   it('leave gives a slot back once: twice, or for a session that holds none, changes nothing', async () => {

@@ -31,6 +31,8 @@ export class DataGate {
   constructor(
     readonly slots: number,
     readonly maxWaitMs: number,
+    /** Called when a session goes ahead after the longest wait (the edge logs it: the slots may be too few). */
+    private readonly onLate: (counts: { active: number; waiting: number }) => void = () => undefined,
   ) {}
 
   /** Resolves once `session` may receive its message; it holds a slot until `leave(session)`. */
@@ -49,6 +51,7 @@ export class DataGate {
         timer: setTimeout(() => {
           this.waiting.splice(this.waiting.indexOf(entry), 1);
           this.take(session);
+          this.onLate(this.counts);
           resolve();
         }, this.maxWaitMs),
       };
@@ -86,6 +89,7 @@ interface Connection {
   _server: { options: { dataGate?: DataGate } };
   _parser: unknown;
   _dataStream: unknown;
+  _onError(err: Error): void;
   session: { envelope: { rcptTo: unknown[] } };
   handler_DATA(command: Buffer, callback: () => void): void;
 }
@@ -108,8 +112,13 @@ export function installDataGate(): void {
     if (!gate || !this.session.envelope.rcptTo.length || !this._parser) return upstream.call(this, command, callback);
     const session = this.session;
     void gate.enter(session).then(() => {
-      upstream.call(this, command, callback);
-      // closed while it waited: upstream started no transaction, so no reply will give the slot back
+      try {
+        upstream.call(this, command, callback);
+      } catch (err) {
+        // reported as upstream's command handling would have: the connection's error
+        this._onError(err as Error);
+      }
+      // closed while it waited (or upstream failed before it began): no transaction, so no reply gives the slot back
       if (!this._dataStream) gate.leave(session);
     });
   };

@@ -126,7 +126,16 @@ export function createSmtpEdge(deps: SmtpEdgeDeps, opts: SmtpEdgeOptions): SmtpE
   installFastDataScan();
   installDataGate();
   const logger = deps.logger.child({ component: 'smtp-edge' });
-  const gate = opts.dataSlots > 0 ? new DataGate(opts.dataSlots, opts.dataSlotWaitMs) : undefined;
+  let lateLogged = 0;
+  const gate =
+    opts.dataSlots > 0
+      ? new DataGate(opts.dataSlots, opts.dataSlotWaitMs, (counts) => {
+          // once a minute at most: under a flood this would be every session
+          if (Date.now() - lateLogged < 60_000) return;
+          lateLogged = Date.now();
+          logger.warn({ ...counts, slots: opts.dataSlots, waitedMs: opts.dataSlotWaitMs }, 'a DATA went ahead without a free slot after the longest wait (slow senders, or more mail than NIMBUS_SMTP_DATA_SLOTS lets through)');
+        })
+      : undefined;
   // the summary and the authentication run on the analysis thread; its DNS questions are answered
   // here by the edge's resolver (the thread keeps the answers a minute: analysis-thread.ts)
   const analyses = new AnalysisPool({ auth: { resolver: deps.resolver, hostname: opts.hostname, deadlineMs: 3 * opts.dnsTimeoutMs }, logger });

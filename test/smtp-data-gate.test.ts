@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { listInbox, startTestHost, waitFor, type TestHost } from './helpers';
+import { captureLogger, listInbox, startTestHost, waitFor, type TestHost } from './helpers';
 
 /**
  * An SMTP client over a real socket that is driven a step at a time: the gate's
@@ -141,7 +141,8 @@ describe('the DATA slots: sessions past them wait for their 354 (smtp-edge/data-
   });
 
   it('a session that waited the longest wait goes ahead anyway: a slow sender holds the others up by that much only', async () => {
-    const host = await start({ NIMBUS_SMTP_DATA_SLOTS: '1' }, { edge: { dataSlotWaitMs: 400 } });
+    const { logger, lines } = captureLogger('warn');
+    const host = await start({ NIMBUS_SMTP_DATA_SLOTS: '1' }, { edge: { dataSlotWaitMs: 400 }, logger });
     const slow = await ready(host.smtpPort);
     expect(await slow.command('DATA')).toMatch(/^354 /);
     slow.send('Subject: slow\r\n'); // and nothing more for now
@@ -149,6 +150,8 @@ describe('the DATA slots: sessions past them wait for their 354 (smtp-edge/data-
     const t0 = Date.now();
     expect(await other.command('DATA')).toMatch(/^354 /);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
+    // the operator hears of it: the slots may be too few
+    expect(lines.filter((l) => String(l.msg).includes('without a free slot'))).toEqual([expect.objectContaining({ slots: 1, active: 2, waiting: 0 })]);
     other.send(message('not held up') + '.\r\n');
     expect(await other.reply()).toMatch(/^250 /);
     slow.send('\r\nat last\r\n.\r\n');
