@@ -65,6 +65,31 @@ describe('DataGate', () => {
     expect(late).toHaveLength(1);
   });
 
+  it('a session whose client has gone is passed over: at its turn the next is admitted, at its deadline nothing is taken or reported', async () => {
+    const late: object[] = [];
+    const gate = new DataGate(1, 1_000, (counts) => late.push(counts));
+    const [a, b, c, d] = [{}, {}, {}, {}];
+    const admitted: object[] = [];
+    let bGone = false;
+    await enter(gate, a, admitted);
+    const bDone = gate.enter(b, () => bGone).then(() => admitted.push(b));
+    void enter(gate, c, admitted);
+    bGone = true;
+    gate.leave(a);
+    await bDone; // resolved, so its caller can finish, but with no slot
+    await vi.advanceTimersByTimeAsync(0);
+    expect(admitted).toEqual([a, b, c]);
+    expect(gate.counts).toEqual({ active: 1, waiting: 0 }); // c's
+    // at its deadline
+    let dGone = false;
+    const dDone = gate.enter(d, () => dGone);
+    dGone = true;
+    await vi.advanceTimersByTimeAsync(1_000);
+    await dDone;
+    expect(gate.counts).toEqual({ active: 1, waiting: 0 });
+    expect(late).toEqual([]);
+  });
+
   it('leave gives a slot back once: twice, or for a session that holds none, changes nothing', async () => {
     const gate = new DataGate(2, 1_000);
     const [a, b] = [{}, {}];

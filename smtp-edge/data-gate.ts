@@ -1,6 +1,6 @@
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 
-/** The longest a session waits for a slot (less when the idle timeout is short: server.ts). */
+/** The longest a session waits for a slot. (The idle timeout does not run meanwhile: smtp-server holds it while a command is unanswered.) */
 export const DATA_SLOT_WAIT_MS = 5_000;
 
 /**
@@ -15,6 +15,8 @@ export const DATA_SLOT_WAIT_MS = 5_000;
  * So a session past the slots waits its turn (first come, first served) before it is
  * answered 354 to its DATA: until then its client keeps the message (RFC 5321 has it wait
  * for that reply before it sends a byte), so a waiting session costs no memory for it.
+ * The slot is given back once the message's bytes are stored (hooks/data.ts): what comes
+ * after (the authentication's DNS answers, the queue message) holds none of them.
  * (Postfix needs no such gate: its smtpd hands each message to a queue file as it arrives.)
  *
  * The gate never refuses and never stalls mail for long: a session that has waited
@@ -24,8 +26,8 @@ export const DATA_SLOT_WAIT_MS = 5_000;
  */
 export class DataGate {
   private active = 0;
-  private readonly waiting: Array<{ admit: () => void; timer: NodeJS.Timeout }> = [];
-  /** The slot each session in DATA holds, given back by `leave` once its reply is decided. */
+  private readonly waiting: Array<{ admit: () => void; timer: NodeJS.Timeout; gone: () => boolean; resolve: () => void }> = [];
+  /** The slot each session holds, given back by `leave`. */
   private readonly held = new WeakMap<object, () => void>();
 
   constructor(
@@ -35,14 +37,19 @@ export class DataGate {
     private readonly onLate: (counts: { active: number; waiting: number }) => void = () => undefined,
   ) {}
 
-  /** Resolves once `session` may receive its message; it holds a slot until `leave(session)`. */
-  enter(session: object): Promise<void> {
+  /**
+   * Resolves once `session` may receive its message; it then holds a slot until `leave(session)`.
+   * A session whose client has `gone` by its turn (or its deadline) is passed over and takes none.
+   */
+  enter(session: object, gone: () => boolean = () => false): Promise<void> {
     if (this.active < this.slots && this.waiting.length === 0) {
       this.take(session);
       return Promise.resolve();
     }
     return new Promise((resolve) => {
       const entry = {
+        gone,
+        resolve,
         admit: () => {
           clearTimeout(entry.timer);
           this.take(session);
@@ -50,8 +57,10 @@ export class DataGate {
         },
         timer: setTimeout(() => {
           this.waiting.splice(this.waiting.indexOf(entry), 1);
-          this.take(session);
-          this.onLate(this.counts);
+          if (!gone()) {
+            this.take(session);
+            this.onLate(this.counts);
+          }
           resolve();
         }, this.maxWaitMs),
       };
@@ -65,7 +74,7 @@ export class DataGate {
     this.held.get(session)?.();
   }
 
-  /** Sessions receiving a message now, and sessions waiting to. */
+  /** Sessions holding a slot now, and sessions waiting for one. */
   get counts(): { active: number; waiting: number } {
     return { active: this.active, waiting: this.waiting.length };
   }
@@ -77,9 +86,21 @@ export class DataGate {
       if (this.held.get(session) !== release) return;
       this.held.delete(session);
       this.active--;
-      if (this.active < this.slots) this.waiting.shift()?.admit();
+      this.admitNext();
     };
     this.held.set(session, release);
+  }
+
+  private admitNext(): void {
+    while (this.active < this.slots && this.waiting.length) {
+      const next = this.waiting.shift()!;
+      if (!next.gone()) {
+        next.admit();
+        return;
+      }
+      clearTimeout(next.timer);
+      next.resolve();
+    }
   }
 }
 
@@ -90,6 +111,7 @@ interface Connection {
   _parser: unknown;
   _dataStream: unknown;
   _onError(err: Error): void;
+  send(code: number, message: string): void;
   session: { envelope: { rcptTo: unknown[] } };
   handler_DATA(command: Buffer, callback: () => void): void;
 }
@@ -97,8 +119,8 @@ interface Connection {
 /**
  * Each server built by createSmtpEdge carries a `dataGate` option; this makes the
  * connection's DATA (pinned version of smtp-server) wait for a slot before upstream's
- * handler runs: it answers 354 and hands the message to onData, whose reply gives the
- * slot back (hooks/data.ts). Commands a client pipelines behind DATA wait as they do
+ * handler runs: it answers 354 and hands the message to onData, which gives the slot
+ * back (hooks/data.ts). Commands a client pipelines behind DATA wait as they do
  * for any command not yet answered.
  */
 export function installDataGate(): void {
@@ -111,14 +133,25 @@ export function installDataGate(): void {
     // upstream answers these at once (503 without recipients; nothing once closed)
     if (!gate || !this.session.envelope.rcptTo.length || !this._parser) return upstream.call(this, command, callback);
     const session = this.session;
-    void gate.enter(session).then(() => {
+    void gate.enter(session, () => !this._parser).then(() => {
+      let answered = false;
       try {
-        upstream.call(this, command, callback);
+        upstream.call(this, command, () => {
+          answered = true;
+          callback();
+        });
       } catch (err) {
-        // reported as upstream's command handling would have: the connection's error
+        // what upstream's command dispatch does with a handler that throws (it cannot see this one:
+        // it runs after the wait): logged, 451, and the next command is read
+        gate.leave(session);
         this._onError(err as Error);
+        if (!answered) {
+          this.send(451, 'Error: internal server error');
+          callback();
+        }
+        return;
       }
-      // closed while it waited (or upstream failed before it began): no transaction, so no reply gives the slot back
+      // closed while it waited: upstream started no transaction, so no reply gives the slot back
       if (!this._dataStream) gate.leave(session);
     });
   };

@@ -63,8 +63,7 @@ export function smtpEdgeOptions(config: Config, tls: { key: Buffer; cert: Buffer
     socketTimeoutMs: config.NIMBUS_SMTP_SOCKET_TIMEOUT_MS,
     greetingDelayMs: config.NIMBUS_SMTP_GREETING_DELAY_MS,
     dataSlots: config.NIMBUS_SMTP_DATA_SLOTS,
-    // well inside the idle timeout, which runs while a session waits
-    dataSlotWaitMs: Math.min(DATA_SLOT_WAIT_MS, config.NIMBUS_SMTP_SOCKET_TIMEOUT_MS / 2),
+    dataSlotWaitMs: DATA_SLOT_WAIT_MS,
     dmarcReject: config.NIMBUS_DMARC_REJECT,
     dnsTimeoutMs: config.NIMBUS_DNS_TIMEOUT_MS,
     tls,

@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { TableResolver } from '../adapters/dns/table-resolver';
 import { captureLogger, listInbox, startTestHost, waitFor, type TestHost } from './helpers';
 
 /**
@@ -91,8 +92,9 @@ describe('the DATA slots: sessions past them wait for their 354 (smtp-edge/data-
     return talk;
   };
 
-  it('with one slot, a second DATA is answered only once the first message has its reply; both are filed', async () => {
-    const host = await start({ NIMBUS_SMTP_DATA_SLOTS: '1' });
+  // a long wait in these, so that a slot never given back cannot hide behind it
+  it('with one slot, a second DATA is answered only once the first message is stored; both are filed', async () => {
+    const host = await start({ NIMBUS_SMTP_DATA_SLOTS: '1' }, { edge: { dataSlotWaitMs: 60_000 } });
     const a = await ready(host.smtpPort);
     const b = await ready(host.smtpPort);
     expect(await a.command('DATA')).toMatch(/^354 /);
@@ -114,7 +116,7 @@ describe('the DATA slots: sessions past them wait for their 354 (smtp-edge/data-
   });
 
   it('sessions wait their turn first come, first served', async () => {
-    const host = await start({ NIMBUS_SMTP_DATA_SLOTS: '1' });
+    const host = await start({ NIMBUS_SMTP_DATA_SLOTS: '1' }, { edge: { dataSlotWaitMs: 60_000 } });
     const holder = await ready(host.smtpPort);
     expect(await holder.command('DATA')).toMatch(/^354 /);
     const queue = [await ready(host.smtpPort), await ready(host.smtpPort), await ready(host.smtpPort)];
@@ -161,13 +163,13 @@ describe('the DATA slots: sessions past them wait for their 354 (smtp-edge/data-
   });
 
   it('a refused message, a client gone while it waited, and a DATA without recipients leave no slot taken', async () => {
-    const host = await start({ NIMBUS_SMTP_DATA_SLOTS: '1', NIMBUS_MAX_MESSAGE_BYTES: '2000' });
+    const host = await start({ NIMBUS_SMTP_DATA_SLOTS: '1', NIMBUS_MAX_MESSAGE_BYTES: '2000' }, { edge: { dataSlotWaitMs: 60_000 } });
     // refused for its size: 552, and the slot is free for the next
     const big = await ready(host.smtpPort);
     expect(await big.command('DATA')).toMatch(/^354 /);
     big.send(`Subject: big\r\n\r\n${'x'.repeat(3000)}\r\n.\r\n`);
     expect(await big.reply()).toMatch(/^552 5\.3\.4 /);
-    // a recipient refused at RCPT leaves none: DATA is answered 503 at once, slot or not
+    // a session with no recipients (RSET) waits for nothing: DATA is answered 503 at once, slot or not
     const holder = await ready(host.smtpPort);
     expect(await holder.command('DATA')).toMatch(/^354 /);
     const none = await ready(host.smtpPort);
@@ -180,13 +182,30 @@ describe('the DATA slots: sessions past them wait for their 354 (smtp-edge/data-
     await new Promise((r) => setTimeout(r, 100));
     holder.send(message('held') + '.\r\n');
     expect(await holder.reply()).toMatch(/^250 /);
-    // the slot the gone client was given on its turn came back: the next DATA is answered at once
+    // the gone client was passed over at its turn: the next DATA is answered at once
     const next = await ready(host.smtpPort);
     expect(await next.command('DATA', 2000)).toMatch(/^354 /);
     next.send(message('next') + '.\r\n');
     expect(await next.reply()).toMatch(/^250 /);
     await waitFor(async () => (await subjects(host)).length === 2 || undefined);
     expect(await subjects(host)).toEqual(['held', 'next']);
+  });
+
+  it('the slot goes back once the message is stored, before the slow DNS answers of the authentication and the reply', async () => {
+    // every DNS answer (sender.test's SPF, DMARC) takes 2 s: the reply waits for them, the next session need not
+    const host = await start({ NIMBUS_SMTP_DATA_SLOTS: '1' }, { edge: { dataSlotWaitMs: 60_000 }, resolver: new TableResolver({}, { delayMs: 2_000 }) });
+    const a = await ready(host.smtpPort);
+    const b = await ready(host.smtpPort);
+    expect(await a.command('DATA')).toMatch(/^354 /);
+    const events: string[] = [];
+    a.send(message('slow dns') + '.\r\n');
+    const aReply = a.reply().then((line) => events.push(`a ${line?.slice(0, 3)}`));
+    b.send('DATA\r\n');
+    const bReply = b.reply().then((line) => events.push(`b ${line?.slice(0, 3)}`));
+    await Promise.all([aReply, bReply]);
+    expect(events).toEqual(['b 354', 'a 250']);
+    b.send(message('next') + '.\r\n');
+    expect(await b.reply()).toMatch(/^250 /);
   });
 
   it('with the slots set to 0 there is no gate: many sessions are answered 354 at once', async () => {

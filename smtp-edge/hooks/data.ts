@@ -33,7 +33,7 @@ export interface DataHookDeps {
   analyze: MessageAnalyzer;
   /** NIMBUS_DMARC_REJECT: a DMARC failure under p=reject is refused (550 5.7.1) instead of filed into Junk. */
   dmarcReject: boolean;
-  /** The slots for receiving (data-gate.ts): the session's is given back once its reply is decided. */
+  /** The slots for receiving (data-gate.ts): the session's is given back once its message is stored. */
   gate?: DataGate;
 }
 
@@ -73,7 +73,7 @@ export function envelopeOf(session: SMTPServerSession): Envelope {
 export function createDataHook(deps: DataHookDeps) {
   return (stream: SMTPServerDataStream, session: SMTPServerSession, reply: (err?: Error | null, message?: string) => void): void => {
     const callback = (err?: Error | null, message?: string) => {
-      deps.gate?.leave(session);
+      deps.gate?.leave(session); // the store settling gave it back already, unless the reply came first (a client gone mid-message)
       reply(err, message);
     };
     const id = newId();
@@ -88,7 +88,10 @@ export function createDataHook(deps: DataHookDeps) {
     if (!user) blobInput.write(receivedHeader({ envelope, byHost: deps.hostname, id, receivedAt, tls: Boolean(session.secure) }));
     const arFilter = new AuthResultsFilter(deps.hostname);
     const blobPut = deps.blobs.put(rawBlobKey, blobInput);
-    blobPut.catch(() => undefined); // awaited below; a rejection before then must not be unhandled
+    // awaited below (a rejection before then must not be unhandled); once the bytes are stored the
+    // session's DATA slot goes back (data-gate.ts): what is left to wait for holds none of them
+    const leaveGate = () => deps.gate?.leave(session);
+    blobPut.then(leaveGate, leaveGate);
     // mail from outside is authenticated; authenticated submission (session.user) is the sender's own
     const client = session.user ? null : { ip: session.remoteAddress, helo: session.hostNameAppearsAs, sender: envelope.mailFrom };
     const analysis = deps.analyze(client);
