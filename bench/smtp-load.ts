@@ -36,6 +36,29 @@ export class Session {
     if (this.socket.destroyed) return Promise.reject(new Error('connection closed'));
     return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
   }
+  /** The next reply line, or null if none comes within `ms` (tests of when a reply comes). */
+  replyWithin(ms: number): Promise<string | null> {
+    const l = this.lines.shift();
+    if (l !== undefined) return Promise.resolve(l);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.splice(this.waiting.indexOf(w), 1);
+        resolve(null);
+      }, ms);
+      const w = {
+        resolve: (line: string) => (clearTimeout(timer), resolve(line)),
+        reject: (err: Error) => (clearTimeout(timer), reject(err)),
+      };
+      this.waiting.push(w);
+    });
+  }
+  send(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+  /** Gone at once, without QUIT. */
+  close(): void {
+    this.socket.destroy();
+  }
   async command(cmd: string | Buffer, expect: string): Promise<void> {
     this.socket.write(cmd);
     const line = await this.reply();

@@ -1,61 +1,32 @@
-import { connect, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TableResolver } from '../adapters/dns/table-resolver';
+import { Session } from '../bench/smtp-load';
 import { captureLogger, listInbox, startTestHost, waitFor, type TestHost } from './helpers';
 
 /**
- * An SMTP client over a real socket that is driven a step at a time: the gate's
+ * The bench's SMTP session over a real socket, driven a step at a time: the gate's
  * behaviour is in when a reply comes, which the lockstep rawSmtp cannot show.
  */
 class Talk {
-  private readonly lines: string[] = [];
-  private waiter: ((line: string) => void) | null = null;
-  private buffer = '';
-
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (d) => {
-      this.buffer += d.toString('latin1');
-      let nl: number;
-      while ((nl = this.buffer.indexOf('\r\n')) >= 0) {
-        const line = this.buffer.slice(0, nl);
-        this.buffer = this.buffer.slice(nl + 2);
-        if (/^\d{3}-/.test(line)) continue;
-        if (this.waiter) this.waiter(line);
-        else this.lines.push(line);
-      }
-    });
-    socket.on('error', () => undefined);
-  }
+  private constructor(private readonly session: Session) {}
 
   /** Connected and greeted, with MAIL and RCPT accepted: the next command is DATA. */
-  static async ready(port: number, rcpt = 'admin@example.com'): Promise<Talk> {
-    const talk = new Talk(connect(port, '127.0.0.1'));
-    expect(await talk.reply()).toMatch(/^220 /);
-    expect(await talk.command('EHLO client.test')).toMatch(/^250 /);
-    expect(await talk.command('MAIL FROM:<sender@sender.test>')).toMatch(/^250 /);
-    expect(await talk.command(`RCPT TO:<${rcpt}>`)).toMatch(/^250 /);
-    return talk;
+  static async ready(port: number): Promise<Talk> {
+    const session = await Session.open(port);
+    expect(await session.reply()).toMatch(/^220 /);
+    await session.command('EHLO client.test\r\n', '250');
+    await session.command('MAIL FROM:<sender@sender.test>\r\n', '250');
+    await session.command('RCPT TO:<admin@example.com>\r\n', '250');
+    return new Talk(session);
   }
 
   /** The next final reply line; null if none came within `ms`. */
   reply(ms = 10_000): Promise<string | null> {
-    const queued = this.lines.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiter = null;
-        resolve(null);
-      }, ms);
-      this.waiter = (line) => {
-        clearTimeout(timer);
-        this.waiter = null;
-        resolve(line);
-      };
-    });
+    return this.session.replyWithin(ms);
   }
 
   send(data: string): void {
-    this.socket.write(data);
+    this.session.send(data);
   }
 
   command(line: string, ms?: number): Promise<string | null> {
@@ -64,7 +35,7 @@ class Talk {
   }
 
   close(): void {
-    this.socket.destroy();
+    this.session.close();
   }
 }
 
@@ -86,8 +57,8 @@ describe('the DATA slots: sessions past them wait for their 354 (smtp-edge/data-
     hosts.push(host);
     return host;
   };
-  const ready = async (port: number, rcpt?: string) => {
-    const talk = await Talk.ready(port, rcpt);
+  const ready = async (port: number) => {
+    const talk = await Talk.ready(port);
     talks.push(talk);
     return talk;
   };
