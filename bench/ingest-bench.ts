@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { makeMessage, runLoad } from './smtp-load';
-import { bodiesIndexed, cpuMs, memMb, resetPeak, startServerProcess, stopServerProcess, type ServerProcess } from './server-process';
+import { bodiesIndexed, cpuMs, memMb, resetPeak, serverNodeArgs, startServerProcess, stopServerProcess, type ServerProcess } from './server-process';
 
 /**
  * `npm run bench -- --only ingest`: MX ingest, Nimbus against Postfix in the same run
@@ -64,8 +64,7 @@ async function drive(port: number, size: number, count: number, sessions: number
 }
 
 async function nimbusIngest(size: number, count: number, warmUp: number, sessions: number): Promise<IngestRow['nimbus']> {
-  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const server = await startServerProcess(join(__dirname, '..', 'local', 'main.js'), { dataDir: true, http: true, nodeArgs });
+  const server = await startServerProcess(join(__dirname, '..', 'local', 'main.js'), { dataDir: true, http: true });
   try {
     const setup = await api(server, '/setup', { method: 'POST', body: JSON.stringify({ domain: 'example.com', email: 'admin@example.com', password: PASSWORD, name: 'Bench' }) });
     const token = setup.token as string;
@@ -113,7 +112,7 @@ async function postfixIngest(size: number, count: number, sessions: number): Pro
 
 export async function ingestBench(opts: { quick: boolean; sessions: number[] }, write: (line: string) => void): Promise<IngestRow[]> {
   const rows: IngestRow[] = [];
-  write(`MX ingest, one message per connection, Nimbus (defaults; durable and visible in the API) against Postfix 3.7 into Maildir (fsync), same machine, same run; driver: ${SMTP_SOURCE ? 'smtp-source for both' : 'the bench client (smtp-source missing)'}; Nimbus measured after a warm-up of half as many messages of the same shape (JIT), not counted\n`);
+  write(`MX ingest, one message per connection, Nimbus (defaults; node ${serverNodeArgs().join(' ')}, as npm start runs it plus any BENCH_NODE_ARGS; durable and visible in the API) against Postfix 3.7 into Maildir (fsync), same machine, same run; driver: ${SMTP_SOURCE ? 'smtp-source for both' : 'the bench client (smtp-source missing)'}; Nimbus measured after a warm-up of half as many messages of the same shape (JIT), not counted\n`);
   for (const sessions of opts.sessions) {
     for (const size of [4096, 100 * 1024]) {
       const count = opts.quick ? (size === 4096 ? 2000 : 1000) : size === 4096 ? 8000 : 4000;

@@ -10,7 +10,7 @@ import { SqliteMailStore } from '../adapters/embedded/sqlite-mail-store';
 import { startLoopbackRelay } from '../adapters/outbound/loopback-peers';
 import { hashPassword } from '../core/auth';
 import { generateDkimKey } from '../core/dkim';
-import { cpuMs } from './server-process';
+import { cpuMs, serverNodeArgs } from './server-process';
 import { percentile, Session } from './smtp-load';
 
 /**
@@ -60,9 +60,7 @@ export async function sendBench(opts: { count: number; warmUp: number; concurren
   await store.setDomainDkim('example.com', await generateDkimKey());
   await db.close();
 
-  // BENCH_NODE_ARGS passes flags to the server process, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'
-  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, join(__dirname, '..', 'local', 'main.js')], {
+  const child = spawn(process.execPath, [...serverNodeArgs(), join(__dirname, '..', 'local', 'main.js')], {
     env: {
       ...process.env,
       NIMBUS_DATA_DIR: dataDir,

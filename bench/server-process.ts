@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLoopbackDnsServer, type LoopbackDnsServer } from '../adapters/dns/loopback-dns-server';
+import { SERVER_NODE_FLAGS } from '../core/node-flags';
 
 /**
  * A server in a process of its own, as `npm start` runs it, for measurements that
@@ -20,11 +21,19 @@ export interface ServerProcess {
   dns: LoopbackDnsServer | null;
 }
 
-/** Starts `entry` (a built file under dist/) and waits for the ports it prints; `dataDir` true gives it a fresh data folder. */
+/**
+ * The flags a server process starts with: those `npm start` gives (SERVER_NODE_FLAGS), then
+ * BENCH_NODE_ARGS (e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'), then `extra`.
+ */
+export function serverNodeArgs(extra: readonly string[] = []): string[] {
+  return [...SERVER_NODE_FLAGS, ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...extra];
+}
+
+/** Starts `entry` (a built file under dist/) with serverNodeArgs(nodeArgs) and waits for the ports it prints; `dataDir` true gives it a fresh data folder. */
 export async function startServerProcess(entry: string, opts: { env?: Record<string, string>; dataDir?: boolean; http?: boolean; nodeArgs?: string[] } = {}): Promise<ServerProcess> {
   const dataDir = opts.dataDir ? mkdtempSync(join(tmpdir(), 'nimbus-process-')) : null;
   const dns = opts.env?.NIMBUS_DNS_SERVERS || process.env.NIMBUS_DNS_SERVERS ? null : await startLoopbackDnsServer();
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), entry], {
+  const child = spawn(process.execPath, [...serverNodeArgs(opts.nodeArgs), entry], {
     env: { ...process.env, ...(dns ? { NIMBUS_DNS_SERVERS: dns.address } : {}), NIMBUS_DATA_DIR: dataDir ?? '', NIMBUS_SMTP_PORT: '0', NIMBUS_SUBMISSION_PORT: '0', NIMBUS_SUBMISSION_TLS_PORT: '0', NIMBUS_HTTP_PORT: '0', NIMBUS_LOG_LEVEL: 'warn', NIMBUS_HOSTNAME: 'mx.bench', ...opts.env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

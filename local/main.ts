@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { ConfigError, loadConfig } from '../core/config';
 import { stopOnSignals } from '../core/lifecycle';
 import { createLogger } from '../core/logger';
+import { noteMissingNodeFlags } from '../core/node-flags';
 import { startLocalHost } from './host';
 
 async function main(): Promise<void> {
@@ -11,6 +12,7 @@ async function main(): Promise<void> {
     throw new ConfigError([{ variable: 'NIMBUS_MODE', problem: '"azure" runs as the Functions app (func start) and the edge (node dist/smtp-edge/main.js); npm start is the local shape' }]);
   }
   const logger = createLogger(config.NIMBUS_LOG_LEVEL);
+  noteMissingNodeFlags(logger);
   const host = await startLocalHost(config, { logger });
   // the server's own PID, for a service manager or `kill $(cat data/nimbus.pid)`; removed on a clean stop
   const pidFile = join(resolve(config.NIMBUS_DATA_DIR), 'nimbus.pid');

@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from '../core/config';
 import { stopOnSignals } from '../core/lifecycle';
 import { createLogger } from '../core/logger';
+import { noteMissingNodeFlags } from '../core/node-flags';
 import { startAzureEdge } from './azure-edge';
 
 /**
@@ -10,6 +11,7 @@ import { startAzureEdge } from './azure-edge';
 async function main(): Promise<void> {
   const config = loadConfig({ ...process.env, NIMBUS_MODE: 'azure' });
   const logger = createLogger(config.NIMBUS_LOG_LEVEL, 'nimbus-edge');
+  noteMissingNodeFlags(logger);
   const edge = await startAzureEdge(config, logger);
   logger.info({ host: config.NIMBUS_SMTP_HOST, port: edge.port, submissionPort: edge.ports.submission, submissionTlsPort: edge.ports.submissionTls }, 'SMTP edge listening');
   stopOnSignals(() => edge.stop(), logger, 'shutting down: finishing open sessions');

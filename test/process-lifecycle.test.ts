@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SERVER_NODE_FLAGS } from '../core/node-flags';
 import { waitFor } from './helpers';
 
 const root = resolve(__dirname, '..');
@@ -41,6 +42,9 @@ describe('npm start in the background', () => {
       const serverPid = Number(readFileSync(pidFile, 'utf8'));
       expect(serverPid).not.toBe(npm.pid); // the server is npm's grandchild, not npm
       expect(alive(serverPid)).toBe(true);
+      // with the Node flags the server is meant to run with (core/node-flags.ts)
+      const argv = readFileSync(`/proc/${serverPid}/cmdline`, 'utf8').split('\0');
+      expect(argv.slice(1, -1)).toEqual(expect.arrayContaining([...SERVER_NODE_FLAGS]));
       expect(await portOpen(smtpPort)).toBe(true);
       expect(await portOpen(httpPort)).toBe(true);
 
@@ -54,4 +58,14 @@ describe('npm start in the background', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 90_000);
+});
+
+describe('the systemd unit in README', () => {
+  it('starts the server as npm start does: the same Node flags, the same entry', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } };
+    const start = pkg.scripts.start.split(' ');
+    expect(start).toEqual(['node', ...SERVER_NODE_FLAGS, 'dist/local/main.js']);
+    const execStart = /^ExecStart=(.+)$/m.exec(readFileSync(join(root, 'README.md'), 'utf8'));
+    expect(execStart?.[1].split(' ')).toEqual(['/usr/bin/node', ...start.slice(1)]);
+  });
 });

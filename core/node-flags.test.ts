@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { missingNodeFlags, noteMissingNodeFlags, SERVER_NODE_FLAGS } from './node-flags';
+
+describe('the Node flags the server starts with', () => {
+  it('are found on the command line or in NODE_OPTIONS, by name, with - or _', () => {
+    expect(SERVER_NODE_FLAGS.length).toBeGreaterThan(0);
+    expect(missingNodeFlags([], '')).toEqual([...SERVER_NODE_FLAGS]);
+    expect(missingNodeFlags([...SERVER_NODE_FLAGS], '')).toEqual([]);
+    expect(missingNodeFlags(['--enable-source-maps'], SERVER_NODE_FLAGS.join(' '))).toEqual([]);
+    // another value is the operator's choice, not a missing flag
+    const otherValues = SERVER_NODE_FLAGS.map((flag) => `--${flag.slice(2).split('=')[0].replace(/-/g, '_')}=64`);
+    expect(otherValues[0]).toMatch(/^--max_\w+=64$/);
+    expect(missingNodeFlags(otherValues, '')).toEqual([]);
+    expect(missingNodeFlags(otherValues.slice(1), '')).toEqual([SERVER_NODE_FLAGS[0]]);
+    expect(missingNodeFlags(['--enable-source-maps'], SERVER_NODE_FLAGS.map((flag) => flag.split('=')[0] + '-x').join(' '))).toEqual([...SERVER_NODE_FLAGS]);
+  });
+
+  it('a process started without them says so once, naming them', () => {
+    const lines: [object, string][] = [];
+    const logger = { info: (obj: object, msg: string) => void lines.push([obj, msg]) };
+    noteMissingNodeFlags(logger, missingNodeFlags([], ''));
+    noteMissingNodeFlags(logger, missingNodeFlags([...SERVER_NODE_FLAGS], ''));
+    expect(lines).toHaveLength(1);
+    expect(lines[0][0]).toEqual({ missing: [...SERVER_NODE_FLAGS] });
+    expect(lines[0][1]).toContain(SERVER_NODE_FLAGS[0]);
+  });
+});
