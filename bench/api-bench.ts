@@ -7,7 +7,7 @@ import { EmbeddedDb } from '../adapters/embedded/sqlite';
 import { SqliteMailStore } from '../adapters/embedded/sqlite-mail-store';
 import { hashPassword } from '../core/auth';
 import { seedMailbox } from './seed';
-import { bodiesIndexed } from './server-process';
+import { bodiesIndexed, serverNodeArgs } from './server-process';
 import { percentile } from './smtp-load';
 
 export async function timed(n: number, fn: () => Promise<unknown>): Promise<number[]> {
@@ -49,7 +49,7 @@ export async function withSeededServer<T>(count: number, write: (line: string) =
     await db.close();
     write(`  seeded ${count} messages through the MailStore in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 
-    const child = spawn(process.execPath, [join(__dirname, '..', 'local', 'main.js')], {
+    const child = spawn(process.execPath, [...serverNodeArgs(), join(__dirname, '..', 'local', 'main.js')], {
       env: { ...process.env, NIMBUS_DATA_DIR: dataDir, NIMBUS_SMTP_PORT: '0', NIMBUS_SUBMISSION_PORT: '0', NIMBUS_SUBMISSION_TLS_PORT: '0', NIMBUS_HTTP_PORT: '0', NIMBUS_LOG_LEVEL: 'warn', NIMBUS_LOGIN_MAX_FAILURES_PER_IP: '1000000', NIMBUS_PASSWORD_CACHE_SECONDS: '0' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

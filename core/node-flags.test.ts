@@ -15,11 +15,13 @@ describe('the Node flags the server starts with', () => {
     expect(missingNodeFlags(['--enable-source-maps'], SERVER_NODE_FLAGS.map((flag) => flag.split('=')[0] + '-x').join(' '))).toEqual([...SERVER_NODE_FLAGS]);
   });
 
-  it('a process started without them says so once, naming them', () => {
+  it('a process started without them says so once, naming them, where V8 sized its heap for a large machine', () => {
     const lines: [object, string][] = [];
     const logger = { info: (obj: object, msg: string) => void lines.push([obj, msg]) };
-    noteMissingNodeFlags(logger, missingNodeFlags([], ''));
-    noteMissingNodeFlags(logger, missingNodeFlags([...SERVER_NODE_FLAGS], ''));
+    const GB = 1024 * 1024 * 1024;
+    noteMissingNodeFlags(logger, missingNodeFlags([], ''), 4 * GB); // V8's default with 16 GB or more
+    noteMissingNodeFlags(logger, missingNodeFlags([...SERVER_NODE_FLAGS], ''), 4 * GB);
+    noteMissingNodeFlags(logger, missingNodeFlags([], ''), 0.5 * GB); // a 1 GB container: the flags would raise it
     expect(lines).toHaveLength(1);
     expect(lines[0][0]).toEqual({ missing: [...SERVER_NODE_FLAGS] });
     expect(lines[0][1]).toContain(SERVER_NODE_FLAGS[0]);

@@ -1,27 +1,35 @@
+import { getHeapStatistics } from 'node:v8';
+
 /**
- * The Node flags the server's processes start with: `npm start`, the systemd unit in
- * README, the edge's Dockerfile and the benchmarks' server processes all give this list
- * (the tests hold them to it). V8 reads these once, when the process starts, so they
- * cannot be set from inside it. Both trade a little CPU for a lower peak memory under
- * load; V8 applies them to the worker threads too.
+ * The Node flags the local server starts with: `npm start`, the systemd unit in README and
+ * the benchmarks' local server processes all give this list (the tests hold them to it).
+ * V8 reads these once, when the process starts, so they cannot be set from inside it. Both
+ * trade a little CPU for a lower peak memory under load; V8 applies them to the worker
+ * threads too.
  *
- * - `--max-semi-space-size=8`: the young generation at 8 MB a half instead of 16. The bytes
- *   a socket reads arrive in buffers outside the JavaScript heap, freed only when a
- *   collection finds them unreferenced, and a young collection comes when the young
- *   generation is full: halving it frees them sooner.
- * - `--max-old-space-size=2047`: the old generation's cap, just under V8's 2 GB mark. With a
- *   cap of 2 GB or more (V8's default on a machine with more than 8 GB of memory) V8 lets the
- *   old generation grow to 4 times what was live after the last full collection before it
- *   collects again; under 2 GB, to about 2 times. The main thread's live heap is some 15–20 MB
+ * V8 sizes its heap from the machine's memory (or the container's limit): the old
+ * generation's cap is half of it, at most 4 GB, and the young generation's halves are 1/128
+ * of that cap, at most 16 MB. With a cap of 2 GB or more (a machine with 4 GB or more) V8 lets
+ * the old generation grow to 4 times what was live after the last full collection before it
+ * collects again; below, 1.3 to 2 times.
+ *
+ * - `--max-semi-space-size=8`: young halves of 8 MB instead of 16. The bytes a socket reads
+ *   arrive in buffers outside the JavaScript heap, freed only when a collection finds them
+ *   unreferenced, and a young collection comes when the young generation is full: halving it
+ *   frees them sooner.
+ * - `--max-old-space-size=2047`: a cap just under V8's 2 GB mark, so the old generation grows
+ *   to about 2 times its live size instead of 4. The main thread's live heap is some 15–20 MB
  *   under load, but session objects outlive young collections and die old, so at 4 times
- *   40–60 MB of dead sessions waited for the next full collection. On a machine with less
- *   than 8 GB, V8's own cap is a quarter of the memory and its factor 1.3–2: there this flag
- *   raises both a little (the factor to about 2), which costs a few MB, not tens.
+ *   40–60 MB of dead sessions waited for the next full collection.
+ *
+ * On a machine with less than 4 GB these raise V8's own sizes instead (at 1 GB: young halves
+ * 4 → 8 MB, the cap 512 MB → 2 GB, the factor 1.4 → 2), so there they are better left out;
+ * the edge's container (1 GiB, smtp-edge/Dockerfile) runs without them.
  *
  * Measured at 500 sessions of 100 KB (`npm run bench -- --only ingest`, loopback, a 2-core
- * machine): peak RSS 221–238 MB in four runs with both, against 261–333 (median 285) in seven
- * with the first alone and 272–302 in three with neither; CPU about 10 % higher a message
- * (V8's marking threads, mostly). The closing note of issue 13 has the figures.
+ * machine with 24 GB): peak RSS 221–238 MB in four runs with both, against 261–333 (median
+ * 285) in seven with the first alone and 272–302 in three with neither; CPU about 10 % higher
+ * a message (V8's marking threads, mostly). The closing note of issue 13 has the figures.
  */
 export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--max-old-space-size=2047'];
 
@@ -32,7 +40,19 @@ export function missingNodeFlags(execArgv: readonly string[] = process.execArgv,
   return SERVER_NODE_FLAGS.filter((flag) => !given.includes(name(flag)));
 }
 
-/** Says, once at startup, which of the flags the process lacks: it runs as well without them, with a higher peak memory under load. */
-export function noteMissingNodeFlags(logger: { info(obj: object, msg: string): void }, missing = missingNodeFlags()): void {
-  if (missing.length) logger.info({ missing }, `started without ${missing.join(' ')} (npm start gives them; see core/node-flags.ts): peak memory under heavy SMTP load is higher`);
+/** V8's heap cap at or above which its defaults are the large ones these flags lower (a machine with 4 GB or more). */
+const LARGE_HEAP_LIMIT = 2048 * 1024 * 1024;
+
+/**
+ * Says, once at startup, which of the flags the process lacks, when they would lower its
+ * memory here (V8 sized the heap for a large machine). It runs as well without them.
+ */
+export function noteMissingNodeFlags(
+  logger: { info(obj: object, msg: string): void },
+  missing = missingNodeFlags(),
+  heapSizeLimit = getHeapStatistics().heap_size_limit,
+): void {
+  if (missing.length && heapSizeLimit >= LARGE_HEAP_LIMIT) {
+    logger.info({ missing }, `started without ${missing.join(' ')} (see core/node-flags.ts): with them the peak memory under heavy SMTP load is lower on a machine of this size`);
+  }
 }

@@ -16,7 +16,6 @@ import { blobKeys } from '../core/blob-keys';
 import { planFiling } from '../core/inbound';
 import { newId } from '../core/ids';
 import { createLogger, type Logger } from '../core/logger';
-import { SERVER_NODE_FLAGS } from '../core/node-flags';
 import type { InboundQueueMessage } from '../core/types';
 import { createAppContext, type AppContext } from '../functions/app-context';
 import { INBOUND_TRIGGER } from '../functions/inbound-trigger';
@@ -475,9 +474,9 @@ describe('the edge container', () => {
     for (const [from, to] of copies) cpSync(join(root, from), join(app, to), { recursive: true });
     symlinkSync(join(root, 'node_modules'), join(app, 'node_modules'));
     const env = stack.env({ NIMBUS_LOG_LEVEL: 'info', NIMBUS_MODE: 'azure' });
-    // its CMD, as the image runs it: with the Node flags npm start gives too
+    // its CMD, as the image runs it (without npm start's Node flags: in 1 GiB V8's own sizes are smaller)
     const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(finalStage)![1]) as string[];
-    expect(cmd).toEqual(['node', ...SERVER_NODE_FLAGS, 'dist/smtp-edge/main.js']);
+    expect(cmd).toEqual(['node', 'dist/smtp-edge/main.js']);
     const child = spawn(process.execPath, cmd.slice(1), { cwd: app, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       let output = '';
@@ -499,8 +498,6 @@ describe('the edge container', () => {
       expect(stack.bus.messages.length).toBe(before + 1);
       const health = await new Promise<number | null>((done) => spawn(process.execPath, ['dist/smtp-edge/healthcheck.js'], { cwd: app, env: { NIMBUS_SMTP_PORT: String(port) } }).once('exit', done));
       expect(health).toBe(0);
-      expect(output).toContain('SMTP edge listening');
-      expect(output).not.toContain('started without'); // it found the flags it was given
       const exited = new Promise<number | null>((done) => child.once('exit', done));
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
