@@ -76,6 +76,16 @@ export function cpuMs(pid: number, mainThreadOnly = false): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICK; // utime + stime
 }
 
+/**
+ * Busy CPU time of the whole machine since boot: every process and the kernel (user, nice,
+ * system, irq and softirq in /proc/stat; not idle, iowait or steal). Over a window where
+ * nothing else runs, it is what a load cost, the load generator included.
+ */
+export function machineBusyMs(): number {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/); // cpu user nice system idle iowait irq softirq steal
+  return ([1, 2, 3, 6, 7].reduce((sum, i) => sum + Number(cpu[i]), 0) * 1000) / TICK;
+}
+
 /** A process's resident set (VmRSS) or its peak since the last resetPeak (VmHWM), in MB. */
 export function memMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
