@@ -1,9 +1,8 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { makeMessage, runLoad } from './smtp-load';
-import { rmSync } from 'node:fs';
 import { bodiesIndexed, cpuMs, machineBusyMs, memMb, resetPeak, serverNodeArgs, startServerProcess, stopServerProcess, type ServerProcess } from './server-process';
 
 /**
