@@ -127,6 +127,42 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
     await page.keyboard.press('Escape');
   });
 
+  it('an autosave sent with the lost session\'s token and answered 401 only after signing in again is saved again with the new one', async () => {
+    const { page, context } = await openContext(browser, { pollMs: 300 });
+    await signIn(page, host);
+    await page.getByRole('button', { name: 'Compose' }).click();
+    await page.getByLabel('To').fill('friend@elsewhere.test');
+    await page.getByLabel('Subject').fill('Answered after signing in again');
+    await page.getByLabel('Message', { exact: true }).fill('Before.');
+    await page.getByTestId('save-state').filter({ hasText: 'Draft saved' }).waitFor({ timeout: 15_000 });
+    // a draft save sent with the spoilt token is held until the new session exists: its 401 comes after signing in again
+    let release!: () => void;
+    const signedInAgain = new Promise<void>((resolve) => (release = resolve));
+    let held = 0;
+    await context.route('**/api/mails/*', async (route) => {
+      if (route.request().method() === 'PUT' && route.request().headers().authorization?.endsWith('x')) {
+        held++;
+        await signedInAgain;
+      }
+      await route.continue();
+    });
+    await page.evaluate(() => {
+      const s = JSON.parse(localStorage.getItem('nimbus.session'));
+      localStorage.setItem('nimbus.session', JSON.stringify({ ...s, token: `${s.token}x` }));
+    });
+    await page.getByLabel('Message', { exact: true }).fill('Before. After.');
+    const dialog = page.getByRole('dialog', { name: 'Sign in again' });
+    await dialog.waitFor({ timeout: 15_000 }); // the folder poll's 401
+    await waitFor(() => held || undefined); // the autosave went out with the spoilt token
+    await dialog.getByLabel('Password').fill(PASSWORD);
+    await dialog.getByRole('button', { name: 'Sign in' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    release();
+    await expect.poll(async () => (await draftsOf(host)).map((d) => d.draft.text), { timeout: 15_000 }).toContain('Before. After.');
+    expect(held).toBe(1);
+    await page.keyboard.press('Escape');
+  });
+
   it('a draft changed elsewhere meanwhile (412 on If-Match): said so, nothing overwritten until the user keeps this version', async () => {
     const { page } = await openContext(browser);
     await signIn(page, host);
