@@ -7,7 +7,7 @@ import { EmbeddedDb } from '../adapters/embedded/sqlite';
 import { SqliteMailStore } from '../adapters/embedded/sqlite-mail-store';
 import { hashPassword } from '../core/auth';
 import { seedMailbox } from './seed';
-import { bodiesIndexed, serverNodeArgs } from './server-process';
+import { serverNodeArgs } from './server-process';
 import { percentile } from './smtp-load';
 
 export async function timed(n: number, fn: () => Promise<unknown>): Promise<number[]> {
@@ -62,10 +62,6 @@ export async function withSeededServer<T>(count: number, write: (line: string) =
         if (child.exitCode !== null) throw new Error(`server did not start: ${out}`);
         await new Promise((r) => setTimeout(r, 20));
       }
-      // body text is indexed in the background: measure on a finished index, and say how long it took
-      const t1 = Date.now();
-      await bodiesIndexed(dataDir);
-      write(`  body text of ${count} messages indexed in the background in ${((Date.now() - t1) / 1000).toFixed(1)} s\n`);
       const base = `http://127.0.0.1:${port}/api`;
       const login = async () => {
         const res = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: user.email, password }) });

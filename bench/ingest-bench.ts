@@ -1,9 +1,9 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { makeMessage, runLoad } from './smtp-load';
-import { bodiesIndexed, cpuMs, machineBusyMs, memMb, resetPeak, serverNodeArgs, startServerProcess, stopServerProcess, type ServerProcess } from './server-process';
+import { cpuMs, machineBusyMs, memMb, resetPeak, serverNodeArgs, startServerProcess, stopServerProcess, type ServerProcess } from './server-process';
 
 /**
  * `npm run bench -- --only ingest`: MX ingest, Nimbus against Postfix in the same run
@@ -25,7 +25,7 @@ export interface IngestRow {
   count: number;
   /** Messages Nimbus received first, not counted. */
   warmUp: number;
-  /** cpuMsPerMsg: the server process (all threads); machineCpuMsPerMsg: see machineBusyMs, measured alike for both. */
+  /** cpuMsPerMsg: the server process (all threads); machineCpuMsPerMsg: see machineBusyMs, the same measure for both. */
   nimbus: { acceptPerSec: number; endToEndPerSec: number; cpuMsPerMsg: number; mainThreadCpuMsPerMsg: number; machineCpuMsPerMsg: number; peakRssMb: number; driver: string };
   postfix: PostfixFigures | { error: string };
   /** Throughput, Nimbus over Postfix (goal at least 1.5). */
@@ -77,17 +77,15 @@ async function nimbusIngest(size: number, count: number, warmUp: number, session
     // Warm-up, not counted: the measured run is a server that has been running, as in production.
     // V8 goes on optimising for a few thousand messages: after 300, some 450 optimising compiles still
     // fell in the measured window (about 0.5 ms of background CPU per message); after 2,000 of the same
-    // shape, about 150. Postfix (C, no JIT) gets none.
-    // Bodies are indexed for search in the background once the writer is idle. The warm-up's are
-    // waited for, so the window holds the measured messages' work only; their own indexing comes
-    // after the window, not counted.
+    // shape, about 150. Postfix (C, no JIT) gets none. Bodies are indexed for search as they are
+    // filed, so the window holds all of the measured messages' work.
     await drive(server.smtpPort, size, warmUp, sessions, 'warm-up');
     while ((await inboxTotal(server, token)) < warmUp) await new Promise((r) => setTimeout(r, 20));
-    await bodiesIndexed(server.dataDir!);
     const pid = server.child.pid!;
     resetPeak(pid);
     const cpu0 = cpuMs(pid);
     const mainCpu0 = cpuMs(pid, true);
+    execFileSync('sync'); // what earlier work left for the kernel to write is not this run's
     const machine0 = machineBusyMs();
     const t0 = Date.now();
     const driver = await drive(server.smtpPort, size, count, sessions, 'ingest');
@@ -113,6 +111,7 @@ async function nimbusIngest(size: number, count: number, warmUp: number, session
 async function runPeer(size: number, count: number, sessions: number): Promise<{ acceptPerSec: number; endToEndPerSec: number; machineMs: number }> {
   // the script starts by deleting what the last run delivered (thousands of files): done here, outside the measurement
   rmSync(join(process.env.PEER_DIR || '/tmp/nimbus-postfix-peer', 'mail'), { recursive: true, force: true });
+  execFileSync('sync');
   const machine0 = machineBusyMs();
   const { stdout } = await promisify(execFile)('bash', [PEER, 'ingest', String(size), String(count), String(sessions)], { timeout: 1_200_000 });
   const machineMs = machineBusyMs() - machine0;
@@ -120,9 +119,10 @@ async function runPeer(size: number, count: number, sessions: number): Promise<{
 }
 
 /**
- * The machine CPU of the peer script's own work (building its helper, starting, checking and
- * stopping Postfix), measured once as a run of 10 messages: subtracted from every run, so
- * Postfix's figure is the messages' cost (slightly less: those 10 messages' own cost goes too).
+ * The machine CPU of the peer script's own work (building its helper, checking, starting and
+ * stopping Postfix, its one-second pause), measured once as a run of 10 messages: subtracted
+ * from every run, so Postfix's figure is the messages' cost (slightly less: those 10 messages'
+ * own cost goes too).
  */
 let peerOverheadMs: Promise<number> | null = null;
 
@@ -141,7 +141,7 @@ async function postfixIngest(size: number, count: number, sessions: number): Pro
 
 export async function ingestBench(opts: { quick: boolean; sessions: number[] }, write: (line: string) => void): Promise<IngestRow[]> {
   const rows: IngestRow[] = [];
-  write(`MX ingest, one message per connection, Nimbus (defaults; node ${serverNodeArgs().join(' ')}, as npm start runs it plus any BENCH_NODE_ARGS; durable and visible in the API) against Postfix 3.7 into Maildir (fsync), same machine, same run; driver: ${SMTP_SOURCE ? 'smtp-source for both' : 'the bench client (smtp-source missing)'}; Nimbus measured after a warm-up of half as many messages of the same shape (JIT), not counted; cpu = the server process (all threads); machine cpu = every process and the kernel, from /proc/stat (load generator included, the same on both sides; Postfix's start and stop, a 10-message run, subtracted)\n`);
+  write(`MX ingest, one message per connection, Nimbus (defaults; node ${serverNodeArgs().join(' ')}, as npm start runs it plus any BENCH_NODE_ARGS; durable and visible in the API) against Postfix 3.7 into Maildir (fsync), same machine, same run; driver: ${SMTP_SOURCE ? 'smtp-source for both' : 'the bench client (smtp-source missing)'}; Nimbus measured after a warm-up of half as many messages of the same shape (JIT), not counted; cpu = the server process (all threads); machine cpu = every process and the kernel, from /proc/stat (load generator included, the same on both sides; Postfix's script's fixed cost, a 10-message run, subtracted)\n`);
   for (const sessions of opts.sessions) {
     for (const size of [4096, 100 * 1024]) {
       const count = opts.quick ? (size === 4096 ? 2000 : 1000) : size === 4096 ? 8000 : 4000;
@@ -156,7 +156,7 @@ export async function ingestBench(opts: { quick: boolean; sessions: number[] }, 
         `  ${label.padEnd(32)} Nimbus ${nimbus.endToEndPerSec.toFixed(0).padStart(5)} msg/s end to end (accepted ${nimbus.acceptPerSec.toFixed(0)})  cpu ${nimbus.cpuMsPerMsg.toFixed(2)} ms/msg (main thread ${nimbus.mainThreadCpuMsPerMsg.toFixed(2)}; machine ${nimbus.machineCpuMsPerMsg.toFixed(2)})  peak RSS ${nimbus.peakRssMb.toFixed(0)} MB  | ` +
           ('error' in postfix
             ? `Postfix ${postfix.error}`
-            : `Postfix ${postfix.endToEndPerSec.toFixed(0).padStart(5)} msg/s (accepted ${postfix.acceptPerSec.toFixed(0)})  machine cpu ${postfix.machineCpuMsPerMsg.toFixed(2)} ms/msg  | ratio ${ratio!.toFixed(2)} (goal 1.5), machine cpu ${cpuRatio === null ? '-' : cpuRatio.toFixed(2)}`) +
+            : `Postfix ${postfix.endToEndPerSec.toFixed(0).padStart(5)} msg/s (accepted ${postfix.acceptPerSec.toFixed(0)})  machine cpu ${postfix.machineCpuMsPerMsg.toFixed(2)} ms/msg  | ratio ${ratio!.toFixed(2)} (goal 1.5), machine cpu Nimbus/Postfix ${cpuRatio === null ? 'n/a' : cpuRatio.toFixed(2)}`) +
           '\n',
       );
     }

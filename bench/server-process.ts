@@ -1,4 +1,3 @@
-import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -99,18 +98,5 @@ export function resetPeak(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-/**
- * Waits until the server in `dataDir` has indexed every body for search: it does that
- * in the background, when its writer is idle, so it can trail the messages by seconds.
- */
-export async function bodiesIndexed(dataDir: string): Promise<void> {
-  const reader = new Database(join(dataDir, 'nimbus.db'), { readonly: true });
-  try {
-    while ((reader.prepare('SELECT COUNT(*) AS n FROM fts_pending').get() as { n: number }).n > 0) await new Promise((r) => setTimeout(r, 100));
-  } finally {
-    reader.close();
   }
 }

@@ -139,16 +139,18 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
     let release!: () => void;
     const signedInAgain = new Promise<void>((resolve) => (release = resolve));
     let held = 0;
+    let spoilt = '';
     await context.route('**/api/mails/*', async (route) => {
-      if (route.request().method() === 'PUT' && route.request().headers().authorization?.endsWith('x')) {
+      if (route.request().method() === 'PUT' && route.request().headers().authorization === `Bearer ${spoilt}`) {
         held++;
         await signedInAgain;
       }
       await route.continue();
     });
-    await page.evaluate(() => {
+    spoilt = await page.evaluate(() => {
       const s = JSON.parse(localStorage.getItem('nimbus.session'));
       localStorage.setItem('nimbus.session', JSON.stringify({ ...s, token: `${s.token}x` }));
+      return `${s.token}x`;
     });
     await page.getByLabel('Message', { exact: true }).fill('Before. After.');
     const dialog = page.getByRole('dialog', { name: 'Sign in again' });

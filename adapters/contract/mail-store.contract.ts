@@ -289,7 +289,7 @@ export function mailStoreContract(name: string, make: () => Promise<{ store: Mai
         const search = async (q: string, mailboxId: string | null = null) => (await store.listMessages(u.id, { mailboxId, limit: 10, q })).items.map((m) => m.summary.subject);
         expect(await search('quarterly')).toEqual(['Quarterly Report']); // not V's
         expect(await search('QUART rep')).toEqual(['Quarterly Report']);
-        // body text may be indexed a moment later (the SQLite store does it when idle)
+        // a store may index body text a moment after filing (SQLite's does it at once; rows an older version left wait for its idle time)
         const until = Date.now() + 5000;
         while ((await search('invoice overdue')).length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
         expect(await search('invoice overdue')).toEqual(['Lunch?']); // body text

@@ -9,6 +9,8 @@ import { sendLimitContract } from '../contract/send-limit.contract';
 import { SendLimiter } from '../../core/rate-limit';
 import { EmbeddedBlobStore } from './embedded-blob-store';
 import { EmbeddedDb, openConnection } from './sqlite';
+import type { MessageSummary } from '../../core/types';
+import { waitFor } from '../../test/wait';
 import { SqliteMailStore } from './sqlite-mail-store';
 import { SqliteQueue } from './sqlite-queue';
 
@@ -79,6 +81,39 @@ describe('EmbeddedBlobStore: what interrupted uploads leave in blobs/tmp', () =>
       expect(readdirSync(tmp)).toEqual(['new-upload']);
     } finally {
       await f.cleanup();
+    }
+  });
+});
+
+describe('SqliteMailStore: the search index', () => {
+  it("a message's body text is searchable as soon as it is filed; bodies an earlier version left in fts_pending are indexed after a restart, when the writer is idle", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nimbus-fts-'));
+    const path = join(dir, 'nimbus.db');
+    let db = new EmbeddedDb(path);
+    try {
+      let store = new SqliteMailStore(db);
+      const u = await store.createUser({ email: 'u@example.com', name: 'U', passwordHash: 'h', role: 'user' });
+      const inbox = (await store.findMailboxBySpecialUse(u.id, 'inbox'))!;
+      const summary = (subject: string, searchText: string): MessageSummary => ({ from: null, to: [], cc: [], subject, date: null, messageId: null, attachments: [], snippet: searchText.slice(0, 12), searchText });
+      const file = (n: number, s: MessageSummary) => store.fileMessages([{ userId: u.id, mailboxId: inbox.id, inboundId: `in-${n}`, rawBlobKey: `raw/${n}`, size: 1, receivedAt: n, summary: s, auth: null }]);
+      const search = async (q: string) => (await store.listMessages(u.id, { mailboxId: null, limit: 10, q })).items.map((m) => m.summary.subject);
+      await file(1, summary('Filed now', 'the snippet, and then zanzibar well past it'));
+      expect(await search('zanzibar')).toEqual(['Filed now']); // at once, not only the snippet
+      // as an earlier version left a message: its snippet indexed, its body's text waiting in fts_pending
+      const [earlier] = await file(2, summary('Filed earlier', 'short text'));
+      await db.close();
+      const raw = openConnection(path, { writer: true });
+      raw.prepare('INSERT INTO fts_pending (rowid, body) VALUES ((SELECT rowid FROM messages WHERE id = ?), ?)').run(earlier.id, 'short text and timbuktu later on');
+      raw.close();
+      db = new EmbeddedDb(path);
+      store = new SqliteMailStore(db);
+      await waitFor(async () => ((await search('timbuktu')).length ? true : undefined));
+      expect(await search('timbuktu')).toEqual(['Filed earlier']);
+      expect(await search('zanzibar')).toEqual(['Filed now']);
+      expect((db.db.prepare('SELECT COUNT(*) AS n FROM fts_pending').get() as { n: number }).n).toBe(0);
+    } finally {
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
