@@ -1,5 +1,5 @@
 import nodemailer from 'nodemailer';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routes } from '../functions/http/routes';
 import { apiJson, appUrl, launchBrowser, openContext, screenshot, signIn } from './browser';
@@ -14,6 +14,25 @@ async function draftsOf(host: TestHost, token = host.token): Promise<any[]> {
   const drafts = (await apiJson(host, '/mailboxes', { token })).items.find((m: { specialUse: string }) => m.specialUse === 'drafts');
   const items = (await apiJson(host, `/mails?mailbox=${drafts.id}`, { token })).items;
   return Promise.all(items.map((m: { id: string }) => apiJson(host, `/mails/${m.id}`, { token })));
+}
+
+/** Signs in, opens Compose and writes a message to a friend, until the draft is saved. */
+async function writeDraft(page: Page, host: TestHost, subject: string, text: string): Promise<void> {
+  await signIn(page, host);
+  await page.getByRole('button', { name: 'Compose' }).click();
+  await page.getByLabel('To').fill('friend@elsewhere.test');
+  await page.getByLabel('Subject').fill(subject);
+  await page.getByLabel('Message', { exact: true }).fill(text);
+  await page.getByTestId('save-state').filter({ hasText: 'Draft saved' }).waitFor({ timeout: 15_000 });
+}
+
+/** The stored session's token stops being valid (as when it expires or is revoked); returns the spoilt token. */
+function spoilToken(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    const s = JSON.parse(localStorage.getItem('nimbus.session'));
+    localStorage.setItem('nimbus.session', JSON.stringify({ ...s, token: `${s.token}x` }));
+    return `${s.token}x`;
+  });
 }
 
 describe('webmail under faults: server down or slow, session lost, refused uploads and sends', () => {
@@ -98,19 +117,11 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
 
   it('a 401 mid-session: sign in again over the app, and the draft being written is kept and then saved', async () => {
     const { page } = await openContext(browser);
-    await signIn(page, host);
-    await page.getByRole('button', { name: 'Compose' }).click();
-    await page.getByLabel('To').fill('friend@elsewhere.test');
-    await page.getByLabel('Subject').fill('Written across a lost session');
-    await page.getByLabel('Message', { exact: true }).fill('First half.');
-    await page.getByTestId('save-state').filter({ hasText: 'Draft saved' }).waitFor({ timeout: 15_000 });
+    await writeDraft(page, host, 'Written across a lost session', 'First half.');
     // more text, not saved yet (autosave waits 1.5 s), and at once the token stops being valid (as when it
     // expires or is revoked): the next request (the folder poll or the autosave) gets a real 401
     await page.getByLabel('Message', { exact: true }).fill('First half. Second half.');
-    await page.evaluate(() => {
-      const s = JSON.parse(localStorage.getItem('nimbus.session'));
-      localStorage.setItem('nimbus.session', JSON.stringify({ ...s, token: `${s.token}x` }));
-    });
+    await spoilToken(page);
     const dialog = page.getByRole('dialog', { name: 'Sign in again' });
     await dialog.waitFor({ timeout: 15_000 });
     await screenshot(page, 'desktop-session-expired');
@@ -129,12 +140,7 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
 
   it('an autosave sent with the lost session\'s token and answered 401 only after signing in again is saved again with the new one', async () => {
     const { page, context } = await openContext(browser, { pollMs: 300 });
-    await signIn(page, host);
-    await page.getByRole('button', { name: 'Compose' }).click();
-    await page.getByLabel('To').fill('friend@elsewhere.test');
-    await page.getByLabel('Subject').fill('Answered after signing in again');
-    await page.getByLabel('Message', { exact: true }).fill('Before.');
-    await page.getByTestId('save-state').filter({ hasText: 'Draft saved' }).waitFor({ timeout: 15_000 });
+    await writeDraft(page, host, 'Answered after signing in again', 'Before.');
     // a draft save sent with the spoilt token is held until the new session exists: its 401 comes after signing in again
     let release!: () => void;
     const signedInAgain = new Promise<void>((resolve) => (release = resolve));
@@ -147,11 +153,7 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
       }
       await route.continue();
     });
-    spoilt = await page.evaluate(() => {
-      const s = JSON.parse(localStorage.getItem('nimbus.session'));
-      localStorage.setItem('nimbus.session', JSON.stringify({ ...s, token: `${s.token}x` }));
-      return `${s.token}x`;
-    });
+    spoilt = await spoilToken(page);
     await page.getByLabel('Message', { exact: true }).fill('Before. After.');
     const dialog = page.getByRole('dialog', { name: 'Sign in again' });
     await dialog.waitFor({ timeout: 15_000 }); // the folder poll's 401
