@@ -81,11 +81,11 @@ async function nimbusIngest(size: number, count: number, warmUp: number, session
     // filed, so the window holds all of the measured messages' work.
     await drive(server.smtpPort, size, warmUp, sessions, 'warm-up');
     while ((await inboxTotal(server, token)) < warmUp) await new Promise((r) => setTimeout(r, 20));
+    execFileSync('sync'); // what earlier work left for the kernel to write is not this run's
     const pid = server.child.pid!;
     resetPeak(pid);
     const cpu0 = cpuMs(pid);
     const mainCpu0 = cpuMs(pid, true);
-    execFileSync('sync'); // what earlier work left for the kernel to write is not this run's
     const machine0 = machineBusyMs();
     const t0 = Date.now();
     const driver = await drive(server.smtpPort, size, count, sessions, 'ingest');
