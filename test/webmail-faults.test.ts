@@ -167,6 +167,36 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
     await page.keyboard.press('Escape');
   });
 
+  it('an upload sent with the lost session\'s token and answered 401 only after signing in again is sent again with the new one', async () => {
+    const { page, context } = await openContext(browser, { pollMs: 300 });
+    await writeDraft(page, host, 'Upload answered after signing in again', 'With a file.');
+    let release!: () => void;
+    const signedInAgain = new Promise<void>((resolve) => (release = resolve));
+    let held = 0;
+    let spoilt = '';
+    await context.route('**/api/mails/*/attachments', async (route) => {
+      if (route.request().method() === 'POST' && route.request().headers().authorization === `Bearer ${spoilt}`) {
+        held++;
+        await signedInAgain;
+      }
+      await route.continue();
+    });
+    spoilt = await spoilToken(page);
+    await page.getByTestId('attach-input').setInputFiles([{ name: 'late.txt', mimeType: 'text/plain', buffer: Buffer.from('sent twice') }]);
+    const dialog = page.getByRole('dialog', { name: 'Sign in again' });
+    await dialog.waitFor({ timeout: 15_000 });
+    await waitFor(() => held || undefined); // the upload went out with the spoilt token
+    await dialog.getByLabel('Password').fill(PASSWORD);
+    await dialog.getByRole('button', { name: 'Sign in' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    release();
+    await page.getByRole('button', { name: 'Remove late.txt' }).waitFor({ timeout: 15_000 });
+    const draft = await waitFor(async () => (await draftsOf(host)).find((d) => d.draft.subject === 'Upload answered after signing in again'));
+    expect(draft.draftAttachments.map((a: { filename: string }) => a.filename)).toEqual(['late.txt']);
+    expect(held).toBe(1);
+    await page.keyboard.press('Escape');
+  });
+
   it('a draft changed elsewhere meanwhile (412 on If-Match): said so, nothing overwritten until the user keeps this version', async () => {
     const { page } = await openContext(browser);
     await signIn(page, host);

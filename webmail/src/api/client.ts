@@ -70,6 +70,17 @@ window.addEventListener('storage', (e) => {
 
 const token = () => readSession()?.token ?? null;
 
+/**
+ * The session to send a request again with, after a 401 to `sent`: the same user signed in again
+ * while it was on its way (another token is stored now), so the 401 says nothing about the new
+ * session. Null otherwise (the token sent is still the stored one, nobody is signed in, or another
+ * user is: a request of one user is never sent with another's token).
+ */
+function renewedSession(sent: Session): Session | null {
+  const now = readSession();
+  return now && now.token !== sent.token && now.user.id === sent.user.id ? now : null;
+}
+
 // ---- requests ----
 
 interface CallOptions {
@@ -110,12 +121,17 @@ async function errorFrom(res: Response): Promise<ApiError> {
   return new ApiError(res.status, (typeof body.code === 'string' ? body.code : 'Unknown') as ErrorCode, message, { ...body, ...(retryAfter ? { retryAfterSeconds: retryAfter } : {}) });
 }
 
-/** Any request to the API: bearer token, timeout, `{error, code}` errors, 401 → session expired. */
-export async function callPath(method: Method, path: string, opts: CallOptions = {}): Promise<Response> {
+/**
+ * Any request to the API: bearer token, timeout, `{error, code}` errors, 401 → session expired;
+ * a 401 that answers a token the same user has renewed meanwhile → sent once more (renewedSession).
+ */
+export function callPath(method: Method, path: string, opts: CallOptions = {}): Promise<Response> {
+  return request(method, path, opts, opts.auth !== false ? readSession() : null, true);
+}
+
+async function request(method: Method, path: string, opts: CallOptions, sent: Session | null, mayResend: boolean): Promise<Response> {
   const headers: Record<string, string> = { ...opts.headers };
-  const auth = opts.auth !== false;
-  const bearer = auth ? token() : null;
-  if (bearer) headers.authorization = `Bearer ${bearer}`;
+  if (sent) headers.authorization = `Bearer ${sent.token}`;
   let body: BodyInit | undefined;
   if (opts.body instanceof FormData) body = opts.body;
   else if (opts.body !== undefined) {
@@ -141,11 +157,13 @@ export async function callPath(method: Method, path: string, opts: CallOptions =
     if (connection.get().down) connection.set({ down: false, message: '' });
     return res;
   }
+  const renewed = res.status === 401 && sent && mayResend ? renewedSession(sent) : null;
+  if (renewed) return request(method, path, opts, renewed, false);
   const error = await errorFrom(res);
   if (error.unreachable) connection.set({ down: true, message: error.message });
   else if (connection.get().down) connection.set({ down: false, message: '' });
   // only if the token it was sent with is still the current one (an answer to a request sent before signing in again does not count)
-  if (res.status === 401 && auth && bearer && bearer === token()) sessionExpired.set(true);
+  if (res.status === 401 && sent && sent.token === token()) sessionExpired.set(true);
   throw error;
 }
 
@@ -168,34 +186,39 @@ export async function fetchBlob(path: string): Promise<Blob> {
 
 /**
  * Uploads files to a draft with progress (fetch cannot report upload progress, so this
- * one request uses XMLHttpRequest); errors are the same ApiError as everywhere else.
+ * one request uses XMLHttpRequest); errors are the same ApiError as everywhere else, and a
+ * 401 to a token renewed meanwhile is sent once more, as callPath does.
  */
 export function uploadToDraft(draftId: string, file: File, etag: string | null, onProgress: (fraction: number) => void, signal?: AbortSignal): Promise<{ draft: DraftView; etag: string | null }> {
   return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open('POST', buildUrl('/api/mails/{id}/attachments', { id: draftId }));
-    const bearer = token();
-    if (bearer) xhr.setRequestHeader('authorization', `Bearer ${bearer}`);
-    if (etag) xhr.setRequestHeader('if-match', etag);
-    xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
-    xhr.onload = () => {
-      const res = new Response(xhr.status === 204 ? null : xhr.responseText, { status: xhr.status, headers: { 'content-type': xhr.getResponseHeader('content-type') ?? '', 'retry-after': xhr.getResponseHeader('retry-after') ?? '' } });
-      if (res.ok) {
-        onProgress(1);
-        void (res.json() as Promise<DraftView>).then((draft) => resolve({ draft, etag: xhr.getResponseHeader('etag') }), reject);
-        return;
-      }
-      void errorFrom(res).then((error) => {
-        if (xhr.status === 401 && bearer && bearer === token()) sessionExpired.set(true);
-        reject(error);
-      });
+    const send = (sent: Session | null, mayResend: boolean) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open('POST', buildUrl('/api/mails/{id}/attachments', { id: draftId }));
+      if (sent) xhr.setRequestHeader('authorization', `Bearer ${sent.token}`);
+      if (etag) xhr.setRequestHeader('if-match', etag);
+      xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
+      xhr.onload = () => {
+        const res = new Response(xhr.status === 204 ? null : xhr.responseText, { status: xhr.status, headers: { 'content-type': xhr.getResponseHeader('content-type') ?? '', 'retry-after': xhr.getResponseHeader('retry-after') ?? '' } });
+        if (res.ok) {
+          onProgress(1);
+          void (res.json() as Promise<DraftView>).then((draft) => resolve({ draft, etag: xhr.getResponseHeader('etag') }), reject);
+          return;
+        }
+        const renewed = xhr.status === 401 && sent && mayResend ? renewedSession(sent) : null;
+        if (renewed) return send(renewed, false);
+        void errorFrom(res).then((error) => {
+          if (xhr.status === 401 && sent && sent.token === token()) sessionExpired.set(true);
+          reject(error);
+        });
+      };
+      xhr.onerror = () => reject(new ApiError(0, 'Network', "Can't reach the server. Check your connection."));
+      xhr.onabort = () => reject(new DOMException('Upload cancelled', 'AbortError'));
+      signal?.addEventListener('abort', () => xhr.abort(), { once: true });
+      const form = new FormData();
+      form.append('file', file, file.name);
+      xhr.send(form);
     };
-    xhr.onerror = () => reject(new ApiError(0, 'Network', "Can't reach the server. Check your connection."));
-    xhr.onabort = () => reject(new DOMException('Upload cancelled', 'AbortError'));
-    signal?.addEventListener('abort', () => xhr.abort());
-    const form = new FormData();
-    form.append('file', file, file.name);
-    xhr.send(form);
+    send(readSession(), true);
   });
 }
 

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState, type DragEvent, type FormEvent } from 'react';
-import { api, ApiError, fetchBlob, sessionExpired, uploadToDraft, type Capabilities, type DraftBody } from '../api/client';
+import { api, fetchBlob, sessionExpired, uploadToDraft, type ApiError, type Capabilities, type DraftBody } from '../api/client';
 import type { AddressValue, AttachmentInfo, DraftFile, SendResult, User } from '../api/types';
 import { formatSize } from '../mail/format';
 import { DeliveryTable } from '../mail/Reader';
@@ -103,16 +103,6 @@ export function Compose({ init, user, capabilities, onClose, onOpenSent }: { ini
     }
   }, []);
   const saveNow = useCallback((force = false): Promise<string> => enqueue(() => writeFields(force)), [enqueue, writeFields]);
-  /**
-   * A save nobody waits for (autosave; after signing in again). A 401 answered to the token of a
-   * session renewed meanwhile (sent before signing in again, answered after) is tried once more at
-   * once: the save that signing in again starts found nothing to do while that one was on its way.
-   */
-  const saveInBackground = useCallback(() => {
-    saveNow().catch((err: unknown) => {
-      if (err instanceof ApiError && err.status === 401 && !sessionExpired.get()) void saveNow().catch(() => undefined);
-    });
-  }, [saveNow]);
 
   // keep the unsent message in this browser on every change
   useEffect(() => {
@@ -129,17 +119,17 @@ export function Compose({ init, user, capabilities, onClose, onOpenSent }: { ini
       if (!dirty.current) return;
     } else dirty.current = true;
     if (sent) return;
-    const t = setTimeout(saveInBackground, AUTOSAVE_MS);
+    const t = setTimeout(() => void saveNow().catch(() => undefined), AUTOSAVE_MS);
     return () => clearTimeout(t);
-  }, [to, cc, bcc, subject, text, saveInBackground, sent]);
+  }, [to, cc, bcc, subject, text, saveNow, sent]);
 
   // signed in again after the session ran out: save what could not be saved
   useEffect(
     () =>
       sessionExpired.subscribe(() => {
-        if (!sessionExpired.get() && dirty.current) saveInBackground();
+        if (!sessionExpired.get() && dirty.current) void saveNow().catch(() => undefined);
       }),
-    [saveInBackground],
+    [saveNow],
   );
 
   const uploadFiles = useCallback(
