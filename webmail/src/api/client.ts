@@ -158,7 +158,10 @@ async function request(method: Method, path: string, opts: CallOptions, sent: Se
     return res;
   }
   const renewed = res.status === 401 && sent && mayResend ? renewedSession(sent) : null;
-  if (renewed) return request(method, path, opts, renewed, false);
+  if (renewed) {
+    void res.body?.cancel().catch(() => undefined); // the 401's body is not read
+    return request(method, path, opts, renewed, false);
+  }
   const error = await errorFrom(res);
   if (error.unreachable) connection.set({ down: true, message: error.message });
   else if (connection.get().down) connection.set({ down: false, message: '' });
