@@ -50,6 +50,23 @@ function dkimWord(rows: Array<{ result: string }>): string {
 }
 const rank = (word: string) => (DKIM_ORDER.includes(word) ? DKIM_ORDER.indexOf(word) : DKIM_ORDER.length);
 
+type DmarcPolicy = NonNullable<AuthResults['dmarcPolicy']>;
+const isPolicy = (p: unknown): p is DmarcPolicy => p === 'none' || p === 'quarantine' || p === 'reject';
+
+/**
+ * The policy enacted on a message that fails DMARC, after the record's `pct` (RFC 7489 6.6.4):
+ * the published policy applies to at most that percent of failing messages, drawn at random;
+ * one left out is treated a step lower (reject as quarantine, quarantine as none). `pct` is read
+ * from the record's text (`record`), since mailauth reads an invalid value as 0: an absent or
+ * invalid `pct` is 100, every message.
+ */
+export function sampledPolicy(policy: DmarcPolicy, record: unknown, draw: () => number = Math.random): DmarcPolicy {
+  const pct = typeof record === 'string' ? /(?:^|;)\s*pct\s*=\s*(\d{1,3})\s*(?:;|$)/i.exec(record) : null;
+  const percent = pct && Number(pct[1]) <= 100 ? Number(pct[1]) : 100;
+  if (policy === 'none' || percent === 100 || draw() * 100 < percent) return policy;
+  return policy === 'reject' ? 'quarantine' : 'none';
+}
+
 /** Resolves with `fallback` if `work` takes longer than `ms` (or fails). */
 function within<T, F>(work: Promise<T>, ms: number, fallback: F): Promise<T | F> {
   return new Promise((resolve) => {
@@ -115,7 +132,7 @@ export function startInboundAuth(opts: InboundAuthOptions, client: { ip: string;
       dkim: dkimResult ? dkimWord(r.dkimRows) : 'permerror',
       dmarc: r.dmarcResult ? r.dmarcResult.status.result : dkimResult ? (dkimResult.headerFrom?.length ? 'temperror' : 'none') : 'permerror',
       arc: r.arcResult?.status.result ?? (dkimResult ? 'none' : 'permerror'),
-      dmarcPolicy: r.dmarcResult && ['none', 'quarantine', 'reject'].includes(r.dmarcResult.policy) ? (r.dmarcResult.policy as 'none' | 'quarantine' | 'reject') : null,
+      dmarcPolicy: r.dmarcResult && isPolicy(r.dmarcResult.policy) ? sampledPolicy(r.dmarcResult.policy, r.dmarcResult.rr) : null,
     };
     const rows = [
       ...(r.dkimRows.length ? r.dkimRows.map((d) => d.info) : [`dkim=${words.dkim}`]),

@@ -5,6 +5,7 @@ import { startLoopbackDnsServer, type LoopbackDnsServer } from '../adapters/dns/
 import { NodeDnsResolver } from '../adapters/dns/node-resolver';
 import { TableResolver } from '../adapters/dns/table-resolver';
 import { dkimRecordValue, generateDkimKey } from '../core/dkim';
+import { sampledPolicy } from '../smtp-edge/inbound-auth';
 import type { DkimKey } from '../core/types';
 import { txtChunks } from './dns-helpers';
 import { listInbox, rawSmtp, splitAuthResults, startTestHost, waitFor, type TestHost } from './helpers';
@@ -29,6 +30,11 @@ function table(): TableResolver {
     '_dmarc.bank.example': { TXT: ['v=DMARC1; p=reject; rua=mailto:d@bank.example'] },
     'relaxed.example': { TXT: ['v=spf1 ip4:192.0.2.1 -all'] },
     '_dmarc.relaxed.example': { TXT: ['v=DMARC1; p=none'] },
+    // policies enacted on no failing message (pct=0): reject is treated as quarantine, quarantine as none
+    'trial.example': { TXT: ['v=spf1 ip4:192.0.2.1 -all'] },
+    '_dmarc.trial.example': { TXT: ['v=DMARC1; p=reject; pct=0'] },
+    'staged.example': { TXT: ['v=spf1 ip4:192.0.2.1 -all'] },
+    '_dmarc.staged.example': { TXT: ['v=DMARC1; p=quarantine; pct=0'] },
     'forwarder.example': { TXT: ['v=spf1 ip4:127.0.0.1 -all'] },
     'arc._domainkey.forwarder.example': { TXT: [txtChunks(dkimRecordValue(sealer))] },
   });
@@ -125,6 +131,11 @@ describe('inbound authentication (table resolver)', () => {
     expect((await find(host, 'relaxed policy')).auth).toMatchObject({ dmarc: 'fail' });
   });
 
+  it('pct=0: a DMARC failure under p=quarantine is left out of the sample and stays in the Inbox', async () => {
+    await transport(host).sendMail({ from: 'someone@staged.example', to: 'admin@example.com', subject: 'staged policy', text: 'x' });
+    expect((await find(host, 'staged policy')).auth).toMatchObject({ spf: 'fail', dmarc: 'fail' });
+  });
+
   it('Authentication-Results claiming this host that came with the message are removed; others are kept', async () => {
     const message = [
       'Authentication-Results: mx.test; dkim=pass header.d=bank.example; dmarc=pass',
@@ -153,6 +164,23 @@ describe('inbound authentication (table resolver)', () => {
   });
 });
 
+describe('DMARC pct (RFC 7489 6.6.4)', () => {
+  const at = (x: number) => () => x; // the random draw, in [0, 1)
+  it('enacts the policy on the drawn share of failing messages and treats the rest a step lower', () => {
+    expect(sampledPolicy('reject', 'v=DMARC1; p=reject; pct=30', at(0.29))).toBe('reject');
+    expect(sampledPolicy('reject', 'v=DMARC1; p=reject; pct=30', at(0.3))).toBe('quarantine');
+    expect(sampledPolicy('quarantine', 'v=DMARC1; p=quarantine; pct=30', at(0.9))).toBe('none');
+    expect(sampledPolicy('reject', 'v=DMARC1; p=reject; pct=0', at(0))).toBe('quarantine');
+    expect(sampledPolicy('none', 'v=DMARC1; p=none; pct=0', at(0.5))).toBe('none');
+  });
+  it('an absent or invalid pct means every message (100); so does a record it cannot read', () => {
+    for (const record of ['v=DMARC1; p=reject', 'v=DMARC1; p=reject; pct=abc', 'v=DMARC1; p=reject; pct=101', 'v=DMARC1; p=reject; pct=-5', 'v=DMARC1; p=reject; pct=100', undefined]) {
+      expect(sampledPolicy('reject', record, at(0.999))).toBe('reject');
+    }
+    expect(sampledPolicy('reject', 'v=DMARC1;p=reject;PCT = 50 ;', at(0.6))).toBe('quarantine');
+  });
+});
+
 describe('inbound authentication: DMARC reject setting', () => {
   let host: TestHost;
   beforeAll(async () => {
@@ -171,6 +199,12 @@ describe('inbound authentication: DMARC reject setting', () => {
     await transport(host).sendMail({ from: 'news@sender.example', to: 'admin@example.com', subject: 'still welcome', text: 'x' });
     await find(host, 'still welcome');
     expect((await listInbox(host)).some((m) => m.subject === 'refused')).toBe(false);
+  });
+
+  it('pct=0: a DMARC failure under p=reject is left out of the sample, so it is quarantined (Junk), not refused', async () => {
+    const info = await transport(host).sendMail({ from: 'ceo@trial.example', to: 'admin@example.com', subject: 'sampled out', text: 'x' });
+    expect(info.response).toMatch(/^250 /);
+    expect((await find(host, 'sampled out', 'junk')).auth).toMatchObject({ spf: 'fail', dmarc: 'fail' });
   });
 });
 
