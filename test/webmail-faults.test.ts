@@ -1,5 +1,5 @@
 import nodemailer from 'nodemailer';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routes } from '../functions/http/routes';
 import { apiJson, appUrl, launchBrowser, openContext, screenshot, signIn } from './browser';
@@ -33,6 +33,43 @@ function spoilToken(page: Page): Promise<string> {
     localStorage.setItem('nimbus.session', JSON.stringify({ ...s, token: `${s.token}x` }));
     return `${s.token}x`;
   });
+}
+
+interface HeldRequests {
+  /** How many requests carrying the spoilt token were held. */
+  held: () => number;
+  release: () => void;
+}
+
+/**
+ * Spoils the session's token and holds every request to `url` by `method` that carries it until
+ * `release`: its 401 then comes only after the user has signed in again.
+ */
+async function holdSpoiltRequests(page: Page, context: BrowserContext, url: string, method: string): Promise<HeldRequests> {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let held = 0;
+  let spoilt = '';
+  await context.route(url, async (route) => {
+    if (route.request().method() === method && route.request().headers().authorization === `Bearer ${spoilt}`) {
+      held++;
+      await released;
+    }
+    await route.continue();
+  });
+  spoilt = await spoilToken(page);
+  return { held: () => held, release };
+}
+
+/** Once the app asks for the password (the folder poll's 401) and a request is held, signs in again, then lets the held ones go. */
+async function signInAgainThenRelease(page: Page, hold: HeldRequests): Promise<void> {
+  const dialog = page.getByRole('dialog', { name: 'Sign in again' });
+  await dialog.waitFor({ timeout: 15_000 });
+  await waitFor(() => hold.held() || undefined);
+  await dialog.getByLabel('Password').fill(PASSWORD);
+  await dialog.getByRole('button', { name: 'Sign in' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  hold.release();
 }
 
 describe('webmail under faults: server down or slow, session lost, refused uploads and sends', () => {
@@ -141,59 +178,24 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
   it('an autosave sent with the lost session\'s token and answered 401 only after signing in again is saved again with the new one', async () => {
     const { page, context } = await openContext(browser, { pollMs: 300 });
     await writeDraft(page, host, 'Answered after signing in again', 'Before.');
-    // a draft save sent with the spoilt token is held until the new session exists: its 401 comes after signing in again
-    let release!: () => void;
-    const signedInAgain = new Promise<void>((resolve) => (release = resolve));
-    let held = 0;
-    let spoilt = '';
-    await context.route('**/api/mails/*', async (route) => {
-      if (route.request().method() === 'PUT' && route.request().headers().authorization === `Bearer ${spoilt}`) {
-        held++;
-        await signedInAgain;
-      }
-      await route.continue();
-    });
-    spoilt = await spoilToken(page);
+    const hold = await holdSpoiltRequests(page, context, '**/api/mails/*', 'PUT');
     await page.getByLabel('Message', { exact: true }).fill('Before. After.');
-    const dialog = page.getByRole('dialog', { name: 'Sign in again' });
-    await dialog.waitFor({ timeout: 15_000 }); // the folder poll's 401
-    await waitFor(() => held || undefined); // the autosave went out with the spoilt token
-    await dialog.getByLabel('Password').fill(PASSWORD);
-    await dialog.getByRole('button', { name: 'Sign in' }).click();
-    await dialog.waitFor({ state: 'detached' });
-    release();
+    await signInAgainThenRelease(page, hold);
     await expect.poll(async () => (await draftsOf(host)).map((d) => d.draft.text), { timeout: 15_000 }).toContain('Before. After.');
-    expect(held).toBe(1);
+    expect(hold.held()).toBe(1);
     await page.keyboard.press('Escape');
   });
 
   it('an upload sent with the lost session\'s token and answered 401 only after signing in again is sent again with the new one', async () => {
     const { page, context } = await openContext(browser, { pollMs: 300 });
     await writeDraft(page, host, 'Upload answered after signing in again', 'With a file.');
-    let release!: () => void;
-    const signedInAgain = new Promise<void>((resolve) => (release = resolve));
-    let held = 0;
-    let spoilt = '';
-    await context.route('**/api/mails/*/attachments', async (route) => {
-      if (route.request().method() === 'POST' && route.request().headers().authorization === `Bearer ${spoilt}`) {
-        held++;
-        await signedInAgain;
-      }
-      await route.continue();
-    });
-    spoilt = await spoilToken(page);
+    const hold = await holdSpoiltRequests(page, context, '**/api/mails/*/attachments', 'POST');
     await page.getByTestId('attach-input').setInputFiles([{ name: 'late.txt', mimeType: 'text/plain', buffer: Buffer.from('sent twice') }]);
-    const dialog = page.getByRole('dialog', { name: 'Sign in again' });
-    await dialog.waitFor({ timeout: 15_000 });
-    await waitFor(() => held || undefined); // the upload went out with the spoilt token
-    await dialog.getByLabel('Password').fill(PASSWORD);
-    await dialog.getByRole('button', { name: 'Sign in' }).click();
-    await dialog.waitFor({ state: 'detached' });
-    release();
+    await signInAgainThenRelease(page, hold);
     await page.getByRole('button', { name: 'Remove late.txt' }).waitFor({ timeout: 15_000 });
     const draft = await waitFor(async () => (await draftsOf(host)).find((d) => d.draft.subject === 'Upload answered after signing in again'));
     expect(draft.draftAttachments.map((a: { filename: string }) => a.filename)).toEqual(['late.txt']);
-    expect(held).toBe(1);
+    expect(hold.held()).toBe(1);
     await page.keyboard.press('Escape');
   });
 
