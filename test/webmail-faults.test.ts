@@ -1,6 +1,7 @@
 import nodemailer from 'nodemailer';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashPassword } from '../core/auth';
 import { routes } from '../functions/http/routes';
 import { apiJson, appUrl, launchBrowser, openContext, screenshot, signIn } from './browser';
 import { PASSWORD, startTestHost, waitFor, type TestHost } from './helpers';
@@ -72,6 +73,20 @@ async function signInAgainThenRelease(page: Page, hold: HeldRequests): Promise<v
   hold.release();
 }
 
+/** A second user, Carol, created once per host; her session as the login answers it. */
+const carols = new WeakMap<TestHost, Promise<any>>();
+function carolSessionOf(host: TestHost): Promise<any> {
+  let s = carols.get(host);
+  if (!s) {
+    s = (async () => {
+      await host.app.store.createUser({ email: 'carol@example.com', name: 'Carol', passwordHash: await hashPassword('carols password'), role: 'user' });
+      return apiJson(host, '/auth/login', { method: 'POST', body: JSON.stringify({ email: 'carol@example.com', password: 'carols password' }) });
+    })();
+    carols.set(host, s);
+  }
+  return s;
+}
+
 describe('webmail under faults: server down or slow, session lost, refused uploads and sends', () => {
   let host: TestHost;
   let browser: Browser;
@@ -84,6 +99,7 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
     await browser?.close();
     await host?.destroy();
   });
+  const carolSession = () => carolSessionOf(host);
 
   it('the API unreachable at start: a message and a retry, never a blank page', async () => {
     const { page, context } = await openContext(browser);
@@ -196,6 +212,67 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
     const draft = await waitFor(async () => (await draftsOf(host)).find((d) => d.draft.subject === 'Upload answered after signing in again'));
     expect(draft.draftAttachments.map((a: { filename: string }) => a.filename)).toEqual(['late.txt']);
     expect(hold.held()).toBe(1);
+    await page.keyboard.press('Escape');
+  });
+
+  it('a request answered 401 after another user signed in (in another tab) is not sent again with that user\'s token', async () => {
+    const carol = await carolSession();
+    const { page, context } = await openContext(browser, { pollMs: 300 });
+    await writeDraft(page, host, 'Not for Carol', 'Mine.');
+    let asCarol = 0;
+    context.on('request', (r) => {
+      if (r.headers().authorization === `Bearer ${carol.token}` && r.url().includes('/attachments')) asCarol++;
+    });
+    const hold = await holdSpoiltRequests(page, context, '**/api/mails/*/attachments', 'POST');
+    await page.getByTestId('attach-input').setInputFiles([{ name: 'mine.txt', mimeType: 'text/plain', buffer: Buffer.from('not hers') }]);
+    await waitFor(() => hold.held() || undefined);
+    // another tab of this browser signs in as Carol: the stored session is hers now
+    const other = await context.newPage();
+    await other.goto(appUrl(host, '/favicon.svg'));
+    await other.evaluate((s) => localStorage.setItem('nimbus.session', JSON.stringify(s)), carol);
+    await page.getByText('Carol', { exact: true }).waitFor({ timeout: 15_000 }); // this tab follows: Carol's mail, no dialog
+    expect(await page.getByRole('dialog', { name: 'Sign in again' }).count()).toBe(0);
+    const refused = page.waitForResponse((r) => r.url().includes('/attachments') && r.status() === 401);
+    hold.release();
+    await refused;
+    await page.waitForTimeout(1000); // a resend would follow the 401 at once
+    expect(hold.held()).toBe(1);
+    expect(asCarol).toBe(0);
+    const mine = await waitFor(async () => (await draftsOf(host)).find((d) => d.draft.subject === 'Not for Carol'));
+    expect(mine.draftAttachments).toEqual([]);
+    expect(await draftsOf(host, carol.token)).toEqual([]);
+  });
+
+  it('signing in as someone else over an expired session does not save the open message into their account', async () => {
+    const carol = await carolSession();
+    const { page } = await openContext(browser, { pollMs: 300 });
+    await signIn(page, host);
+    await page.getByRole('button', { name: 'Compose' }).click();
+    await page.getByLabel('Subject').fill('Written by the admin');
+    await page.getByLabel('Message', { exact: true }).fill('Not for Carol to see.');
+    await spoilToken(page); // before the first autosave: the message has no draft on the server yet
+    const dialog = page.getByRole('dialog', { name: 'Sign in again' });
+    await dialog.waitFor({ timeout: 15_000 });
+    // someone else signing in reloads the app; held here, so the page that had the message open stays alive meanwhile
+    let reload!: () => void;
+    const reloaded = new Promise<void>((resolve) => (reload = resolve));
+    await page.route('**/mail/inbox', async (route) => {
+      if (route.request().isNavigationRequest()) await reloaded;
+      await route.continue();
+    });
+    const navigating = page.waitForRequest((r) => r.isNavigationRequest() && r.url().endsWith('/mail/inbox'));
+    await dialog.getByLabel('Email address').fill('carol@example.com');
+    await dialog.getByLabel('Password').fill('carols password');
+    await dialog.getByRole('button', { name: 'Sign in' }).click();
+    await navigating;
+    await page.waitForTimeout(1000); // the save that signing in again starts would have gone out at once
+    expect(await draftsOf(host, carol.token)).toEqual([]);
+    reload();
+    await page.getByText('Carol', { exact: true }).waitFor({ timeout: 15_000 });
+    // the message is still in this browser for the admin, who gets it back on signing in
+    await signIn(page, host);
+    await page.getByRole('heading', { name: 'New message' }).waitFor({ timeout: 15_000 });
+    expect(await page.getByLabel('Subject').inputValue()).toBe('Written by the admin');
     await page.keyboard.press('Escape');
   });
 

@@ -63,9 +63,12 @@ export function saveSession(s: Session | null): void {
   sessionExpired.set(false);
 }
 
-// another tab signed in or out
+// another tab signed in or out: a new session here too (a token that fails will say so again)
 window.addEventListener('storage', (e) => {
-  if (e.key === SESSION_KEY) session.set(readSession());
+  if (e.key !== SESSION_KEY) return;
+  const now = readSession();
+  if (now?.token !== session.get()?.token) sessionExpired.set(false);
+  session.set(now);
 });
 
 const token = () => readSession()?.token ?? null;
