@@ -241,6 +241,7 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
     const mine = await waitFor(async () => (await draftsOf(host)).find((d) => d.draft.subject === 'Not for Carol'));
     expect(mine.draftAttachments).toEqual([]);
     expect(await draftsOf(host, carol.token)).toEqual([]);
+    await other.close();
   });
 
   it('signing in as someone else over an expired session does not save the open message into their account', async () => {
@@ -253,6 +254,9 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
     await spoilToken(page); // before the first autosave: the message has no draft on the server yet
     const dialog = page.getByRole('dialog', { name: 'Sign in again' });
     await dialog.waitFor({ timeout: 15_000 });
+    // nothing was saved before the token was spoilt, so the save after signing in would create the draft
+    // (a save of an existing draft would name the admin's draft, which Carol's token cannot reach anyway)
+    expect((await draftsOf(host)).map((d) => d.draft.subject)).not.toContain('Written by the admin');
     // someone else signing in reloads the app; held here, so the page that had the message open stays alive meanwhile
     let reload!: () => void;
     const reloaded = new Promise<void>((resolve) => (reload = resolve));
@@ -269,11 +273,43 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
     expect(await draftsOf(host, carol.token)).toEqual([]);
     reload();
     await page.getByText('Carol', { exact: true }).waitFor({ timeout: 15_000 });
+    await page.unroute('**/mail/inbox');
     // the message is still in this browser for the admin, who gets it back on signing in
     await signIn(page, host);
     await page.getByRole('heading', { name: 'New message' }).waitFor({ timeout: 15_000 });
     expect(await page.getByLabel('Subject').inputValue()).toBe('Written by the admin');
     await page.keyboard.press('Escape');
+  });
+
+  it('in the moment before this tab hears that another user signed in (in another tab), its requests are refused, not sent with that user\'s token', async () => {
+    const carol = await carolSession();
+    const { page, context } = await openContext(browser, { pollMs: 300 });
+    await signIn(page, host);
+    await page.getByRole('button', { name: 'Compose' }).click();
+    await page.getByLabel('Subject').fill('Started before Carol signed in');
+    await page.getByLabel('Message', { exact: true }).fill('Not for Carol to see.');
+    let asCarol = 0;
+    context.on('request', (r) => {
+      if (r.headers().authorization === `Bearer ${carol.token}`) asCarol++;
+    });
+    // Carol's session is stored, as another tab's sign-in stores it; a tab hears of it by a storage event,
+    // which the page that stores it does not get: this tab stays in that moment for the rest of the test
+    await page.evaluate((s) => localStorage.setItem('nimbus.session', JSON.stringify(s)), carol);
+    // the autosave (which would create the draft), the folder poll and an upload all come in that moment
+    await page.getByTestId('save-state').filter({ hasText: /Not saved|Draft saved/ }).waitFor({ timeout: 15_000 });
+    expect(await draftsOf(host, carol.token)).toEqual([]);
+    await page.getByText("Couldn't save the draft: Signed in as someone else.").waitFor();
+    await page.getByTestId('attach-input').setInputFiles([{ name: 'mine.txt', mimeType: 'text/plain', buffer: Buffer.from('not hers') }]);
+    await page.getByText('Not attached: Signed in as someone else.').waitFor({ timeout: 15_000 });
+    await page.waitForTimeout(1000); // polls every 300 ms
+    expect(asCarol).toBe(0);
+    expect(await draftsOf(host, carol.token)).toEqual([]);
+    expect((await draftsOf(host)).map((d) => d.draft.subject)).not.toContain('Started before Carol signed in');
+    // a reload starts the app for the stored session: Carol's
+    await page.reload();
+    await page.getByText('Carol', { exact: true }).waitFor({ timeout: 15_000 });
+    expect(asCarol).toBeGreaterThan(0);
+    await context.close();
   });
 
   it('a draft changed elsewhere meanwhile (412 on If-Match): said so, nothing overwritten until the user keeps this version', async () => {

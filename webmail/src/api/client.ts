@@ -67,11 +67,30 @@ export function saveSession(s: Session | null): void {
 window.addEventListener('storage', (e) => {
   if (e.key !== SESSION_KEY) return;
   const now = readSession();
-  if (now?.token !== session.get()?.token) sessionExpired.set(false);
+  const renewed = now?.token !== session.get()?.token;
   session.set(now);
+  if (renewed) sessionExpired.set(false);
 });
 
 const token = () => readSession()?.token ?? null;
+
+/**
+ * The user the app shows, once it has started for them (null while it starts: App.tsx). A request
+ * made for that view goes out only with that user's token. Another user's sign-in reaches the
+ * stored session first (another tab's, at once; this tab's "Sign in again" dialog, before the app
+ * starts over), and a request made in that moment is refused here instead of reaching their account.
+ */
+let shownUser: string | null = null;
+export function setShownUser(id: string | null): void {
+  shownUser = id;
+}
+
+/** The stored session to send a signed-in request with; throws if it is another user's than the one shown. */
+function sessionToSend(): Session | null {
+  const s = readSession();
+  if (s && shownUser !== null && s.user.id !== shownUser) throw new ApiError(403, 'Forbidden', 'Signed in as someone else.');
+  return s;
+}
 
 /**
  * The session to send a request again with, after a 401 to `sent`: the same user signed in again
@@ -128,8 +147,8 @@ async function errorFrom(res: Response): Promise<ApiError> {
  * Any request to the API: bearer token, timeout, `{error, code}` errors, 401 → session expired;
  * a 401 that answers a token the same user has renewed meanwhile → sent once more (renewedSession).
  */
-export function callPath(method: Method, path: string, opts: CallOptions = {}): Promise<Response> {
-  return request(method, path, opts, opts.auth !== false ? readSession() : null, true);
+export async function callPath(method: Method, path: string, opts: CallOptions = {}): Promise<Response> {
+  return request(method, path, opts, opts.auth !== false ? sessionToSend() : null, true);
 }
 
 async function request(method: Method, path: string, opts: CallOptions, sent: Session | null, mayResend: boolean): Promise<Response> {
@@ -224,7 +243,7 @@ export function uploadToDraft(draftId: string, file: File, etag: string | null, 
       form.append('file', file, file.name);
       xhr.send(form);
     };
-    send(readSession(), true);
+    send(sessionToSend(), true);
   });
 }
 

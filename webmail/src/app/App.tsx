@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { api, loadCapabilities, saveSession, session, sessionExpired, type ApiError, type Capabilities } from '../api/client';
+import { api, loadCapabilities, saveSession, session, sessionExpired, setShownUser, type ApiError, type Capabilities } from '../api/client';
 import type { Mailbox, User } from '../api/types';
 import { LoginPage, SessionExpiredDialog } from '../auth/Login';
 import { SetupPage } from '../auth/Setup';
@@ -26,6 +26,7 @@ export function App() {
 
   const start = useCallback(async () => {
     setBoot({ kind: 'loading' });
+    setShownUser(null); // whoever is signed in now: the start-up's requests find out
     try {
       if (session.get()) {
         // one round trip: what the server offers, who I am, my folders
@@ -33,6 +34,7 @@ export function App() {
         try {
           if (caps.status === 'rejected') throw caps.reason;
           if (me.status === 'rejected') throw me.reason;
+          setShownUser(me.value.id);
           setBoot({ kind: 'ready', caps: caps.value, me: me.value, boxes: boxes.status === 'fulfilled' ? boxes.value : null });
           return;
         } catch (err) {
