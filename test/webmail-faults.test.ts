@@ -241,7 +241,7 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
     const mine = await waitFor(async () => (await draftsOf(host)).find((d) => d.draft.subject === 'Not for Carol'));
     expect(mine.draftAttachments).toEqual([]);
     expect(await draftsOf(host, carol.token)).toEqual([]);
-    await other.close();
+    await context.close();
   });
 
   it('signing in as someone else over an expired session does not save the open message into their account', async () => {
@@ -286,29 +286,62 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
     const { page, context } = await openContext(browser, { pollMs: 300 });
     await signIn(page, host);
     await page.getByRole('button', { name: 'Compose' }).click();
-    await page.getByLabel('Subject').fill('Started before Carol signed in');
-    await page.getByLabel('Message', { exact: true }).fill('Not for Carol to see.');
     let asCarol = 0;
     context.on('request', (r) => {
       if (r.headers().authorization === `Bearer ${carol.token}`) asCarol++;
     });
     // Carol's session is stored, as another tab's sign-in stores it; a tab hears of it by a storage event,
-    // which the page that stores it does not get: this tab stays in that moment for the rest of the test
-    await page.evaluate((s) => localStorage.setItem('nimbus.session', JSON.stringify(s)), carol);
-    // the autosave (which would create the draft), the folder poll and an upload all come in that moment
+    // which the page that stores it does not get: this tab stays in that moment until the session is put back
+    const setStored = (s: unknown) => page.evaluate((v) => localStorage.setItem('nimbus.session', JSON.stringify(v)), s);
+    const admin = await page.evaluate(() => JSON.parse(localStorage.getItem('nimbus.session')));
+    await setStored(carol);
+    // the first autosave (which would create the draft) and the folder poll come in that moment
+    await page.getByLabel('Subject').fill('Started before Carol signed in');
+    await page.getByLabel('Message', { exact: true }).fill('Not for Carol to see.');
     await page.getByTestId('save-state').filter({ hasText: /Not saved|Draft saved/ }).waitFor({ timeout: 15_000 });
     expect(await draftsOf(host, carol.token)).toEqual([]);
     await page.getByText("Couldn't save the draft: Signed in as someone else.").waitFor();
+    // the admin's session back: the draft is saved in the admin's account
+    await setStored(admin);
+    await page.getByRole('button', { name: 'Try again' }).click();
+    await page.getByTestId('save-state').filter({ hasText: 'Draft saved' }).waitFor({ timeout: 15_000 });
+    // Carol's again: an upload to that draft (its own request) comes in that moment
+    await setStored(carol);
     await page.getByTestId('attach-input').setInputFiles([{ name: 'mine.txt', mimeType: 'text/plain', buffer: Buffer.from('not hers') }]);
     await page.getByText('Not attached: Signed in as someone else.').waitFor({ timeout: 15_000 });
-    await page.waitForTimeout(1000); // polls every 300 ms
+    await page.waitForTimeout(1000); // the folder poll runs every 300 ms
     expect(asCarol).toBe(0);
     expect(await draftsOf(host, carol.token)).toEqual([]);
-    expect((await draftsOf(host)).map((d) => d.draft.subject)).not.toContain('Started before Carol signed in');
+    const mine = (await draftsOf(host)).find((d) => d.draft.subject === 'Started before Carol signed in');
+    expect(mine.draftAttachments).toEqual([]);
     // a reload starts the app for the stored session: Carol's
     await page.reload();
     await page.getByText('Carol', { exact: true }).waitFor({ timeout: 15_000 });
     expect(asCarol).toBeGreaterThan(0);
+    await context.close();
+  });
+
+  it('another user signing in (in another tab) while the app starts: it starts again for them, instead of showing the first user and refusing everything', async () => {
+    const carol = await carolSession();
+    const { page, context } = await openContext(browser);
+    // the start-up's "who am I" is held until another tab has signed in as Carol
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let held = 0;
+    await page.route('**/api/auth/me', async (route) => {
+      if (held++ === 0) await released;
+      await route.continue();
+    });
+    await signIn(page, host);
+    await waitFor(() => held || undefined);
+    const other = await context.newPage();
+    await other.goto(appUrl(host, '/favicon.svg'));
+    await other.evaluate((s) => localStorage.setItem('nimbus.session', JSON.stringify(s)), carol);
+    release(); // answered for the admin, whose token it carried
+    await page.getByText('Carol', { exact: true }).waitFor({ timeout: 15_000 });
+    expect(held).toBeGreaterThan(1);
+    await page.getByRole('heading', { name: 'Inbox' }).waitFor();
+    expect(await page.getByText('Signed in as someone else.').count()).toBe(0);
     await context.close();
   });
 

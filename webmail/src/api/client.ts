@@ -17,7 +17,7 @@ type BodyOf<P extends Path, M extends Method> = Operation<P, M> extends { reques
 type PathParams<P> = P extends `${string}{${infer K}}${infer Rest}` ? { [key in K]: string } & PathParams<Rest> : unknown;
 
 /** The server's codes (generated from its error table) and the client's own. */
-export type ErrorCode = components['schemas']['Error']['code'] | 'Network' | 'Timeout' | 'Unknown';
+export type ErrorCode = components['schemas']['Error']['code'] | 'Network' | 'Timeout' | 'Unknown' | 'OtherUser';
 
 /** Every failure the client reports: the API's `{error, code}` with its status, or a network fault (status 0). */
 export class ApiError extends Error {
@@ -59,6 +59,7 @@ export const connection = createStore<{ down: boolean; message: string }>({ down
 export function saveSession(s: Session | null): void {
   if (s) localStorage.setItem(SESSION_KEY, JSON.stringify(s));
   else localStorage.removeItem(SESSION_KEY);
+  if (!s) shownUser = null;
   session.set(s);
   sessionExpired.set(false);
 }
@@ -75,20 +76,22 @@ window.addEventListener('storage', (e) => {
 const token = () => readSession()?.token ?? null;
 
 /**
- * The user the app shows, once it has started for them (null while it starts: App.tsx). A request
- * made for that view goes out only with that user's token. Another user's sign-in reaches the
- * stored session first (another tab's, at once; this tab's "Sign in again" dialog, before the app
- * starts over), and a request made in that moment is refused here instead of reaching their account.
+ * The user whose mail the app shows (App.tsx sets it once it has started for them; null before,
+ * and after signing out). A request made for that view goes out only with that user's token.
+ * Another user's sign-in reaches the stored session before the view goes away (another tab's at
+ * once, this tab's "Sign in again" dialog before the app has started over), and a request made
+ * in that moment is refused here instead of reaching their account. Only the start-up's own
+ * requests, which find out who is signed in, go with whichever session is stored (`anyUser`).
  */
 let shownUser: string | null = null;
-export function setShownUser(id: string | null): void {
+export function setShownUser(id: string): void {
   shownUser = id;
 }
 
-/** The stored session to send a signed-in request with; throws if it is another user's than the one shown. */
-function sessionToSend(): Session | null {
+/** The stored session to send a signed-in request with; throws if it is not the shown user's (see shownUser). */
+function sessionToSend(anyUser = false): Session | null {
   const s = readSession();
-  if (s && shownUser !== null && s.user.id !== shownUser) throw new ApiError(403, 'Forbidden', 'Signed in as someone else.');
+  if (s && !anyUser && shownUser !== null && s.user.id !== shownUser) throw new ApiError(403, 'OtherUser', 'Signed in as someone else.');
   return s;
 }
 
@@ -112,6 +115,8 @@ interface CallOptions {
   headers?: Record<string, string>;
   /** Requests without a token (login, setup) never expire the session. */
   auth?: boolean;
+  /** The start-up's requests: sent with the stored session whoever's it is (see shownUser). */
+  anyUser?: boolean;
   timeoutMs?: number;
   signal?: AbortSignal;
 }
@@ -148,7 +153,7 @@ async function errorFrom(res: Response): Promise<ApiError> {
  * a 401 that answers a token the same user has renewed meanwhile → sent once more (renewedSession).
  */
 export async function callPath(method: Method, path: string, opts: CallOptions = {}): Promise<Response> {
-  return request(method, path, opts, opts.auth !== false ? sessionToSend() : null, true);
+  return request(method, path, opts, opts.auth !== false ? sessionToSend(opts.anyUser) : null, true);
 }
 
 async function request(method: Method, path: string, opts: CallOptions, sent: Session | null, mayResend: boolean): Promise<Response> {
@@ -257,12 +262,12 @@ export const api = {
   setupStatus: () => json<{ needed: boolean; codeNeeded: boolean }>(call('get', '/api/setup', { auth: false })),
   setup: (body: BodyOf<'/api/setup', 'post'>) => json<Session>(call('post', '/api/setup', { body, auth: false })),
   login: (body: BodyOf<'/api/auth/login', 'post'>) => json<Session>(call('post', '/api/auth/login', { body, auth: false })),
-  me: () => json<User>(call('get', '/api/auth/me')),
+  me: (opts: { anyUser?: boolean } = {}) => json<User>(call('get', '/api/auth/me', opts)),
   changePassword: (body: BodyOf<'/api/auth/password', 'post'>) => done(call('post', '/api/auth/password', { body })),
   /** Revokes this token (the sign-out is local too, whatever the answer). */
   logout: () => done(call('post', '/api/auth/logout')),
 
-  mailboxes: async () => (await json<{ items: Mailbox[] }>(call('get', '/api/mailboxes'))).items,
+  mailboxes: async (opts: { anyUser?: boolean } = {}) => (await json<{ items: Mailbox[] }>(call('get', '/api/mailboxes', opts))).items,
   createMailbox: (name: string) => json<Mailbox>(call('post', '/api/mailboxes', { body: { name } })),
   renameMailbox: (id: string, name: string) => json<Mailbox>(call('patch', '/api/mailboxes/{id}', { params: { id }, body: { name } })),
   deleteMailbox: (id: string, moveToTrash: boolean) => done(call('delete', '/api/mailboxes/{id}', { params: { id }, query: { moveToTrash: moveToTrash ? 'true' : 'false' } })),

@@ -26,14 +26,15 @@ export function App() {
 
   const start = useCallback(async () => {
     setBoot({ kind: 'loading' });
-    setShownUser(null); // whoever is signed in now: the start-up's requests find out
     try {
       if (session.get()) {
-        // one round trip: what the server offers, who I am, my folders
-        const [caps, me, boxes] = await Promise.allSettled([loadCapabilities(), api.me(), api.mailboxes()]);
+        // one round trip: what the server offers, who I am, my folders (with whichever session is stored)
+        const [caps, me, boxes] = await Promise.allSettled([loadCapabilities(), api.me({ anyUser: true }), api.mailboxes({ anyUser: true })]);
         try {
           if (caps.status === 'rejected') throw caps.reason;
           if (me.status === 'rejected') throw me.reason;
+          // the session changed while these were on their way (another tab): start again for the one stored now
+          if (session.get()?.user.id !== me.value.id) return void start();
           setShownUser(me.value.id);
           setBoot({ kind: 'ready', caps: caps.value, me: me.value, boxes: boxes.status === 'fulfilled' ? boxes.value : null });
           return;

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState, type DragEvent, type FormEvent } from 'react';
-import { api, ApiError, fetchBlob, session, sessionExpired, uploadToDraft, type Capabilities, type DraftBody } from '../api/client';
+import { api, fetchBlob, sessionExpired, uploadToDraft, type ApiError, type Capabilities, type DraftBody } from '../api/client';
 import type { AddressValue, AttachmentInfo, DraftFile, SendResult, User } from '../api/types';
 import { formatSize } from '../mail/format';
 import { DeliveryTable } from '../mail/Reader';
@@ -86,9 +86,6 @@ export function Compose({ init, user, capabilities, onClose, onOpenSent }: { ini
   /** Saves the fields (creates the draft the first time). Call only from inside a queued task. */
   const writeFields = useCallback(async (force: boolean): Promise<string> => {
     if (!force && !dirty.current && draftId.current) return draftId.current;
-    // someone else signed in (over an expired session, or in another tab) and the app is about to start
-    // over for them: the message is never written into their account (it stays in this browser for its writer)
-    if (session.get()?.user.id !== user.id) throw new ApiError(403, 'Forbidden', 'Signed in as someone else.');
     dirty.current = false;
     setSave({ state: 'saving' });
     try {
@@ -104,7 +101,7 @@ export function Compose({ init, user, capabilities, onClose, onOpenSent }: { ini
       setSave({ state: 'error', error: err as ApiError });
       throw err;
     }
-  }, [user.id]);
+  }, []);
   const saveNow = useCallback((force = false): Promise<string> => enqueue(() => writeFields(force)), [enqueue, writeFields]);
 
   // keep the unsent message in this browser on every change
