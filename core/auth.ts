@@ -178,6 +178,6 @@ export async function checkLogin(
     if (seen.user) return deps.passwords.verify(password, seen.user.passwordHash);
     await deps.passwords.burn(password);
     return false;
-  });
+  }, () => seen.user !== null);
   return outcome === 'ok' ? seen.user : null;
 }

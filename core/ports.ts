@@ -164,7 +164,9 @@ export type Directory = Pick<MailStore, 'resolveAddress' | 'getDomain'>;
 /**
  * Messages per sender in a sliding window, kept where every process that sends sees
  * them (the Azure shape: its Functions instances and edge replicas), counted by the
- * minute: a message counts until a whole window after the end of its minute.
+ * minute: a message counts until a whole window after the end of its minute. The
+ * per-account login limit counts its failures here too, under keys of its own
+ * (core/rate-limit.ts: SharedAccountFailures).
  */
 export interface SendCounter {
   /**

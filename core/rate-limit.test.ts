@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { countInWindow, SharedSendLimit } from './rate-limit';
+import { MailError } from './errors';
+import { countInWindow, LoginGuard, SharedAccountFailures, SharedSendLimit } from './rate-limit';
 import type { SendCounter } from './ports';
 
 const MIN = 60_000;
@@ -40,6 +41,59 @@ describe('countInWindow (the shared send limit\'s counts per minute)', () => {
 
   it('keys that are not minutes are dropped', () => {
     expect(countInWindow({ junk: 3, '': 4 } as Record<string, number>, window(now, 5, 1))).toEqual({ minutes: { 1070: 1 }, taken: 1, waitMs: 0 });
+  });
+});
+
+/** A SendCounter in memory, as the store keeps it: counts per minute under each key. */
+function memoryCounter(): SendCounter & { stored: Map<string, Record<string, number>>; takes: number[] } {
+  const stored = new Map<string, Record<string, number>>();
+  const takes: number[] = [];
+  return {
+    stored,
+    takes,
+    async countSend(key, opts) {
+      takes.push(opts.take);
+      const result = countInWindow(stored.get(key) ?? {}, opts);
+      if (result.taken) stored.set(key, result.minutes);
+      return { taken: result.taken, waitMs: result.waitMs };
+    },
+  };
+}
+
+describe('LoginGuard with the per-account limit shared (several processes)', () => {
+  const limits = { perAccountAndAddress: 100, perAccount: 4, perAddress: 100, windowMs: 15 * MIN };
+  const two = (counter: SendCounter) => [0, 1].map(() => new LoginGuard(limits, 10_000, new SharedAccountFailures(counter, limits.perAccount, limits.windowMs)));
+
+  it('failures counted by two processes add up: past the limit either refuses, before the password is checked', async () => {
+    const counter = memoryCounter();
+    const [a, b] = two(counter);
+    for (const guard of [a, a, b, b]) expect(await guard.attempt('Lee@example.com', '192.0.2.1', async () => false)).toBe('wrong');
+    // each process alone has seen 2 failures of this account, below 4
+    expect(a.account.blockedFor('lee@example.com')).toBe(0);
+    let checked = 0;
+    for (const guard of [a, b]) {
+      const refused = await guard.attempt('lee@example.com', '198.51.100.7', async () => ++checked > 0).then(() => null, (e: { code: string; details: { retryAfterSeconds: number } }) => e);
+      expect(refused?.code).toBe('RateLimited');
+      expect(refused?.details.retryAfterSeconds).toBeGreaterThan(14 * 60);
+    }
+    expect(checked).toBe(0);
+    expect(counter.stored.size).toBe(1); // one record for the account, whatever the case of its address
+  });
+
+  it('a failure on an account that does not exist leaves nothing in the store; a right password counts nothing', async () => {
+    const counter = memoryCounter();
+    const [a] = two(counter);
+    for (let i = 0; i < 6; i++) expect(await a.attempt(`nobody${i}@example.com`, '192.0.2.1', async () => false, () => false)).toBe('wrong');
+    expect(await a.attempt('lee@example.com', '192.0.2.1', async () => true)).toBe('ok');
+    expect(counter.stored.size).toBe(0);
+    expect(counter.takes.filter((t) => t > 0)).toEqual([]);
+  });
+
+  it('a store that fails: the attempt fails (TemporaryFailure), the password is not checked', async () => {
+    const failing = new LoginGuard(limits, 10_000, new SharedAccountFailures({ countSend: () => Promise.reject(new MailError('TemporaryFailure', 'send count unavailable')) }, 4, limits.windowMs));
+    let checked = false;
+    await expect(failing.attempt('lee@example.com', '192.0.2.1', async () => (checked = true))).rejects.toMatchObject({ code: 'TemporaryFailure' });
+    expect(checked).toBe(false);
   });
 });
 

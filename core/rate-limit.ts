@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Config } from './config';
 import { MailError } from './errors';
 import type { SendCounter } from './ports';
@@ -76,6 +77,37 @@ export interface LoginGuardLimits {
 export type PasswordCheckOutcome = 'ok' | 'wrong';
 
 /**
+ * The per-account limit counted in a shared store, for hosts that run as several
+ * processes (the Azure shape: each Functions instance and the edge check passwords, and
+ * an attacker's guesses are spread over them). It rides on the SendCounter's counts per
+ * minute, under a key of its own per account (a hash of the address: any address is a
+ * valid store key). Only failures on accounts that exist are counted, so guesses at
+ * made-up addresses leave nothing behind in the store. (So a known account's wrong
+ * password costs one store write more than an unknown one's: which addresses exist is
+ * no secret of a mail server, its RCPT replies tell.)
+ */
+export class SharedAccountFailures {
+  constructor(
+    private readonly counter: SendCounter,
+    readonly max: number,
+    private readonly windowMs: number,
+  ) {}
+
+  private key(account: string): string {
+    return `login~${createHash('sha256').update(account.toLowerCase()).digest('hex').slice(0, 40)}`;
+  }
+
+  /** Milliseconds until `account` may try again (its failures everywhere reach the limit); 0 when it may. */
+  async blockedFor(account: string, now = Date.now()): Promise<number> {
+    return (await this.counter.countSend(this.key(account), { now, max: this.max, windowMs: this.windowMs, take: 0 })).waitMs;
+  }
+
+  async fail(account: string, now = Date.now()): Promise<void> {
+    await this.counter.countSend(this.key(account), { now, max: this.max, windowMs: this.windowMs, take: 1 });
+  }
+}
+
+/**
  * Every password check (API login, password change, SMTP AUTH) goes through one
  * guard. The attempt is reserved before the password is hashed, so N guesses sent
  * at once meet the limit exactly as N guesses sent one after another would: at most
@@ -85,6 +117,11 @@ export type PasswordCheckOutcome = 'ok' | 'wrong';
  * cannot lock the owner out of their usual address; the looser per-account limit
  * still caps guesses spread over many addresses (and, once reached, does lock the
  * account for everyone until the window passes: that is the trade-off).
+ *
+ * In memory, each process counts its own; with `shared` (several processes) the
+ * per-account limit is also counted in the store, across all of them: a guesser whose
+ * attempts land on many instances meets it once in all. The other two limits stay per
+ * process (shared, they would leave a record per client address in the store).
  */
 export class LoginGuard {
   readonly accountAndAddress: FailureLimiter;
@@ -97,6 +134,7 @@ export class LoginGuard {
     limits: LoginGuardLimits,
     /** How long an attempt may wait for room (attempts in progress to finish) before it is refused. */
     private readonly maxWaitMs = 10_000,
+    private readonly shared?: SharedAccountFailures,
   ) {
     this.accountAndAddress = new FailureLimiter(limits.perAccountAndAddress, limits.windowMs);
     this.account = new FailureLimiter(limits.perAccount, limits.windowMs);
@@ -113,8 +151,16 @@ export class LoginGuard {
    * it is refused, after right passwords it goes ahead. So N guesses at once get at
    * most the limit of checks, while N right logins at once (a mail client opening
    * several connections) all succeed.
+   *
+   * `known`, asked after a wrong password: whether the account exists (only those are
+   * counted in the shared store); by default it does.
    */
-  async attempt(account: string, address: string, check: () => Promise<boolean>): Promise<PasswordCheckOutcome> {
+  async attempt(account: string, address: string, check: () => Promise<boolean>, known: () => boolean = () => true): Promise<PasswordCheckOutcome> {
+    if (this.shared) {
+      // before any reservation or hash: a blocked account learns nothing from trying
+      const waitMs = await this.shared.blockedFor(account);
+      if (waitMs > 0) throw new MailError('RateLimited', undefined, { details: { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } });
+    }
     const keys: Array<[FailureLimiter, string]> = [
       [this.accountAndAddress, `${account.toLowerCase()}\u0000${address}`],
       [this.account, account.toLowerCase()],
@@ -145,6 +191,8 @@ export class LoginGuard {
       this.waiters = [];
       for (const wake of waiting) wake();
     }
+    // counted before the answer: the next attempt anywhere sees it (a store fault fails this attempt, it is not lost)
+    if (!ok && this.shared && known()) await this.shared.fail(account);
     return ok ? 'ok' : 'wrong';
   }
 
@@ -302,12 +350,18 @@ export function sendLimitFromConfig(config: Config, counter?: SendCounter): Send
   return counter ? new SharedSendLimit(counter, config.NIMBUS_SEND_MAX_PER_HOUR) : new SendLimiter(config.NIMBUS_SEND_MAX_PER_HOUR);
 }
 
-/** The login limits from the settings (each process that checks passwords makes one: the host, the Functions app, the Azure edge). */
-export function loginGuardFromConfig(config: Config): LoginGuard {
-  return new LoginGuard({
+const LOGIN_WINDOW_MS = 15 * 60_000;
+
+/**
+ * The login limits from the settings (each process that checks passwords makes one: the host, the
+ * Functions app, the Azure edge); with `counter` (several processes) the per-account one is shared.
+ */
+export function loginGuardFromConfig(config: Config, counter?: SendCounter): LoginGuard {
+  const limits = {
     perAccountAndAddress: config.NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS,
     perAccount: config.NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT,
     perAddress: config.NIMBUS_LOGIN_MAX_FAILURES_PER_IP,
-    windowMs: 15 * 60_000,
-  });
+    windowMs: LOGIN_WINDOW_MS,
+  };
+  return new LoginGuard(limits, undefined, counter ? new SharedAccountFailures(counter, limits.perAccount, LOGIN_WINDOW_MS) : undefined);
 }

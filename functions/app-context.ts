@@ -68,7 +68,7 @@ export function createAppContext(
     transport: OutboundTransport;
     dkimSigner?: DkimSigner;
     summarizer?: (raw: Buffer) => Promise<MessageSummary>;
-    /** Where the hourly send limit counts when the host runs as several processes (Azure: Cosmos DB); in memory without. */
+    /** Where the hourly send limit and the per-account login limit count when the host runs as several processes (Azure: Cosmos DB); in memory without. */
     sendCounter?: SendCounter;
   },
 ): AppContext {
@@ -83,7 +83,7 @@ export function createAppContext(
     ),
     tokens: createTokenService(jwtSecret, config.NIMBUS_JWT_TTL_SECONDS),
     limits: { maxJsonBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES, maxAttachmentBytes: config.NIMBUS_MAX_ATTACHMENT_BYTES, maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES },
-    loginGuard: loginGuardFromConfig(config),
+    loginGuard: loginGuardFromConfig(config, sendCounter),
     sending: {
       outboundQueue,
       transport,

@@ -40,7 +40,7 @@ describe('Azure shape: sending through Service Bus and SendGrid', () => {
 
   beforeAll(async () => {
     [stack, fake] = await Promise.all([startAzureStack(), startSendGridFake()]);
-    const config = stack.config({ NIMBUS_OUTBOUND_TRANSPORT: 'sendgrid', NIMBUS_SENDGRID_API_KEY: 'SG.azure-test', NIMBUS_SENDGRID_BASE_URL: fake.baseUrl, NIMBUS_OUTBOUND_RETRY_SCHEDULE: '1.5', NIMBUS_SUBMISSION_PORT: '0', NIMBUS_SUBMISSION_TLS_PORT: '0' });
+    const config = stack.config({ NIMBUS_OUTBOUND_TRANSPORT: 'sendgrid', NIMBUS_SENDGRID_API_KEY: 'SG.azure-test', NIMBUS_SENDGRID_BASE_URL: fake.baseUrl, NIMBUS_OUTBOUND_RETRY_SCHEDULE: '1.5', NIMBUS_SUBMISSION_PORT: '0', NIMBUS_SUBMISSION_TLS_PORT: '0', NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT: '4' });
     maxPerHour = config.NIMBUS_SEND_MAX_PER_HOUR;
     adapters = createAzureAdapters(config, logger);
     const passwords = new PasswordPool();
@@ -141,5 +141,25 @@ describe('Azure shape: sending through Service Bus and SendGrid', () => {
     expect(third.status).toBe(429);
     expect(third.json).toMatchObject({ code: 'RateLimited' });
     expect(await submit('limit 4')).toMatch(/^451 4\.7\.1 /);
+  }, 60_000);
+
+  it('the per-account login limit counts in Cosmos DB: wrong passwords spread over the edge (SMTP AUTH) and the API meet it together', async () => {
+    const created = await registry.call('auth-register', { method: 'POST', token, body: { email: 'lee@example.com', password: 'lees long password', name: 'Lee' } });
+    expect(created.status).toBe(201);
+    const apiLogin = (password: string) => registry.call('auth-login', { method: 'POST', body: { email: 'lee@example.com', password } });
+    const smtpAuth = (pass: string) =>
+      nodemailer
+        .createTransport({ host: '127.0.0.1', port: edge.ports.submissionTls, secure: true, auth: { user: 'lee@example.com', pass }, tls: { rejectUnauthorized: false } })
+        .verify()
+        .then(() => '235 accepted', (err: { response?: string }) => err.response);
+    // the limit is 4 for the account; the tighter 5 per (account, address) is each process's own, and neither
+    // process sees more than 2 failures of its own: only the count they share reaches 4
+    for (const _ of [1, 2]) expect((await apiLogin('wrong password')).status).toBe(401);
+    for (const _ of [1, 2]) expect(await smtpAuth('wrong password')).toMatch(/^535 5\.7\.8 /);
+    const api = await apiLogin('lees long password');
+    expect(api.status).toBe(429);
+    expect(api.json).toMatchObject({ code: 'RateLimited' });
+    expect(Number(api.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await smtpAuth('lees long password')).toMatch(/^421 4\.7\.0 /);
   }, 60_000);
 });

@@ -22,7 +22,8 @@ import { DEFAULT_RETRY, type RetryOptions, statusOf, withRetry } from './retry';
  * - `directory`, partition key `/id`: one small document per domain, address and
  *   user, read by point reads (the SMTP edge's RCPT lookups cost 1 RU each). Address
  *   uniqueness is the uniqueness of the document id. Also each sender's count for the
- *   hourly send limit (SendCounter), shared by the Functions instances and the edge.
+ *   hourly send limit (SendCounter), shared by the Functions instances and the edge,
+ *   and each account's failed logins (the same counter, keys of their own).
  * - `mail`, partition key `/userId`: a user's folders, folder-name claims and
  *   messages share one logical partition, so every mailbox query is single-partition
  *   and a message read is a point read by (id, userId); another user's id simply is
