@@ -210,12 +210,9 @@ describe('SMTP submission from a remote client (TLS before AUTH) and the hourly 
   let relay: LoopbackRelay;
   beforeAll(async () => {
     relay = await startLoopbackRelay();
-    // Simulated: the tests can only connect over loopback, where AUTH without TLS is allowed by design;
-    // this host treats every client as remote, as a client from the internet is treated.
-    host = await startTestHost(
-      { NIMBUS_SEND_MAX_PER_HOUR: '2', NIMBUS_OUTBOUND_TRANSPORT: 'smtp', NIMBUS_RELAY_HOST: '127.0.0.1', NIMBUS_RELAY_PORT: String(relay.port) },
-      { edge: { plainAuthAllowed: () => false } },
-    );
+    // The tests can only connect over loopback, where AUTH without TLS is allowed by default (trusted
+    // networks); this host trusts no network, so the loopback client is treated as one from the internet is.
+    host = await startTestHost({ NIMBUS_SEND_MAX_PER_HOUR: '2', NIMBUS_OUTBOUND_TRANSPORT: 'smtp', NIMBUS_RELAY_HOST: '127.0.0.1', NIMBUS_RELAY_PORT: String(relay.port), NIMBUS_TRUSTED_NETWORKS: 'none' });
   }, 60_000);
   afterAll(async () => {
     await host?.destroy();
