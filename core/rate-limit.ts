@@ -191,8 +191,10 @@ export class LoginGuard {
       this.waiters = [];
       for (const wake of waiting) wake();
     }
-    // counted before the answer: the next attempt anywhere sees it (a store fault fails this attempt, it is not lost)
-    if (!ok && this.shared && known()) await this.shared.fail(account);
+    // counted before the answer, so the next attempt anywhere sees it. A store fault here is not
+    // the client's answer: a 503 only after wrong passwords would tell them the password was wrong
+    // (the failure then counts in this process only).
+    if (!ok && this.shared && known()) await this.shared.fail(account).catch(() => undefined);
     return ok ? 'ok' : 'wrong';
   }
 
