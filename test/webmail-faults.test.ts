@@ -1,5 +1,5 @@
 import nodemailer from 'nodemailer';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../core/auth';
 import { routes } from '../functions/http/routes';
@@ -39,31 +39,51 @@ function spoilToken(page: Page): Promise<string> {
 interface HeldRequests {
   /** How many requests carrying the spoilt token were held. */
   held: () => number;
+  /** Lets the spoilt token's other requests through: the folder poll's 401 then opens the "Sign in again" dialog. */
+  expire: () => void;
   release: () => void;
 }
 
 /**
  * Spoils the session's token and holds every request to `url` by `method` that carries it until
- * `release`: its 401 then comes only after the user has signed in again.
+ * `release`: its 401 then comes only after the user has signed in again. The spoilt token's other
+ * requests (the folder poll) wait for `expire`, so that the test can act in the page first: once
+ * their 401 has come, the app under the dialog is inert and takes no typing (a poll answered before
+ * the test typed left the draft unchanged and no request to hold).
  */
 async function holdSpoiltRequests(page: Page, context: BrowserContext, url: string, method: string): Promise<HeldRequests> {
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
+  let expire!: () => void;
+  const expired = new Promise<void>((resolve) => (expire = resolve));
   let held = 0;
   let spoilt = '';
+  const carriesSpoilt = (route: Route) => spoilt !== '' && route.request().headers().authorization === `Bearer ${spoilt}`;
+  // routes are tried last-registered first: this one sees what the one below falls back on
+  await context.route('**/api/**', async (route) => {
+    if (carriesSpoilt(route)) await expired;
+    await route.fallback();
+  });
   await context.route(url, async (route) => {
-    if (route.request().method() === method && route.request().headers().authorization === `Bearer ${spoilt}`) {
-      held++;
-      await released;
-    }
+    if (route.request().method() !== method || !carriesSpoilt(route)) return route.fallback();
+    held++;
+    await released;
     await route.continue();
   });
   spoilt = await spoilToken(page);
-  return { held: () => held, release };
+  return {
+    held: () => held,
+    expire,
+    release: () => {
+      expire();
+      release();
+    },
+  };
 }
 
-/** Once the app asks for the password (the folder poll's 401) and a request is held, signs in again, then lets the held ones go. */
+/** Lets the folder poll's 401 through; once the app asks for the password and a request is held, signs in again, then lets the held ones go. */
 async function signInAgainThenRelease(page: Page, hold: HeldRequests): Promise<void> {
+  hold.expire();
   const dialog = page.getByRole('dialog', { name: 'Sign in again' });
   await dialog.waitFor({ timeout: 15_000 });
   await waitFor(() => hold.held() || undefined);
@@ -225,6 +245,7 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
     });
     const hold = await holdSpoiltRequests(page, context, '**/api/mails/*/attachments', 'POST');
     await page.getByTestId('attach-input').setInputFiles([{ name: 'mine.txt', mimeType: 'text/plain', buffer: Buffer.from('not hers') }]);
+    hold.expire();
     await waitFor(() => hold.held() || undefined);
     // another tab of this browser signs in as Carol: the stored session is hers now
     const other = await context.newPage();
