@@ -7,9 +7,10 @@ import pino from 'pino';
 import { TableResolver } from '../adapters/dns/table-resolver';
 import { createLogger, type Logger } from '../core/logger';
 import type { DnsResolver } from '../core/ports';
-import { selfSignedCertificate } from '../adapters/tls-certificate';
 import { startLocalHost, type LocalHost } from '../local/host';
 import type { SmtpEdgeOptions } from '../smtp-edge/server';
+import { inject } from 'vitest';
+import type { TestTls } from './global-setup';
 
 export { waitFor } from './wait';
 
@@ -22,21 +23,14 @@ export interface TestHost extends LocalHost {
   destroy(): Promise<void>;
 }
 
-let certificate: Promise<{ certFile: string; keyFile: string; cert: string }> | null = null;
-
 /**
- * One self-signed certificate for mx.test per test process, as files (NIMBUS_TLS_CERT_FILE /
- * NIMBUS_TLS_KEY_FILE): every test host offers STARTTLS with it, and clients that check
- * certificates trust it with `ca`. (A host without these settings makes its own on first start.)
+ * The run's self-signed certificate for mx.test, as files (NIMBUS_TLS_CERT_FILE /
+ * NIMBUS_TLS_KEY_FILE; made and removed by test/global-setup.ts): every test host offers
+ * STARTTLS with it, and clients that check certificates trust it with `ca`. (A host without
+ * these settings makes its own on first start.)
  */
-export function testCertificate(): Promise<{ certFile: string; keyFile: string; cert: string }> {
-  certificate ??= selfSignedCertificate('mx.test').then(({ key, cert }) => {
-    const dir = mkdtempSync(join(tmpdir(), 'nimbus-test-tls-'));
-    writeFileSync(join(dir, 'cert.pem'), cert);
-    writeFileSync(join(dir, 'key.pem'), key, { mode: 0o600 });
-    return { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem'), cert };
-  });
-  return certificate;
+export async function testCertificate(): Promise<TestTls> {
+  return inject('testTls');
 }
 
 /** A local host on loopback, ports chosen by the OS, data in a fresh temp folder, set up with admin@example.com. */
