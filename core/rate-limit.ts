@@ -76,6 +76,11 @@ export interface LoginGuardLimits {
 
 export type PasswordCheckOutcome = 'ok' | 'wrong';
 
+/** The SendCounter key that an account's shared login failures count under (SharedAccountFailures; removed with the user). */
+export function loginFailuresKey(account: string): string {
+  return `login~${createHash('sha256').update(account.toLowerCase()).digest('hex').slice(0, 40)}`;
+}
+
 /**
  * The per-account limit counted in a shared store, for hosts that run as several
  * processes (the Azure shape: each Functions instance and the edge check passwords, and
@@ -94,7 +99,7 @@ export class SharedAccountFailures {
   ) {}
 
   private key(account: string): string {
-    return `login~${createHash('sha256').update(account.toLowerCase()).digest('hex').slice(0, 40)}`;
+    return loginFailuresKey(account);
   }
 
   /** Milliseconds until `account` may try again (its failures everywhere reach the limit); 0 when it may. */

@@ -9,7 +9,7 @@ import { mergeDelivery } from '../../core/delivery';
 import { MailError, isMailError } from '../../core/errors';
 import { deterministicId, newId } from '../../core/ids';
 import type { MailStore, MessageQuery, NewMessage, SendCounter } from '../../core/ports';
-import { countInWindow } from '../../core/rate-limit';
+import { countInWindow, loginFailuresKey } from '../../core/rate-limit';
 import { queryWords, searchTerms } from '../../core/search';
 import { DEFAULT_MAILBOXES, type DeliveryStatus, type DkimKey, type Domain, type DomainCheckState, type SendgridDomainAuth, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserSession, type UserWithSecret } from '../../core/types';
 import { COSMOS_CONTAINERS, containerRequest } from './cosmos-containers';
@@ -555,7 +555,7 @@ export class CosmosMailStore implements MailStore, SendCounter {
     return { tokenVersion: doc.tokenVersion! };
   }
 
-  /** Stops delivery first (addresses), then removes messages, folders and the user; a retry after a fault picks up where it stopped. */
+  /** Stops delivery first (addresses), then removes messages, folders, the send and login-failure counts and the user; a retry after a fault picks up where it stopped. */
   async deleteUser(userId: string): Promise<{ orphanedBlobKeys: string[] }> {
     const { directory, mail } = await this.containers();
     const user = await this.userDoc(userId);
@@ -570,7 +570,7 @@ export class CosmosMailStore implements MailStore, SendCounter {
       orphaned.push(...(await this.removeMessages(userId, page, { count: false })));
     });
     await this.drain(userId, 'true', [], (page) => this.parallel(page, (d) => this.remove(mail, d.id, userId)));
-    await this.remove(directory, sendCountKey(userId), sendCountKey(userId));
+    for (const key of [sendCountKey(userId), sendCountKey(loginFailuresKey(user.email))]) await this.remove(directory, key, key);
     await this.remove(directory, user.id, user.id);
     return { orphanedBlobKeys: [...new Set(orphaned)] };
   }
