@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TestProject } from 'vitest/node';
 import { selfSignedCertificate } from '../adapters/tls-certificate';
 
 export interface TestTls {
@@ -20,7 +19,7 @@ declare module 'vitest' {
  * Once per test run: one self-signed certificate for mx.test, as files that every test
  * host offers STARTTLS with (test/helpers.ts: testCertificate), removed when the run ends.
  */
-export default async function setup(project: TestProject): Promise<() => void> {
+export default async function setup(project: { provide(key: 'testTls', value: TestTls): void }): Promise<() => void> {
   const dir = mkdtempSync(join(tmpdir(), 'nimbus-test-tls-'));
   const { key, cert } = await selfSignedCertificate('mx.test');
   writeFileSync(join(dir, 'cert.pem'), cert);
