@@ -176,6 +176,12 @@ export interface SendCounter {
    * there is no room now), how long until there is room again; else 0.
    */
   countSend(sender: string, opts: { now: number; max: number; windowMs: number; take: number }): Promise<{ taken: number; waitMs: number }>;
+  /**
+   * Gives back `count` that a countSend at `takenAt` took (a reservation that is not to
+   * stay: a login whose password was right), in one atomic step as countSend counts;
+   * a key left counting nothing is removed.
+   */
+  uncountSend(sender: string, opts: { takenAt: number; count: number; now: number; windowMs: number }): Promise<void>;
 }
 
 export interface MessageQuery {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MailError } from './errors';
-import { countInWindow, LoginGuard, SharedAccountFailures, SharedSendLimit } from './rate-limit';
+import { countInWindow, LoginGuard, SharedAccountFailures, SharedSendLimit, uncountInWindow } from './rate-limit';
 import type { SendCounter } from './ports';
 
 const MIN = 60_000;
@@ -42,9 +42,17 @@ describe('countInWindow (the shared send limit\'s counts per minute)', () => {
   it('keys that are not minutes are dropped', () => {
     expect(countInWindow({ junk: 3, '': 4 } as Record<string, number>, window(now, 5, 1))).toEqual({ minutes: { 1070: 1 }, taken: 1, waitMs: 0 });
   });
+
+  it('uncountInWindow gives back in the minute it was taken, never below none, and drops the minutes past the window', () => {
+    const stored = { 1000: 9, 1030: 2, 1069: 1 };
+    expect(uncountInWindow(stored, { takenAt: 1030 * MIN + 5, count: 1, now, windowMs: HOUR })).toEqual({ 1030: 1, 1069: 1 });
+    expect(uncountInWindow(stored, { takenAt: 1069 * MIN, count: 3, now, windowMs: HOUR })).toEqual({ 1030: 2 });
+    expect(uncountInWindow({ 1069: 1 }, { takenAt: 1069 * MIN, count: 1, now, windowMs: HOUR })).toEqual({});
+    expect(stored).toEqual({ 1000: 9, 1030: 2, 1069: 1 }); // not changed in place
+  });
 });
 
-/** A SendCounter in memory, as the store keeps it: counts per minute under each key. */
+/** A SendCounter in memory, as the store keeps it: counts per minute under each key, a key removed when it counts nothing. */
 function memoryCounter(): SendCounter & { stored: Map<string, Record<string, number>>; takes: number[] } {
   const stored = new Map<string, Record<string, number>>();
   const takes: number[] = [];
@@ -57,12 +65,19 @@ function memoryCounter(): SendCounter & { stored: Map<string, Record<string, num
       if (result.taken) stored.set(key, result.minutes);
       return { taken: result.taken, waitMs: result.waitMs };
     },
+    async uncountSend(key, opts) {
+      const minutes = uncountInWindow(stored.get(key) ?? {}, opts);
+      if (Object.keys(minutes).length) stored.set(key, minutes);
+      else stored.delete(key);
+    },
   };
 }
 
 describe('LoginGuard with the per-account limit shared (several processes)', () => {
   const limits = { perAccountAndAddress: 100, perAccount: 4, perAddress: 100, windowMs: 15 * MIN };
-  const two = (counter: SendCounter) => [0, 1].map(() => new LoginGuard(limits, 10_000, new SharedAccountFailures(counter, limits.perAccount, limits.windowMs)));
+  const guards = (counter: SendCounter, n = 2) => Array.from({ length: n }, () => new LoginGuard(limits, 10_000, new SharedAccountFailures(counter, limits.perAccount, limits.windowMs)));
+  const two = (counter: SendCounter) => guards(counter, 2);
+  const tick = () => new Promise((r) => setTimeout(r, 5));
 
   it('failures counted by two processes add up: past the limit either refuses, before the password is checked', async () => {
     const counter = memoryCounter();
@@ -84,13 +99,44 @@ describe('LoginGuard with the per-account limit shared (several processes)', () 
     const counter = memoryCounter();
     const [a] = two(counter);
     for (let i = 0; i < 6; i++) expect(await a.attempt(`nobody${i}@example.com`, '192.0.2.1', async () => false, () => false)).toBe('wrong');
-    expect(await a.attempt('lee@example.com', '192.0.2.1', async () => true)).toBe('ok');
+    for (let i = 0; i < 6; i++) expect(await a.attempt('lee@example.com', '192.0.2.1', async () => true)).toBe('ok');
+    expect(counter.takes).toEqual(Array(12).fill(1)); // each attempt took one before its check...
+    expect(counter.stored.size).toBe(0); // ...and gave it back
+  });
+
+  it('guesses sent at once to several processes meet the limit together: 12 over 3 processes, a limit of 4, 4 checks', async () => {
+    const counter = memoryCounter();
+    let checks = 0;
+    const guess = async () => {
+      checks++;
+      await tick();
+      return false;
+    };
+    const all = guards(counter, 3).flatMap((guard) => Array.from({ length: 4 }, () => guard.attempt('lee@example.com', '192.0.2.1', guess)));
+    const results = await Promise.allSettled(all);
+    expect(checks).toBe(4);
+    expect(results.filter((r) => r.status === 'fulfilled' && r.value === 'wrong')).toHaveLength(4);
+    expect(results.filter((r) => r.status === 'rejected' && (r.reason as { code: string }).code === 'RateLimited')).toHaveLength(8);
+  });
+
+  it('right passwords sent at once all pass, and give back what they took; a give-back that fails still answers', async () => {
+    const counter = memoryCounter();
+    const [a, b] = two(counter);
+    const right = async () => {
+      await tick();
+      return true;
+    };
+    const results = await Promise.all([a, a, b, b].map((guard) => guard.attempt('lee@example.com', '192.0.2.1', right)));
+    expect(results).toEqual(['ok', 'ok', 'ok', 'ok']);
     expect(counter.stored.size).toBe(0);
-    expect(counter.takes.filter((t) => t > 0)).toEqual([]);
+    counter.uncountSend = () => Promise.reject(new MailError('TemporaryFailure', 'send count unavailable'));
+    expect(await a.attempt('lee@example.com', '192.0.2.1', right)).toBe('ok');
+    expect(counter.stored.size).toBe(1); // counted as if it had failed: too many, never too few
   });
 
   it('a store that fails: the attempt fails (TemporaryFailure), the password is not checked', async () => {
-    const failing = new LoginGuard(limits, 10_000, new SharedAccountFailures({ countSend: () => Promise.reject(new MailError('TemporaryFailure', 'send count unavailable')) }, 4, limits.windowMs));
+    const down = () => Promise.reject(new MailError('TemporaryFailure', 'send count unavailable'));
+    const failing = new LoginGuard(limits, 10_000, new SharedAccountFailures({ countSend: down, uncountSend: down }, 4, limits.windowMs));
     let checked = false;
     await expect(failing.attempt('lee@example.com', '192.0.2.1', async () => (checked = true))).rejects.toMatchObject({ code: 'TemporaryFailure' });
     expect(checked).toBe(false);
@@ -109,6 +155,7 @@ describe('SharedSendLimit', () => {
         stored = result.minutes;
         return { taken: result.taken, waitMs: result.waitMs };
       },
+      uncountSend: () => Promise.reject(new Error('not used by the send limit')),
     };
     const limit = new SharedSendLimit(counter, 7);
     const results = await Promise.allSettled(Array.from({ length: 20 }, () => limit.take('u1', 1070 * MIN)));
@@ -119,7 +166,7 @@ describe('SharedSendLimit', () => {
 
   it('a failing store fails the waiting sends, and the next send asks again', async () => {
     let fail = true;
-    const limit = new SharedSendLimit({ countSend: async () => (fail ? Promise.reject(new Error('down')) : { taken: 1, waitMs: 0 }) }, 5);
+    const limit = new SharedSendLimit({ countSend: async () => (fail ? Promise.reject(new Error('down')) : { taken: 1, waitMs: 0 }), uncountSend: async () => undefined }, 5);
     await expect(Promise.all([limit.take('u1'), limit.take('u1')])).rejects.toThrow('down');
     fail = false;
     await expect(limit.take('u1')).resolves.toBeUndefined();

@@ -86,10 +86,12 @@ export function loginFailuresKey(account: string): string {
  * processes (the Azure shape: each Functions instance and the edge check passwords, and
  * an attacker's guesses are spread over them). It rides on the SendCounter's counts per
  * minute, under a key of its own per account (a hash of the address: any address is a
- * valid store key). Only failures on accounts that exist are counted, so guesses at
- * made-up addresses leave nothing behind in the store. (So a known account's wrong
- * password costs one store write more than an unknown one's: which addresses exist is
- * no secret of a mail server, its RCPT replies tell.)
+ * valid store key). Every attempt takes one before its password is checked, in the
+ * store's atomic step, so guesses sent at once to any number of processes meet the limit
+ * together; the attempt gives it back unless it was a wrong password on an account that
+ * exists. So only those stay counted, and guesses at made-up addresses leave nothing
+ * behind. (A known account's wrong password thus answers without the give-back's round
+ * trip: which addresses exist is no secret of a mail server, its RCPT replies tell.)
  */
 export class SharedAccountFailures {
   constructor(
@@ -98,17 +100,15 @@ export class SharedAccountFailures {
     private readonly windowMs: number,
   ) {}
 
-  private key(account: string): string {
-    return loginFailuresKey(account);
+  /** Takes one for an attempt at `now`: 0 when taken, else milliseconds until there is room. */
+  async reserve(account: string, now: number): Promise<number> {
+    const { taken, waitMs } = await this.counter.countSend(loginFailuresKey(account), { now, max: this.max, windowMs: this.windowMs, take: 1 });
+    return taken ? 0 : Math.max(1, waitMs);
   }
 
-  /** Milliseconds until `account` may try again (its failures everywhere reach the limit); 0 when it may. */
-  async blockedFor(account: string, now = Date.now()): Promise<number> {
-    return (await this.counter.countSend(this.key(account), { now, max: this.max, windowMs: this.windowMs, take: 0 })).waitMs;
-  }
-
-  async fail(account: string, now = Date.now()): Promise<void> {
-    await this.counter.countSend(this.key(account), { now, max: this.max, windowMs: this.windowMs, take: 1 });
+  /** Gives back what `reserve` took at `takenAt`. */
+  async giveBack(account: string, takenAt: number): Promise<void> {
+    await this.counter.uncountSend(loginFailuresKey(account), { takenAt, count: 1, now: Date.now(), windowMs: this.windowMs });
   }
 }
 
@@ -124,9 +124,10 @@ export class SharedAccountFailures {
  * account for everyone until the window passes: that is the trade-off).
  *
  * In memory, each process counts its own; with `shared` (several processes) the
- * per-account limit is also counted in the store, across all of them: a guesser whose
- * attempts land on many instances meets it once in all. The other two limits stay per
- * process (shared, they would leave a record per client address in the store).
+ * per-account limit is also counted in the store, across all of them, and taken there
+ * before each check: a guesser whose attempts land on many instances, one after another
+ * or all at once, meets it once in all. The other two limits stay per process (shared,
+ * they would leave a record per client address in the store).
  */
 export class LoginGuard {
   readonly accountAndAddress: FailureLimiter;
@@ -161,11 +162,24 @@ export class LoginGuard {
    * counted in the shared store); by default it does.
    */
   async attempt(account: string, address: string, check: () => Promise<boolean>, known: () => boolean = () => true): Promise<PasswordCheckOutcome> {
-    if (this.shared) {
-      // before any reservation or hash: a blocked account learns nothing from trying
-      const waitMs = await this.shared.blockedFor(account);
-      if (waitMs > 0) throw new MailError('RateLimited', undefined, { details: { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } });
+    if (!this.shared) return this.attemptHere(account, address, check);
+    // taken in the store before anything else (a blocked account learns nothing from trying; a store fault fails the attempt)
+    const takenAt = Date.now();
+    const waitMs = await this.shared.reserve(account, takenAt);
+    if (waitMs > 0) throw new MailError('RateLimited', undefined, { details: { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } });
+    let outcome: PasswordCheckOutcome | null = null;
+    try {
+      outcome = await this.attemptHere(account, address, check);
+      return outcome;
+    } finally {
+      // kept only for a wrong password on an account that exists. A store fault here is not the client's
+      // answer (a 503 after right passwords only would tell the guesser): what was taken then stays counted
+      if (outcome !== 'wrong' || !known()) await this.shared.giveBack(account, takenAt).catch(() => undefined);
     }
+  }
+
+  /** The limits this process keeps (see attempt). */
+  private async attemptHere(account: string, address: string, check: () => Promise<boolean>): Promise<PasswordCheckOutcome> {
     const keys: Array<[FailureLimiter, string]> = [
       [this.accountAndAddress, `${account.toLowerCase()}\u0000${address}`],
       [this.account, account.toLowerCase()],
@@ -196,10 +210,6 @@ export class LoginGuard {
       this.waiters = [];
       for (const wake of waiting) wake();
     }
-    // counted before the answer, so the next attempt anywhere sees it. A store fault here is not
-    // the client's answer: a 503 only after wrong passwords would tell them the password was wrong
-    // (the failure then counts in this process only).
-    if (!ok && this.shared && known()) await this.shared.fail(account).catch(() => undefined);
     return ok ? 'ok' : 'wrong';
   }
 
@@ -350,6 +360,19 @@ export function countInWindow(stored: Record<string, number>, opts: { now: numbe
     if (left < opts.max) return { minutes, taken, waitMs: (minute + 1) * MINUTE_MS + opts.windowMs - opts.now };
   }
   return { minutes, taken, waitMs: opts.windowMs }; // not reached: left ends at 0, below max
+}
+
+/**
+ * What `uncountSend` leaves of a count: `count` fewer in the minute of `takenAt` (never below
+ * none), without the minutes that have left the window.
+ */
+export function uncountInWindow(stored: Record<string, number>, opts: { takenAt: number; count: number; now: number; windowMs: number }): Record<string, number> {
+  const minutes = countInWindow(stored, { now: opts.now, max: 0, windowMs: opts.windowMs, take: 0 }).minutes;
+  const minute = String(Math.floor(opts.takenAt / MINUTE_MS));
+  const left = (minutes[minute] ?? 0) - opts.count;
+  if (left > 0) minutes[minute] = left;
+  else delete minutes[minute];
+  return minutes;
 }
 
 /** The hourly send limit from the settings: in memory, or in `counter` when the host runs as several processes. */

@@ -166,4 +166,23 @@ describe('Azure shape: sending through Service Bus and SendGrid', () => {
     expect((await registry.call('auth-register', { method: 'POST', token, body: { email: 'lee@example.com', password: 'lees long password', name: 'Lee' } })).status).toBe(201);
     expect((await apiLogin('lees long password')).status).toBe(200);
   }, 60_000);
+
+  it('the per-account login count is taken in Cosmos DB before each check: guesses sent at once to the edge and the API meet it together, right passwords give it back', async () => {
+    const created = await registry.call('auth-register', { method: 'POST', token, body: { email: 'kim@example.com', password: 'kims long password', name: 'Kim' } });
+    expect(created.status).toBe(201);
+    const apiLogin = (password: string) => registry.call('auth-login', { method: 'POST', body: { email: 'kim@example.com', password } }).then((r) => r.status);
+    const smtpAuth = (pass: string) =>
+      nodemailer
+        .createTransport({ host: '127.0.0.1', port: edge.ports.submissionTls, secure: true, auth: { user: 'kim@example.com', pass }, tls: { rejectUnauthorized: false } })
+        .verify()
+        .then(() => '235', (err: { response?: string }) => err.response?.slice(0, 9));
+    // right passwords at once all pass, and leave nothing counted (else fewer guesses would be checked below)
+    expect(await Promise.all([apiLogin('kims long password'), apiLogin('kims long password'), smtpAuth('kims long password')])).toEqual([200, 200, '235']);
+    // 12 guesses at once, 6 to each process: the limit of 4 holds for all of them together (taken before
+    // the check). Without the reservation each process checks up to its own limit of 5 per (account, address)
+    const answers = await Promise.all([...Array.from({ length: 6 }, () => apiLogin('wrong password')), ...Array.from({ length: 6 }, () => smtpAuth('wrong password'))]);
+    expect(answers.filter((a) => a === 401 || a === '535 5.7.8')).toHaveLength(4);
+    expect(answers.filter((a) => a === 429 || a === '421 4.7.0')).toHaveLength(8);
+    expect(await apiLogin('kims long password')).toBe(429);
+  }, 60_000);
 });

@@ -34,8 +34,10 @@ describe('Cosmos DB operations per message, login and page', () => {
     // the token's user (revocation), then the page; an instance new to the user finds the Inbox once first
     expect(f.firstPage.byKind).toEqual({ 'directory.read': 1, 'mail.query': 2 });
     expect(f.firstPageAgain.byKind).toEqual({ 'directory.read': 1, 'mail.query': 1 });
-    // the account's failed logins, counted by every process (core/rate-limit.ts), the address, then the user
-    expect(f.login.byKind).toEqual({ 'directory.read': 3 });
+    // the account's login count, shared by every process (core/rate-limit.ts): one taken before the check (a read,
+    // then a create: none were counted), the address, then the user; the right password gives it back (a read,
+    // then a delete: it counts nothing now)
+    expect(f.login.byKind).toEqual({ 'directory.read': 4, 'directory.create': 1, 'directory.delete': 1 });
     // the hourly send limit, shared by every process: a read to look, a read and a write (the first: create) to count
     expect(f.sendLimitCheck.byKind).toEqual({ 'directory.read': 1 });
     expect(f.sendLimitCount.byKind).toEqual({ 'directory.read': 1, 'directory.create': 1 });

@@ -9,7 +9,7 @@ import { mergeDelivery } from '../../core/delivery';
 import { MailError, isMailError } from '../../core/errors';
 import { deterministicId, newId } from '../../core/ids';
 import type { MailStore, MessageQuery, NewMessage, SendCounter } from '../../core/ports';
-import { countInWindow, loginFailuresKey } from '../../core/rate-limit';
+import { countInWindow, loginFailuresKey, uncountInWindow } from '../../core/rate-limit';
 import { queryWords, searchTerms } from '../../core/search';
 import { DEFAULT_MAILBOXES, type DeliveryStatus, type DkimKey, type Domain, type DomainCheckState, type SendgridDomainAuth, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserSession, type UserWithSecret } from '../../core/types';
 import { COSMOS_CONTAINERS, containerRequest } from './cosmos-containers';
@@ -511,6 +511,36 @@ export class CosmosMailStore implements MailStore, SendCounter {
           return { taken, waitMs };
         } catch (err) {
           if (![404, 409, 412].includes(statusOf(err) ?? 0)) throw err;
+          if (attempt >= CONTENDED_TRIES) throw new MailError('TemporaryFailure', 'send count contended', { cause: err });
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(500, 10 * 2 ** attempt)));
+        }
+      }
+    } catch (err) {
+      throw isMailError(err) ? err : new MailError('TemporaryFailure', 'send count unavailable', { cause: err });
+    }
+  }
+
+  /**
+   * SendCounter: read, then replaced under its etag, or removed under it when it counts
+   * nothing more; contended as countSend (412: read and decide again), a document gone
+   * meanwhile has nothing to give back.
+   */
+  async uncountSend(sender: string, opts: { takenAt: number; count: number; now: number; windowMs: number }): Promise<void> {
+    try {
+      const { directory } = await this.containers();
+      const id = sendCountKey(sender);
+      for (let attempt = 1; ; attempt++) {
+        const doc = await this.read<SendCountDoc>(directory, id, id);
+        if (!doc) return;
+        const minutes = uncountInWindow(doc.minutes ?? {}, opts);
+        const onlyIf = { accessCondition: { type: 'IfMatch', condition: doc._etag } };
+        try {
+          if (Object.keys(minutes).length) await this.call('uncount send', () => directory.item(id, id).replace<SendCountDoc>({ id, type: 'sendCount', minutes }, onlyIf));
+          else await this.call('uncount send', () => directory.item(id, id).delete(onlyIf));
+          return;
+        } catch (err) {
+          if (statusOf(err) === 404) return;
+          if (statusOf(err) !== 412) throw err;
           if (attempt >= CONTENDED_TRIES) throw new MailError('TemporaryFailure', 'send count contended', { cause: err });
           await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(500, 10 * 2 ** attempt)));
         }
