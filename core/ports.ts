@@ -164,9 +164,7 @@ export type Directory = Pick<MailStore, 'resolveAddress' | 'getDomain'>;
 /**
  * Messages per sender in a sliding window, kept where every process that sends sees
  * them (the Azure shape: its Functions instances and edge replicas), counted by the
- * minute: a message counts until a whole window after the end of its minute. The
- * per-account login limit counts its failures here too, under keys of its own
- * (core/rate-limit.ts: SharedAccountFailures).
+ * minute: a message counts until a whole window after the end of its minute.
  */
 export interface SendCounter {
   /**
@@ -176,12 +174,42 @@ export interface SendCounter {
    * there is no room now), how long until there is room again; else 0.
    */
   countSend(sender: string, opts: { now: number; max: number; windowMs: number; take: number }): Promise<{ taken: number; waitMs: number }>;
-  /**
-   * Gives back `count` that a countSend at `takenAt` took (a reservation that is not to
-   * stay: a login whose password was right), in one atomic step as countSend counts;
-   * a key left counting nothing is removed.
-   */
-  uncountSend(sender: string, opts: { takenAt: number; count: number; now: number; windowMs: number }): Promise<void>;
+}
+
+/** An account's shared login count (LoginCounter): wrong passwords per minute (minute number → count), and the checks in progress (hold id → when taken, ms). */
+export interface LoginCount {
+  minutes: Record<string, number>;
+  holds: Record<string, number>;
+}
+
+export interface LoginHoldOptions {
+  id: string;
+  now: number;
+  max: number;
+  windowMs: number;
+  /** Holds older than this no longer count (their process died). */
+  holdMs: number;
+}
+
+export interface LoginHoldEnd {
+  id: string;
+  /** Counted as a failure (a wrong password on an account that exists), or only removed. */
+  keep: boolean;
+  now: number;
+  windowMs: number;
+}
+
+/**
+ * The per-account login limit, kept where every process that checks passwords sees it
+ * (the Azure shape; core/rate-limit.ts: SharedAccountFailures, whose arithmetic is
+ * holdInWindow and endHoldInWindow). Each call is one atomic step on the key's
+ * LoginCount: any number of processes at once never hold more places than the limit.
+ */
+export interface LoginCounter {
+  /** A place for check `id`, if the failures and the holds leave one (`busy`: not now; `locked`: not until `waitMs`). */
+  holdLogin(key: string, opts: LoginHoldOptions): Promise<{ outcome: 'held' | 'busy' | 'locked'; waitMs: number }>;
+  /** Ends check `id`'s hold (kept as a failure or not); a hold not there changes nothing; a key left empty is removed. */
+  endLoginHold(key: string, opts: LoginHoldEnd): Promise<void>;
 }
 
 export interface MessageQuery {

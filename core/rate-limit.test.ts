@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MailError } from './errors';
-import { countInWindow, LoginGuard, SharedAccountFailures, SharedSendLimit, uncountInWindow } from './rate-limit';
-import type { SendCounter } from './ports';
+import { countInWindow, endHoldInWindow, holdInWindow, LoginGuard, SharedAccountFailures, SharedSendLimit } from './rate-limit';
+import type { LoginCount, LoginCounter, SendCounter } from './ports';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -42,32 +42,57 @@ describe('countInWindow (the shared send limit\'s counts per minute)', () => {
   it('keys that are not minutes are dropped', () => {
     expect(countInWindow({ junk: 3, '': 4 } as Record<string, number>, window(now, 5, 1))).toEqual({ minutes: { 1070: 1 }, taken: 1, waitMs: 0 });
   });
+});
 
-  it('uncountInWindow gives back in the minute it was taken, never below none, and drops the minutes past the window', () => {
-    const stored = { 1000: 9, 1030: 2, 1069: 1 };
-    expect(uncountInWindow(stored, { takenAt: 1030 * MIN + 5, count: 1, now, windowMs: HOUR })).toEqual({ 1030: 1, 1069: 1 });
-    expect(uncountInWindow(stored, { takenAt: 1069 * MIN, count: 3, now, windowMs: HOUR })).toEqual({ 1030: 2 });
-    expect(uncountInWindow({ 1069: 1 }, { takenAt: 1069 * MIN, count: 1, now, windowMs: HOUR })).toEqual({});
-    expect(stored).toEqual({ 1000: 9, 1030: 2, 1069: 1 }); // not changed in place
+describe('holdInWindow and endHoldInWindow (the shared login count)', () => {
+  const now = 1070 * MIN + 30_000;
+  const opts = (id: string, max = 4) => ({ id, now, max, windowMs: 15 * MIN, holdMs: MIN });
+
+  it('a place is held while failures and holds leave room; busy when holds fill it, locked (with the wait) when failures alone do', () => {
+    expect(holdInWindow(undefined, opts('a'))).toEqual({ next: { minutes: {}, holds: { a: now } }, outcome: 'held', waitMs: 0 });
+    const two = { minutes: { 1065: 2 }, holds: { a: now - 5, b: now - 9 } };
+    expect(holdInWindow(two, opts('c')).outcome).toBe('busy'); // 2 failures + 2 checks in progress fill 4
+    expect(holdInWindow(two, opts('c', 5))).toMatchObject({ outcome: 'held', next: { holds: { a: now - 5, b: now - 9, c: now } } });
+    const locked = holdInWindow({ minutes: { 1060: 1, 1065: 3 }, holds: {} }, opts('c'));
+    expect(locked.outcome).toBe('locked');
+    expect(locked.waitMs).toBe(1061 * MIN + 15 * MIN - now); // when minute 1060's failure leaves the window
+  });
+
+  it('a hold already there (a write that landed, sent again) is not taken twice; holds past holdMs and failures past the window no longer count', () => {
+    expect(holdInWindow({ minutes: {}, holds: { a: now - 5, b: now, c: now, d: now } }, opts('a')).outcome).toBe('already');
+    const stale = holdInWindow({ minutes: { 1050: 9, 1066: 1 }, holds: { dead: now - MIN, b: now - 1 } }, opts('c', 3));
+    expect(stale).toEqual({ next: { minutes: { 1066: 1 }, holds: { b: now - 1, c: now } }, outcome: 'held', waitMs: 0 });
+  });
+
+  it('ending a hold removes it, and counts a failure in the minute of its end when kept; a hold not there changes nothing', () => {
+    const stored: LoginCount = { minutes: { 1050: 9, 1066: 1 }, holds: { a: now - 5, b: now - 9 } };
+    const end = (id: string, keep: boolean) => endHoldInWindow(stored, { id, keep, now, windowMs: 15 * MIN });
+    expect(end('a', false)).toEqual({ minutes: { 1066: 1 }, holds: { b: now - 9 } });
+    expect(end('a', true)).toEqual({ minutes: { 1066: 1, 1070: 1 }, holds: { b: now - 9 } });
+    expect(end('z', true)).toBeNull();
+    expect(endHoldInWindow(undefined, { id: 'a', keep: true, now, windowMs: 15 * MIN })).toBeNull();
+    expect(stored).toEqual({ minutes: { 1050: 9, 1066: 1 }, holds: { a: now - 5, b: now - 9 } }); // not changed in place
   });
 });
 
-/** A SendCounter in memory, as the store keeps it: counts per minute under each key, a key removed when it counts nothing. */
-function memoryCounter(): SendCounter & { stored: Map<string, Record<string, number>>; takes: number[] } {
-  const stored = new Map<string, Record<string, number>>();
-  const takes: number[] = [];
+/** A LoginCounter in memory, as the store keeps it (holdInWindow, endHoldInWindow): a key removed when it counts and holds nothing. */
+function memoryCounter(): LoginCounter & { stored: Map<string, LoginCount>; calls: string[] } {
+  const stored = new Map<string, LoginCount>();
+  const calls: string[] = [];
   return {
     stored,
-    takes,
-    async countSend(key, opts) {
-      takes.push(opts.take);
-      const result = countInWindow(stored.get(key) ?? {}, opts);
-      if (result.taken) stored.set(key, result.minutes);
-      return { taken: result.taken, waitMs: result.waitMs };
+    calls,
+    async holdLogin(key, opts) {
+      calls.push('hold');
+      const { next, outcome, waitMs } = holdInWindow(stored.get(key), opts);
+      if (outcome === 'held') stored.set(key, next);
+      return { outcome: outcome === 'already' ? 'held' : outcome, waitMs };
     },
-    async uncountSend(key, opts) {
-      const minutes = uncountInWindow(stored.get(key) ?? {}, opts);
-      if (Object.keys(minutes).length) stored.set(key, minutes);
+    async endLoginHold(key, opts) {
+      calls.push(opts.keep ? 'keep' : 'end');
+      const next = endHoldInWindow(stored.get(key), opts);
+      if (!next) return;
+      if (Object.keys(next.minutes).length || Object.keys(next.holds).length) stored.set(key, next);
       else stored.delete(key);
     },
   };
@@ -75,11 +100,13 @@ function memoryCounter(): SendCounter & { stored: Map<string, Record<string, num
 
 describe('LoginGuard with the per-account limit shared (several processes)', () => {
   const limits = { perAccountAndAddress: 100, perAccount: 4, perAddress: 100, windowMs: 15 * MIN };
-  const guards = (counter: SendCounter, n = 2) => Array.from({ length: n }, () => new LoginGuard(limits, 10_000, new SharedAccountFailures(counter, limits.perAccount, limits.windowMs)));
-  const two = (counter: SendCounter) => guards(counter, 2);
+  const guards = (counter: LoginCounter, n = 2, perAddress = 100) =>
+    Array.from({ length: n }, () => new LoginGuard({ ...limits, perAddress }, 10_000, new SharedAccountFailures(counter, limits.perAccount, limits.windowMs, MIN, 5)));
+  const two = (counter: LoginCounter) => guards(counter, 2);
   const tick = () => new Promise((r) => setTimeout(r, 5));
+  const codeOf = (e: unknown) => (e as { code: string }).code;
 
-  it('failures counted by two processes add up: past the limit either refuses, before the password is checked', async () => {
+  it('failures counted by two processes add up: past the limit either refuses at once, before the password is checked', async () => {
     const counter = memoryCounter();
     const [a, b] = two(counter);
     for (const guard of [a, a, b, b]) expect(await guard.attempt('Lee@example.com', '192.0.2.1', async () => false)).toBe('wrong');
@@ -87,9 +114,11 @@ describe('LoginGuard with the per-account limit shared (several processes)', () 
     expect(a.account.blockedFor('lee@example.com')).toBe(0);
     let checked = 0;
     for (const guard of [a, b]) {
+      const started = Date.now();
       const refused = await guard.attempt('lee@example.com', '198.51.100.7', async () => ++checked > 0).then(() => null, (e: { code: string; details: { retryAfterSeconds: number } }) => e);
       expect(refused?.code).toBe('RateLimited');
       expect(refused?.details.retryAfterSeconds).toBeGreaterThan(14 * 60);
+      expect(Date.now() - started).toBeLessThan(1000); // locked: no waiting for room
     }
     expect(checked).toBe(0);
     expect(counter.stored.size).toBe(1); // one record for the account, whatever the case of its address
@@ -100,8 +129,8 @@ describe('LoginGuard with the per-account limit shared (several processes)', () 
     const [a] = two(counter);
     for (let i = 0; i < 6; i++) expect(await a.attempt(`nobody${i}@example.com`, '192.0.2.1', async () => false, () => false)).toBe('wrong');
     for (let i = 0; i < 6; i++) expect(await a.attempt('lee@example.com', '192.0.2.1', async () => true)).toBe('ok');
-    expect(counter.takes).toEqual(Array(12).fill(1)); // each attempt took one before its check...
-    expect(counter.stored.size).toBe(0); // ...and gave it back
+    expect(counter.calls).toEqual(Array(12).fill(['hold', 'end']).flat()); // each attempt held a place before its check...
+    expect(counter.stored.size).toBe(0); // ...and ended it without a count
   });
 
   it('guesses sent at once to several processes meet the limit together: 12 over 3 processes, a limit of 4, 4 checks', async () => {
@@ -116,27 +145,56 @@ describe('LoginGuard with the per-account limit shared (several processes)', () 
     const results = await Promise.allSettled(all);
     expect(checks).toBe(4);
     expect(results.filter((r) => r.status === 'fulfilled' && r.value === 'wrong')).toHaveLength(4);
-    expect(results.filter((r) => r.status === 'rejected' && (r.reason as { code: string }).code === 'RateLimited')).toHaveLength(8);
+    expect(results.filter((r) => r.status === 'rejected' && codeOf(r.reason) === 'RateLimited')).toHaveLength(8);
   });
 
-  it('right passwords sent at once all pass, and give back what they took; a give-back that fails still answers', async () => {
+  it('more right passwords at once than the limit leaves room for all pass: they wait for the checks in progress, and leave nothing', async () => {
     const counter = memoryCounter();
     const [a, b] = two(counter);
+    await a.attempt('lee@example.com', '192.0.2.1', async () => false); // 1 failure: room for 3 at once
     const right = async () => {
       await tick();
       return true;
     };
-    const results = await Promise.all([a, a, b, b].map((guard) => guard.attempt('lee@example.com', '192.0.2.1', right)));
-    expect(results).toEqual(['ok', 'ok', 'ok', 'ok']);
-    expect(counter.stored.size).toBe(0);
-    counter.uncountSend = () => Promise.reject(new MailError('TemporaryFailure', 'send count unavailable'));
-    expect(await a.attempt('lee@example.com', '192.0.2.1', right)).toBe('ok');
-    expect(counter.stored.size).toBe(1); // counted as if it had failed: too many, never too few
+    const results = await Promise.all([a, a, a, b, b, b].map((guard) => guard.attempt('lee@example.com', '192.0.2.1', right)));
+    expect(results).toEqual(Array(6).fill('ok'));
+    expect(counter.calls.filter((c) => c === 'hold').length).toBeGreaterThan(7); // some waited and asked again
+    expect(counter.stored.get([...counter.stored.keys()][0])).toMatchObject({ holds: {} });
+    expect(Object.values([...counter.stored.values()][0].minutes)).toEqual([1]); // the one failure, nothing more
+  });
+
+  it('checks in progress that still fill the limit at the deadline: refused with a short wait, not the window', async () => {
+    const counter = memoryCounter();
+    const guard = new LoginGuard(limits, 200, new SharedAccountFailures(counter, 1, limits.windowMs, MIN, 5));
+    let release = () => {};
+    const slow = guard.attempt('lee@example.com', '192.0.2.1', () => new Promise<boolean>((resolve) => (release = () => resolve(true))));
+    await tick();
+    const refused = await guard.attempt('lee@example.com', '192.0.2.1', async () => true).catch((e: { code: string; details: { retryAfterSeconds: number } }) => e);
+    expect(refused).toMatchObject({ code: 'RateLimited', details: { retryAfterSeconds: 1 } });
+    release();
+    expect(await slow).toBe('ok');
+  });
+
+  it('an attempt this process\'s own limits refuse costs the store nothing', async () => {
+    const counter = memoryCounter();
+    const [guard] = guards(counter, 1, 2); // 2 failures per client address
+    for (const n of [1, 2]) await guard.attempt(`nobody${n}@example.com`, '192.0.2.1', async () => false, () => false);
+    const calls = counter.calls.length;
+    await expect(guard.attempt('lee@example.com', '192.0.2.1', async () => true)).rejects.toMatchObject({ code: 'RateLimited' });
+    expect(counter.calls.length).toBe(calls);
+  });
+
+  it('an end that fails still answers: a right password\'s hold stays until it expires', async () => {
+    const counter = memoryCounter();
+    const [a] = two(counter);
+    counter.endLoginHold = () => Promise.reject(new MailError('TemporaryFailure', 'count unavailable'));
+    expect(await a.attempt('lee@example.com', '192.0.2.1', async () => true)).toBe('ok');
+    expect([...counter.stored.values()]).toMatchObject([{ minutes: {}, holds: { [Object.keys([...counter.stored.values()][0].holds)[0]]: expect.any(Number) } }]);
   });
 
   it('a store that fails: the attempt fails (TemporaryFailure), the password is not checked', async () => {
-    const down = () => Promise.reject(new MailError('TemporaryFailure', 'send count unavailable'));
-    const failing = new LoginGuard(limits, 10_000, new SharedAccountFailures({ countSend: down, uncountSend: down }, 4, limits.windowMs));
+    const down = () => Promise.reject(new MailError('TemporaryFailure', 'count unavailable'));
+    const failing = new LoginGuard(limits, 10_000, new SharedAccountFailures({ holdLogin: down, endLoginHold: down }, 4, limits.windowMs));
     let checked = false;
     await expect(failing.attempt('lee@example.com', '192.0.2.1', async () => (checked = true))).rejects.toMatchObject({ code: 'TemporaryFailure' });
     expect(checked).toBe(false);
@@ -155,7 +213,6 @@ describe('SharedSendLimit', () => {
         stored = result.minutes;
         return { taken: result.taken, waitMs: result.waitMs };
       },
-      uncountSend: () => Promise.reject(new Error('not used by the send limit')),
     };
     const limit = new SharedSendLimit(counter, 7);
     const results = await Promise.allSettled(Array.from({ length: 20 }, () => limit.take('u1', 1070 * MIN)));
@@ -166,7 +223,7 @@ describe('SharedSendLimit', () => {
 
   it('a failing store fails the waiting sends, and the next send asks again', async () => {
     let fail = true;
-    const limit = new SharedSendLimit({ countSend: async () => (fail ? Promise.reject(new Error('down')) : { taken: 1, waitMs: 0 }), uncountSend: async () => undefined }, 5);
+    const limit = new SharedSendLimit({ countSend: async () => (fail ? Promise.reject(new Error('down')) : { taken: 1, waitMs: 0 }) }, 5);
     await expect(Promise.all([limit.take('u1'), limit.take('u1')])).rejects.toThrow('down');
     fail = false;
     await expect(limit.take('u1')).resolves.toBeUndefined();

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Config } from './config';
 import { MailError } from './errors';
-import type { SendCounter } from './ports';
+import type { LoginCount, LoginCounter, LoginHoldEnd, LoginHoldOptions, SendCounter } from './ports';
 
 /**
  * Counts failures per key in a sliding window: once `max` failures fall inside
@@ -76,39 +76,70 @@ export interface LoginGuardLimits {
 
 export type PasswordCheckOutcome = 'ok' | 'wrong';
 
-/** The SendCounter key that an account's shared login failures count under (SharedAccountFailures; removed with the user). */
+/** The LoginCounter key that an account's shared login count is kept under (SharedAccountFailures; removed with the user). */
 export function loginFailuresKey(account: string): string {
   return `login~${createHash('sha256').update(account.toLowerCase()).digest('hex').slice(0, 40)}`;
+}
+
+/** How long a check in progress holds its place in the shared count at most (a process that died mid-check leaves one that expires). */
+export const LOGIN_HOLD_MS = 60_000;
+
+function loginRateLimited(waitMs: number): MailError {
+  return new MailError('RateLimited', undefined, { details: { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } });
 }
 
 /**
  * The per-account limit counted in a shared store, for hosts that run as several
  * processes (the Azure shape: each Functions instance and the edge check passwords, and
- * an attacker's guesses are spread over them). It rides on the SendCounter's counts per
- * minute, under a key of its own per account (a hash of the address: any address is a
- * valid store key). Every attempt takes one before its password is checked, in the
- * store's atomic step, so guesses sent at once to any number of processes meet the limit
- * together; the attempt gives it back unless it was a wrong password on an account that
- * exists. So only those stay counted, and guesses at made-up addresses leave nothing
- * behind. (A known account's wrong password thus answers without the give-back's round
- * trip: which addresses exist is no secret of a mail server, its RCPT replies tell.)
+ * an attacker's guesses are spread over them). Under a key of its own per account (a
+ * hash of the address: any address is a valid store key), the store keeps the wrong
+ * passwords per minute and the checks in progress. Every check holds a place there
+ * before the password is compared, in the store's atomic step, so guesses sent at once
+ * to any number of processes meet the limit together: failures and holds together
+ * never pass it. A check ends its hold; it stays counted as a failure only when the
+ * password was wrong on an account that exists, so right passwords and guesses at
+ * made-up addresses leave nothing behind. When the failures alone reach the limit the
+ * attempt is refused until the oldest leaves the window; when checks in progress fill
+ * the rest (a mail client opening several connections), it waits for them, as the
+ * in-memory guard does. Holds carry an id: a write that landed and is sent again
+ * changes nothing, and a hold whose process died expires after LOGIN_HOLD_MS.
  */
 export class SharedAccountFailures {
   constructor(
-    private readonly counter: SendCounter,
+    private readonly counter: LoginCounter,
     readonly max: number,
     private readonly windowMs: number,
+    private readonly holdMs = LOGIN_HOLD_MS,
+    /** The first pause while checks in progress fill the limit (doubling to 400 ms). */
+    private readonly pauseMs = 25,
   ) {}
 
-  /** Takes one for an attempt at `now`: 0 when taken, else milliseconds until there is room. */
-  async reserve(account: string, now: number): Promise<number> {
-    const { taken, waitMs } = await this.counter.countSend(loginFailuresKey(account), { now, max: this.max, windowMs: this.windowMs, take: 1 });
-    return taken ? 0 : Math.max(1, waitMs);
-  }
-
-  /** Gives back what `reserve` took at `takenAt`. */
-  async giveBack(account: string, takenAt: number): Promise<void> {
-    await this.counter.uncountSend(loginFailuresKey(account), { takenAt, count: 1, now: Date.now(), windowMs: this.windowMs });
+  /**
+   * Runs `check` holding a place in the account's shared count; `RateLimited` when the
+   * failures reach the limit, or when the checks in progress still fill it at `deadline`.
+   * A store fault before the check fails the attempt (TemporaryFailure); one while ending
+   * the hold is not the client's answer: a right password's hold then expires, and a
+   * wrong one counts in this process only.
+   */
+  async check(account: string, check: () => Promise<boolean>, known: () => boolean, deadline: number): Promise<boolean> {
+    const key = loginFailuresKey(account);
+    const id = randomUUID();
+    const window = { max: this.max, windowMs: this.windowMs, holdMs: this.holdMs };
+    for (let pause = this.pauseMs; ; pause = Math.min(2 * pause, 400)) {
+      const { outcome, waitMs } = await this.counter.holdLogin(key, { id, now: Date.now(), ...window });
+      if (outcome === 'held') break;
+      if (outcome === 'locked') throw loginRateLimited(waitMs);
+      if (Date.now() + pause >= deadline) throw loginRateLimited(1000);
+      await new Promise((resolve) => setTimeout(resolve, pause * (0.5 + Math.random() / 2)));
+    }
+    let ok: boolean | null = null; // null: the check itself failed (a fault is nobody's guess)
+    try {
+      ok = await check();
+      return ok;
+    } finally {
+      const keep = ok === false && known();
+      await this.counter.endLoginHold(key, { id, keep, now: Date.now(), windowMs: this.windowMs }).catch(() => undefined);
+    }
   }
 }
 
@@ -124,9 +155,10 @@ export class SharedAccountFailures {
  * account for everyone until the window passes: that is the trade-off).
  *
  * In memory, each process counts its own; with `shared` (several processes) the
- * per-account limit is also counted in the store, across all of them, and taken there
- * before each check: a guesser whose attempts land on many instances, one after another
- * or all at once, meets it once in all. The other two limits stay per process (shared,
+ * per-account limit is also counted in the store, across all of them, and each check
+ * that this process's limits let through holds a place there while it runs: a guesser
+ * whose attempts land on many instances, one after another or all at once, meets it
+ * once in all (SharedAccountFailures). The other two limits stay per process (shared,
  * they would leave a record per client address in the store).
  */
 export class LoginGuard {
@@ -156,43 +188,32 @@ export class LoginGuard {
    * for them to finish and looks again: after wrong guesses the limit is reached and
    * it is refused, after right passwords it goes ahead. So N guesses at once get at
    * most the limit of checks, while N right logins at once (a mail client opening
-   * several connections) all succeed.
+   * several connections) all succeed; the shared count waits the same way.
    *
    * `known`, asked after a wrong password: whether the account exists (only those are
    * counted in the shared store); by default it does.
    */
   async attempt(account: string, address: string, check: () => Promise<boolean>, known: () => boolean = () => true): Promise<PasswordCheckOutcome> {
-    if (!this.shared) return this.attemptHere(account, address, check);
-    // taken in the store before anything else (a blocked account learns nothing from trying; a store fault fails the attempt)
-    const takenAt = Date.now();
-    const waitMs = await this.shared.reserve(account, takenAt);
-    if (waitMs > 0) throw new MailError('RateLimited', undefined, { details: { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } });
-    let outcome: PasswordCheckOutcome | null = null;
-    try {
-      outcome = await this.attemptHere(account, address, check);
-      return outcome;
-    } finally {
-      // kept only for a wrong password on an account that exists. A store fault here is not the client's
-      // answer (a 503 after right passwords only would tell the guesser): what was taken then stays counted
-      if (outcome !== 'wrong' || !known()) await this.shared.giveBack(account, takenAt).catch(() => undefined);
-    }
+    const deadline = Date.now() + this.maxWaitMs;
+    const shared = this.shared;
+    // this process's limits first (a request they refuse costs the store nothing), then the shared count around the check
+    return this.attemptHere(account, address, shared ? () => shared.check(account, check, known, deadline) : check, deadline);
   }
 
   /** The limits this process keeps (see attempt). */
-  private async attemptHere(account: string, address: string, check: () => Promise<boolean>): Promise<PasswordCheckOutcome> {
+  private async attemptHere(account: string, address: string, check: () => Promise<boolean>, deadline: number): Promise<PasswordCheckOutcome> {
     const keys: Array<[FailureLimiter, string]> = [
       [this.accountAndAddress, `${account.toLowerCase()}\u0000${address}`],
       [this.account, account.toLowerCase()],
       [this.address, address],
     ];
-    const deadline = Date.now() + this.maxWaitMs;
     for (;;) {
       // looked at and reserved in one synchronous step: nothing can interleave between them
       const waitMs = Math.max(...keys.map(([limiter, key]) => limiter.blockedFor(key)));
-      if (waitMs > 0) throw new MailError('RateLimited', undefined, { details: { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) } });
+      if (waitMs > 0) throw loginRateLimited(waitMs);
       if (!keys.some(([limiter, key]) => limiter.full(key))) break;
       const left = deadline - Date.now();
-      if (left <= 0) throw new MailError('RateLimited', undefined, { details: { retryAfterSeconds: 1 } });
+      if (left <= 0) throw loginRateLimited(1000);
       await this.nextRelease(left);
     }
     for (const [limiter, key] of keys) limiter.reserve(key);
@@ -362,17 +383,42 @@ export function countInWindow(stored: Record<string, number>, opts: { now: numbe
   return { minutes, taken, waitMs: opts.windowMs }; // not reached: left ends at 0, below max
 }
 
+/** The minutes of `stored` still inside the window. */
+function inWindow(stored: Record<string, number> | undefined, now: number, windowMs: number): Record<string, number> {
+  return countInWindow(stored ?? {}, { now, max: 0, windowMs, take: 0 }).minutes;
+}
+
 /**
- * What `uncountSend` leaves of a count: `count` fewer in the minute of `takenAt` (never below
- * none), without the minutes that have left the window.
+ * A LoginCounter's arithmetic: whether check `id` may hold a place in `stored` (see
+ * LoginCount), and what the store keeps then. `held`: added; `already`: it is there (a
+ * write that landed, sent again); `busy`: the failures and the holds in progress fill
+ * the limit; `locked`: the failures alone do, `waitMs` until room comes back.
+ * Failures past the window and holds older than `holdMs` are dropped.
  */
-export function uncountInWindow(stored: Record<string, number>, opts: { takenAt: number; count: number; now: number; windowMs: number }): Record<string, number> {
-  const minutes = countInWindow(stored, { now: opts.now, max: 0, windowMs: opts.windowMs, take: 0 }).minutes;
-  const minute = String(Math.floor(opts.takenAt / MINUTE_MS));
-  const left = (minutes[minute] ?? 0) - opts.count;
-  if (left > 0) minutes[minute] = left;
-  else delete minutes[minute];
-  return minutes;
+export function holdInWindow(stored: Partial<LoginCount> | undefined, opts: LoginHoldOptions): { next: LoginCount; outcome: 'held' | 'already' | 'busy' | 'locked'; waitMs: number } {
+  const minutes = inWindow(stored?.minutes, opts.now, opts.windowMs);
+  const holds = Object.fromEntries(Object.entries(stored?.holds ?? {}).filter(([, at]) => at > opts.now - opts.holdMs));
+  const next = { minutes, holds };
+  if (stored?.holds && opts.id in stored.holds) return { next, outcome: 'already', waitMs: 0 };
+  const { waitMs } = countInWindow(minutes, { now: opts.now, max: opts.max, windowMs: opts.windowMs, take: 0 });
+  if (waitMs > 0) return { next, outcome: 'locked', waitMs };
+  const failures = Object.values(minutes).reduce((sum, n) => sum + n, 0);
+  if (failures + Object.keys(holds).length >= opts.max) return { next, outcome: 'busy', waitMs: 0 };
+  return { next: { minutes, holds: { ...holds, [opts.id]: opts.now } }, outcome: 'held', waitMs: 0 };
+}
+
+/**
+ * What the store keeps once check `id` ends: its hold removed, and a failure counted in
+ * the minute of `now` when `keep`. Null when the hold is not there (ended already):
+ * nothing to change. Counting nothing and holding nothing, the key is to be removed.
+ */
+export function endHoldInWindow(stored: Partial<LoginCount> | undefined, opts: LoginHoldEnd): LoginCount | null {
+  if (!stored?.holds || !(opts.id in stored.holds)) return null;
+  const { [opts.id]: _ended, ...holds } = stored.holds;
+  return {
+    minutes: opts.keep ? countInWindow(stored.minutes ?? {}, { now: opts.now, max: Infinity, windowMs: opts.windowMs, take: 1 }).minutes : inWindow(stored.minutes, opts.now, opts.windowMs),
+    holds,
+  };
 }
 
 /** The hourly send limit from the settings: in memory, or in `counter` when the host runs as several processes. */
@@ -386,7 +432,7 @@ const LOGIN_WINDOW_MS = 15 * 60_000;
  * The login limits from the settings (each process that checks passwords makes one: the host, the
  * Functions app, the Azure edge); with `counter` (several processes) the per-account one is shared.
  */
-export function loginGuardFromConfig(config: Config, counter?: SendCounter): LoginGuard {
+export function loginGuardFromConfig(config: Config, counter?: LoginCounter): LoginGuard {
   const limits = {
     perAccountAndAddress: config.NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS,
     perAccount: config.NIMBUS_LOGIN_MAX_FAILURES_PER_ACCOUNT,

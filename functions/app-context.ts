@@ -7,7 +7,7 @@ import type { Logger } from '../core/logger';
 import { OrphanSweeper, blobReferenceSources } from '../core/orphans';
 import type { DkimSigner } from '../core/dkim';
 import type { DeliverDeps, OutboundPolicy, SubmitDeps } from '../core/outbound';
-import type { BlobStore, DnsResolver, MailStore, OutboundTransport, QueueBrowser, QueueSender, SendCounter } from '../core/ports';
+import type { BlobStore, DnsResolver, LoginCounter, MailStore, OutboundTransport, QueueBrowser, QueueSender, SendCounter } from '../core/ports';
 import { LoginGuard, loginGuardFromConfig, sendLimitFromConfig, type SendLimit } from '../core/rate-limit';
 import type { InboundQueueMessage, MessageSummary, OutboundQueueMessage } from '../core/types';
 
@@ -68,11 +68,13 @@ export function createAppContext(
     transport: OutboundTransport;
     dkimSigner?: DkimSigner;
     summarizer?: (raw: Buffer) => Promise<MessageSummary>;
-    /** Where the hourly send limit and the per-account login limit count when the host runs as several processes (Azure: Cosmos DB); in memory without. */
+    /** Where the hourly send limit counts when the host runs as several processes (Azure: Cosmos DB); in memory without. */
     sendCounter?: SendCounter;
+    /** Where the per-account login limit counts then (the same store); in memory without. */
+    loginCounter?: LoginCounter;
   },
 ): AppContext {
-  const { jwtSecret, inboundBrowser, resolver, now, outboundQueue, outboundBrowser, transport, dkimSigner, summarizer, sendCounter, ...adapters } = parts;
+  const { jwtSecret, inboundBrowser, resolver, now, outboundQueue, outboundBrowser, transport, dkimSigner, summarizer, sendCounter, loginCounter, ...adapters } = parts;
   const sendgrid = config.NIMBUS_OUTBOUND_TRANSPORT === 'sendgrid';
   return {
     ...adapters,
@@ -83,7 +85,7 @@ export function createAppContext(
     ),
     tokens: createTokenService(jwtSecret, config.NIMBUS_JWT_TTL_SECONDS),
     limits: { maxJsonBytes: config.NIMBUS_HTTP_MAX_BODY_BYTES, maxAttachmentBytes: config.NIMBUS_MAX_ATTACHMENT_BYTES, maxMessageBytes: config.NIMBUS_MAX_MESSAGE_BYTES },
-    loginGuard: loginGuardFromConfig(config, sendCounter),
+    loginGuard: loginGuardFromConfig(config, loginCounter),
     sending: {
       outboundQueue,
       transport,

@@ -48,7 +48,7 @@ export async function startAzureEdge(config: Config, logger: Logger, adapterOpti
     outboundQueue: adapters.outboundQueue,
     sendLimiter: sendLimitFromConfig(config, adapters.sendCounter),
     passwords: new VerifiedPasswordCache(passwords, config.NIMBUS_PASSWORD_CACHE_SECONDS * 1000),
-    loginGuard: loginGuardFromConfig(config, adapters.sendCounter),
+    loginGuard: loginGuardFromConfig(config, adapters.loginCounter),
     dkimSigner: dkim.sign,
   });
   const edge = createSmtpEdge({ directory, blobs: adapters.blobs, queue: adapters.queue, submission, logger, resolver: resolverFromConfig(config) }, { ...options, tls });

@@ -202,6 +202,52 @@ describe('Azure shape faults', () => {
     }
   });
 
+  it('the shared login count under lost answers and races: a hold sent again is not taken twice, an end never removes another check\'s hold', async () => {
+    const proxy = await startFaultProxy(stack.cosmos.endpoint);
+    const database = `logins-${process.pid}`;
+    const viaProxy = new CosmosMailStore({ endpoint: proxy.url, key: stack.cosmos.key, database, retry: { attempts: 5, baseMs: 10, maxMs: 100 } });
+    const direct = new CosmosMailStore({ endpoint: stack.cosmos.endpoint, key: stack.cosmos.key, database });
+    const windowMs = 900_000;
+    const hold = (store: CosmosMailStore, key: string, id: string, max = 3) => store.holdLogin(key, { id, now: Date.now(), max, windowMs, holdMs: 60_000 }).then((r) => r.outcome);
+    const end = (store: CosmosMailStore, key: string, id: string, keep = false) => store.endLoginHold(key, { id, keep, now: Date.now(), windowMs });
+    /** The next request of `method` gets `fault`; the rest pass. */
+    const once = (method: string, fault: { lostAnswer: 503 } | { until: Promise<unknown> }) => {
+      let used = false;
+      proxy.decide = (req) => (req.method === method && !used ? ((used = true), fault) : null);
+    };
+    try {
+      // the create lands, its answer is lost: sent again it meets its own hold (409, read again), held once
+      once('POST', { lostAnswer: 503 });
+      expect(await hold(viaProxy, 'login~lost', 'a')).toBe('held');
+      expect(await hold(direct, 'login~lost', 'b')).toBe('held');
+      expect(await hold(direct, 'login~lost', 'c')).toBe('held');
+      expect(await hold(direct, 'login~lost', 'd')).toBe('busy');
+      // the replace that ends a lands, its answer is lost: sent again (412, read again) a is gone, nothing more is removed
+      once('PUT', { lostAnswer: 503 });
+      await end(viaProxy, 'login~lost', 'a');
+      await end(direct, 'login~lost', 'b', true); // a wrong password: counted
+      expect(await hold(direct, 'login~lost', 'd')).toBe('held'); // 1 failure, c, d
+      expect(await hold(direct, 'login~lost', 'e')).toBe('busy');
+      expect(proxy.requests.filter((r) => r.fault).map((r) => r.method)).toEqual(['POST', 'PUT']);
+
+      // an end that removes the document (its hold was the last) while another check takes a place: the delete,
+      // under the etag it read, fails (412), and the end reads again and leaves the other's hold
+      expect(await hold(direct, 'login~race', 'x')).toBe('held');
+      let open = () => {};
+      once('DELETE', { until: new Promise<void>((resolve) => (open = resolve)) });
+      const ending = end(viaProxy, 'login~race', 'x');
+      await waitFor(() => proxy.requests.some((r) => r.method === 'DELETE'));
+      expect(await hold(direct, 'login~race', 'y')).toBe('held');
+      open();
+      await ending;
+      expect(await hold(direct, 'login~race', 'z', 1)).toBe('busy'); // y still holds the one place
+    } finally {
+      proxy.decide = () => null;
+      await Promise.all([viaProxy.close(), direct.close()]);
+      await proxy.stop();
+    }
+  });
+
   it('Cosmos DB unavailable behind the edge and the API: 451 4.3.0 at RCPT, 503 {code} over HTTP, no stack', async () => {
     const proxy = await startFaultProxy(stack.cosmos.endpoint);
     const shape = await startShape({ NIMBUS_COSMOS_ENDPOINT: proxy.url, NIMBUS_DIRECTORY_CACHE_MS: '0' });

@@ -34,9 +34,9 @@ describe('Cosmos DB operations per message, login and page', () => {
     // the token's user (revocation), then the page; an instance new to the user finds the Inbox once first
     expect(f.firstPage.byKind).toEqual({ 'directory.read': 1, 'mail.query': 2 });
     expect(f.firstPageAgain.byKind).toEqual({ 'directory.read': 1, 'mail.query': 1 });
-    // the account's login count, shared by every process (core/rate-limit.ts): one taken before the check (a read,
-    // then a create: none were counted), the address, then the user; the right password gives it back (a read,
-    // then a delete: it counts nothing now)
+    // the account's login count, shared by every process (core/rate-limit.ts): a place held for the check (a read,
+    // then a create: nothing was counted), the address, then the user; the right password ends the hold (a read,
+    // then a delete: the count holds nothing now)
     expect(f.login.byKind).toEqual({ 'directory.read': 4, 'directory.create': 1, 'directory.delete': 1 });
     // the hourly send limit, shared by every process: a read to look, a read and a write (the first: create) to count
     expect(f.sendLimitCheck.byKind).toEqual({ 'directory.read': 1 });

@@ -41,6 +41,8 @@ export function createAzureAdapters(config: Config, logger: Logger, opts: AzureA
     store,
     /** The hourly send limit counts in Cosmos DB: every Functions instance and edge replica sends for the same users. */
     sendCounter: store,
+    /** The per-account login limit counts there too: every Functions instance and the edge check passwords. */
+    loginCounter: store,
     blobs: settingCheck('connectionString' in blobAuth ? 'NIMBUS_BLOB_CONNECTION_STRING' : 'NIMBUS_BLOB_ACCOUNT_URL', () => new AzureBlobStore({ ...blobAuth, container: config.NIMBUS_BLOB_CONTAINER })),
     queue: settingCheck(busSetting, () => new ServiceBusQueueSender<InboundQueueMessage>({ ...busAuth, queue: config.NIMBUS_SERVICEBUS_QUEUE, ...opts.serviceBus }, logger.child({ component: 'service-bus' }))),
     /** Peeks the inbound queue (the orphan sweeper's question: which blobs do waiting messages need); needs Listen rights (Data Receiver role). */

@@ -8,8 +8,8 @@ import { newDomain } from '../../core/domain-schedule';
 import { mergeDelivery } from '../../core/delivery';
 import { MailError, isMailError } from '../../core/errors';
 import { deterministicId, newId } from '../../core/ids';
-import type { MailStore, MessageQuery, NewMessage, SendCounter } from '../../core/ports';
-import { countInWindow, loginFailuresKey, uncountInWindow } from '../../core/rate-limit';
+import type { LoginCounter, LoginHoldEnd, LoginHoldOptions, MailStore, MessageQuery, NewMessage, SendCounter } from '../../core/ports';
+import { countInWindow, endHoldInWindow, holdInWindow, loginFailuresKey } from '../../core/rate-limit';
 import { queryWords, searchTerms } from '../../core/search';
 import { DEFAULT_MAILBOXES, type DeliveryStatus, type DkimKey, type Domain, type DomainCheckState, type SendgridDomainAuth, type Draft, type DraftAttachment, type DraftFields, type Mailbox, type MessageSummary, type Page, type Role, type SpecialUse, type StoredMessage, type User, type UserSession, type UserWithSecret } from '../../core/types';
 import { COSMOS_CONTAINERS, containerRequest } from './cosmos-containers';
@@ -23,7 +23,7 @@ import { DEFAULT_RETRY, type RetryOptions, statusOf, withRetry } from './retry';
  *   user, read by point reads (the SMTP edge's RCPT lookups cost 1 RU each). Address
  *   uniqueness is the uniqueness of the document id. Also each sender's count for the
  *   hourly send limit (SendCounter), shared by the Functions instances and the edge,
- *   and each account's failed logins (the same counter, keys of their own).
+ *   and each account's login count (LoginCounter: failures and checks in progress).
  * - `mail`, partition key `/userId`: a user's folders, folder-name claims and
  *   messages share one logical partition, so every mailbox query is single-partition
  *   and a message read is a point read by (id, userId); another user's id simply is
@@ -73,11 +73,16 @@ interface AddressDoc extends ItemDefinition {
   userId: string;
 }
 
-/** SendCounter: a sender's messages per minute (minute number since the epoch → count), the minutes of the last window only. */
+/**
+ * SendCounter: a sender's messages per minute (minute number since the epoch → count), the
+ * minutes of the last window only. LoginCounter: an account's wrong passwords, the same way,
+ * and its checks in progress (`holds`).
+ */
 interface SendCountDoc extends ItemDefinition {
   id: string;
   type: 'sendCount';
   minutes: Record<string, number>;
+  holds?: Record<string, number>;
 }
 
 /** A domain; documents written before DNS checks existed lack the check fields (read as a pending domain due now). */
@@ -192,7 +197,7 @@ export interface CosmosMailStoreOptions {
   concurrency?: number;
 }
 
-export class CosmosMailStore implements MailStore, SendCounter {
+export class CosmosMailStore implements MailStore, SendCounter, LoginCounter {
   private readonly client: CosmosClient;
   private readonly retry: RetryOptions;
   private readonly concurrency: number;
@@ -488,65 +493,67 @@ export class CosmosMailStore implements MailStore, SendCounter {
 
   /**
    * SendCounter: the sender's document is read (a look costs 1 operation), and to
-   * count, replaced under its etag or created (1 more). A concurrent count (412, or
-   * 409 on the first) or a document removed meanwhile (404) makes it read and decide
-   * again, after a growing random pause, so counts from any number of processes never
-   * pass the limit together. Still contended after CONTENDED_TRIES, or any other
-   * fault: TemporaryFailure (503 / 451: the client sends again later). A write that
-   * timed out but landed, tried again, meets its own etag change and counts again:
-   * too many, never too few.
+   * count, replaced under its etag or created (1 more). A write that timed out but
+   * landed, tried again, meets its own etag change and counts again: too many, never
+   * too few.
    */
   async countSend(sender: string, opts: { now: number; max: number; windowMs: number; take: number }): Promise<{ taken: number; waitMs: number }> {
-    try {
-      const { directory } = await this.containers();
-      const id = sendCountKey(sender);
-      for (let attempt = 1; ; attempt++) {
-        const doc = await this.read<SendCountDoc>(directory, id, id);
-        const { minutes, taken, waitMs } = countInWindow(doc?.minutes ?? {}, opts);
-        if (!taken) return { taken, waitMs };
-        const next: SendCountDoc = { id, type: 'sendCount', minutes };
-        try {
-          if (doc) await this.call('count send', () => directory.item(id, id).replace(next, { accessCondition: { type: 'IfMatch', condition: doc._etag } }));
-          else await this.call('count send', () => directory.items.create(next));
-          return { taken, waitMs };
-        } catch (err) {
-          if (![404, 409, 412].includes(statusOf(err) ?? 0)) throw err;
-          if (attempt >= CONTENDED_TRIES) throw new MailError('TemporaryFailure', 'send count contended', { cause: err });
-          await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(500, 10 * 2 ** attempt)));
-        }
-      }
-    } catch (err) {
-      throw isMailError(err) ? err : new MailError('TemporaryFailure', 'send count unavailable', { cause: err });
-    }
+    return this.changeCount(sendCountKey(sender), (doc) => {
+      const { minutes, taken, waitMs } = countInWindow(doc?.minutes ?? {}, opts);
+      return { write: taken ? { minutes } : undefined, result: { taken, waitMs } };
+    });
+  }
+
+  /** LoginCounter: a read, and a create or replace when the hold is added (2 operations). Sent again after it landed, it finds its hold there. */
+  async holdLogin(key: string, opts: LoginHoldOptions): Promise<{ outcome: 'held' | 'busy' | 'locked'; waitMs: number }> {
+    return this.changeCount(sendCountKey(key), (doc) => {
+      const { next, outcome, waitMs } = holdInWindow(doc, opts);
+      return { write: outcome === 'held' ? next : undefined, result: { outcome: outcome === 'already' ? 'held' : outcome, waitMs } };
+    });
+  }
+
+  /** LoginCounter: a read, and a replace, or a delete when the count is left empty (2 operations); a hold not there (ended already) is left alone. */
+  async endLoginHold(key: string, opts: LoginHoldEnd): Promise<void> {
+    return this.changeCount(sendCountKey(key), (doc) => {
+      const next = endHoldInWindow(doc, opts);
+      const empty = next && !Object.keys(next.minutes).length && !Object.keys(next.holds).length;
+      return { write: empty ? 'delete' : (next ?? undefined), result: undefined };
+    });
   }
 
   /**
-   * SendCounter: read, then replaced under its etag, or removed under it when it counts
-   * nothing more; contended as countSend (412: read and decide again), a document gone
-   * meanwhile has nothing to give back.
+   * One atomic step on a count document (SendCounter, LoginCounter): read it, `decide`
+   * what to write, and create it, replace it under its etag, or delete it under its
+   * etag. A concurrent change (412, or 409 on a create, 404 on a document removed
+   * meanwhile) makes it read and decide again, after a growing random pause, so
+   * changes from any number of processes never pass a limit together. Still contended
+   * after CONTENDED_TRIES, or any other fault: TemporaryFailure (503 / 451: the client
+   * tries again later).
    */
-  async uncountSend(sender: string, opts: { takenAt: number; count: number; now: number; windowMs: number }): Promise<void> {
+  private async changeCount<T>(id: string, decide: (doc: (SendCountDoc & { _etag: string }) | undefined) => { write: Pick<SendCountDoc, 'minutes' | 'holds'> | 'delete' | undefined; result: T }): Promise<T> {
     try {
       const { directory } = await this.containers();
-      const id = sendCountKey(sender);
       for (let attempt = 1; ; attempt++) {
-        const doc = await this.read<SendCountDoc>(directory, id, id);
-        if (!doc) return;
-        const minutes = uncountInWindow(doc.minutes ?? {}, opts);
-        const onlyIf = { accessCondition: { type: 'IfMatch', condition: doc._etag } };
+        const doc = (await this.read<SendCountDoc>(directory, id, id)) ?? undefined;
+        const { write, result } = decide(doc);
+        if (!write || (write === 'delete' && !doc)) return result;
         try {
-          if (Object.keys(minutes).length) await this.call('uncount send', () => directory.item(id, id).replace<SendCountDoc>({ id, type: 'sendCount', minutes }, onlyIf));
-          else await this.call('uncount send', () => directory.item(id, id).delete(onlyIf));
-          return;
+          const onlyIf = doc && { accessCondition: { type: 'IfMatch', condition: doc._etag } };
+          if (write === 'delete') await this.call('count', () => directory.item(id, id).delete(onlyIf));
+          else {
+            const next: SendCountDoc = { id, type: 'sendCount', ...write };
+            if (doc) await this.call('count', () => directory.item(id, id).replace(next, onlyIf));
+            else await this.call('count', () => directory.items.create(next));
+          }
+          return result;
         } catch (err) {
-          if (statusOf(err) === 404) return;
-          if (statusOf(err) !== 412) throw err;
-          if (attempt >= CONTENDED_TRIES) throw new MailError('TemporaryFailure', 'send count contended', { cause: err });
+          if (![404, 409, 412].includes(statusOf(err) ?? 0)) throw err;
+          if (attempt >= CONTENDED_TRIES) throw new MailError('TemporaryFailure', 'count contended', { cause: err });
           await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(500, 10 * 2 ** attempt)));
         }
       }
     } catch (err) {
-      throw isMailError(err) ? err : new MailError('TemporaryFailure', 'send count unavailable', { cause: err });
+      throw isMailError(err) ? err : new MailError('TemporaryFailure', 'count unavailable', { cause: err });
     }
   }
 

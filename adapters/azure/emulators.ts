@@ -124,15 +124,18 @@ export async function startAzurite(opts: { tls?: LoopbackTls; port?: number } = 
 
 /**
  * An HTTP proxy in front of an emulator that lets a test decide, request by
- * request, to answer with a fault instead (429 with a retry-after hint, 503) or to
- * cut the connection after some bytes of the request body. For fault tests only.
+ * request, to answer with a fault instead (429 with a retry-after hint, 503), to
+ * cut the connection after some bytes of the request body, to pass it on only once a
+ * promise settles (`until`: a request held in flight), or to pass it on and answer a
+ * fault in place of the emulator's answer (`lostAnswer`: the change is made, the
+ * client is told it failed). For fault tests only.
  */
 export interface FaultProxy extends Emulator {
   url: string;
   /** Requests seen, faults included. */
   requests: Array<{ method: string; path: string; fault: string | null }>;
   /** Called per request; return a fault or null to pass it through. */
-  decide: (req: { method: string; path: string }) => { status: 429 | 503 } | { cutAfterBytes: number } | null;
+  decide: (req: { method: string; path: string }) => { status: 429 | 503 } | { cutAfterBytes: number } | { until: Promise<unknown> } | { lostAnswer: 503 } | null;
 }
 
 export async function startFaultProxy(target: string): Promise<FaultProxy> {
@@ -152,10 +155,21 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       return;
     }
     const out = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path, headers: req.headers }, (answer) => {
+      if (fault && 'lostAnswer' in fault) {
+        answer.resume();
+        answer.on('end', () => res.writeHead(fault.lostAnswer, { 'content-type': 'application/json', 'x-ms-substatus': '0' }).end('{"code":"ServiceUnavailable","message":"injected by the test proxy"}'));
+        return;
+      }
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     });
     out.on('error', () => res.destroy());
+    if (fault && 'until' in fault) {
+      const body: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => body.push(chunk));
+      req.on('end', () => void fault.until.finally(() => out.end(Buffer.concat(body))));
+      return;
+    }
     if (fault && 'cutAfterBytes' in fault) {
       let seen = 0;
       req.on('data', (chunk: Buffer) => {
