@@ -117,16 +117,21 @@ export class SharedAccountFailures {
   /**
    * Runs `check` holding a place in the account's shared count; `RateLimited` when the
    * failures reach the limit, or when the checks in progress still fill it at `deadline`.
-   * A store fault before the check fails the attempt (TemporaryFailure); one while ending
-   * the hold is not the client's answer: a right password's hold then expires, and a
-   * wrong one counts in this process only.
+   * A store fault before the check fails the attempt (TemporaryFailure), and the hold,
+   * in case it landed, is ended; one while ending the hold is not the client's answer: a
+   * right password's hold then expires, and a wrong one counts in this process only.
    */
   async check(account: string, check: () => Promise<boolean>, known: () => boolean, deadline: number): Promise<boolean> {
     const key = loginFailuresKey(account);
     const id = randomUUID();
     const window = { max: this.max, windowMs: this.windowMs, holdMs: this.holdMs };
+    const end = (keep: boolean) => this.counter.endLoginHold(key, { id, keep, now: Date.now(), windowMs: this.windowMs }).catch(() => undefined);
     for (let pause = this.pauseMs; ; pause = Math.min(2 * pause, 400)) {
-      const { outcome, waitMs } = await this.counter.holdLogin(key, { id, now: Date.now(), ...window });
+      // a hold that landed although the store answered a fault would fill a place until it expires: ended at once
+      const { outcome, waitMs } = await this.counter.holdLogin(key, { id, now: Date.now(), ...window }).catch(async (err: unknown) => {
+        await end(false);
+        throw err;
+      });
       if (outcome === 'held') break;
       if (outcome === 'locked') throw loginRateLimited(waitMs);
       if (Date.now() + pause >= deadline) throw loginRateLimited(1000);
@@ -137,8 +142,7 @@ export class SharedAccountFailures {
       ok = await check();
       return ok;
     } finally {
-      const keep = ok === false && known();
-      await this.counter.endLoginHold(key, { id, keep, now: Date.now(), windowMs: this.windowMs }).catch(() => undefined);
+      await end(ok === false && known());
     }
   }
 }
@@ -399,7 +403,7 @@ export function holdInWindow(stored: Partial<LoginCount> | undefined, opts: Logi
   const minutes = inWindow(stored?.minutes, opts.now, opts.windowMs);
   const holds = Object.fromEntries(Object.entries(stored?.holds ?? {}).filter(([, at]) => at > opts.now - opts.holdMs));
   const next = { minutes, holds };
-  if (stored?.holds && opts.id in stored.holds) return { next, outcome: 'already', waitMs: 0 };
+  if (stored?.holds && Object.hasOwn(stored.holds, opts.id)) return { next, outcome: 'already', waitMs: 0 };
   const { waitMs } = countInWindow(minutes, { now: opts.now, max: opts.max, windowMs: opts.windowMs, take: 0 });
   if (waitMs > 0) return { next, outcome: 'locked', waitMs };
   const failures = Object.values(minutes).reduce((sum, n) => sum + n, 0);
@@ -413,7 +417,7 @@ export function holdInWindow(stored: Partial<LoginCount> | undefined, opts: Logi
  * nothing to change. Counting nothing and holding nothing, the key is to be removed.
  */
 export function endHoldInWindow(stored: Partial<LoginCount> | undefined, opts: LoginHoldEnd): LoginCount | null {
-  if (!stored?.holds || !(opts.id in stored.holds)) return null;
+  if (!stored?.holds || !Object.hasOwn(stored.holds, opts.id)) return null;
   const { [opts.id]: _ended, ...holds } = stored.holds;
   return {
     minutes: opts.keep ? countInWindow(stored.minutes ?? {}, { now: opts.now, max: Infinity, windowMs: opts.windowMs, take: 1 }).minutes : inWindow(stored.minutes, opts.now, opts.windowMs),

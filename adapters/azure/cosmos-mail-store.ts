@@ -45,7 +45,7 @@ import { DEFAULT_RETRY, type RetryOptions, statusOf, withRetry } from './retry';
  */
 
 const DIRECTORY = 'directory';
-/** Tries of a send count that keeps meeting concurrent counts of the same sender. */
+/** Tries of a count (send limit, login) that keeps meeting concurrent changes of the same document (changeCount). */
 const CONTENDED_TRIES = 12;
 const MAIL = 'mail';
 

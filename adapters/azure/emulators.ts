@@ -167,7 +167,10 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     if (fault && 'until' in fault) {
       const body: Buffer[] = [];
       req.on('data', (chunk: Buffer) => body.push(chunk));
-      req.on('end', () => void fault.until.finally(() => out.end(Buffer.concat(body))));
+      req.on('end', () => {
+        const send = () => out.end(Buffer.concat(body));
+        fault.until.then(send, send);
+      });
       return;
     }
     if (fault && 'cutAfterBytes' in fault) {
