@@ -197,6 +197,8 @@ export interface LoginHoldEnd {
   keep: boolean;
   now: number;
   windowMs: number;
+  /** Other holds older than this are removed too. */
+  holdMs: number;
 }
 
 /**

@@ -64,14 +64,15 @@ describe('holdInWindow and endHoldInWindow (the shared login count)', () => {
     expect(stale).toEqual({ next: { minutes: { 1066: 1 }, holds: { b: now - 1, c: now } }, outcome: 'held', waitMs: 0 });
   });
 
-  it('ending a hold removes it, and counts a failure in the minute of its end when kept; a hold not there changes nothing', () => {
-    const stored: LoginCount = { minutes: { 1050: 9, 1066: 1 }, holds: { a: now - 5, b: now - 9 } };
-    const end = (id: string, keep: boolean) => endHoldInWindow(stored, { id, keep, now, windowMs: 15 * MIN });
+  it('ending a hold removes it (and any that expired), and counts a failure in the minute of its end when kept; a hold not there changes nothing', () => {
+    const stored: LoginCount = { minutes: { 1050: 9, 1066: 1 }, holds: { a: now - 5, b: now - 9, dead: now - MIN } };
+    const end = (id: string, keep: boolean) => endHoldInWindow(stored, { id, keep, now, windowMs: 15 * MIN, holdMs: MIN });
+    // the hold of a process that died (older than holdMs) goes too
     expect(end('a', false)).toEqual({ minutes: { 1066: 1 }, holds: { b: now - 9 } });
     expect(end('a', true)).toEqual({ minutes: { 1066: 1, 1070: 1 }, holds: { b: now - 9 } });
     expect(end('z', true)).toBeNull();
-    expect(endHoldInWindow(undefined, { id: 'a', keep: true, now, windowMs: 15 * MIN })).toBeNull();
-    expect(stored).toEqual({ minutes: { 1050: 9, 1066: 1 }, holds: { a: now - 5, b: now - 9 } }); // not changed in place
+    expect(endHoldInWindow(undefined, { id: 'a', keep: true, now, windowMs: 15 * MIN, holdMs: MIN })).toBeNull();
+    expect(stored).toEqual({ minutes: { 1050: 9, 1066: 1 }, holds: { a: now - 5, b: now - 9, dead: now - MIN } }); // not changed in place
   });
 });
 

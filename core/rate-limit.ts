@@ -125,7 +125,7 @@ export class SharedAccountFailures {
     const key = loginFailuresKey(account);
     const id = randomUUID();
     const window = { max: this.max, windowMs: this.windowMs, holdMs: this.holdMs };
-    const end = (keep: boolean) => this.counter.endLoginHold(key, { id, keep, now: Date.now(), windowMs: this.windowMs }).catch(() => undefined);
+    const end = (keep: boolean) => this.counter.endLoginHold(key, { id, keep, now: Date.now(), windowMs: this.windowMs, holdMs: this.holdMs }).catch(() => undefined);
     for (let pause = this.pauseMs; ; pause = Math.min(2 * pause, 400)) {
       // a hold that landed although the store answered a fault would fill a place until it expires: ended at once
       const { outcome, waitMs } = await this.counter.holdLogin(key, { id, now: Date.now(), ...window }).catch(async (err: unknown) => {
@@ -412,13 +412,15 @@ export function holdInWindow(stored: Partial<LoginCount> | undefined, opts: Logi
 }
 
 /**
- * What the store keeps once check `id` ends: its hold removed, and a failure counted in
- * the minute of `now` when `keep`. Null when the hold is not there (ended already):
- * nothing to change. Counting nothing and holding nothing, the key is to be removed.
+ * What the store keeps once check `id` ends: its hold removed (and any older than
+ * `holdMs`), and a failure counted in the minute of `now` when `keep`. Null when the hold
+ * is not there (ended already): nothing to change. Counting nothing and holding nothing,
+ * the key is to be removed.
  */
 export function endHoldInWindow(stored: Partial<LoginCount> | undefined, opts: LoginHoldEnd): LoginCount | null {
   if (!stored?.holds || !Object.hasOwn(stored.holds, opts.id)) return null;
-  const { [opts.id]: _ended, ...holds } = stored.holds;
+  const { [opts.id]: _ended, ...others } = stored.holds;
+  const holds = Object.fromEntries(Object.entries(others).filter(([, at]) => at > opts.now - opts.holdMs));
   return {
     minutes: opts.keep ? countInWindow(stored.minutes ?? {}, { now: opts.now, max: Infinity, windowMs: opts.windowMs, take: 1 }).minutes : inWindow(stored.minutes, opts.now, opts.windowMs),
     holds,

@@ -203,7 +203,7 @@ describe('Azure shape: sending through Service Bus and SendGrid', () => {
         most = Math.max(most, ++inside);
         await pause();
         inside--;
-        await counter.endLoginHold('login~contended', { id, keep: false, now: Date.now(), windowMs: window.windowMs });
+        await counter.endLoginHold('login~contended', { id, keep: false, now: Date.now(), windowMs: window.windowMs, holdMs: window.holdMs });
       }
     };
     await Promise.all(Array.from({ length: 6 }, (_, w) => checks(w)));
@@ -211,7 +211,7 @@ describe('Azure shape: sending through Service Bus and SendGrid', () => {
     expect(most).toBe(2);
     // nothing left: a limit of 1 has room, and ending that hold removes the document
     expect(await counter.holdLogin('login~contended', { id: 'last', now: Date.now(), ...window, max: 1 })).toEqual({ outcome: 'held', waitMs: 0 });
-    await counter.endLoginHold('login~contended', { id: 'last', keep: false, now: Date.now(), windowMs: window.windowMs });
+    await counter.endLoginHold('login~contended', { id: 'last', keep: false, now: Date.now(), windowMs: window.windowMs, holdMs: window.holdMs });
     expect(await counter.holdLogin('login~contended', { id: 'again', now: Date.now(), ...window, max: 1 })).toEqual({ outcome: 'held', waitMs: 0 });
   }, 60_000);
 });

@@ -209,7 +209,7 @@ describe('Azure shape faults', () => {
     const direct = new CosmosMailStore({ endpoint: stack.cosmos.endpoint, key: stack.cosmos.key, database });
     const windowMs = 900_000;
     const hold = (store: CosmosMailStore, key: string, id: string, max = 3) => store.holdLogin(key, { id, now: Date.now(), max, windowMs, holdMs: 60_000 }).then((r) => r.outcome);
-    const end = (store: CosmosMailStore, key: string, id: string, keep = false) => store.endLoginHold(key, { id, keep, now: Date.now(), windowMs });
+    const end = (store: CosmosMailStore, key: string, id: string, keep = false) => store.endLoginHold(key, { id, keep, now: Date.now(), windowMs, holdMs: 60_000 });
     /** The next request of `method` on a document gets `fault`; the rest pass. */
     const once = (method: string, fault: { lostAnswer: 503 } | { until: Promise<unknown> }) => {
       let used = false;
