@@ -39,6 +39,12 @@ export interface SubmitDeps {
   dkimSigner?: DkimSigner;
   /** Who reads back the summary of a message the API composed (the local host: the analysis thread); in this thread by default. */
   summarizer?: (raw: Buffer) => Promise<MessageSummary>;
+  /**
+   * Where a domain is looked up on the way out (its DKIM key; hosted or not): the store by
+   * default; in the Azure shape a CachedDirectory in front of Cosmos DB, so a key or a
+   * domain's change applies within NIMBUS_DIRECTORY_CACHE_MS. Addresses always come from the store.
+   */
+  domainLookups?: Pick<MailStore, 'getDomain'>;
 }
 
 
@@ -119,7 +125,7 @@ export async function submitMessage(deps: SubmitDeps, input: Submission): Promis
     }
     const raw = input.raw ?? (await deps.blobs.getBuffer(input.rawBlobKey));
     if (!raw) throw new MailError('TemporaryFailure', 'submitted bytes are unavailable');
-    signature = await dkimSignature(store, raw, input.summary.from?.address, input.receivedAt, deps.dkimSigner);
+    signature = await dkimSignature(deps.domainLookups ?? store, raw, input.summary.from?.address, input.receivedAt, deps.dkimSigner);
     const sentBoxId = await store.specialMailboxId(user.id, 'sent');
     if (!sentBoxId) throw new MailError('TemporaryFailure', 'the sender has no Sent folder');
     const delivery = recipients.map((r) => (hosted.includes(r) ? { ...queued(r), status: 'sent' as const, detail: HOSTED_DETAIL } : queued(r)));

@@ -47,6 +47,8 @@ export interface AppContext {
     dkimSigner?: DkimSigner;
     /** The summary of a message the API composed: on the analysis thread in the local host, in the calling thread otherwise. */
     summarizer?: (raw: Buffer) => Promise<MessageSummary>;
+    /** Where the send path looks domains up (SubmitDeps.domainLookups): the store unless the host remembers them (Azure). */
+    domainLookups?: Pick<MailStore, 'getDomain'>;
   };
 }
 
@@ -72,9 +74,11 @@ export function createAppContext(
     sendCounter?: SendCounter;
     /** Where the per-account login limit counts then (the same store); in memory without. */
     loginCounter?: LoginCounter;
+    /** The send path's domain lookups, remembered (Azure: Cosmos DB is across the network); the store without. */
+    domainLookups?: Pick<MailStore, 'getDomain'>;
   },
 ): AppContext {
-  const { jwtSecret, inboundBrowser, resolver, now, outboundQueue, outboundBrowser, transport, dkimSigner, summarizer, sendCounter, loginCounter, ...adapters } = parts;
+  const { jwtSecret, inboundBrowser, resolver, now, outboundQueue, outboundBrowser, transport, dkimSigner, summarizer, sendCounter, loginCounter, domainLookups, ...adapters } = parts;
   const sendgrid = config.NIMBUS_OUTBOUND_TRANSPORT === 'sendgrid';
   return {
     ...adapters,
@@ -95,6 +99,7 @@ export function createAppContext(
       maxRecipients: config.NIMBUS_MAX_RECIPIENTS,
       dkimSigner,
       summarizer,
+      domainLookups,
     },
     domains: new DomainService({
       store: adapters.store,
@@ -109,7 +114,8 @@ export function createAppContext(
 
 /** What core/outbound.ts needs to take a message in (the API's send, SMTP submission). */
 export function submitDeps(app: AppContext): SubmitDeps {
-  return { store: app.store, blobs: app.blobs, logger: app.logger, inboundQueue: app.queue, outboundQueue: app.sending.outboundQueue, sendLimiter: app.sending.sendLimiter, dkimSigner: app.sending.dkimSigner, summarizer: app.sending.summarizer };
+  const { outboundQueue, sendLimiter, dkimSigner, summarizer, domainLookups } = app.sending;
+  return { store: app.store, blobs: app.blobs, logger: app.logger, inboundQueue: app.queue, outboundQueue, sendLimiter, dkimSigner, summarizer, domainLookups };
 }
 
 /** What core/outbound.ts needs to deliver (the local worker, the Azure trigger). */

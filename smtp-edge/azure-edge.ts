@@ -47,6 +47,7 @@ export async function startAzureEdge(config: Config, logger: Logger, adapterOpti
     inboundQueue: adapters.queue,
     outboundQueue: adapters.outboundQueue,
     sendLimiter: sendLimitFromConfig(config, adapters.sendCounter),
+    domainLookups: directory,
     passwords: new VerifiedPasswordCache(passwords, config.NIMBUS_PASSWORD_CACHE_SECONDS * 1000),
     loginGuard: loginGuardFromConfig(config, adapters.loginCounter),
     dkimSigner: dkim.sign,

@@ -1,6 +1,7 @@
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { ConfigError, type Config } from '../../core/config';
 import type { Logger } from '../../core/logger';
+import { CachedDirectory } from '../../core/directory';
 import type { InboundQueueMessage, OutboundQueueMessage } from '../../core/types';
 import { AzureBlobStore, type AzureBlobConnection } from './azure-blob-store';
 import { CosmosMailStore } from './cosmos-mail-store';
@@ -43,6 +44,8 @@ export function createAzureAdapters(config: Config, logger: Logger, opts: AzureA
     sendCounter: store,
     /** The per-account login limit counts there too: every Functions instance and the edge check passwords. */
     loginCounter: store,
+    /** The send path's domain lookups (DKIM key, hosted or not), remembered for NIMBUS_DIRECTORY_CACHE_MS as the edge's RCPT lookups are. */
+    domainLookups: new CachedDirectory(store, config.NIMBUS_DIRECTORY_CACHE_MS),
     blobs: settingCheck('connectionString' in blobAuth ? 'NIMBUS_BLOB_CONNECTION_STRING' : 'NIMBUS_BLOB_ACCOUNT_URL', () => new AzureBlobStore({ ...blobAuth, container: config.NIMBUS_BLOB_CONTAINER })),
     queue: settingCheck(busSetting, () => new ServiceBusQueueSender<InboundQueueMessage>({ ...busAuth, queue: config.NIMBUS_SERVICEBUS_QUEUE, ...opts.serviceBus }, logger.child({ component: 'service-bus' }))),
     /** Peeks the inbound queue (the orphan sweeper's question: which blobs do waiting messages need); needs Listen rights (Data Receiver role). */

@@ -2,8 +2,15 @@ import { normalizeAddress } from '../../core/address';
 import { decideRecipient } from '../../core/directory';
 import { MailError, isMailError } from '../../core/errors';
 import { sendComposed, type Outgoing, type SubmitResult } from '../../core/outbound';
+import type { Directory } from '../../core/ports';
 import type { DeliveryStatus, User } from '../../core/types';
 import { submitDeps, type AppContext } from '../app-context';
+
+/** Addresses from the store (a removed user is never taken for hosted), domains as the send path looks them up. */
+function recipientDirectory(app: AppContext): Directory {
+  const domains = app.sending.domainLookups ?? app.store;
+  return { resolveAddress: (address) => app.store.resolveAddress(address), getDomain: (name) => domains.getDomain(name) };
+}
 
 /** A recipient's delivery as the API shows it (times as ISO strings). */
 export function deliveryView(d: DeliveryStatus) {
@@ -24,7 +31,7 @@ export async function sendForUser(app: AppContext, user: User, outgoing: Outgoin
   const hosted = new Set<string>();
   for (const address of all) {
     try {
-      if ((await decideRecipient(app.store, address.address, true)).kind === 'local') hosted.add(normalizeAddress(address.address));
+      if ((await decideRecipient(recipientDirectory(app), address.address, true)).kind === 'local') hosted.add(normalizeAddress(address.address));
     } catch (err) {
       if (isMailError(err) && err.code === 'MailboxUnknown') throw new MailError('ValidationFailed', `to: ${err.message}`, { details: { field: 'to' } });
       throw err;
