@@ -7,7 +7,7 @@ import type { Logger } from '../core/logger';
 import { OrphanSweeper, blobReferenceSources } from '../core/orphans';
 import type { DkimSigner } from '../core/dkim';
 import type { DeliverDeps, OutboundPolicy, SubmitDeps } from '../core/outbound';
-import type { BlobStore, DnsResolver, LoginCounter, MailStore, OutboundTransport, QueueBrowser, QueueSender, SendCounter } from '../core/ports';
+import type { BlobStore, Directory, DnsResolver, LoginCounter, MailStore, OutboundTransport, QueueBrowser, QueueSender, SendCounter } from '../core/ports';
 import { LoginGuard, loginGuardFromConfig, sendLimitFromConfig, type SendLimit } from '../core/rate-limit';
 import type { InboundQueueMessage, MessageSummary, OutboundQueueMessage } from '../core/types';
 
@@ -74,11 +74,11 @@ export function createAppContext(
     sendCounter?: SendCounter;
     /** Where the per-account login limit counts then (the same store); in memory without. */
     loginCounter?: LoginCounter;
-    /** The send path's domain lookups, remembered (Azure: Cosmos DB is across the network); the store without. */
-    domainLookups?: Pick<MailStore, 'getDomain'>;
+    /** The directory remembered (Azure: Cosmos DB is across the network): the send path looks domains up there; the store without. */
+    directory?: Directory;
   },
 ): AppContext {
-  const { jwtSecret, inboundBrowser, resolver, now, outboundQueue, outboundBrowser, transport, dkimSigner, summarizer, sendCounter, loginCounter, domainLookups, ...adapters } = parts;
+  const { jwtSecret, inboundBrowser, resolver, now, outboundQueue, outboundBrowser, transport, dkimSigner, summarizer, sendCounter, loginCounter, directory, ...adapters } = parts;
   const sendgrid = config.NIMBUS_OUTBOUND_TRANSPORT === 'sendgrid';
   return {
     ...adapters,
@@ -99,7 +99,7 @@ export function createAppContext(
       maxRecipients: config.NIMBUS_MAX_RECIPIENTS,
       dkimSigner,
       summarizer,
-      domainLookups,
+      domainLookups: directory,
     },
     domains: new DomainService({
       store: adapters.store,

@@ -5,7 +5,6 @@ import { PasswordPool } from '../adapters/password-pool';
 import { loadTlsMaterial, type TlsMaterial } from '../adapters/tls-certificate';
 import { VerifiedPasswordCache } from '../core/auth';
 import type { Config } from '../core/config';
-import { CachedDirectory } from '../core/directory';
 import type { Logger } from '../core/logger';
 import { createSubmission } from '../core/outbound';
 import { loginGuardFromConfig, sendLimitFromConfig } from '../core/rate-limit';
@@ -33,7 +32,7 @@ export interface AzureEdge {
  */
 export async function startAzureEdge(config: Config, logger: Logger, adapterOptions: AzureAdapterOptions = {}): Promise<AzureEdge> {
   const adapters = createAzureAdapters(config, logger, adapterOptions);
-  const directory = new CachedDirectory(adapters.store, config.NIMBUS_DIRECTORY_CACHE_MS);
+  const { directory } = adapters;
   const options = smtpEdgeOptions(config, { key: Buffer.alloc(0), cert: Buffer.alloc(0) });
   // no data folder in a container: without NIMBUS_TLS_CERT_FILE/KEY_FILE the certificate lives as long as the process
   const tls = await loadTlsMaterial({ certFile: config.NIMBUS_TLS_CERT_FILE, keyFile: config.NIMBUS_TLS_KEY_FILE, dataDir: null, hostname: options.hostname });

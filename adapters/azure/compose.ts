@@ -44,8 +44,8 @@ export function createAzureAdapters(config: Config, logger: Logger, opts: AzureA
     sendCounter: store,
     /** The per-account login limit counts there too: every Functions instance and the edge check passwords. */
     loginCounter: store,
-    /** The Functions app's send path's domain lookups (DKIM key, hosted or not), remembered for NIMBUS_DIRECTORY_CACHE_MS (the edge uses its RCPT cache for them). */
-    domainLookups: new CachedDirectory(store, config.NIMBUS_DIRECTORY_CACHE_MS),
+    /** The directory remembered for NIMBUS_DIRECTORY_CACHE_MS (Cosmos DB is across the network): the edge's RCPT lookups, and domains on the send path (DKIM key, hosted or not). */
+    directory: new CachedDirectory(store, config.NIMBUS_DIRECTORY_CACHE_MS),
     blobs: settingCheck('connectionString' in blobAuth ? 'NIMBUS_BLOB_CONNECTION_STRING' : 'NIMBUS_BLOB_ACCOUNT_URL', () => new AzureBlobStore({ ...blobAuth, container: config.NIMBUS_BLOB_CONTAINER })),
     queue: settingCheck(busSetting, () => new ServiceBusQueueSender<InboundQueueMessage>({ ...busAuth, queue: config.NIMBUS_SERVICEBUS_QUEUE, ...opts.serviceBus }, logger.child({ component: 'service-bus' }))),
     /** Peeks the inbound queue (the orphan sweeper's question: which blobs do waiting messages need); needs Listen rights (Data Receiver role). */
