@@ -288,7 +288,8 @@ describe('webmail under faults: server down or slow, session lost, refused uploa
     const navigating = page.waitForRequest((r) => r.isNavigationRequest() && r.url().endsWith('/mail/inbox'));
     await dialog.getByLabel('Email address').fill('carol@example.com');
     await dialog.getByLabel('Password').fill('carols password');
-    await dialog.getByRole('button', { name: 'Sign in' }).click();
+    // the click starts the reload held above: it must not wait for that navigation (it would time out)
+    await dialog.getByRole('button', { name: 'Sign in' }).click({ noWaitAfter: true });
     await navigating;
     await page.waitForTimeout(1000); // the save that signing in again starts would have gone out at once
     expect(await draftsOf(host, carol.token)).toEqual([]);
