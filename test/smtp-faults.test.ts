@@ -239,8 +239,13 @@ describe('queue delivery guarantees', () => {
   it('a poison queue message is dead-lettered without blocking the others', async () => {
     const host = await startTestHost({ NIMBUS_WORKER: 'false' });
     try {
-      host.db.db.prepare("INSERT INTO queue_messages (queue, id, body, enqueued_at, visible_at) VALUES ('inbound', 'poison-1', '{not json', 0, 0)").run();
-      host.db.db.prepare("INSERT INTO queue_messages (queue, id, body, enqueued_at, visible_at) VALUES ('inbound', 'poison-2', '{\"id\":42}', 0, 0)").run();
+      const poison = (id: string, body: string | null) => {
+        host.db.db.prepare("INSERT INTO queue_messages (queue, id, enqueued_at, visible_at) VALUES ('inbound', ?, 0, 0)").run(id);
+        if (body !== null) host.db.db.prepare("INSERT INTO queue_bodies (queue, id, body) VALUES ('inbound', ?, ?)").run(id, body);
+      };
+      poison('poison-1', '{not json');
+      poison('poison-2', '{"id":42}');
+      poison('poison-3', null); // a row whose body is missing
       const t = nodemailer.createTransport({ host: '127.0.0.1', port: host.smtpPort, ignoreTLS: true });
       await t.sendMail({ from: 's@sender.test', to: 'admin@example.com', subject: 'after poison', text: 'x' });
       host.worker.start();
@@ -249,6 +254,7 @@ describe('queue delivery guarantees', () => {
       expect(dead.map((d) => [d.id, d.reason])).toEqual([
         ['poison-1', 'UnparseableBody'],
         ['poison-2', 'InvalidInboundMessage'],
+        ['poison-3', 'UnparseableBody'],
       ]);
     } finally {
       await host.destroy();

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,6 +111,57 @@ describe('SqliteMailStore: the search index', () => {
       expect(await search('timbuktu')).toEqual(['Filed earlier']);
       expect(await search('zanzibar')).toEqual(['Filed now']);
       expect((db.db.prepare('SELECT COUNT(*) AS n FROM fts_pending').get() as { n: number }).n).toBe(0);
+    } finally {
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('SqliteQueue: bodies apart from the lock', () => {
+  it("a database of the earlier layout (the body in the queue row) opens with every message and dead letter; a receive no longer rewrites the body's pages", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nimbus-queue-'));
+    const path = join(dir, 'nimbus.db');
+    // the earlier layout, as its migration 1 made it, with a message waiting and one dead-lettered
+    const raw = openConnection(path, { writer: true });
+    raw.exec(`CREATE TABLE schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL);
+      INSERT INTO schema_versions VALUES ('queue', 1);
+      CREATE TABLE queue_messages (
+        queue TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, enqueued_at INTEGER NOT NULL,
+        visible_at INTEGER NOT NULL, delivery_count INTEGER NOT NULL DEFAULT 0, lock_token TEXT,
+        dead INTEGER NOT NULL DEFAULT 0, dead_reason TEXT, last_error TEXT,
+        PRIMARY KEY (queue, id));
+      CREATE INDEX queue_ready ON queue_messages (queue, dead, visible_at);
+      INSERT INTO queue_messages (queue, id, body, enqueued_at, visible_at) VALUES ('q', 'waiting', '{"n":1}', 0, 0);
+      INSERT INTO queue_messages (queue, id, body, enqueued_at, visible_at, delivery_count, dead, dead_reason) VALUES ('q', 'buried', '{"n":2}', 0, 0, 5, 1, 'MaxDeliveryCountExceeded');`);
+    raw.close();
+    const db = new EmbeddedDb(path);
+    try {
+      const queue = new SqliteQueue<{ n: number }>(db, 'q', { maxDeliveries: 5, lockMs: 60_000 });
+      expect(await queue.listDeadLetters()).toEqual([{ id: 'buried', reason: 'MaxDeliveryCountExceeded', deliveryCount: 5 }]);
+      const browsed: Array<{ n: number }> = [];
+      for await (const body of queue.browse()) browsed.push(body);
+      expect(browsed).toEqual([{ n: 1 }]);
+      const [delivery] = await queue.receive(10);
+      expect(delivery).toMatchObject({ id: 'waiting', body: { n: 1 }, deliveryCount: 1 });
+      const columns = (db.db.prepare('PRAGMA table_info(queue_messages)').all() as Array<{ name: string }>).map((c) => c.name);
+      expect(columns).not.toContain('body');
+      // a large body: the receive (the lock, the delivery count) leaves the body's row as it was
+      await queue.send('large', { n: 3, text: 'x'.repeat(20_000) } as { n: number });
+      const bodyRow = () => db.db.prepare("SELECT rowid AS r, body FROM queue_bodies WHERE queue = 'q' AND id = 'large'").get();
+      const before = bodyRow();
+      expect(before).toBeDefined();
+      db.db.pragma('wal_checkpoint(TRUNCATE)');
+      const second = (await queue.receive(10)).find((d) => d.id === 'large');
+      expect(second?.body).toMatchObject({ n: 3 });
+      expect(bodyRow()).toEqual(before);
+      // the pages the receive wrote: the queue row's and its indexes', not the body's five overflow pages (the earlier layout wrote 8)
+      const framesWritten = (statSync(`${path}-wal`).size - 32) / (4096 + 24);
+      expect(framesWritten).toBeGreaterThan(0);
+      expect(framesWritten).toBeLessThan(5);
+      await Promise.all([queue.complete(delivery), queue.complete(second!)]);
+      expect(db.db.prepare("SELECT id FROM queue_bodies WHERE queue = 'q' ORDER BY id").all()).toEqual([{ id: 'buried' }]); // the dead letter keeps its body
+      expect(await queue.depth()).toBe(0);
     } finally {
       await db.close();
       rmSync(dir, { recursive: true, force: true });
