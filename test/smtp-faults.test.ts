@@ -29,13 +29,14 @@ describe('SMTP bad input and faults', () => {
   });
 
   it('oversize message: 552 5.3.4 after the final dot; nothing stored, no temp file left', async () => {
-    const before = { blobs: count(host, 'blobs'), queue: count(host, 'queue_messages') };
+    const before = { blobs: count(host, 'blobs'), queue: count(host, 'queue_messages'), bodies: count(host, 'queue_bodies') };
     const big = message('too big', 'x'.repeat(76) + '\r\n'.repeat(1) + ('y'.repeat(78) + '\r\n').repeat(400));
     const replies = await rawSmtp(host.smtpPort, [...DATA_START, big, 'QUIT\r\n'], 7);
     expect(replies[5]).toMatch(/^552 5\.3\.4 /);
     expect(replies[6]).toMatch(/^221 /); // the session goes on normally
     expect(count(host, 'blobs')).toBe(before.blobs);
     expect(count(host, 'queue_messages')).toBe(before.queue);
+    expect(count(host, 'queue_bodies')).toBe(before.bodies);
     expect(readdirSync(join(host.dataDir, 'blobs', 'tmp'))).toEqual([]);
   });
 
@@ -82,7 +83,7 @@ describe('SMTP bad input and faults', () => {
   });
 
   it('BlobStore failure mid-stream: 451 4.3.0, nothing queued, nothing filed', async () => {
-    const before = { queue: count(host, 'queue_messages'), messages: count(host, 'messages') };
+    const before = { queue: count(host, 'queue_messages'), bodies: count(host, 'queue_bodies'), messages: count(host, 'messages') };
     const original = host.app.blobs.put;
     host.app.blobs.put = async (_key, source) => {
       for await (const _chunk of source as AsyncIterable<Uint8Array>) throw new Error('disk on fire');
@@ -95,11 +96,12 @@ describe('SMTP bad input and faults', () => {
       host.app.blobs.put = original;
     }
     expect(count(host, 'queue_messages')).toBe(before.queue);
+    expect(count(host, 'queue_bodies')).toBe(before.bodies);
     expect(count(host, 'messages')).toBe(before.messages);
   });
 
   it('Queue refusing the message after the blob is stored (surely not queued): 451 4.3.0 and the blob is removed again', async () => {
-    const before = { blobs: count(host, 'blobs'), messages: count(host, 'messages'), queue: count(host, 'queue_messages') };
+    const before = { blobs: count(host, 'blobs'), messages: count(host, 'messages'), queue: count(host, 'queue_messages'), bodies: count(host, 'queue_bodies') };
     const original = host.queue.send;
     // the real write path refusing (a full disk): the database says the write surely did not happen
     host.queue.send = async (id, body) => {
@@ -119,6 +121,7 @@ describe('SMTP bad input and faults', () => {
     expect(count(host, 'blobs')).toBe(before.blobs);
     expect(count(host, 'messages')).toBe(before.messages);
     expect(count(host, 'queue_messages')).toBe(before.queue);
+    expect(count(host, 'queue_bodies')).toBe(before.bodies);
   });
 
   it('Queue send of unknown outcome (it may have been queued): 451 4.3.0 and the blob is kept for it', async () => {
@@ -143,11 +146,12 @@ describe('SMTP bad input and faults', () => {
   });
 
   it('a client that disconnects mid-DATA leaves no blob, no temp file and no queue message', async () => {
-    const before = { blobs: count(host, 'blobs'), queue: count(host, 'queue_messages') };
+    const before = { blobs: count(host, 'blobs'), queue: count(host, 'queue_messages'), bodies: count(host, 'queue_bodies') };
     await rawSmtp(host.smtpPort, [...DATA_START, 'From: s@sender.test\r\nSubject: cut\r\n\r\n' + 'z'.repeat(8000)], 5, 300);
     await new Promise((r) => setTimeout(r, 200));
     expect(count(host, 'blobs')).toBe(before.blobs);
     expect(count(host, 'queue_messages')).toBe(before.queue);
+    expect(count(host, 'queue_bodies')).toBe(before.bodies);
     expect(readdirSync(join(host.dataDir, 'blobs', 'tmp'))).toEqual([]);
   });
 

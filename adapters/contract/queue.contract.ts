@@ -38,7 +38,13 @@ export function queueContract(name: string, make: (opts: { maxDeliveries: number
         expect(second.deliveryCount).toBe(2);
         await q.complete(first); // stale: ignored
         expect(await q.depth()).toBe(1);
-        await q.complete(second);
+        // and the message is whole: redelivered with its body
+        await q.abandon(second);
+        const [third] = await q.receive(1);
+        expect(third.body).toEqual({ n: 1 });
+        await q.complete(third);
+        expect(await q.depth()).toBe(0);
+        await q.complete(second); // stale too
         expect(await q.depth()).toBe(0);
       }),
     );
@@ -52,6 +58,9 @@ export function queueContract(name: string, make: (opts: { maxDeliveries: number
         const [c2] = await q.receive(1);
         await Promise.all([q.complete(a), q.complete(b), q.complete(c)]); // c's token is stale
         expect(await q.depth()).toBe(1);
+        const left: Array<{ n: number }> = [];
+        for await (const body of q.browse()) left.push(body);
+        expect(left).toEqual([{ n: 2 }]); // c, with its body
         await q.complete(c2);
         expect(await q.depth()).toBe(0);
       }),

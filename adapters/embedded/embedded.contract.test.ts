@@ -151,12 +151,13 @@ describe('SqliteQueue: bodies apart from the lock', () => {
       const bodyRow = () => db.db.prepare("SELECT rowid AS r, body FROM queue_bodies WHERE queue = 'q' AND id = 'large'").get();
       const before = bodyRow();
       expect(before).toBeDefined();
-      db.db.pragma('wal_checkpoint(TRUNCATE)');
+      expect(db.db.pragma('wal_checkpoint(TRUNCATE)')).toEqual([{ busy: 0, log: 0, checkpointed: 0 }]);
       const second = (await queue.receive(10)).find((d) => d.id === 'large');
       expect(second?.body).toMatchObject({ n: 3 });
       expect(bodyRow()).toEqual(before);
       // the pages the receive wrote: the queue row's and its indexes', not the body's five overflow pages (the earlier layout wrote 8)
-      const framesWritten = (statSync(`${path}-wal`).size - 32) / (4096 + 24);
+      const pageSize = db.db.pragma('page_size', { simple: true }) as number;
+      const framesWritten = (statSync(`${path}-wal`).size - 32) / (pageSize + 24);
       expect(framesWritten).toBeGreaterThan(0);
       expect(framesWritten).toBeLessThan(5);
       await Promise.all([queue.complete(delivery), queue.complete(second!)]);

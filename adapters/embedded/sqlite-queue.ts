@@ -44,7 +44,8 @@ export const queueWrites = {
   'queue.send'(s: Statements, a: { queue: string; id: string; body: string; now: number; visibleAt: number }): void {
     const added = s.get('INSERT INTO queue_messages (queue, id, enqueued_at, visible_at) VALUES (?, ?, ?, ?) ON CONFLICT (queue, id) DO NOTHING').run(a.queue, a.id, a.now, a.visibleAt);
     // a send again under the same id changes nothing, as before (Service Bus's duplicate detection)
-    if (added.changes) s.get('INSERT INTO queue_bodies (queue, id, body) VALUES (?, ?, ?)').run(a.queue, a.id, a.body);
+    // (a body left without its row, which nothing here leaves, is replaced rather than failing every send under that id)
+    if (added.changes) s.get('INSERT INTO queue_bodies (queue, id, body) VALUES (?, ?, ?) ON CONFLICT (queue, id) DO UPDATE SET body = excluded.body').run(a.queue, a.id, a.body);
   },
   /** Locks up to `max` visible messages; one received too often is dead-lettered instead. */
   'queue.receive'(s: Statements, a: { queue: string; max: number; lockMs: number; maxDeliveries: number }): Row[] {
@@ -161,7 +162,10 @@ export class SqliteQueue<T> implements Queue<T> {
   }
 
   async *browse(): AsyncIterable<T> {
-    const page = this.edb.stmt('SELECT m.rowid AS r, b.body FROM queue_messages m LEFT JOIN queue_bodies b ON b.queue = m.queue AND b.id = m.id WHERE m.queue = ? AND m.dead = 0 AND m.rowid > ? ORDER BY m.rowid LIMIT 500');
+    // the page is chosen first, then its bodies read: joined before the LIMIT, SQLite read and sorted every live row's body for each page
+    const page = this.edb.stmt(
+      'SELECT m.r, b.body FROM (SELECT rowid AS r, queue, id FROM queue_messages WHERE queue = ? AND dead = 0 AND rowid > ? ORDER BY rowid LIMIT 500) m LEFT JOIN queue_bodies b ON b.queue = m.queue AND b.id = m.id ORDER BY m.r',
+    );
     for (let after = 0; ; ) {
       const rows = page.all(this.name, after) as Array<{ r: number; body: string | null }>;
       for (const row of rows) {
