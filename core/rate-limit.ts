@@ -392,6 +392,11 @@ function inWindow(stored: Record<string, number> | undefined, now: number, windo
   return countInWindow(stored ?? {}, { now, max: 0, windowMs, take: 0 }).minutes;
 }
 
+/** The holds of `stored` taken less than `holdMs` before `now` (older ones are of checks whose process died). */
+function liveHolds(stored: Record<string, number> | undefined, now: number, holdMs: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(stored ?? {}).filter(([, at]) => at > now - holdMs));
+}
+
 /**
  * A LoginCounter's arithmetic: whether check `id` may hold a place in `stored` (see
  * LoginCount), and what the store keeps then. `held`: added; `already`: it is there (a
@@ -401,7 +406,7 @@ function inWindow(stored: Record<string, number> | undefined, now: number, windo
  */
 export function holdInWindow(stored: Partial<LoginCount> | undefined, opts: LoginHoldOptions): { next: LoginCount; outcome: 'held' | 'already' | 'busy' | 'locked'; waitMs: number } {
   const minutes = inWindow(stored?.minutes, opts.now, opts.windowMs);
-  const holds = Object.fromEntries(Object.entries(stored?.holds ?? {}).filter(([, at]) => at > opts.now - opts.holdMs));
+  const holds = liveHolds(stored?.holds, opts.now, opts.holdMs);
   const next = { minutes, holds };
   if (stored?.holds && Object.hasOwn(stored.holds, opts.id)) return { next, outcome: 'already', waitMs: 0 };
   const { waitMs } = countInWindow(minutes, { now: opts.now, max: opts.max, windowMs: opts.windowMs, take: 0 });
@@ -420,7 +425,7 @@ export function holdInWindow(stored: Partial<LoginCount> | undefined, opts: Logi
 export function endHoldInWindow(stored: Partial<LoginCount> | undefined, opts: LoginHoldEnd): LoginCount | null {
   if (!stored?.holds || !Object.hasOwn(stored.holds, opts.id)) return null;
   const { [opts.id]: _ended, ...others } = stored.holds;
-  const holds = Object.fromEntries(Object.entries(others).filter(([, at]) => at > opts.now - opts.holdMs));
+  const holds = liveHolds(others, opts.now, opts.holdMs);
   return {
     minutes: opts.keep ? countInWindow(stored.minutes ?? {}, { now: opts.now, max: Infinity, windowMs: opts.windowMs, take: 1 }).minutes : inWindow(stored.minutes, opts.now, opts.windowMs),
     holds,

@@ -29,9 +29,10 @@ export async function sendForUser(app: AppContext, user: User, outgoing: Outgoin
   if (all.length > app.sending.maxRecipients) throw new MailError('ValidationFailed', `to: at most ${app.sending.maxRecipients} recipients per message`, { details: { field: 'to' } });
   // what is found here is not looked up again when the message is queued
   const hosted = new Set<string>();
+  const directory = recipientDirectory(app);
   for (const address of all) {
     try {
-      if ((await decideRecipient(recipientDirectory(app), address.address, true)).kind === 'local') hosted.add(normalizeAddress(address.address));
+      if ((await decideRecipient(directory, address.address, true)).kind === 'local') hosted.add(normalizeAddress(address.address));
     } catch (err) {
       if (isMailError(err) && err.code === 'MailboxUnknown') throw new MailError('ValidationFailed', `to: ${err.message}`, { details: { field: 'to' } });
       throw err;
