@@ -88,7 +88,8 @@ export async function startLocalHost(config: Config, opts: LocalHostOptions = {}
   db.onWriterProblem = (problem) => logger.error({}, problem);
   const store = new SqliteMailStore(db);
   const blobs = new EmbeddedBlobStore(db, dataDir, config.NIMBUS_BLOB_INLINE_MAX_BYTES);
-  const queue = new SqliteQueue<InboundQueueMessage>(db, 'inbound', { maxDeliveries: config.NIMBUS_QUEUE_MAX_DELIVERIES, lockMs: config.NIMBUS_QUEUE_LOCK_MS });
+  // handOff: this process fills and drains it; a message's first receive gets the summary the edge made, not a copy read back and parsed
+  const queue = new SqliteQueue<InboundQueueMessage>(db, 'inbound', { maxDeliveries: config.NIMBUS_QUEUE_MAX_DELIVERIES, lockMs: config.NIMBUS_QUEUE_LOCK_MS, handOff: 1000 });
   // a delivery may wait on a slow relay for several timeouts: its lock must outlast them
   const outboundQueue = new SqliteQueue<OutboundQueueMessage>(db, 'outbound', { maxDeliveries: config.NIMBUS_QUEUE_MAX_DELIVERIES, lockMs: Math.max(config.NIMBUS_QUEUE_LOCK_MS, 5 * config.NIMBUS_RELAY_TIMEOUT_MS) });
   const transport = createOutboundTransport(config);

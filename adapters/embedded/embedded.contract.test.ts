@@ -57,6 +57,97 @@ queueContract('SQLite', async (opts) => {
   return { queue: new SqliteQueue<{ n: number }>(f.db, 'contract', opts), cleanup: f.cleanup };
 });
 
+// as the local host's inbound queue runs (the most kept at once small, so the contract's tests pass it too)
+queueContract('SQLite, bodies handed off', async (opts) => {
+  const f = fresh();
+  return { queue: new SqliteQueue<{ n: number }>(f.db, 'contract', { ...opts, handOff: 2 }), cleanup: f.cleanup };
+});
+
+describe('SqliteQueue handOff: the body sent is what the first receive returns', () => {
+  type Body = { n: number; text?: string };
+  const withDb = async (fn: (db: EmbeddedDb) => Promise<void>) => {
+    const f = fresh();
+    try {
+      await fn(f.db);
+    } finally {
+      await f.cleanup();
+    }
+  };
+
+  it('the first receive returns the object sent, not a copy; a redelivery reads the stored body', () =>
+    withDb(async (db) => {
+      const queue = new SqliteQueue<Body>(db, 'q', { maxDeliveries: 5, lockMs: 60_000, handOff: 10 });
+      const body = { n: 1, text: 'é'.repeat(5000) };
+      await queue.send('a', body);
+      const [first] = await queue.receive(10);
+      expect(first.body).toBe(body);
+      await queue.abandon(first);
+      const [again] = await queue.receive(10);
+      expect(again.body).not.toBe(body);
+      expect(again.body).toEqual(body);
+      expect(again.deliveryCount).toBe(2);
+    }));
+
+  it('past the most kept, bodies are read back; a send again under a queued id keeps the first body', () =>
+    withDb(async (db) => {
+      const queue = new SqliteQueue<Body>(db, 'q', { maxDeliveries: 5, lockMs: 60_000, handOff: 2 });
+      const bodies = [{ n: 1 }, { n: 2 }, { n: 3 }];
+      for (const [i, body] of bodies.entries()) await queue.send(`m${i}`, body);
+      await queue.send('m0', { n: 99 }); // duplicate: dropped
+      const got = await queue.receive(10);
+      expect(got.map((d) => d.body)).toEqual(bodies);
+      expect(got.map((d) => d.body === bodies[Number(d.id.slice(1))])).toEqual([true, true, false]); // the third was not kept
+      for (const d of got) await queue.complete(d);
+      // room again: the next one is kept
+      const next = { n: 4 };
+      await queue.send('m3', next);
+      expect((await queue.receive(10))[0].body).toBe(next);
+    }));
+
+  it('a body left out but not kept here is read from the database; a new writer thread knows of no bodies left out', () =>
+    withDb(async (db) => {
+      const sender = new SqliteQueue<Body>(db, 'q', { maxDeliveries: 5, lockMs: 60_000, handOff: 10 });
+      const other = new SqliteQueue<Body>(db, 'q', { maxDeliveries: 5, lockMs: 60_000 }); // keeps nothing: as a send whose answer was lost
+      await sender.send('left-out', { n: 1, text: 'kept by the sender' });
+      const [read] = await other.receive(10);
+      expect(read).toMatchObject({ id: 'left-out', body: { n: 1, text: 'kept by the sender' }, deliveryCount: 1 });
+      await other.complete(read);
+
+      const body = { n: 2 };
+      await sender.send('before-restart', body);
+      await db.killWriter();
+      await waitFor(() => db.pingWriter().then(() => true, () => undefined));
+      const [after] = await sender.receive(10);
+      expect(after.body).toEqual(body);
+      expect(after.body).not.toBe(body); // the new thread sent it, so the stored one is used
+      await sender.complete(after);
+      expect(await sender.depth()).toBe(0);
+    }));
+
+  it('a send again of a message received but not yet completed keeps nothing either (its place is free for the next)', () =>
+    withDb(async (db) => {
+      const queue = new SqliteQueue<Body>(db, 'q', { maxDeliveries: 5, lockMs: 60_000, handOff: 1 });
+      await queue.send('a', { n: 1 });
+      const [a] = await queue.receive(10);
+      await queue.send('a', { n: 2 }); // locked, so still queued: dropped
+      await queue.complete(a);
+      const next = { n: 3 };
+      await queue.send('b', next);
+      expect((await queue.receive(10))[0].body).toBe(next);
+    }));
+
+  it('a send that failed keeps nothing: the same id sent again is handed off with its new body', () =>
+    withDb(async (db) => {
+      const queue = new SqliteQueue<Body>(db, 'q', { maxDeliveries: 5, lockMs: 60_000, handOff: 1 });
+      db.failWrites = new Error('disk full');
+      await expect(queue.send('a', { n: 1 })).rejects.toMatchObject({ code: 'TemporaryFailure' });
+      db.failWrites = null;
+      const body = { n: 2 };
+      await queue.send('a', body); // with handOff 1, only if the failed send let go of its place
+      expect((await queue.receive(10))[0].body).toBe(body);
+    }));
+});
+
 // the local host is one process: its send limit counts in memory
 sendLimitContract('in memory (the local host)', async (max) => {
   const limit = new SendLimiter(max);

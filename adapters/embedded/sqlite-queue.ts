@@ -24,7 +24,16 @@ interface Row {
   body: string | null;
   delivery_count: number;
   lock_token: string;
+  /** The body was left out: the sending queue holds it (SqliteQueue's handOff). */
+  handed?: true;
 }
+
+/**
+ * Per queue, the messages whose first receive leaves the body out, because the SqliteQueue
+ * that sent them holds it. Lives on the writer thread; a new writer thread knows of none,
+ * and then the bodies are read as usual.
+ */
+const handedOver = new Map<string, Set<string>>();
 
 interface PendingCompletion {
   id: string;
@@ -41,18 +50,29 @@ interface Locked {
 
 /** The queue's writes; they run on EmbeddedDb's writer thread. */
 export const queueWrites = {
-  'queue.send'(s: Statements, a: { queue: string; id: string; body: string; now: number; visibleAt: number }): void {
+  /** `hand`: the sender keeps the body for the first receive. Returns whether the message is new (a send again under the same id changes nothing). */
+  'queue.send'(s: Statements, a: { queue: string; id: string; body: string; now: number; visibleAt: number; hand?: boolean }): boolean {
     const added = s.get('INSERT INTO queue_messages (queue, id, enqueued_at, visible_at) VALUES (?, ?, ?, ?) ON CONFLICT (queue, id) DO NOTHING').run(a.queue, a.id, a.now, a.visibleAt);
     // a send again under the same id changes nothing, as before (Service Bus's duplicate detection)
+    if (!added.changes) return false;
     // (a body left without its row, which nothing here leaves, is replaced rather than failing every send under that id)
-    if (added.changes) s.get('INSERT INTO queue_bodies (queue, id, body) VALUES (?, ?, ?) ON CONFLICT (queue, id) DO UPDATE SET body = excluded.body').run(a.queue, a.id, a.body);
+    s.get('INSERT INTO queue_bodies (queue, id, body) VALUES (?, ?, ?) ON CONFLICT (queue, id) DO UPDATE SET body = excluded.body').run(a.queue, a.id, a.body);
+    if (a.hand) {
+      let ids = handedOver.get(a.queue);
+      if (!ids) handedOver.set(a.queue, (ids = new Set()));
+      // marked once the savepoint holds: a send rolled back with the rest of its commit leaves a mark on a message that does not exist, which nothing receives
+      ids.add(a.id);
+    }
+    return true;
   },
   /** Locks up to `max` visible messages; one received too often is dead-lettered instead. */
   'queue.receive'(s: Statements, a: { queue: string; max: number; lockMs: number; maxDeliveries: number }): Row[] {
     const now = Date.now();
     const ready = s
-      .get('SELECT m.id, b.body, m.delivery_count FROM queue_messages m LEFT JOIN queue_bodies b ON b.queue = m.queue AND b.id = m.id WHERE m.queue = ? AND m.dead = 0 AND m.visible_at <= ? ORDER BY m.visible_at, m.rowid LIMIT ?')
-      .all(a.queue, now, a.max) as Array<Omit<Row, 'lock_token'>>;
+      .get('SELECT id, delivery_count FROM queue_messages WHERE queue = ? AND dead = 0 AND visible_at <= ? ORDER BY visible_at, rowid LIMIT ?')
+      .all(a.queue, now, a.max) as Array<Pick<Row, 'id' | 'delivery_count'>>;
+    const readBody = s.get('SELECT body FROM queue_bodies WHERE queue = ? AND id = ?').pluck();
+    const handed = handedOver.get(a.queue);
     const lock = s.get('UPDATE queue_messages SET lock_token = ?, visible_at = ?, delivery_count = delivery_count + 1 WHERE queue = ? AND id = ?');
     const bury = s.get("UPDATE queue_messages SET dead = 1, dead_reason = 'MaxDeliveryCountExceeded', lock_token = NULL WHERE queue = ? AND id = ?");
     const out: Row[] = [];
@@ -63,7 +83,9 @@ export const queueWrites = {
       }
       const token = randomUUID();
       lock.run(token, now + a.lockMs, a.queue, row.id);
-      out.push({ ...row, delivery_count: row.delivery_count + 1, lock_token: token });
+      const base = { id: row.id, delivery_count: row.delivery_count + 1, lock_token: token };
+      if (handed?.delete(row.id)) out.push({ ...base, body: null, handed: true });
+      else out.push({ ...base, body: (readBody.get(a.queue, row.id) as string | undefined) ?? null });
     }
     return out;
   },
@@ -89,11 +111,22 @@ export const queueWrites = {
 export class SqliteQueue<T> implements Queue<T> {
   private listeners: Array<() => void> = [];
   private completing: PendingCompletion[] | null = null;
+  /** handOff: the bodies of messages sent here and not yet received, by id. */
+  private readonly handed = new Map<string, T>();
 
+  /**
+   * `handOff` (a number, the most kept at once; 0 or absent: none): the body given to send is
+   * kept and is what the message's first receive returns, the same object, instead of a copy
+   * read back from the database and parsed. For the local host's inbound queue, which this
+   * process both fills and drains: it saves the body's trip back from the writer thread and its
+   * parse, and one object a message instead of two. Who sends must not change a body after.
+   * Past the most, messages are sent as without it (a backlog is read back from the database);
+   * every later receive (after an abandon, a new writer thread or a restart) reads the stored body.
+   */
   constructor(
     private readonly edb: EmbeddedDb,
     private readonly name: string,
-    private readonly opts: { maxDeliveries: number; lockMs: number },
+    private readonly opts: { maxDeliveries: number; lockMs: number; handOff?: number },
   ) {
     edb.migrate('queue', MIGRATIONS);
     edb.db.prepare('UPDATE queue_messages SET lock_token = NULL, visible_at = 0 WHERE queue = ? AND lock_token IS NOT NULL AND dead = 0').run(name);
@@ -101,7 +134,16 @@ export class SqliteQueue<T> implements Queue<T> {
 
   async send(id: string, body: T, opts: { notBefore?: number } = {}): Promise<void> {
     const now = Date.now();
-    await this.edb.write('queue.send', { queue: this.name, id, body: JSON.stringify(body), now, visibleAt: Math.max(now, opts.notBefore ?? now) });
+    // kept before the write goes: a receive may reach the writer before this send's answer is back
+    const hand = this.handed.size < (this.opts.handOff ?? 0) && !this.handed.has(id);
+    if (hand) this.handed.set(id, body);
+    try {
+      const added = await this.edb.write('queue.send', { queue: this.name, id, body: JSON.stringify(body), now, visibleAt: Math.max(now, opts.notBefore ?? now), hand });
+      if (hand && !added) this.handed.delete(id); // a send again under an id already queued: its first body stands
+    } catch (err) {
+      if (hand) this.handed.delete(id); // if it was stored after all, its first receive reads the body
+      throw err;
+    }
     for (const listener of this.listeners) listener();
   }
 
@@ -114,14 +156,21 @@ export class SqliteQueue<T> implements Queue<T> {
     const rows = await this.edb.write('queue.receive', { queue: this.name, max, lockMs: this.opts.lockMs, maxDeliveries: this.opts.maxDeliveries });
     const deliveries: QueueDelivery<T>[] = [];
     for (const row of rows) {
+      const kept = this.handed.get(row.id);
+      this.handed.delete(row.id);
       let body: T;
-      try {
-        if (row.body === null) throw new Error('no body');
-        body = JSON.parse(row.body) as T;
-      } catch {
-        // an unreadable body can never succeed: dead-letter it now, not after N tries
-        await this.edb.write('queue.deadLetter', { queue: this.name, id: row.id, lockToken: row.lock_token, reason: 'UnparseableBody' });
-        continue;
+      if (row.handed && kept !== undefined) body = kept;
+      else {
+        try {
+          // left out but not kept here (its send's answer was lost): read from this thread's connection
+          const json = row.handed ? ((this.edb.stmt('SELECT body FROM queue_bodies WHERE queue = ? AND id = ?').pluck().get(this.name, row.id) as string | undefined) ?? null) : row.body;
+          if (json === null) throw new Error('no body');
+          body = JSON.parse(json) as T;
+        } catch {
+          // an unreadable body can never succeed: dead-letter it now, not after N tries
+          await this.edb.write('queue.deadLetter', { queue: this.name, id: row.id, lockToken: row.lock_token, reason: 'UnparseableBody' });
+          continue;
+        }
       }
       deliveries.push({ id: row.id, body, deliveryCount: row.delivery_count, lockToken: row.lock_token });
     }
