@@ -267,6 +267,8 @@ export interface QueueSender<T> {
    * Rejects with TemporaryFailure whose `outcome` is `not-done` only when the message
    * surely was not queued; otherwise (`unknown`, or not said) it may have been.
    * `notBefore` (epoch ms) schedules it: no receiver sees it earlier (Service Bus's scheduled enqueue time).
+   * The body must not be changed after: a queue may hand the object itself to its first receiver
+   * (the local inbound queue does, adapters/embedded/sqlite-queue.ts handOff).
    */
   send(id: string, body: T, opts?: { notBefore?: number }): Promise<void>;
   ping(): Promise<void>;

@@ -136,6 +136,51 @@ describe('SqliteQueue handOff: the body sent is what the first receive returns',
       expect((await queue.receive(10))[0].body).toBe(next);
     }));
 
+  it('a send that timed out and is sent again under the same id: the first receive gets the stored (first) body, not the second one kept', async () => {
+    const f = fresh();
+    await f.db.close();
+    const path = join(f.dir, 'nimbus.db');
+    const db = new EmbeddedDb(path, { writeTimeoutMs: 300 });
+    const other = openConnection(path);
+    try {
+      const queue = new SqliteQueue<Body>(db, 'q', { maxDeliveries: 5, lockMs: 60_000, handOff: 10 });
+      await db.pingWriter();
+      // another connection holds the write lock: the writer thread waits for it (busy_timeout) past the write's timeout
+      other.exec('BEGIN IMMEDIATE');
+      await expect(queue.send('a', { n: 1 })).rejects.toMatchObject({ outcome: 'unknown' });
+      const received = queue.receive(10); // reaches the writer after the first send commits
+      const retry = queue.send('a', { n: 2 }); // sent again: duplicate detection keeps { n: 1 }
+      other.exec('COMMIT');
+      const [d] = await received;
+      await retry;
+      expect(d.body).toEqual({ n: 1 });
+    } finally {
+      other.close();
+      await db.close();
+      rmSync(f.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a body left out whose read fails goes back to the queue, not to the dead letters', () =>
+    withDb(async (db) => {
+      const sender = new SqliteQueue<Body>(db, 'q', { maxDeliveries: 5, lockMs: 60_000, handOff: 10 });
+      const other = new SqliteQueue<Body>(db, 'q', { maxDeliveries: 5, lockMs: 60_000 });
+      await sender.send('a', { n: 1 });
+      const stmt = db.stmt.bind(db);
+      db.stmt = (sql: string) => {
+        if (sql.includes('FROM queue_bodies')) throw new Error('disk I/O error');
+        return stmt(sql);
+      };
+      expect(await other.receive(10)).toEqual([]);
+      db.stmt = stmt;
+      expect(await other.listDeadLetters()).toEqual([]);
+      const [again] = await waitFor(async () => {
+        const got = await other.receive(10);
+        return got.length ? got : undefined;
+      });
+      expect(again).toMatchObject({ id: 'a', body: { n: 1 }, deliveryCount: 2 });
+    }));
+
   it('a send that failed keeps nothing: the same id sent again is handed off with its new body', () =>
     withDb(async (db) => {
       const queue = new SqliteQueue<Body>(db, 'q', { maxDeliveries: 5, lockMs: 60_000, handOff: 1 });

@@ -24,16 +24,19 @@ interface Row {
   body: string | null;
   delivery_count: number;
   lock_token: string;
-  /** The body was left out: the sending queue holds it (SqliteQueue's handOff). */
-  handed?: true;
+  /** The body was left out: the sending queue holds it (SqliteQueue's handOff), under this token. */
+  handed?: number;
 }
 
 /**
  * Per queue, the messages whose first receive leaves the body out, because the SqliteQueue
- * that sent them holds it. Lives on the writer thread; a new writer thread knows of none,
- * and then the bodies are read as usual.
+ * that sent them holds it, with the token it holds it under. Lives on the writer thread; a new
+ * writer thread knows of none, and then the bodies are read as usual. The marks are a hint:
+ * one lost costs a read. A send whose commit failed leaves its mark (nothing receives it), so
+ * past MAX_MARKS they are all dropped rather than piling up through a long disk fault.
  */
-const handedOver = new Map<string, Set<string>>();
+const handedOver = new Map<string, Map<string, number>>();
+const MAX_MARKS = 10_000;
 
 interface PendingCompletion {
   id: string;
@@ -50,18 +53,18 @@ interface Locked {
 
 /** The queue's writes; they run on EmbeddedDb's writer thread. */
 export const queueWrites = {
-  /** `hand`: the sender keeps the body for the first receive. Returns whether the message is new (a send again under the same id changes nothing). */
-  'queue.send'(s: Statements, a: { queue: string; id: string; body: string; now: number; visibleAt: number; hand?: boolean }): boolean {
+  /** `hand`: the sender keeps the body for the first receive, under this token. Returns whether the message is new (a send again under the same id changes nothing). */
+  'queue.send'(s: Statements, a: { queue: string; id: string; body: string; now: number; visibleAt: number; hand?: number }): boolean {
     const added = s.get('INSERT INTO queue_messages (queue, id, enqueued_at, visible_at) VALUES (?, ?, ?, ?) ON CONFLICT (queue, id) DO NOTHING').run(a.queue, a.id, a.now, a.visibleAt);
     // a send again under the same id changes nothing, as before (Service Bus's duplicate detection)
     if (!added.changes) return false;
     // (a body left without its row, which nothing here leaves, is replaced rather than failing every send under that id)
     s.get('INSERT INTO queue_bodies (queue, id, body) VALUES (?, ?, ?) ON CONFLICT (queue, id) DO UPDATE SET body = excluded.body').run(a.queue, a.id, a.body);
-    if (a.hand) {
-      let ids = handedOver.get(a.queue);
-      if (!ids) handedOver.set(a.queue, (ids = new Set()));
-      // marked once the savepoint holds: a send rolled back with the rest of its commit leaves a mark on a message that does not exist, which nothing receives
-      ids.add(a.id);
+    if (a.hand !== undefined) {
+      let marks = handedOver.get(a.queue);
+      if (!marks) handedOver.set(a.queue, (marks = new Map()));
+      if (marks.size >= MAX_MARKS) marks.clear();
+      marks.set(a.id, a.hand);
     }
     return true;
   },
@@ -72,7 +75,7 @@ export const queueWrites = {
       .get('SELECT id, delivery_count FROM queue_messages WHERE queue = ? AND dead = 0 AND visible_at <= ? ORDER BY visible_at, rowid LIMIT ?')
       .all(a.queue, now, a.max) as Array<Pick<Row, 'id' | 'delivery_count'>>;
     const readBody = s.get('SELECT body FROM queue_bodies WHERE queue = ? AND id = ?').pluck();
-    const handed = handedOver.get(a.queue);
+    const marks = handedOver.get(a.queue);
     const lock = s.get('UPDATE queue_messages SET lock_token = ?, visible_at = ?, delivery_count = delivery_count + 1 WHERE queue = ? AND id = ?');
     const bury = s.get("UPDATE queue_messages SET dead = 1, dead_reason = 'MaxDeliveryCountExceeded', lock_token = NULL WHERE queue = ? AND id = ?");
     const out: Row[] = [];
@@ -84,8 +87,11 @@ export const queueWrites = {
       const token = randomUUID();
       lock.run(token, now + a.lockMs, a.queue, row.id);
       const base = { id: row.id, delivery_count: row.delivery_count + 1, lock_token: token };
-      if (handed?.delete(row.id)) out.push({ ...base, body: null, handed: true });
-      else out.push({ ...base, body: (readBody.get(a.queue, row.id) as string | undefined) ?? null });
+      const mark = marks?.get(row.id);
+      if (mark !== undefined) {
+        marks!.delete(row.id);
+        out.push({ ...base, body: null, handed: mark });
+      } else out.push({ ...base, body: (readBody.get(a.queue, row.id) as string | undefined) ?? null });
     }
     return out;
   },
@@ -111,8 +117,9 @@ export const queueWrites = {
 export class SqliteQueue<T> implements Queue<T> {
   private listeners: Array<() => void> = [];
   private completing: PendingCompletion[] | null = null;
-  /** handOff: the bodies of messages sent here and not yet received, by id. */
-  private readonly handed = new Map<string, T>();
+  /** handOff: the bodies of messages sent here and not yet received, by id, each under the token its send gave the writer thread. */
+  private readonly handed = new Map<string, { body: T; token: number }>();
+  private nextToken = 1;
 
   /**
    * `handOff` (a number, the most kept at once; 0 or absent: none): the body given to send is
@@ -122,6 +129,10 @@ export class SqliteQueue<T> implements Queue<T> {
    * parse, and one object a message instead of two. Who sends must not change a body after.
    * Past the most, messages are sent as without it (a backlog is read back from the database);
    * every later receive (after an abandon, a new writer thread or a restart) reads the stored body.
+   * A body is used only by the receive that finds its own send's token: a send that timed out
+   * and is sent again under the same id (duplicate detection keeps the first body) gets the
+   * stored body. One SqliteQueue per queue in a process: a message another one receives leaves
+   * its body kept here, taking one of the places.
    */
   constructor(
     private readonly edb: EmbeddedDb,
@@ -134,14 +145,14 @@ export class SqliteQueue<T> implements Queue<T> {
 
   async send(id: string, body: T, opts: { notBefore?: number } = {}): Promise<void> {
     const now = Date.now();
-    // kept before the write goes: a receive may reach the writer before this send's answer is back
-    const hand = this.handed.size < (this.opts.handOff ?? 0) && !this.handed.has(id);
-    if (hand) this.handed.set(id, body);
+    const token = this.handed.size < (this.opts.handOff ?? 0) && !this.handed.has(id) ? this.nextToken++ : undefined;
+    if (token !== undefined) this.handed.set(id, { body, token });
+    const mine = () => token !== undefined && this.handed.get(id)?.token === token;
     try {
-      const added = await this.edb.write('queue.send', { queue: this.name, id, body: JSON.stringify(body), now, visibleAt: Math.max(now, opts.notBefore ?? now), hand });
-      if (hand && !added) this.handed.delete(id); // a send again under an id already queued: its first body stands
+      const added = await this.edb.write('queue.send', { queue: this.name, id, body: JSON.stringify(body), now, visibleAt: Math.max(now, opts.notBefore ?? now), hand: token });
+      if (!added && mine()) this.handed.delete(id); // a send again under an id already queued: its first body stands
     } catch (err) {
-      if (hand) this.handed.delete(id); // if it was stored after all, its first receive reads the body
+      if (mine()) this.handed.delete(id); // if it was stored after all, its first receive reads the body
       throw err;
     }
     for (const listener of this.listeners) listener();
@@ -159,11 +170,21 @@ export class SqliteQueue<T> implements Queue<T> {
       const kept = this.handed.get(row.id);
       this.handed.delete(row.id);
       let body: T;
-      if (row.handed && kept !== undefined) body = kept;
+      if (row.handed !== undefined && kept?.token === row.handed) body = kept.body;
       else {
+        let json = row.body;
+        if (row.handed !== undefined) {
+          // left out, but not kept here under that send's token (its answer was lost): read on this thread's connection
+          try {
+            json = (this.edb.stmt('SELECT body FROM queue_bodies WHERE queue = ? AND id = ?').pluck().get(this.name, row.id) as string | undefined) ?? null;
+          } catch (err) {
+            // the read failed, not the message: back to the queue for a later receive
+            const delivery: QueueDelivery<T> = { id: row.id, body: undefined as T, deliveryCount: row.delivery_count, lockToken: row.lock_token };
+            await this.abandon(delivery, { retryInMs: 1000, error: `reading the body failed: ${(err as Error).message}` }).catch(() => undefined);
+            continue;
+          }
+        }
         try {
-          // left out but not kept here (its send's answer was lost): read from this thread's connection
-          const json = row.handed ? ((this.edb.stmt('SELECT body FROM queue_bodies WHERE queue = ? AND id = ?').pluck().get(this.name, row.id) as string | undefined) ?? null) : row.body;
           if (json === null) throw new Error('no body');
           body = JSON.parse(json) as T;
         } catch {
