@@ -38,6 +38,9 @@ interface Row {
 const handedOver = new Map<string, Map<string, number>>();
 const MAX_MARKS = 10_000;
 
+/** A stored body, read on the writer thread (a receive) or on the main thread (a body left out but not kept there). */
+const BODY_OF = 'SELECT body FROM queue_bodies WHERE queue = ? AND id = ?';
+
 interface PendingCompletion {
   id: string;
   lockToken: string;
@@ -74,7 +77,7 @@ export const queueWrites = {
     const ready = s
       .get('SELECT id, delivery_count FROM queue_messages WHERE queue = ? AND dead = 0 AND visible_at <= ? ORDER BY visible_at, rowid LIMIT ?')
       .all(a.queue, now, a.max) as Array<Pick<Row, 'id' | 'delivery_count'>>;
-    const readBody = s.get('SELECT body FROM queue_bodies WHERE queue = ? AND id = ?').pluck();
+    const readBody = s.get(BODY_OF).pluck();
     const marks = handedOver.get(a.queue);
     const lock = s.get('UPDATE queue_messages SET lock_token = ?, visible_at = ?, delivery_count = delivery_count + 1 WHERE queue = ? AND id = ?');
     const bury = s.get("UPDATE queue_messages SET dead = 1, dead_reason = 'MaxDeliveryCountExceeded', lock_token = NULL WHERE queue = ? AND id = ?");
@@ -169,33 +172,34 @@ export class SqliteQueue<T> implements Queue<T> {
     for (const row of rows) {
       const kept = this.handed.get(row.id);
       this.handed.delete(row.id);
-      let body: T;
-      if (row.handed !== undefined && kept?.token === row.handed) body = kept.body;
-      else {
-        let json = row.body;
-        if (row.handed !== undefined) {
-          // left out, but not kept here under that send's token (its answer was lost): read on this thread's connection
-          try {
-            json = (this.edb.stmt('SELECT body FROM queue_bodies WHERE queue = ? AND id = ?').pluck().get(this.name, row.id) as string | undefined) ?? null;
-          } catch (err) {
-            // the read failed, not the message: back to the queue for a later receive
-            const delivery: QueueDelivery<T> = { id: row.id, body: undefined as T, deliveryCount: row.delivery_count, lockToken: row.lock_token };
-            await this.abandon(delivery, { retryInMs: 1000, error: `reading the body failed: ${(err as Error).message}` }).catch(() => undefined);
-            continue;
-          }
-        }
-        try {
-          if (json === null) throw new Error('no body');
-          body = JSON.parse(json) as T;
-        } catch {
-          // an unreadable body can never succeed: dead-letter it now, not after N tries
-          await this.edb.write('queue.deadLetter', { queue: this.name, id: row.id, lockToken: row.lock_token, reason: 'UnparseableBody' });
-          continue;
-        }
-      }
-      deliveries.push({ id: row.id, body, deliveryCount: row.delivery_count, lockToken: row.lock_token });
+      const body = row.handed !== undefined && kept?.token === row.handed ? { value: kept.body } : await this.storedBody(row);
+      if (body) deliveries.push({ id: row.id, body: body.value, deliveryCount: row.delivery_count, lockToken: row.lock_token });
     }
     return deliveries;
+  }
+
+  /** A received message's body from the database; null when there is none to give now (the message went back to the queue, or to the dead letters). */
+  private async storedBody(row: Row): Promise<{ value: T } | null> {
+    const locked = { queue: this.name, id: row.id, lockToken: row.lock_token };
+    let json = row.body;
+    if (row.handed !== undefined) {
+      // left out, but not kept here under that send's token (its answer was lost): read on this thread's connection
+      try {
+        json = (this.edb.stmt(BODY_OF).pluck().get(this.name, row.id) as string | undefined) ?? null;
+      } catch (err) {
+        // the read failed, not the message: back to the queue for a later receive
+        await this.edb.write('queue.abandon', { ...locked, visibleAt: Date.now() + 1000, error: `reading the body failed: ${(err as Error).message}` }).catch(() => undefined);
+        return null;
+      }
+    }
+    try {
+      if (json === null) throw new Error('no body');
+      return { value: JSON.parse(json) as T };
+    } catch {
+      // an unreadable body can never succeed: dead-letter it now, not after N tries
+      await this.edb.write('queue.deadLetter', { ...locked, reason: 'UnparseableBody' });
+      return null;
+    }
   }
 
   /**
