@@ -1,4 +1,4 @@
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 /**
  * Writes `chunk`; resolves when `target` can take more (or is gone: a consumer that gave
@@ -18,5 +18,61 @@ export function whenWritable(target: Writable, chunk: Buffer): Promise<void> | n
     target.on('drain', done);
     target.on('close', done);
     target.on('error', done);
+  });
+}
+
+/**
+ * Hands each chunk of `source` to `onChunk` in order, as `for await (const chunk of source)`
+ * with the loop's body in `onChunk` would: a promise it returns is waited for (the stream
+ * is paused meanwhile) before the next chunk, the end or an error is reported; resolves at
+ * the end; rejects with the stream's error, with ERR_STREAM_PREMATURE_CLOSE when it closes
+ * before its end, or with what `onChunk` threw, and then destroys the stream (as leaving
+ * the loop by an exception does). The difference is cost: no async iterator, no promise
+ * for every chunk and no end-of-stream watcher (about 2.5 us less per stream; the DATA
+ * path reads two streams per message).
+ */
+export function eachChunk<T = Buffer>(source: Readable, onChunk: (chunk: T) => Promise<unknown> | null | undefined | void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    /** The work on the chunk before, while it runs: what ends the loop waits for it. */
+    let pending: Promise<unknown> | null = null;
+    const settle = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      source.off('data', onData);
+      source.off('end', onEnd);
+      source.off('error', onError);
+      source.off('close', onClose);
+      if (err === undefined) return resolve();
+      if (!source.destroyed) source.destroy();
+      reject(err);
+    };
+    // the end, an error or a close reported once the chunk before is done with, as the loop would
+    const after = (err?: unknown) => (pending ? void pending.then(() => settle(err), settle) : settle(err));
+    const onData = (chunk: T) => {
+      if (settled) return;
+      let work;
+      try {
+        work = onChunk(chunk);
+      } catch (err) {
+        return settle(err);
+      }
+      if (!work) return;
+      source.pause();
+      const current = (pending = work.then(() => {
+        if (pending === current) pending = null;
+        if (!settled) source.resume();
+      }));
+      current.catch(settle);
+    };
+    const onEnd = () => after();
+    const onError = (err: Error) => after(err);
+    const onClose = () => after(source.readableEnded ? undefined : Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    if (source.readableEnded) return resolve();
+    if (source.destroyed) return reject(source.errored ?? Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    source.on('error', onError);
+    source.on('end', onEnd);
+    source.on('close', onClose);
+    source.on('data', onData);
   });
 }

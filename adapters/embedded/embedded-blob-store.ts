@@ -4,6 +4,7 @@ import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { MailError } from '../../core/errors';
+import { eachChunk } from '../../core/streams';
 import type { BlobInfo, BlobStore } from '../../core/ports';
 import type { EmbeddedDb, Statements } from './sqlite';
 import { SEGMENT_MIN_BYTES, segmentPath } from './blob-segments';
@@ -117,25 +118,26 @@ export class EmbeddedBlobStore implements BlobStore {
     if (source instanceof Uint8Array) source = [source] as unknown as AsyncIterable<Uint8Array>;
     const chunks: Buffer[] = [];
     let size = 0;
-    let handle: FileHandle | null = null;
+    let handle = null as FileHandle | null; // set in take (a closure): not narrowed to null here
     let tmpPath = '';
+    /** One chunk: kept while the blob fits inline, else written to its file (a promise then). */
+    const take = (chunk: Uint8Array): Promise<void> | undefined => {
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+      size += buf.length;
+      if (handle) return handle.write(buf).then(() => undefined);
+      if (size <= this.inlineMaxBytes) return void chunks.push(buf);
+      chunks.push(buf);
+      return (async () => {
+        await this.ready();
+        tmpPath = join(this.tmpDir, `${Date.now()}-${randomBytes(6).toString('hex')}`);
+        handle = await open(tmpPath, 'wx');
+        for (const c of chunks) await handle.write(c);
+        chunks.length = 0;
+      })();
+    };
     try {
-      for await (const chunk of source) {
-        const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-        size += buf.length;
-        if (handle) {
-          await handle.write(buf);
-        } else if (size > this.inlineMaxBytes) {
-          await this.ready();
-          tmpPath = join(this.tmpDir, `${Date.now()}-${randomBytes(6).toString('hex')}`);
-          handle = await open(tmpPath, 'wx');
-          for (const c of chunks) await handle.write(c);
-          await handle.write(buf);
-          chunks.length = 0;
-        } else {
-          chunks.push(buf);
-        }
-      }
+      if (source instanceof Readable) await eachChunk(source, take);
+      else for await (const chunk of source) await take(chunk);
       if (handle) {
         await handle.sync();
         await handle.close();

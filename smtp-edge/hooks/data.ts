@@ -14,7 +14,7 @@ import { sessionUser } from './mail-from';
 import { hostedAtRcpt } from './rcpt-to';
 import { PARSER_UNAVAILABLE } from '../analysis-pool';
 import { analysisBodyBudget, type MessageAnalyzer } from '../message-analysis';
-import { whenWritable } from '../../core/streams';
+import { eachChunk, whenWritable } from '../../core/streams';
 import { BodyCut } from '../../core/body-cut';
 import type { DataGate } from '../data-gate';
 
@@ -103,19 +103,20 @@ export function createDataHook(deps: DataHookDeps) {
     const run = async (): Promise<string> => {
       let bytes = 0;
       let tooBig = false;
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
+      await eachChunk(stream, (chunk: Buffer) => {
         bytes += chunk.length;
-        if (tooBig) continue; // keep reading: the client is owed a reply after its final dot
+        if (tooBig) return; // keep reading: the client is owed a reply after its final dot
         if (bytes > deps.maxMessageBytes) {
           tooBig = true;
           blobInput.destroy(new MailError('MessageTooBig'));
           analysisInput.destroy();
-          continue;
+          return;
         }
         const forAnalysis = analysisCut.done ? null : analysisCut.write(chunk);
-        const waits = [whenWritable(blobInput, arFilter.write(chunk)), forAnalysis?.length ? whenWritable(analysisInput, forAnalysis) : null].filter(Boolean);
-        if (waits.length) await Promise.all(waits);
-      }
+        const toBlob = whenWritable(blobInput, arFilter.write(chunk));
+        const toAnalysis = forAnalysis?.length ? whenWritable(analysisInput, forAnalysis) : null;
+        return toBlob && toAnalysis ? Promise.all([toBlob, toAnalysis]) : (toBlob ?? toAnalysis);
+      });
       if (tooBig || stream.sizeExceeded) {
         await blobPut.catch(() => undefined);
         throw new MailError('MessageTooBig', `Message size exceeds fixed maximum message size of ${deps.maxMessageBytes} bytes`);
