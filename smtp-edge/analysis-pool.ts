@@ -73,6 +73,7 @@ export class AnalysisPool {
     const auth = this.opts.auth ? { hostname: this.opts.auth.hostname, deadlineMs: this.opts.auth.deadlineMs } : null;
     // a small young generation: parsing a big message makes much short-lived garbage, which
     // would otherwise grow this thread's heap (and the process's RSS) before it is collected
+    // (the launchers' --max-semi-space-size overrides this limit: core/node-flags.ts)
     const thread = startThread(__dirname, 'analysis-thread', __filename, { auth }, { maxYoungGenerationSizeMb: 8 });
     this.thread = thread;
     this.ready = false;

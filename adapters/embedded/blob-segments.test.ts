@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SEGMENT_MIN_BYTES, SegmentWriter, segmentPath, segmentsDir } from './blob-segments';
 import { EmbeddedBlobStore } from './embedded-blob-store';
 import { EmbeddedDb } from './sqlite';
+import { waitFor } from '../../test/wait';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -193,6 +194,34 @@ describe('EmbeddedBlobStore: blobs of middling size live in segment files', () =
       expect((await read(await blobs.get('kept'))).equals(want)).toBe(true);
       first = true;
       expect((await blobs.getBuffer('kept'))!.equals(want)).toBe(true);
+    }));
+
+  // /proc/self/fd lists this process's open files on Linux (where CI runs); elsewhere there is nothing to read
+  it.runIf(process.platform === 'linux')('a writer thread that dies leaves none of its files open: its segment and its connection are closed with it', () =>
+    withStore(64 * 1024, async (db, blobs, dataDir) => {
+      const open = () =>
+        readdirSync('/proc/self/fd').flatMap((fd) => {
+          try {
+            const target = readlinkSync(`/proc/self/fd/${fd}`);
+            return target.startsWith(dataDir) ? [target.slice(dataDir.length)] : [];
+          } catch {
+            return []; // closed since it was listed
+          }
+        });
+      const segment = join('/blobs', 'segments', '00000001.seg');
+      await db.pingWriter(); // the writer thread has its connection open
+      const before = open().filter((f) => f !== segment).sort();
+      expect(before.length).toBeGreaterThan(0); // both connections: the listing sees the folder's files
+      for (let death = 0; death < 3; death++) {
+        await blobs.put(`k${death}`, bytes(20 * 1024, death));
+        expect(open()).toContain(segment); // the writer thread appends to it
+        await db.killWriter();
+        await until(() => !open().includes(segment), 'the dead thread\'s segment to be closed');
+        await waitFor(() => db.pingWriter().then(() => true, () => undefined));
+      }
+      // a new writer thread's own connection, and nothing left over from the three that died
+      expect(open().filter((f) => f !== segment).sort()).toEqual(before);
+      for (let death = 0; death < 3; death++) expect((await blobs.getBuffer(`k${death}`))!.equals(bytes(20 * 1024, death))).toBe(true);
     }));
 });
 

@@ -119,7 +119,8 @@ export class EmbeddedDb {
 
   private startWriter(): void {
     // a small young generation: inline blobs pass through here, and a big new space
-    // only grows the process's RSS before the garbage is collected
+    // only grows the process's RSS before the garbage is collected (the launchers'
+    // --max-semi-space-size overrides this limit: core/node-flags.ts)
     const writer = startThread(__dirname, 'db-writer-thread', __filename, { path: this.path, segmentMaxBytes: this.opts.segmentMaxBytes }, { maxYoungGenerationSizeMb: 8 });
     this.writer = writer;
     this.writerReady = false;
