@@ -102,9 +102,29 @@ describe('eachChunk', () => {
     const gone = new PassThrough();
     gone.destroy();
     await expect(eachChunk(gone, () => undefined)).rejects.toMatchObject({ code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    // destroyed with an error not yet emitted (it comes a tick later): the loop has it, nothing is left uncaught
     const failed = new PassThrough();
-    failed.on('error', () => undefined);
     failed.destroy(new Error('broken'));
     await expect(eachChunk(failed, () => undefined)).rejects.toThrow('broken');
+    await sleep(5);
   });
+
+  it('an error emitted after the loop gave up on the stream is not left uncaught', async () => {
+    const stream = new PassThrough();
+    const loop = eachChunk(stream, () => Promise.reject(new Error('no room')));
+    stream.write('a');
+    await expect(loop).rejects.toThrow('no room');
+    stream.destroy(new Error('later'));
+    await sleep(5); // an uncaught error here fails the test run
+  });
+
+  it('a stream paused before is read, as for await reads it', async () => {
+    const stream = new PassThrough();
+    stream.pause();
+    let text = '';
+    const loop = eachChunk(stream, (chunk: Buffer) => void (text += String(chunk)));
+    stream.end('abc');
+    await loop;
+    expect(text).toBe('abc');
+  }, 5_000);
 });

@@ -41,8 +41,8 @@ export function eachChunk<T = Buffer>(source: Readable, onChunk: (chunk: T) => P
       settled = true;
       source.off('data', onData);
       source.off('end', onEnd);
-      source.off('error', onError);
       source.off('close', onClose);
+      // onError stays: an error still to be emitted (destroy(err) emits it a tick later) is this loop's, and was reported or is moot
       if (err === undefined) return resolve();
       if (!source.destroyed) source.destroy();
       reject(err);
@@ -68,11 +68,12 @@ export function eachChunk<T = Buffer>(source: Readable, onChunk: (chunk: T) => P
     const onEnd = () => after();
     const onError = (err: Error) => after(err);
     const onClose = () => after(source.readableEnded ? undefined : Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
-    if (source.readableEnded) return resolve();
-    if (source.destroyed) return reject(source.errored ?? Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
     source.on('error', onError);
+    if (source.readableEnded) return settle();
+    if (source.destroyed) return settle(source.errored ?? Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
     source.on('end', onEnd);
     source.on('close', onClose);
     source.on('data', onData);
+    source.resume(); // a stream paused before (readableFlowing false) flows only when told, as for await reads it regardless
   });
 }

@@ -1,6 +1,6 @@
-import { mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SEGMENT_MIN_BYTES, SegmentWriter, segmentPath, segmentsDir } from './blob-segments';
@@ -199,11 +199,13 @@ describe('EmbeddedBlobStore: blobs of middling size live in segment files', () =
   // /proc/self/fd lists this process's open files on Linux (where CI runs); elsewhere there is nothing to read
   it.runIf(process.platform === 'linux')('a writer thread that dies leaves none of its files open: its segment and its connection are closed with it', () =>
     withStore(64 * 1024, async (db, blobs, dataDir) => {
+      const folder = realpathSync(dataDir) + sep; // the links name resolved paths
+      // files only: the writer's idle compaction may have the segments folder open for a moment
       const open = () =>
         readdirSync('/proc/self/fd').flatMap((fd) => {
           try {
             const target = readlinkSync(`/proc/self/fd/${fd}`);
-            return target.startsWith(dataDir) ? [target.slice(dataDir.length)] : [];
+            return target.startsWith(folder) && !target.endsWith(`${sep}segments`) ? [target.slice(folder.length - 1)] : [];
           } catch {
             return []; // closed since it was listed
           }
