@@ -21,6 +21,9 @@ export function whenWritable(target: Writable, chunk: Buffer): Promise<void> | n
   });
 }
 
+/** The error `for await` gives for a stream that closed before its end (Node's code). */
+const prematureClose = () => Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+
 /**
  * Hands each chunk of `source` to `onChunk` in order, as `for await (const chunk of source)`
  * with the loop's body in `onChunk` would: a promise it returns is waited for (the stream
@@ -67,10 +70,10 @@ export function eachChunk<T = Buffer>(source: Readable, onChunk: (chunk: T) => P
     };
     const onEnd = () => after();
     const onError = (err: Error) => after(err);
-    const onClose = () => after(source.readableEnded ? undefined : Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    const onClose = () => after(source.readableEnded ? undefined : prematureClose());
     source.on('error', onError);
     if (source.readableEnded) return settle();
-    if (source.destroyed) return settle(source.errored ?? Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    if (source.destroyed) return settle(source.errored ?? prematureClose());
     source.on('end', onEnd);
     source.on('close', onClose);
     source.on('data', onData);
