@@ -121,12 +121,12 @@ export class EmbeddedBlobStore implements BlobStore {
     let handle = null as FileHandle | null; // set in take (a closure): not narrowed to null here
     let tmpPath = '';
     /** One chunk: kept while the blob fits inline, else written to its file (a promise then). */
-    const take = (chunk: Uint8Array): Promise<void> | undefined => {
+    const take = (chunk: Uint8Array): Promise<unknown> | undefined => {
       const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
       size += buf.length;
-      if (handle) return handle.write(buf).then(() => undefined);
-      if (size <= this.inlineMaxBytes) return void chunks.push(buf);
+      if (handle) return handle.write(buf);
       chunks.push(buf);
+      if (size <= this.inlineMaxBytes) return undefined;
       return (async () => {
         await this.ready();
         tmpPath = join(this.tmpDir, `${Date.now()}-${randomBytes(6).toString('hex')}`);
