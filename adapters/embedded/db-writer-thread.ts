@@ -53,15 +53,16 @@ scheduleIdle();
 // loaded and connected: from now on the main thread times its writes (a cold start is not a hang)
 parentPort!.postMessage({ ready: true });
 
-parentPort!.on('message', (msg: WriterRequest | { close: true }) => {
-  if ('close' in msg) {
+// the main thread sends the writes asked for in one turn of its event loop together (EmbeddedDb's send)
+parentPort!.on('message', (msg: WriterRequest[] | { close: true }) => {
+  if (!Array.isArray(msg)) {
     if (idleTimer) clearTimeout(idleTimer);
     flush();
     segments.close();
     db.close();
     process.exit(0);
   }
-  pending.push(msg);
+  for (const request of msg) pending.push(request);
   if (!scheduled) {
     scheduled = true;
     setImmediate(flush);

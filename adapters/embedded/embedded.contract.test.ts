@@ -13,6 +13,7 @@ import type { MessageSummary } from '../../core/types';
 import { waitFor } from '../../test/wait';
 import { SqliteMailStore } from './sqlite-mail-store';
 import { SqliteQueue } from './sqlite-queue';
+import { surelyNotDone } from '../../core/errors';
 
 function fresh() {
   const dir = mkdtempSync(join(tmpdir(), 'nimbus-contract-'));
@@ -322,6 +323,67 @@ describe('openConnection', () => {
       writer.close();
       reader.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('EmbeddedDb: the writes of one turn of the event loop cross to the writer thread as one message', () => {
+  /** The writer thread's Worker, whose postMessage a test watches (private to EmbeddedDb). */
+  const writerOf = (db: EmbeddedDb) => (db as unknown as { writer: import('node:worker_threads').Worker }).writer;
+
+  it('three writes asked for in one turn go as one message; a write in a later turn goes in its own; all are answered', async () => {
+    const f = fresh();
+    try {
+      const queue = new SqliteQueue<{ n: number }>(f.db, 'q', { maxDeliveries: 3, lockMs: 1000 });
+      await f.db.pingWriter(); // ready
+      const sent: unknown[] = [];
+      const worker = writerOf(f.db);
+      const post = worker.postMessage.bind(worker);
+      worker.postMessage = (value: unknown, transfer?: readonly import('node:worker_threads').TransferListItem[]) => {
+        sent.push(value);
+        post(value, transfer);
+      };
+      await Promise.all([queue.send('a', { n: 1 }), queue.send('b', { n: 2 }), f.db.pingWriter()]);
+      await queue.send('c', { n: 3 });
+      expect(sent.map((m) => (m as Array<{ op: string }>).map((r) => r.op))).toEqual([['queue.send', 'queue.send', 'db.ping'], ['queue.send']]);
+      expect(await queue.depth()).toBe(3);
+    } finally {
+      await f.cleanup();
+    }
+  });
+
+  it('close right after writes in the same turn: they are sent first, answered and on disk', async () => {
+    const f = fresh();
+    const path = join(f.dir, 'nimbus.db');
+    const first = new EmbeddedDb(path, { writeTimeoutMs: 2_000 }); // without the writes going first, they would time out here
+    try {
+      const queue = new SqliteQueue<{ n: number }>(first, 'q', { maxDeliveries: 3, lockMs: 1000 });
+      await first.pingWriter();
+      const sends = [queue.send('a', { n: 1 }), queue.send('b', { n: 2 })];
+      const closed = first.close();
+      await Promise.all(sends);
+      await closed;
+      expect(await new SqliteQueue<{ n: number }>(f.db, 'q', { maxDeliveries: 3, lockMs: 1000 }).depth()).toBe(2);
+    } finally {
+      await first.close();
+      await f.cleanup();
+    }
+  });
+
+  it('the writer thread dies before a write of this turn was sent: that write surely was not done (the client may be told so), and the next writer takes writes', async () => {
+    const f = fresh();
+    try {
+      await f.db.pingWriter();
+      const old = writerOf(f.db);
+      const unsent = f.db.pingWriter();
+      old.emit('error', new Error('simulated crash')); // as a thread's uncaught error is reported
+      const err = await unsent.then(() => null, (e: unknown) => e);
+      expect(err).toMatchObject({ code: 'TemporaryFailure' });
+      expect(surelyNotDone(err)).toBe(true);
+      await old.terminate();
+      await waitFor(async () => f.db.pingWriter().then(() => true, () => undefined), 5_000);
+    } finally {
+      await f.cleanup();
     }
   });
 });
