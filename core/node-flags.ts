@@ -32,22 +32,27 @@ import { getHeapStatistics } from 'node:v8';
  *   10 lower) and 0.96x at 100 KB (6 pairs, all lower), with the same peak RSS. Each young
  *   collection pauses its thread a little longer (a few milliseconds); on a machine with idle
  *   cores to spare, leaving this flag out shortens those pauses for more CPU. It does not
- *   depend on the machine's memory, unlike the two above.
+ *   depend on the machine's memory, unlike the two above. It goes on the command line only:
+ *   Node refuses it in NODE_OPTIONS (and does not start).
  *
  * On a machine with less than 4 GB the first two raise V8's own sizes instead (at 1 GB: young halves
  * 4 → 8 MB, the cap 512 MB → 2 GB, the factor 1.4 → 2), so there they are better left out;
  * the edge's container (1 GiB, smtp-edge/Dockerfile) runs without them.
  *
  * Measured at 500 sessions of 100 KB (`npm run bench -- --only ingest`, loopback, a 2-core
- * machine with 24 GB): peak RSS 221–238 MB in four runs with both, against 261–333 (median
+ * machine with 24 GB): peak RSS 221–238 MB in four runs with the first two, against 261–333 (median
  * 285) in seven with the first alone and 272–302 in three with neither; CPU about 10 % higher
  * a message (V8's marking threads, mostly). The closing note of issue 13 has the figures.
  */
 export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--max-old-space-size=2047', '--no-parallel-scavenge'];
 
-/** The flags of SERVER_NODE_FLAGS this process was not started with, by name (on the command line or in NODE_OPTIONS; V8 takes - and _ alike). */
+/**
+ * The flags of SERVER_NODE_FLAGS this process was not started with, by name (on the command
+ * line or in NODE_OPTIONS; V8 takes - and _ alike): another value, or a switch turned the
+ * other way (`--parallel-scavenge`), is the operator's choice.
+ */
 export function missingNodeFlags(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string[] {
-  const name = (flag: string) => flag.split('=')[0].replace(/_/g, '-');
+  const name = (flag: string) => flag.split('=')[0].replace(/_/g, '-').replace(/^--no-/, '--');
   const given = [...execArgv, ...nodeOptions.split(/\s+/)].map(name);
   return SERVER_NODE_FLAGS.filter((flag) => !given.includes(name(flag)));
 }
@@ -56,8 +61,8 @@ export function missingNodeFlags(execArgv: readonly string[] = process.execArgv,
 const LARGE_HEAP_LIMIT = 2048 * 1024 * 1024;
 
 /**
- * Says, once at startup, which of the flags the process lacks, when they would lower its
- * memory here (V8 sized the heap for a large machine). It runs as well without them.
+ * Says, once at startup, which of the flags the process lacks, when all of them would help
+ * here (V8 sized the heap for a large machine). It runs as well without them.
  */
 export function noteMissingNodeFlags(
   logger: { info(obj: object, msg: string): void },
@@ -65,6 +70,6 @@ export function noteMissingNodeFlags(
   heapSizeLimit = getHeapStatistics().heap_size_limit,
 ): void {
   if (missing.length && heapSizeLimit >= LARGE_HEAP_LIMIT) {
-    logger.info({ missing }, `started without ${missing.join(' ')} (see core/node-flags.ts): with them the peak memory under heavy SMTP load is lower on a machine of this size`);
+    logger.info({ missing }, `started without ${missing.join(' ')} (see core/node-flags.ts): with them the server takes less memory and CPU under heavy SMTP load on a machine of this size`);
   }
 }

@@ -352,6 +352,21 @@ describe('EmbeddedDb: the writes of one turn of the event loop cross to the writ
     }
   });
 
+  it('a write that cannot be copied to the thread (a bug) fails alone, surely not done; the others of its turn are answered', async () => {
+    const f = fresh();
+    try {
+      const queue = new SqliteQueue<{ n: number }>(f.db, 'q', { maxDeliveries: 3, lockMs: 1000 });
+      await f.db.pingWriter();
+      const bad = f.db.write('db.ping', (() => 'a function cannot cross') as never).then(() => null, (e: unknown) => e);
+      const good = queue.send('a', { n: 1 });
+      expect(surelyNotDone(await bad)).toBe(true);
+      await good;
+      expect(await queue.depth()).toBe(1);
+    } finally {
+      await f.cleanup();
+    }
+  });
+
   it('close right after writes in the same turn: they are sent first, answered and on disk', async () => {
     const f = fresh();
     const path = join(f.dir, 'nimbus.db');

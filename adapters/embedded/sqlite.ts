@@ -137,14 +137,7 @@ export class EmbeddedDb {
         return;
       }
       for (const buffer of m.lent) this.buffers.give(buffer);
-      for (const r of m.results) {
-        const w = this.waiting.get(r.id);
-        if (!w) continue;
-        this.waiting.delete(r.id);
-        if (w.timer) clearTimeout(w.timer);
-        if (r.ok) w.resolve(r.value);
-        else w.reject(deserializeError(r.error!));
-      }
+      for (const r of m.results) this.settle(r.id, (w) => (r.ok ? w.resolve(r.value) : w.reject(deserializeError(r.error!))));
     });
     let dead = false;
     const died = (err: Error) => {
@@ -256,17 +249,34 @@ export class EmbeddedDb {
   private flushOutbox(): void {
     const box = this.outbox;
     this.outbox = null;
-    if (box) this.writer.postMessage(box.requests, box.lend);
+    if (!box) return;
+    try {
+      this.writer.postMessage(box.requests, box.lend);
+    } catch {
+      // one write that cannot be copied (a bug) fails alone: the others go one by one, as they
+      // went before they were sent together (a failed copy sends nothing and detaches no buffer)
+      for (const request of box.requests) {
+        try {
+          this.writer.postMessage([request], request.lent ?? []);
+        } catch (err) {
+          this.settle(request.id, (w) => w.reject(new MailError('TemporaryFailure', 'storage write could not be sent', { cause: err, outcome: 'not-done' })));
+        }
+      }
+    }
+  }
+
+  /** Ends the wait for a write (answered, failed, timed out or not sent), unless it has ended already. */
+  private settle(id: number, end: (w: { resolve: (v: any) => void; reject: (e: unknown) => void }) => void): void {
+    const w = this.waiting.get(id);
+    if (!w) return;
+    this.waiting.delete(id);
+    if (w.timer) clearTimeout(w.timer);
+    end(w);
   }
 
   private timeWrite(id: number, timeoutMs: number): NodeJS.Timeout {
-    return setTimeout(() => {
-      const w = this.waiting.get(id);
-      if (!w) return;
-      this.waiting.delete(id);
-      // the writer may still commit it: the outcome is not known
-      w.reject(new MailError('TemporaryFailure', `storage write not answered within ${timeoutMs} ms`, { outcome: 'unknown' }));
-    }, timeoutMs);
+    // the writer may still commit it: the outcome is not known
+    return setTimeout(() => this.settle(id, (w) => w.reject(new MailError('TemporaryFailure', `storage write not answered within ${timeoutMs} ms`, { outcome: 'unknown' }))), timeoutMs);
   }
 
   /** Lets pending writes commit, then stops the writer and closes both connections. */
