@@ -28,6 +28,16 @@ function fresh() {
   };
 }
 
+/** Runs `fn` on a fresh database, removed after. */
+async function withDb(fn: (db: EmbeddedDb) => Promise<void>): Promise<void> {
+  const f = fresh();
+  try {
+    await fn(f.db);
+  } finally {
+    await f.cleanup();
+  }
+}
+
 mailStoreContract('SQLite', async () => {
   const f = fresh();
   return { store: new SqliteMailStore(f.db), cleanup: f.cleanup };
@@ -66,15 +76,6 @@ queueContract('SQLite, bodies handed off', async (opts) => {
 
 describe('SqliteQueue handOff: the body sent is what the first receive returns', () => {
   type Body = { n: number; text?: string };
-  const withDb = async (fn: (db: EmbeddedDb) => Promise<void>) => {
-    const f = fresh();
-    try {
-      await fn(f.db);
-    } finally {
-      await f.cleanup();
-    }
-  };
-
   it('the first receive returns the object sent, not a copy; a redelivery reads the stored body', () =>
     withDb(async (db) => {
       const queue = new SqliteQueue<Body>(db, 'q', { maxDeliveries: 5, lockMs: 60_000, handOff: 10 });
@@ -330,75 +331,62 @@ describe('openConnection', () => {
 describe('EmbeddedDb: the writes of one turn of the event loop cross to the writer thread as one message', () => {
   /** The writer thread's Worker, whose postMessage a test watches (private to EmbeddedDb). */
   const writerOf = (db: EmbeddedDb) => (db as unknown as { writer: import('node:worker_threads').Worker }).writer;
+  const queueOn = (db: EmbeddedDb) => new SqliteQueue<{ n: number }>(db, 'q', { maxDeliveries: 3, lockMs: 1000 });
 
-  it('three writes asked for in one turn go as one message; a write in a later turn goes in its own; all are answered', async () => {
-    const f = fresh();
-    try {
-      const queue = new SqliteQueue<{ n: number }>(f.db, 'q', { maxDeliveries: 3, lockMs: 1000 });
-      await f.db.pingWriter(); // ready
+  it('three writes asked for in one turn go as one message; a write in a later turn goes in its own; all are answered', () =>
+    withDb(async (db) => {
+      const queue = queueOn(db);
+      await db.pingWriter(); // ready
       const sent: unknown[] = [];
-      const worker = writerOf(f.db);
+      const worker = writerOf(db);
       const post = worker.postMessage.bind(worker);
       worker.postMessage = (value: unknown, transfer?: readonly import('node:worker_threads').TransferListItem[]) => {
         sent.push(value);
         post(value, transfer);
       };
-      await Promise.all([queue.send('a', { n: 1 }), queue.send('b', { n: 2 }), f.db.pingWriter()]);
+      await Promise.all([queue.send('a', { n: 1 }), queue.send('b', { n: 2 }), db.pingWriter()]);
       await queue.send('c', { n: 3 });
       expect(sent.map((m) => (m as Array<{ op: string }>).map((r) => r.op))).toEqual([['queue.send', 'queue.send', 'db.ping'], ['queue.send']]);
       expect(await queue.depth()).toBe(3);
-    } finally {
-      await f.cleanup();
-    }
-  });
+    }));
 
-  it('a write that cannot be copied to the thread (a bug) fails alone, surely not done; the others of its turn are answered', async () => {
-    const f = fresh();
-    try {
-      const queue = new SqliteQueue<{ n: number }>(f.db, 'q', { maxDeliveries: 3, lockMs: 1000 });
-      await f.db.pingWriter();
-      const bad = f.db.write('db.ping', (() => 'a function cannot cross') as never).then(() => null, (e: unknown) => e);
+  it('a write that cannot be copied to the thread (a bug) fails alone, surely not done; the others of its turn are answered', () =>
+    withDb(async (db) => {
+      const queue = queueOn(db);
+      await db.pingWriter();
+      const bad = db.write('db.ping', (() => 'a function cannot cross') as never).then(() => null, (e: unknown) => e);
       const good = queue.send('a', { n: 1 });
       expect(surelyNotDone(await bad)).toBe(true);
       await good;
       expect(await queue.depth()).toBe(1);
-    } finally {
-      await f.cleanup();
-    }
-  });
+    }));
 
-  it('close right after writes in the same turn: they are sent first, answered and on disk', async () => {
-    const f = fresh();
-    const path = join(f.dir, 'nimbus.db');
-    const first = new EmbeddedDb(path, { writeTimeoutMs: 2_000 }); // without the writes going first, they would time out here
-    try {
-      const queue = new SqliteQueue<{ n: number }>(first, 'q', { maxDeliveries: 3, lockMs: 1000 });
-      await first.pingWriter();
+  it('close right after writes in the same turn: they are sent first, answered and on disk', () =>
+    withDb(async (db) => {
+      const queue = queueOn(db);
+      await db.pingWriter();
       const sends = [queue.send('a', { n: 1 }), queue.send('b', { n: 2 })];
-      const closed = first.close();
-      await Promise.all(sends);
+      const closed = db.close();
+      await Promise.all(sends); // without the writes going first, they are never answered
       await closed;
-      expect(await new SqliteQueue<{ n: number }>(f.db, 'q', { maxDeliveries: 3, lockMs: 1000 }).depth()).toBe(2);
-    } finally {
-      await first.close();
-      await f.cleanup();
-    }
-  });
+      const reopened = new EmbeddedDb(db.path);
+      try {
+        expect(await queueOn(reopened).depth()).toBe(2);
+      } finally {
+        await reopened.close();
+      }
+    }));
 
-  it('the writer thread dies before a write of this turn was sent: that write surely was not done (the client may be told so), and the next writer takes writes', async () => {
-    const f = fresh();
-    try {
-      await f.db.pingWriter();
-      const old = writerOf(f.db);
-      const unsent = f.db.pingWriter();
+  it('the writer thread dies before a write of this turn was sent: that write surely was not done (the client may be told so), and the next writer takes writes', () =>
+    withDb(async (db) => {
+      await db.pingWriter();
+      const old = writerOf(db);
+      const unsent = db.pingWriter();
       old.emit('error', new Error('simulated crash')); // as a thread's uncaught error is reported
       const err = await unsent.then(() => null, (e: unknown) => e);
       expect(err).toMatchObject({ code: 'TemporaryFailure' });
       expect(surelyNotDone(err)).toBe(true);
       await old.terminate();
-      await waitFor(async () => f.db.pingWriter().then(() => true, () => undefined), 5_000);
-    } finally {
-      await f.cleanup();
-    }
-  });
+      await waitFor(async () => db.pingWriter().then(() => true, () => undefined), 5_000);
+    }));
 });
